@@ -1,0 +1,101 @@
+"""The `genbench` command line: argument parsing and user-facing output; the work lives in the package."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+EPILOG = """examples:
+  genbench dry-run search_spaces/gan_stability.yaml      the study at its dry-run budget on this machine
+  genbench train gan --data grid25 --set train.steps=2000
+  genbench dashboard results/gan_stability-dry-run      rebuild the HTML dashboards of a results directory
+  genbench validate search_spaces/*.yaml
+  genbench list gan-variants
+"""
+
+
+def _add_study_args(p: argparse.ArgumentParser, out_help: str) -> None:
+    p.add_argument("space", metavar="SPACE.yaml", help="study file (see search_spaces/)")
+    p.add_argument("--out", metavar="DIR", help=out_help)
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                   help="override a run setting for every trial, e.g. --set train.batch_size=128 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genbench", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Benchmark and hyperparameter search for generative model families, on Ray Tune + Optuna. "
+                    "Results land in Parquet; dashboards are static HTML.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("dry-run", help="run a study at its dry-run budget on this machine (private local Ray)")
+    _add_study_args(p, "results directory (default: results/<study>-dry-run)")
+    p = sub.add_parser("sweep", help="run a study at its full budget (private local Ray)")
+    _add_study_args(p, "results directory or pyarrow.fs URI (default: results/<study>)")
+    p = sub.add_parser("train", help="train one run of a family in this process and write its results")
+    p.add_argument("family", help="family name (see: genbench list families)")
+    p.add_argument("--data", help="dataset name (see: genbench list datasets)")
+    p.add_argument("--preset", help="named variant for the GAN, e.g. wgan_gp (see: genbench list gan-variants)")
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                   help="run setting, e.g. --set optim.lr_g=1e-4 (repeatable)")
+    p.add_argument("--out", metavar="DIR", help="results directory (default: results/train-<family>-<data>)")
+    p = sub.add_parser("dashboard", help="build the HTML dashboards of a results directory")
+    p.add_argument("results", metavar="RESULTS", help="results directory written by dry-run, sweep or train")
+    p = sub.add_parser("validate", help="check study files; prints one line per file")
+    p.add_argument("files", metavar="FILE", nargs="+")
+    p = sub.add_parser("list", help="list families, datasets, metrics or GAN variants with one line each")
+    p.add_argument("what", choices=["families", "datasets", "metrics", "gan-variants"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from genbench.errors import GenbenchError
+
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "dry-run": cmd_sweep, "sweep": cmd_sweep, "train": cmd_train, "dashboard": cmd_dashboard,
+        "validate": cmd_validate, "list": cmd_list}
+    try:
+        return handlers[args.command](args)
+    except GenbenchError as exc:
+        print(f"genbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genbench: interrupted; trials already finished are kept in the results directory", file=sys.stderr)
+        return 130
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from genbench.commands import run_study
+
+    return run_study(args.space, dry_run=args.command == "dry-run", out=args.out, overrides=args.overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from genbench.commands import train_one
+
+    return train_one(args.family, args.data, args.preset, args.overrides, args.out)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from genbench.dashboards.site import write_dashboards
+
+    print(f"Dashboard: {write_dashboards(args.results)}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from genbench.commands import validate_files
+
+    return validate_files(args.files)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from genbench.commands import listing
+
+    for name, doc in listing(args.what).items():
+        print(f"{name:<28} {doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""What the CLI's commands do: run a study, train one run, validate files, list registries."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from genbench.config import parse_set
+from genbench.errors import ConfigError, GenbenchError
+from genbench.results.store import ResultsStore, safe_name
+
+
+def prepare_out(out: str) -> str:
+    """A results directory ready for a new run; earlier results there are moved aside, never overwritten."""
+    store = ResultsStore(out)
+    if not store.trial_ids():
+        return out
+    if "://" in out:
+        raise GenbenchError(f"{out} already holds results; give another --out")
+    aside = f"{out.rstrip('/')}.{time.strftime('%Y%m%d-%H%M%S')}"
+    os.rename(out, aside)
+    print(f"Earlier results in {out} were moved to {aside}")
+    return out
+
+
+def _finish(out: str, summary_line: str) -> None:
+    from genbench.dashboards.site import write_dashboards
+
+    index = write_dashboards(out)
+    print(summary_line)
+    shown = out if "://" in out else os.path.abspath(out)
+    print(f"Results:   {shown}/  (trials/ and history/ Parquet, study.yaml)")
+    print(f"Dashboard: {index}")
+
+
+def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str]) -> int:
+    from genbench.sweep.progress import fmt_s
+    from genbench.sweep.spec import load_study
+    from genbench.sweep.tuner import run_sweep
+
+    study = load_study(space)
+    budget = study.dry_run if dry_run else study.budget
+    out = prepare_out(out or os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name))
+    label = f"{'dry-run' if dry_run else 'sweep'} {study.name}"
+    print(f"{label}: {budget.trials} trials x {budget.steps} steps of family '{study.family}' -> {out}", flush=True)
+    summary = run_sweep(study, budget, out, label, parse_set(overrides))
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items()))
+    best = f"; best {study.objectives[0][0]} = {summary.best[0]:.4g} (trial {summary.best[1]})" if summary.best else ""
+    _finish(out, f"Done: {sum(summary.counts.values())} trials ({counts}) in {fmt_s(summary.wall_s)}{best}")
+    return 0
+
+
+def _train_settings(family: str, data: str | None, preset: str | None, overrides: list[str]) -> dict[str, Any]:
+    from genbench.gan.presets import GAN_PRESETS
+
+    flat: dict[str, Any] = {"family": family}
+    if data:
+        flat["data.name"] = data
+    if preset:
+        if family != "gan" or preset not in GAN_PRESETS:
+            from genbench.errors import suggest
+
+            raise ConfigError(f"unknown preset {preset!r} for family {family!r}", key="--preset",
+                              fix=suggest(preset, GAN_PRESETS))
+        flat.update(GAN_PRESETS[preset][1])
+    flat.update(parse_set(overrides))
+    return flat
+
+
+def train_one(family: str, data: str | None, preset: str | None, overrides: list[str], out: str | None) -> int:
+    """One run in this process, written as a one-trial study so that dashboards and readers treat it alike."""
+    from genbench.config import from_flat, to_flat
+    from genbench.sweep.progress import fmt_s
+    from genbench.sweep.spec import Study, Budget
+    from genbench.sweep.tuner import trial_row
+    from genbench.train.run import run
+
+    flat = _train_settings(family, data, preset, overrides)
+    cfg = from_flat(flat, {k: "--set" for k in flat})
+    resolved = to_flat(cfg)
+    name = safe_name(f"train-{cfg.family}-{cfg.data.name}", "study")
+    out = prepare_out(out or os.path.join("results", name))
+    print("Resolved config:\n" + json.dumps(resolved, indent=2), flush=True)
+    store = ResultsStore(out)
+    budget = Budget(trials=1, steps=cfg.train.steps, eval_every=cfg.eval.every)
+    study = Study(name=name, family=cfg.family, objectives=[("quality.modes", "max")], budget=budget,
+                  dry_run=budget, fixed=resolved, space={})
+    store.write_study({"study": name, "family": cfg.family, "objectives": [{"metric": "quality.modes", "mode": "max"}],
+                       "budget": vars(budget), "constants": resolved, "cluster": "local (in process)",
+                       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    store.write_bytes("", "config.json", json.dumps(resolved, indent=2).encode())
+    history: list[dict[str, Any]] = []
+    row = run(flat, _train_reporter(history, cfg.train.steps), {k: "--set" for k in flat})
+    store.write_trial("run-0", trial_row(study, "run-0", flat, row), history)
+    quality = ", ".join(f"{k} {row[k]:.4g}" for k in row if k.startswith("quality."))
+    _finish(out, f"Done: {row['status']} after {row.get('steps', 0)} steps in {fmt_s(row['cost.wall_s'])}; {quality}")
+    return 0 if row["status"] != "failed" else 1
+
+
+def _train_reporter(history: list[dict[str, Any]], steps: int) -> Any:
+    start = time.monotonic()
+
+    def report(step: int, values: dict[str, float]) -> None:
+        history.append({"step": step, **values})
+        if any(k.startswith("eval.") for k in values):
+            evals = ", ".join(f"{k} {v:.4g}" for k, v in values.items() if k.startswith("eval."))
+            elapsed = time.monotonic() - start
+            print(f"step {step}/{steps} | {evals} | {elapsed:.1f}s elapsed, "
+                  f"~{elapsed / step * (steps - step):.0f}s left", flush=True)
+
+    return report
+
+
+def validate_files(files: list[str]) -> int:
+    """Validate study files; one line per file, non-zero exit if any is invalid."""
+    from genbench.sweep.spec import load_study
+
+    failed = 0
+    for path in files:
+        try:
+            study = load_study(path)
+            print(f"ok    {path}: study '{study.name}', family {study.family}, {len(study.space)} searched keys")
+        except GenbenchError as exc:
+            failed += 1
+            print(f"error {exc}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def listing(what: str) -> dict[str, str]:
+    """name -> one-line description for `genbench list`."""
+    if what == "families":
+        from genbench.families import FAMILIES
+
+        return FAMILIES.describe()
+    if what == "datasets":
+        from genbench.data import DATASETS
+
+        return DATASETS.describe()
+    if what == "metrics":
+        from genbench.metrics.names import METRICS
+
+        return {name: f"[{m.better}] {m.doc}" for name, m in METRICS.items()}
+    return _gan_variants()
+
+
+def _gan_variants() -> dict[str, str]:
+    from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
+    from genbench.gan.presets import GAN_PRESETS
+
+    out = {f"preset {k}": doc for k, (doc, _) in GAN_PRESETS.items()}
+    out.update({f"gan.loss {k}": v for k, v in GAN_LOSSES.describe().items()})
+    out.update({f"gan.penalty {k}": v for k, v in PENALTIES.describe().items()})
+    out.update({f"norm {k}": v for k, v in NORMS.describe().items()})
+    return out

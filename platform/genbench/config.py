@@ -1,0 +1,170 @@
+"""Typed run configuration built from one flat dict of dotted keys; from_flat / to_flat are the only conversions."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from genbench.errors import ConfigError, suggest
+
+COMMON_SECTIONS = ("data", "train", "eval")
+
+
+@dataclass
+class DataConfig:
+    """Which data set, and how much of it the run keeps in memory."""
+
+    name: str = "grid25"
+    n_train: int = 50_000  # toy data: points drawn once with a fixed seed, kept as one tensor
+    n_test: int = 10_000
+
+    def __post_init__(self) -> None:
+        from genbench.data import DATASETS  # the registry lives with the loaders, which import this module
+
+        DATASETS.get(self.name, key="name")
+        _check_positive(self, "n_train", "n_test")
+
+
+@dataclass
+class TrainConfig:
+    """Length of training, batch size and the divergence guard shared by every family."""
+
+    steps: int = 2000
+    batch_size: int = 256
+    log_every: int = 10  # train.* scalars are averaged and synced to the host once per window
+    diverge_loss: float = 1.0e5  # |loss| above this counts as an explosion
+    threads: int = 1  # torch intra-op threads of this run; concurrent trials must not oversubscribe
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "steps", "batch_size", "log_every", "diverge_loss", "threads")
+
+
+@dataclass
+class EvalConfig:
+    """How often and on how many samples quality is measured during training."""
+
+    every: int = 500
+    n_samples: int = 2500  # the standard toy-GAN mode protocol uses 2,500 samples
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "every", "n_samples")
+
+
+@dataclass
+class RunConfig:
+    """One run: the family, its seed, the shared sections and the family's own model and optim sections."""
+
+    family: str
+    seed: int
+    data: DataConfig
+    train: TrainConfig
+    eval: EvalConfig
+    model: Any  # the family's config dataclass, flat keys '<family>.*'
+    optim: Any  # the family's optimiser dataclass, flat keys 'optim.*'
+
+
+def _check_positive(obj: Any, *names: str) -> None:
+    for name in names:
+        if not getattr(obj, name) > 0:
+            raise ConfigError(f"must be > 0, got {getattr(obj, name)!r}", key=name, fix="use a positive value")
+
+
+def field_types(cls: type) -> dict[str, type]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def coerce(value: Any, kind: type, key: str) -> Any:
+    """Check (and losslessly convert) one value to a field's type; bools are never numbers."""
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and not isinstance(value, bool):
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    if kind is str and isinstance(value, str):
+        return value
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    raise ConfigError(f"expected {names.get(kind, kind.__name__)}, got {type(value).__name__} {value!r}", key=key,
+                      fix=f"give {names.get(kind, kind.__name__)}")
+
+
+def section_from_flat(cls: type, prefix: str, flat: dict[str, Any], where: dict[str, str]) -> Any:
+    """Build one section dataclass from the flat keys '<prefix>.<field>'; errors name the key and its source."""
+    types = field_types(cls)
+    kwargs: dict[str, Any] = {}
+    for name, kind in types.items():
+        key = f"{prefix}.{name}"
+        if key in flat:
+            try:
+                kwargs[name] = coerce(flat[key], kind, key)
+            except ConfigError as exc:
+                raise ConfigError(exc.problem, key=key, source=where.get(key, ""), fix=exc.fix) from None
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        key = f"{prefix}.{exc.key}" if exc.key else prefix
+        raise ConfigError(exc.problem, key=key, source=where.get(key, where.get("", "")), fix=exc.fix) from None
+
+
+def section_to_flat(obj: Any, prefix: str) -> dict[str, Any]:
+    return {f"{prefix}.{f.name}": getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def valid_keys(family: str) -> list[str]:
+    """Every flat key a run of this family accepts."""
+    return list(to_flat(from_flat({"family": family})))
+
+
+def from_flat(flat: dict[str, Any], where: dict[str, str] | None = None) -> RunConfig:
+    """Typed RunConfig from a flat dict; unknown keys and wrong types raise ConfigError with a suggestion.
+
+    `where` maps a flat key to where it came from ('study.yaml:12', '--set'), used in error messages.
+    """
+    from genbench.families import FAMILIES  # the family registry owns the model and optim sections
+
+    where = where or {}
+    family = flat.get("family", "gan")
+    spec = FAMILIES.get(family, key="family")
+    sections = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig,
+                family: spec.model_config, "optim": spec.optim_config}
+    known = {"family", "seed"} | {f"{p}.{n}" for p, c in sections.items() for n in field_types(c)}
+    for key in flat:
+        if key not in known:
+            raise ConfigError(f"unknown key for family '{family}'", key=key, source=where.get(key, ""),
+                              fix=suggest(key, known))
+    seed = coerce(flat.get("seed", 0), int, "seed")
+    built = {p: section_from_flat(c, p, flat, where) for p, c in sections.items()}
+    return RunConfig(family=family, seed=seed, data=built["data"], train=built["train"], eval=built["eval"],
+                     model=built[family], optim=built["optim"])
+
+
+def to_flat(cfg: RunConfig) -> dict[str, Any]:
+    """The flat dict of every key of a run, defaults included: the `config.*` columns of the results."""
+    flat: dict[str, Any] = {"family": cfg.family, "seed": cfg.seed}
+    for prefix, obj in (("data", cfg.data), ("train", cfg.train), ("eval", cfg.eval),
+                        (cfg.family, cfg.model), ("optim", cfg.optim)):
+        flat.update(section_to_flat(obj, prefix))
+    return flat
+
+
+def parse_set(pairs: list[str]) -> dict[str, Any]:
+    """Command-line overrides 'k=v' (values parsed as YAML scalars: 1e-3, true, hinge)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected key=value, got {pair!r}", source="--set", fix="write --set train.steps=500")
+        out[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+    return out
+
+

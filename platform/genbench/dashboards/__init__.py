@@ -1,0 +1,1 @@
+"""Dashboards: pure Plotly figure builders (table in, figure out) and the offline HTML site writer."""

@@ -1,0 +1,7 @@
+"""Data sets by name: each entry builds a Dataset (tensors kept in memory) from a DataConfig."""
+from __future__ import annotations
+
+from genbench.data.base import DATASETS, Dataset, load_dataset
+from genbench.data import toy2d as _toy2d  # noqa: F401  (registers ring8, grid25)
+
+__all__ = ["DATASETS", "Dataset", "load_dataset"]

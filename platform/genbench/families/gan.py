@@ -1,0 +1,154 @@
+"""GAN family on vector data: MLP generator and discriminator with every loss, penalty and norm by name."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genbench.config import RunConfig
+from genbench.data import Dataset
+from genbench.errors import ConfigError
+from genbench.families.base import FAMILIES, FamilySpec
+from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
+from genbench.nets.mlp import ACTIVATIONS, mlp
+
+
+@dataclass
+class GanConfig:
+    """Generator and discriminator architecture and the adversarial game (flat keys 'gan.*')."""
+
+    latent_dim: int = 8
+    g_depth: int = 3  # hidden layers
+    g_width: int = 128
+    d_depth: int = 3
+    d_width: int = 128
+    activation: str = "relu"  # relu | leaky_relu | maxout
+    maxout_k: int = 2  # pieces per maxout unit
+    g_batch_norm: bool = False
+    d_batch_norm: bool = False
+    loss: str = "non_saturating"
+    penalty: str = "none"
+    penalty_weight: float = 10.0
+    spectral_norm: bool = False
+    d_steps: int = 1  # discriminator steps per generator step
+    ema: float = 0.0  # decay of the generator's weight average used for sampling; 0 = off
+    pack: int = 1  # PacGAN: D sees `pack` samples concatenated (1..4)
+    clip: float = 0.01  # critic weight clipping for 'wasserstein' when no penalty or spectral norm
+
+    def __post_init__(self) -> None:
+        for key, registry in (("loss", GAN_LOSSES), ("penalty", PENALTIES), ("activation", ACTIVATIONS)):
+            registry.get(getattr(self, key), key=key)
+        for key in ("latent_dim", "g_width", "d_width", "d_steps", "maxout_k"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
+        if not 1 <= self.pack <= 4:
+            raise ConfigError(f"must be 1..4, got {self.pack}", key="pack", fix="PacGAN packs 1 to 4 samples")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"must be in [0, 1), got {self.ema}", key="ema", fix="0 turns EMA off; 0.999 is typical")
+        if self.penalty_weight < 0 or self.clip <= 0:
+            raise ConfigError("penalty_weight must be >= 0 and clip > 0", key="penalty_weight")
+
+
+@dataclass
+class GanOptimConfig:
+    """Separate Adam settings for G and D (two time-scale updates are a choice of lr_g != lr_d)."""
+
+    lr_g: float = 2.0e-4
+    lr_d: float = 2.0e-4
+    beta1_g: float = 0.5
+    beta2_g: float = 0.999
+    beta1_d: float = 0.5
+    beta2_d: float = 0.999
+
+    def __post_init__(self) -> None:
+        for key in ("lr_g", "lr_d"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"must be > 0, got {getattr(self, key)}", key=key, fix="a learning rate like 2e-4")
+        for key in ("beta1_g", "beta2_g", "beta1_d", "beta2_d"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key=key)
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads)
+
+
+class GAN:
+    """Alternates d_steps discriminator updates and one generator update per train_step."""
+
+    def __init__(self, cfg: RunConfig, data: Dataset) -> None:
+        m, o = cfg.model, cfg.optim
+        self.cfg, self.dim = m, data.dim
+        self.g = mlp(m.latent_dim, data.dim, m.g_depth, m.g_width, m.activation, m.maxout_k, m.g_batch_norm)
+        norm = NORMS.get("spectral_norm" if m.spectral_norm else "none")
+        self.d = mlp(data.dim * m.pack, 1, m.d_depth, m.d_width, m.activation, m.maxout_k, m.d_batch_norm, norm)
+        self.loss = GAN_LOSSES.get(m.loss)()
+        self.penalty = PENALTIES.get(m.penalty)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=o.lr_g, betas=(o.beta1_g, o.beta2_g))
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=o.lr_d, betas=(o.beta1_d, o.beta2_d))
+        self.g_ema = copy.deepcopy(self.g).requires_grad_(False) if m.ema > 0 else None
+        unbounded = m.penalty == "none" and not m.spectral_norm
+        self.clip = m.clip if self.loss.clip_without_penalty and unbounded else 0.0
+        self.batches_per_step = m.d_steps
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.g, "discriminator": self.d}
+
+    def _pack(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0] // self.cfg.pack, -1)  # (B, D) -> (B / pack, pack * D)
+
+    def _fake(self, n: int) -> torch.Tensor:
+        return self.g(torch.randn(n, self.cfg.latent_dim))  # (n, D)
+
+    def d_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        real_p, fake_p = self._pack(real), self._pack(self._fake(len(real)).detach())
+        real_logits, fake_logits = self.d(real_p), self.d(fake_p)  # (B / pack, 1)
+        loss = self.loss.d_loss(real_logits, fake_logits)
+        penalty = self.penalty(self.d, real_p, fake_p)
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss + self.cfg.penalty_weight * penalty).backward()
+        norm = grad_norm(self.d)
+        self.opt_d.step()
+        if self.clip:
+            with torch.no_grad():
+                for p in self.d.parameters():
+                    p.clamp_(-self.clip, self.clip)
+        return {"train.loss_d": loss.detach(), "train.penalty": penalty.detach(), "train.grad_norm_d": norm,
+                "train.d_real": real_logits.detach().mean(), "train.d_fake": fake_logits.detach().mean()}
+
+    def g_step(self, n: int) -> dict[str, torch.Tensor]:
+        loss = self.loss.g_loss(self.d(self._pack(self._fake(n))))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = grad_norm(self.g)
+        self.opt_g.step()
+        if self.g_ema is not None:
+            with torch.no_grad():
+                for p_ema, p in zip(self.g_ema.parameters(), self.g.parameters()):
+                    p_ema.lerp_(p, 1.0 - self.cfg.ema)
+                for b_ema, b in zip(self.g_ema.buffers(), self.g.buffers()):
+                    b_ema.copy_(b)
+        return {"train.loss_g": loss.detach(), "train.grad_norm_g": norm}
+
+    def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        chunks = batch.chunk(self.cfg.d_steps)  # one real batch per discriminator step
+        for real in chunks:
+            out = self.d_step(real)
+        out.update(self.g_step(len(chunks[0])))
+        return out
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        g = self.g_ema if self.g_ema is not None else self.g
+        was_training = g.training
+        g.eval()
+        out = g(torch.randn(n, self.cfg.latent_dim))
+        g.train(was_training)
+        return out
+
+
+FAMILIES.register("gan", "GAN: adversarial generator vs discriminator; losses, penalties, spectral norm, "
+                         "TTUR, EMA, PacGAN")(FamilySpec("gan", "", GanConfig, GanOptimConfig, GAN))

@@ -1,0 +1,106 @@
+"""Atomic, trial-keyed writes of a study's results and their readers, on a local path or any pyarrow.fs URI."""
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import yaml
+
+from genbench.errors import ConfigError, GenbenchError
+from genbench.results.schema import TRIAL_COLUMNS, table_from_rows
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """Names used in paths (study names, trial ids): letters, digits, '_', '-', '.', no '..'."""
+    if not SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(f"{what} {name!r} is not allowed in a path", key=what,
+                          fix="use letters, digits, '_', '-' and '.' (no '..', no '/')")
+    return name
+
+
+def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path) for a local path or a URI such as s3://bucket/prefix."""
+    if "://" not in uri:
+        import os
+
+        return pafs.LocalFileSystem(), os.path.abspath(uri)
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ConfigError(f"cannot open results location: {exc}", key="--out", fix="give a path or s3:// gs:// URI")
+
+
+class ResultsStore:
+    """A study's results directory: study.yaml, trials/part-<trial_id>.parquet, history/part-<trial_id>.parquet."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.fs, self.root = resolve(uri)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def write_bytes(self, rel_dir: str, name: str, data: bytes) -> None:
+        """Write to a hidden temporary name beside the target, then rename: readers never see a partial file."""
+        self.fs.create_dir(self.path(rel_dir), recursive=True)
+        tmp = self.path(rel_dir, f".tmp-{uuid.uuid4().hex}-{name}")  # dot files are ignored by pyarrow.dataset
+        with self.fs.open_output_stream(tmp) as out:
+            out.write(data)
+        self.fs.move(tmp, self.path(rel_dir, name))
+
+    def write_study(self, study: dict[str, Any]) -> None:
+        text = yaml.safe_dump(study, sort_keys=False)
+        self.write_bytes("", "study.yaml", text.encode())
+
+    def write_trial(self, trial_id: str, row: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        """Write one trial's history, then its row: a row in `trials` means its history is complete."""
+        safe_name(trial_id, "trial_id")
+        if history:
+            table = table_from_rows([{"trial_id": trial_id, **h} for h in history], ("trial_id", "step"))
+            self.write_bytes("history", f"part-{trial_id}.parquet", _parquet_bytes(table))
+        table = table_from_rows([{"trial_id": trial_id, **row}], TRIAL_COLUMNS)
+        self.write_bytes("trials", f"part-{trial_id}.parquet", _parquet_bytes(table))
+
+    def trial_ids(self) -> set[str]:
+        infos = self._parts("trials")
+        return {i.base_name[len("part-"):-len(".parquet")] for i in infos}
+
+    def _parts(self, rel_dir: str) -> list[pafs.FileInfo]:
+        selector = pafs.FileSelector(self.path(rel_dir), allow_not_found=True)
+        return sorted((i for i in self.fs.get_file_info(selector)
+                       if i.base_name.startswith("part-") and i.base_name.endswith(".parquet")),
+                      key=lambda i: i.path)
+
+    def read(self, rel_dir: str) -> pa.Table:
+        """All parts of `trials` or `history` as one table over the union of their columns."""
+        paths = [i.path for i in self._parts(rel_dir)]
+        if not paths:
+            return pa.table({})
+        try:
+            schema = pa.unify_schemas([pq.read_schema(p, filesystem=self.fs) for p in paths],
+                                      promote_options="permissive")
+            return ds.dataset(paths, schema=schema, format="parquet", filesystem=self.fs).to_table()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise GenbenchError(f"{self.path(rel_dir)}: unreadable results: {exc}") from None
+
+    def read_study(self) -> dict[str, Any]:
+        try:
+            with self.fs.open_input_stream(self.path("study.yaml")) as f:
+                return yaml.safe_load(f.read().decode()) or {}
+        except FileNotFoundError:
+            raise GenbenchError(f"{self.path('study.yaml')}: not found; is {self.uri} a genbench results "
+                                "directory? (it is written by dry-run, sweep and train)") from None
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()

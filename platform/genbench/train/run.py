@@ -1,0 +1,63 @@
+"""One run from a flat config to a trial row: build, train, evaluate, measure cost. Never raises for divergence."""
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from genbench.config import RunConfig, from_flat
+from genbench.data import load_dataset
+from genbench.families import FAMILIES
+from genbench.families.base import count_params
+from genbench.train.evaluate import evaluate, sample_rate
+from genbench.train.loop import LoopOutcome, Report, train
+
+QUALITY_KEYS = ("modes", "hq_fraction", "mode_kl")
+
+
+def _no_report(step: int, values: dict[str, float]) -> None:
+    return None
+
+
+def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train the run `flat` describes and return its row: status, quality.*, stability.*, cost.*, error.
+
+    Bad configuration raises ConfigError before anything trains; divergence and errors inside training
+    become the row's status ('diverged', 'failed') so that a sweep goes on.
+    """
+    cfg = from_flat(flat, where)
+    torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.seed)
+    started, wall0, cpu0 = time.time(), time.perf_counter(), time.process_time()
+    try:
+        row = _train_and_measure(cfg, report)
+    except Exception as exc:  # a crash inside training is an outcome to record, not the end of the sweep
+        row = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+               "traceback": traceback.format_exc(limit=8)}
+    row.update({"cost.wall_s": time.perf_counter() - wall0, "cost.device_s": time.process_time() - cpu0,
+                "start_time": started, "end_time": time.time()})
+    return row
+
+
+def _train_and_measure(cfg: RunConfig, report: Report) -> dict[str, Any]:
+    data = load_dataset(cfg.data)
+    family = FAMILIES.get(cfg.family).build(cfg, data)
+    outcome = train(family, data, cfg, report, lambda f: evaluate(f, data, cfg.eval.n_samples))
+    quality = evaluate(family, data, cfg.eval.n_samples)
+    row: dict[str, Any] = {"status": outcome.status, "error": outcome.reason, "steps": outcome.steps}
+    row.update({f"quality.{k}": quality.get(k, float("nan")) for k in QUALITY_KEYS})
+    row.update(_stability(outcome))
+    row.update({"cost.params": count_params(family), "cost.sample_per_s": sample_rate(family, cfg.eval.n_samples)})
+    return row
+
+
+def _stability(outcome: LoopOutcome) -> dict[str, Any]:
+    return {"stability.diverged": outcome.status == "diverged",
+            "stability.steps_to_diverge": outcome.steps_to_diverge if outcome.steps_to_diverge else -1,
+            "stability.grad_norm_max": outcome.grad_norm_max}
+
+
+Callback = Callable[[int, dict[str, float]], None]

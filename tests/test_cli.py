@@ -1,0 +1,86 @@
+"""The command line as a user meets it: listings, validation, one training run, clear errors with exit codes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from genbench.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--set", "train.steps=20", "--set", "train.batch_size=32", "--set", "eval.every=10", "--set",
+        "eval.n_samples=300", "--set", "gan.g_width=16", "--set", "gan.d_width=16", "--set", "data.n_train=1000"]
+
+
+@pytest.mark.parametrize("what,expected", [("families", "gan"), ("datasets", "grid25"),
+                                           ("metrics", "quality.modes"), ("gan-variants", "wgan_gp")])
+def test_list_describes_each_entry_in_one_line(what: str, expected: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["list", what]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(line.split()[0] == expected or expected in line.split()[:2] for line in lines)
+    assert all(len(line.split(None, 1)) == 2 for line in lines)  # a name and a description on every line
+
+
+def test_validate_accepts_every_shipped_study(capsys: pytest.CaptureFixture) -> None:
+    files = sorted(str(p) for p in (ROOT / "search_spaces").glob("*.yaml"))
+    assert files and main(["validate", *files]) == 0
+    assert capsys.readouterr().out.count("ok ") == len(files)
+
+
+def test_validate_rejects_a_typo_with_file_line_key_and_suggestion(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    text = (ROOT / "search_spaces" / "gan_stability.yaml").read_text().replace("gan.spectral_norm:", "gan.spectral_nrom:")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "spectral_nrom" in s)
+    assert f"{bad}:{line}: gan.spectral_nrom" in err and "did you mean 'gan.spectral_norm'" in err
+
+
+def test_train_writes_results_like_a_trial_and_a_dashboard(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "gan", "--data", "ring8", "--preset", "lsgan", *TINY, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"Dashboard: {out}/dashboards/index.html" in printed and "Resolved config" in printed
+    trials = ds.dataset(out / "trials", format="parquet").to_table().to_pylist()
+    assert len(trials) == 1 and trials[0]["config.gan.loss"] == "least_squares"
+    assert trials[0]["status"] == "completed" and trials[0]["config.train.steps"] == 20
+    assert json.loads((out / "config.json").read_text())["data.name"] == "ring8"
+    assert (out / "dashboards" / "stability.html").exists()
+
+
+def test_rerun_moves_earlier_results_aside_instead_of_overwriting(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "gan", *TINY, "--out", str(out)]) == 0
+    first = (out / "trials").iterdir().__next__().read_bytes()
+    assert main(["train", "gan", *TINY, "--set", "seed=1", "--out", str(out)]) == 0
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.")]
+    assert len(aside) == 1 and next((aside[0] / "trials").iterdir()).read_bytes() == first
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "gan", "--set", "gan.los=hinge"], "did you mean 'gan.loss'"),
+    (["train", "gan", "--set", "train.steps=many"], "train.steps: expected an integer"),
+    (["train", "gan", "--data", "grid52"], "did you mean 'grid25'"),
+    (["train", "gan", "--preset", "wgan-gp"], "did you mean 'wgan_gp'"),
+    (["train", "gna"], "unknown family 'gna'"),
+    (["dashboard", "no/such/dir"], "not found"),
+])
+def test_bad_input_is_one_clear_line_and_exit_2(argv: list[str], needle: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    if argv[0] == "train":
+        argv = [*argv, "--out", str(tmp_path / "never")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and err.startswith("genbench: error:") and len(err.splitlines()) == 1
+    assert not (tmp_path / "never").exists()
+
+
+def test_console_script_help_runs_from_a_fresh_process() -> None:
+    proc = subprocess.run([sys.executable, "-m", "genbench", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "dry-run" in proc.stdout and "validate" in proc.stdout

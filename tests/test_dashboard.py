@@ -1,0 +1,88 @@
+"""Dashboard figures on generated results: traces, axes and labels; the site opens offline with plotly.js once."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genbench.dashboards import figures
+from genbench.dashboards.site import write_dashboards
+from genbench.results import ResultsStore
+
+
+@pytest.fixture
+def results() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    n = 12
+    trials = pd.DataFrame({
+        "trial_id": [f"t{i:02d}" for i in range(n)], "family": "gan",
+        "status": ["diverged" if i % 4 == 0 else "completed" for i in range(n)],
+        "config.gan.loss": ["hinge", "wasserstein", "non_saturating"] * 4,
+        "config.gan.penalty": ["none", "r1"] * 6, "config.gan.spectral_norm": [True, False, False] * 4,
+        "config.optim.lr_g": 10 ** rng.uniform(-5, -2, n), "config.optim.lr_d": 10 ** rng.uniform(-5, -2, n),
+        "quality.modes": rng.integers(0, 26, n).astype(float), "cost.wall_s": rng.uniform(1, 5, n), "error": ""})
+    history = pd.DataFrame([{"trial_id": t, "step": s, "train.loss_d": rng.normal(),
+                             "train.grad_norm_d": rng.uniform(0.1, 10),
+                             "eval.modes": float(s // 10) if s % 20 == 0 else np.nan}
+                            for t in trials["trial_id"] for s in range(10, 101, 10)])
+    return trials, history
+
+
+def test_outcome_vs_lr_marks_diverged_trials_on_log_axes(results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    trials, _ = results
+    fig = figures.outcome_vs_lr(trials, "quality.modes")
+    names = {t.name for t in fig.data}
+    assert names == {"completed (9)", "diverged (3)"}
+    diverged = next(t for t in fig.data if t.name.startswith("diverged"))
+    assert diverged.marker.symbol == "x" and len(diverged.x) == 3
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert "lr_g" in fig.layout.xaxis.title.text and "lr_d" in fig.layout.yaxis.title.text
+
+
+def test_quality_by_variant_has_one_box_per_variant_with_counts(results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    trials, _ = results
+    fig = figures.quality_by_variant(trials, "quality.modes")
+    variants = figures.variant_labels(trials)
+    assert len(fig.data) == variants.nunique()
+    assert sum(len(t.x) for t in fig.data) == len(trials)
+    assert all(re.search(r"\(n=\d+, \d+ diverged\)", t.name) for t in fig.data)
+    assert "higher is better" in fig.layout.xaxis.title.text
+
+
+def test_training_curves_one_line_per_trial_skipping_unevaluated_steps(results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    trials, history = results
+    fig = figures.training_curves(history, trials, "eval.modes", "eval", "modes")
+    assert len(fig.data) == len(trials)
+    assert all(list(t.x) == [20, 40, 60, 80, 100] for t in fig.data)
+    dashed = [t for t in fig.data if t.line.dash == "dash"]
+    assert len(dashed) == 3  # the diverged trials
+    assert fig.layout.xaxis.title.text.startswith("training step")
+
+
+def test_trials_table_sorted_best_first(results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    trials, _ = results
+    fig = figures.trials_table(trials, "quality.modes", "max", ["config.gan.loss"])
+    values = [float(v) for v in fig.data[0].cells.values[2]]
+    assert values == sorted(values, reverse=True)
+
+
+def test_site_is_offline_with_plotly_js_once(tmp_path: Path, results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    trials, history = results
+    store = ResultsStore(str(tmp_path))
+    store.write_study({"study": "demo", "family": "gan", "objectives": [{"metric": "quality.modes", "mode": "max"}],
+                       "space": {"gan.loss": {}, "optim.lr_g": {}}})
+    for row in trials.to_dict("records"):
+        store.write_trial(row["trial_id"], row, history[history["trial_id"] == row["trial_id"]]
+                          .drop(columns="trial_id").to_dict("records"))
+    index = Path(write_dashboards(str(tmp_path)))
+    pages = sorted(p.name for p in index.parent.glob("*.html"))
+    assert pages == ["index.html", "stability.html"]
+    stability = (index.parent / "stability.html").read_text()
+    assert stability.count('<script src="plotly.min.js"></script>') == 1
+    assert "cdn" not in stability.lower() and "https://" not in stability.split("<body>")[0]
+    assert stability.count('class="plotly-graph-div"') == 6
+    assert (index.parent / "plotly.min.js").stat().st_size > 1_000_000
+    assert "best" in index.read_text() and "12: 9 completed, 3 diverged" in index.read_text()

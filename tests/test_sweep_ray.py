@@ -1,0 +1,81 @@
+"""A real sweep on a private local Ray through the CLI: Parquet rows, a diverged trial recorded, dashboards built."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+pytestmark = pytest.mark.ray
+
+TINY_STUDY = """
+study: tiny_ray
+family: gan
+data: {name: ring8, n_train: 2000, n_test: 500}
+objectives: [{metric: quality.modes, mode: max}]
+budget: {trials: 4, steps: 40, eval_every: 20}
+dry_run: {trials: 4, steps: 40, eval_every: 20}
+search: {algorithm: random, seed: 3}
+fixed: {gan.g_width: 16, gan.d_width: 16, gan.g_depth: 2, gan.d_depth: 2, train.batch_size: 64,
+        train.log_every: 5, eval.n_samples: 500}
+space:
+  gan.loss: {choice: [non_saturating, hinge]}
+  gan.penalty: {choice: [none, r1]}
+  gan.penalty_weight: {float: [0.1, 10.0], log: true, when: {gan.penalty: [r1]}}
+  optim.lr_g: {choice: [1.0e-4, 100.0]}   # 100 diverges within a few steps: the sweep must go on
+"""
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    root = tmp_path_factory.mktemp("sweep")
+    study = root / "tiny.yaml"
+    study.write_text(TINY_STUDY)
+    out = root / "results"
+    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=root)
+    return proc, out
+
+
+def test_dry_run_succeeds_and_says_where_results_are(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    proc, out = dry_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Dashboard: {out}/dashboards/index.html" in proc.stdout
+    assert "[dry-run tiny_ray] 4/4 done" in proc.stdout
+
+
+def test_one_row_per_trial_with_config_status_and_quality(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    _, out = dry_run
+    trials = ds.dataset(out / "trials", format="parquet").to_table().to_pandas()
+    assert len(trials) == 4 and trials["trial_id"].is_unique
+    assert {"config.gan.loss", "config.optim.lr_g", "config.train.steps", "quality.modes", "quality.hq_fraction",
+            "stability.diverged", "cost.wall_s", "status"} <= set(trials.columns)
+    assert set(trials["status"]) <= {"completed", "diverged"}
+    assert (trials["config.train.steps"] == 40).all()
+
+
+def test_unstable_trials_end_diverged_and_stable_ones_complete(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    _, out = dry_run
+    trials = ds.dataset(out / "trials", format="parquet").to_table().to_pandas()
+    huge = trials["config.optim.lr_g"] == 100.0
+    assert huge.any() and (~huge).any(), "the seeded random search should sample both learning rates"
+    assert (trials.loc[huge, "status"] == "diverged").all()
+    assert (trials.loc[huge, "stability.steps_to_diverge"] >= 1).all()
+    assert (trials.loc[~huge, "status"] == "completed").all()
+
+
+def test_history_and_conditional_params(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    _, out = dry_run
+    history = ds.dataset(out / "history", format="parquet").to_table().to_pandas()
+    trials = ds.dataset(out / "trials", format="parquet").to_table().to_pandas()
+    completed = trials.loc[trials["status"] == "completed", "trial_id"]
+    for trial_id in completed:
+        steps = history.loc[history["trial_id"] == trial_id, "step"].tolist()
+        assert steps == list(range(5, 41, 5))  # one row per log window, none lost between reports
+    r1 = trials["config.gan.penalty"] == "r1"
+    assert trials.loc[r1, "config.gan.penalty_weight"].between(0.1, 10.0).all()
+    evals = history.dropna(subset=["eval.modes"])
+    assert set(evals["step"]) <= {20, 40}
+    assert (out / "study.yaml").exists() and (out / "dashboards" / "stability.html").exists()
