@@ -132,7 +132,10 @@ def from_flat(flat: dict[str, Any], where: dict[str, str] | None = None) -> RunC
 
     where = where or {}
     family = flat.get("family", "gan")
-    spec = FAMILIES.get(family, key="family")
+    try:
+        spec = FAMILIES.get(family, key="family")
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, key="family", source=where.get("family", ""), fix=exc.fix) from None
     sections = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig,
                 family: spec.model_config, "optim": spec.optim_config}
     known = {"family", "seed"} | {f"{p}.{n}" for p, c in sections.items() for n in field_types(c)}
@@ -140,10 +143,18 @@ def from_flat(flat: dict[str, Any], where: dict[str, str] | None = None) -> RunC
         if key not in known:
             raise ConfigError(f"unknown key for family '{family}'", key=key, source=where.get(key, ""),
                               fix=suggest(key, known))
-    seed = coerce(flat.get("seed", 0), int, "seed")
+    try:
+        seed = coerce(flat.get("seed", 0), int, "seed")
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, key="seed", source=where.get("seed", ""), fix=exc.fix) from None
     built = {p: section_from_flat(c, p, flat, where) for p, c in sections.items()}
-    return RunConfig(family=family, seed=seed, data=built["data"], train=built["train"], eval=built["eval"],
-                     model=built[family], optim=built["optim"])
+    cfg = RunConfig(family=family, seed=seed, data=built["data"], train=built["train"], eval=built["eval"],
+                    model=built[family], optim=built["optim"])
+    try:
+        spec.check(cfg)
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, key=exc.key, source=where.get(exc.key, ""), fix=exc.fix) from None
+    return cfg
 
 
 def to_flat(cfg: RunConfig) -> dict[str, Any]:

@@ -28,6 +28,7 @@ class YamlDoc:
 
 def _walk(node: yaml.Node, loader: yaml.SafeLoader, prefix: str, lines: dict[str, int]) -> Any:
     if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)

@@ -40,6 +40,7 @@ class FamilySpec:
     model_config: type
     optim_config: type
     build: Callable[["RunConfig", "Dataset"], Family]
+    check: Callable[["RunConfig"], None] = lambda cfg: None  # constraints across sections; raises ConfigError
 
 
 FAMILIES: Registry[FamilySpec] = Registry("family")

@@ -47,8 +47,10 @@ class GanConfig:
             raise ConfigError(f"must be 1..4, got {self.pack}", key="pack", fix="PacGAN packs 1 to 4 samples")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"must be in [0, 1), got {self.ema}", key="ema", fix="0 turns EMA off; 0.999 is typical")
-        if self.penalty_weight < 0 or self.clip <= 0:
-            raise ConfigError("penalty_weight must be >= 0 and clip > 0", key="penalty_weight")
+        if self.penalty_weight < 0:
+            raise ConfigError(f"must be >= 0, got {self.penalty_weight}", key="penalty_weight")
+        if self.clip <= 0:
+            raise ConfigError(f"must be > 0, got {self.clip}", key="clip", fix="0.01 is the WGAN paper's value")
 
 
 @dataclass
@@ -150,5 +152,12 @@ class GAN:
         return out
 
 
+def check_run(cfg: RunConfig) -> None:
+    """Constraints across sections: PacGAN packs whole batches."""
+    if cfg.train.batch_size % cfg.model.pack:
+        raise ConfigError(f"{cfg.train.batch_size} is not divisible by gan.pack={cfg.model.pack}",
+                          key="train.batch_size", fix="use a batch size that is a multiple of gan.pack")
+
+
 FAMILIES.register("gan", "GAN: adversarial generator vs discriminator; losses, penalties, spectral norm, "
-                         "TTUR, EMA, PacGAN")(FamilySpec("gan", "", GanConfig, GanOptimConfig, GAN))
+                         "TTUR, EMA, PacGAN")(FamilySpec("gan", "", GanConfig, GanOptimConfig, GAN, check_run))

@@ -1,6 +1,7 @@
 """The training loop: pure torch, reports through a callback, turns divergence into an outcome (no Ray import)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ def close_window(scalars: list[dict[str, torch.Tensor]], diverge_loss: float, pa
     loss_rows = [i for i, k in enumerate(keys) if ".loss" in k]
     exploded = (values[loss_rows].abs() > diverge_loss).any(dim=0) if loss_rows else torch.zeros_like(finite)
     grad_rows = [i for i, k in enumerate(keys) if "grad_norm" in k]
-    grad_max = values[grad_rows].nan_to_num(nan=0.0).amax() if grad_rows else values.new_zeros(())
+    grad_max = values[grad_rows].nan_to_num(nan=0.0, posinf=math.inf).amax() if grad_rows else values.new_zeros(())
     host = torch.cat([values.mean(dim=1), (~finite).float(), exploded.float(), grad_max.view(1),
                       params_ok.float().view(1)]).tolist()  # the one sync per window
     n_keys, width = len(keys), values.shape[1]
@@ -67,7 +68,8 @@ def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluat
     for step in range(1, steps + 1):
         idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
         window.append(family.train_step(data.train[idx]))  # (batch_rows, D) in
-        if step % log_every and step != steps:
+        evaluate_now = step % cfg.eval.every == 0 or step == steps
+        if step % log_every and not evaluate_now:
             continue
         closed = close_window(window, cfg.train.diverge_loss, params_finite(family))
         grad_norm_max = max(grad_norm_max, closed.grad_norm_max)
@@ -77,7 +79,7 @@ def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluat
             return LoopOutcome("diverged", step, at, closed.reason, grad_norm_max)
         window = []
         values = dict(closed.means)
-        if step % cfg.eval.every == 0 or step == steps:
+        if evaluate_now:
             values.update({f"eval.{k}": v for k, v in evaluate(family).items()})
         report(step, values)
     return LoopOutcome("completed", steps, grad_norm_max=grad_norm_max)

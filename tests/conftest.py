@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny GAN run on grid25 and a builder for tiny GAN families (nothing Ray-related)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+from genbench.config import DataConfig, from_flat
+from genbench.data import Dataset, load_dataset
+from genbench.families import FAMILIES
+
+TINY: dict[str, Any] = {
+    "family": "gan", "data.name": "grid25", "data.n_train": 2000, "data.n_test": 500,
+    "train.steps": 20, "train.batch_size": 64, "train.log_every": 5, "eval.every": 10, "eval.n_samples": 500,
+    "gan.g_width": 16, "gan.d_width": 16, "gan.g_depth": 2, "gan.d_depth": 2,
+}
+
+
+@pytest.fixture
+def tiny_flat() -> dict[str, Any]:
+    """A fresh flat dict for a tiny GAN run on grid25 (20 steps, widths 16)."""
+    return dict(TINY)
+
+
+@pytest.fixture(scope="session")
+def grid25() -> Dataset:
+    return load_dataset(DataConfig(name="grid25", n_train=2000, n_test=500))
+
+
+@pytest.fixture
+def make_gan(grid25: Dataset) -> Callable[..., Any]:
+    """make_gan(overrides, seed) -> a tiny GAN family built through the registry from TINY plus overrides."""
+
+    def build(flat: dict[str, Any] | None = None, seed: int = 0) -> Any:
+        torch.manual_seed(seed)
+        cfg = from_flat({**TINY, **(flat or {})})
+        return FAMILIES.get("gan").build(cfg, grid25)
+
+    return build

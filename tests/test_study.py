@@ -1,0 +1,136 @@
+"""Study files: every shipped search space loads; broken ones name the file and key; the space runs in Optuna."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import optuna
+import pytest
+
+from genbench.config import from_flat
+from genbench.errors import ConfigError
+from genbench.sweep.space import DefineByRun
+from genbench.sweep.spec import Study, load_study
+
+SPACES = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
+
+BASE = """\
+study: tiny
+family: gan
+data: {name: grid25}
+objectives:
+  - {metric: quality.modes, mode: max}
+budget: {trials: 4, steps: 100, eval_every: 50}
+dry_run: {trials: 2, steps: 10}
+fixed:
+  train.batch_size: 64
+space:
+  gan.loss: {choice: [non_saturating, hinge]}
+  gan.penalty: {choice: [none, gradient_penalty, r1]}
+  gan.penalty_weight: {float: [0.1, 100.0], log: true, when: {gan.penalty: [gradient_penalty, r1]}}
+  optim.lr_g: {float: [1.0e-5, 1.0e-2], log: true}
+  gan.d_steps: {int: [1, 3]}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_search_spaces_exist() -> None:
+    assert SPACES
+
+
+@pytest.mark.parametrize("path", SPACES, ids=lambda p: p.name)
+def test_shipped_search_space_loads(path: Path) -> None:
+    study = load_study(path)
+    assert study.name and study.space and study.objectives
+    assert study.dry_run.steps <= study.budget.steps and study.dry_run.trials <= study.budget.trials
+    from_flat(study.run_settings(study.dry_run))
+
+
+def test_base_study(tmp_path: Path) -> None:
+    study = load_study(_write(tmp_path, BASE))
+    assert list(study.space) == ["gan.loss", "gan.penalty", "gan.penalty_weight", "optim.lr_g", "gan.d_steps"]
+    assert study.space["gan.penalty_weight"].when == {"gan.penalty": ["gradient_penalty", "r1"]}
+    assert study.dry_run.eval_every == 1 and study.budget.eval_every == 50
+    assert study.run_settings(study.dry_run)["train.steps"] == 10
+    assert study.fixed == {"data.name": "grid25", "train.batch_size": 64}
+
+
+BROKEN = {  # name: (old, new, text the message must name besides the file)
+    "top_level_key": ("budget:", "budjet:", ["budjet", "did you mean 'budget'"]),
+    "space_key": ("  gan.loss:", "  gan.los:", ["gan.los", "did you mean 'gan.loss'"]),
+    "inverted_range": ("[1.0e-5, 1.0e-2]", "[1.0e-2, 1.0e-5]", ["optim.lr_g", "inverted"]),
+    "log_low_zero": ("[1.0e-5, 1.0e-2]", "[0.0, 1.0e-2]", ["optim.lr_g", "log"]),
+    "empty_choice": ("[non_saturating, hinge]", "[]", ["gan.loss", "choice"]),
+    "when_not_above": ("when: {gan.penalty:", "when: {optim.lr_g:", ["gan.penalty_weight", "optim.lr_g"]),
+    "unknown_metric": ("metric: quality.modes", "metric: quality.mode", ["objectives[0].metric", "quality.modes"]),
+    "unknown_family": ("family: gan", "family: gann", ["family", "did you mean 'gan'"]),
+    "name_slash": ("study: tiny", "study: a/b", ["study", "a/b"]),
+    "name_dotdot": ("study: tiny", "study: ../tiny", ["study", "../tiny"]),
+    "invalid_choice": ("[non_saturating, hinge]", "[non_saturating, hinj]", ["gan.loss", "hinj", "hinge"]),
+    "fixed_bad_type": ("train.batch_size: 64", "train.batch_size: many", ["train.batch_size"]),
+    "fixed_and_searched": ("train.batch_size: 64", "gan.loss: hinge", ["gan.loss", "fixed and searched"]),
+    "malformed": ("fixed:\n", "fixed: [\n", ["malformed YAML"]),
+}
+
+
+@pytest.mark.parametrize("name", BROKEN)
+def test_broken_study_names_file_and_key(tmp_path: Path, name: str) -> None:
+    old, new, needles = BROKEN[name]
+    assert old in BASE
+    path = _write(tmp_path, BASE.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:"), message  # file:line
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_unknown_dataset_is_rejected(tmp_path: Path) -> None:
+    path = _write(tmp_path, BASE.replace("name: grid25", "name: grid26"))
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    assert str(err.value).startswith(f"{path}:3: data.name:") and "did you mean 'grid25'" in str(err.value)
+
+
+def _ask_tell(study: Study, n: int = 20) -> list[dict]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    define = DefineByRun(study.space, study.run_settings(study.dry_run))
+    opt = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    runs = []
+    for _ in range(n):
+        trial = opt.ask()
+        runs.append(define(trial))
+        opt.tell(trial, 0.0)
+    return runs
+
+
+def test_define_by_run_with_plain_optuna(tmp_path: Path) -> None:
+    study = load_study(_write(tmp_path, BASE))
+    constants = study.run_settings(study.dry_run)
+    runs = _ask_tell(study)
+    penalties = {r["gan.penalty"] for r in runs}
+    assert penalties == {"none", "gradient_penalty", "r1"}  # 20 random draws see every choice
+    for flat in runs:
+        assert all(flat[k] == v for k, v in constants.items())
+        assert ("gan.penalty_weight" in flat) == (flat["gan.penalty"] in ("gradient_penalty", "r1"))
+        assert 1.0e-5 <= flat["optim.lr_g"] <= 1.0e-2
+        assert flat["gan.d_steps"] in (1, 2, 3) and flat["gan.loss"] in ("non_saturating", "hinge")
+        if "gan.penalty_weight" in flat:
+            assert 0.1 <= flat["gan.penalty_weight"] <= 100.0
+        from_flat(flat)  # every sampled run is a valid config
+
+
+def test_define_by_run_pickles(tmp_path: Path) -> None:
+    study = load_study(_write(tmp_path, BASE))
+    define = DefineByRun(study.space, study.run_settings(study.dry_run))
+    clone = pickle.loads(pickle.dumps(define))
+    assert clone == define
+    trial = optuna.trial.FixedTrial({"gan.loss": "hinge", "gan.penalty": "r1", "gan.penalty_weight": 1.0,
+                                     "optim.lr_g": 1e-3, "gan.d_steps": 2})
+    assert clone(trial) == define(trial)
