@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dry-run", help="run a study at its dry-run budget on this machine (private local Ray)")
     _add_study_args(p, "results directory (default: results/<study>-dry-run)")
     p = sub.add_parser("sweep", help="run a study at its full budget (private local Ray)")
-    _add_study_args(p, "results directory or pyarrow.fs URI (default: results/<study>)")
+    _add_study_args(p, "results directory (default: results/<study>)")
     p = sub.add_parser("train", help="train one run of a family in this process and write its results")
     p.add_argument("family", help="family name (see: genbench list families)")
     p.add_argument("--data", help="dataset name (see: genbench list datasets)")

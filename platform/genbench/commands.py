@@ -74,7 +74,7 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     from genbench.config import from_flat, to_flat
     from genbench.sweep.progress import fmt_s
     from genbench.sweep.spec import Study, Budget
-    from genbench.sweep.tuner import trial_row
+    from genbench.sweep.tuner import study_record, trial_row
     from genbench.train.run import run
 
     flat = _train_settings(family, data, preset, overrides)
@@ -87,9 +87,7 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     budget = Budget(trials=1, steps=cfg.train.steps, eval_every=cfg.eval.every)
     study = Study(name=name, family=cfg.family, objectives=[("quality.modes", "max")], budget=budget,
                   dry_run=budget, fixed=resolved, space={})
-    store.write_study({"study": name, "family": cfg.family, "objectives": [{"metric": "quality.modes", "mode": "max"}],
-                       "budget": vars(budget), "constants": resolved, "cluster": "local (in process)",
-                       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    store.write_study(study_record(study, budget, resolved))
     store.write_bytes("", "config.json", json.dumps(resolved, indent=2).encode())
     history: list[dict[str, Any]] = []
     row = run(flat, _train_reporter(history, cfg.train.steps), {k: "--set" for k in flat})

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -59,5 +58,3 @@ def _stability(outcome: LoopOutcome) -> dict[str, Any]:
             "stability.steps_to_diverge": outcome.steps_to_diverge if outcome.steps_to_diverge else -1,
             "stability.grad_norm_max": outcome.grad_norm_max}
 
-
-Callback = Callable[[int, dict[str, float]], None]
