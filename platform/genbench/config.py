@@ -147,6 +147,7 @@ def from_flat(flat: dict[str, Any], where: dict[str, str] | None = None) -> RunC
         seed = coerce(flat.get("seed", 0), int, "seed")
     except ConfigError as exc:
         raise ConfigError(exc.problem, key="seed", source=where.get("seed", ""), fix=exc.fix) from None
+    flat = {**spec.defaults, **flat}  # the family's default budget, under anything given explicitly
     built = {p: section_from_flat(c, p, flat, where) for p, c in sections.items()}
     cfg = RunConfig(family=family, seed=seed, data=built["data"], train=built["train"], eval=built["eval"],
                     model=built[family], optim=built["optim"])

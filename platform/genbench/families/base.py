@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
@@ -27,7 +27,21 @@ class Family(Protocol):
         ...
 
     def sample(self, n: int) -> torch.Tensor:
-        """n samples in data space: (n, D)."""
+        """n samples in data space: (n, D) or (n, C, H, W) with images in [0, 1]."""
+        ...
+
+
+class LikelihoodFamily(Family, Protocol):
+    """A family that scores data: exact (flow, autoregressive) or a bound (VAE, diffusion)."""
+
+    nll_method: str  # how nll is computed, stored beside the value: 'exact', 'bound: IWAE k=64', ...
+
+    def nll(self, batch: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood in nats of each example of batch: (B,).
+
+        For discrete images (Dataset.levels) this is the NLL of the discrete values (dequantisation
+        accounted for), so that bits per dimension are comparable across families.
+        """
         ...
 
 
@@ -41,6 +55,7 @@ class FamilySpec:
     optim_config: type
     build: Callable[["RunConfig", "Dataset"], Family]
     check: Callable[["RunConfig"], None] = lambda cfg: None  # constraints across sections; raises ConfigError
+    defaults: dict[str, Any] = field(default_factory=dict)  # the family's default budget: {"train.steps": 5000}
 
 
 FAMILIES: Registry[FamilySpec] = Registry("family")

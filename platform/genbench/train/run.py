@@ -11,10 +11,8 @@ from genbench.config import RunConfig, from_flat
 from genbench.data import load_dataset
 from genbench.families import FAMILIES
 from genbench.families.base import count_params
-from genbench.train.evaluate import evaluate, sample_rate
+from genbench.train.evaluate import evaluate, likelihood, sample_cost
 from genbench.train.loop import LoopOutcome, Report, train
-
-QUALITY_KEYS = ("modes", "hq_fraction", "mode_kl")
 
 
 def _no_report(step: int, values: dict[str, float]) -> None:
@@ -47,9 +45,10 @@ def _train_and_measure(cfg: RunConfig, report: Report) -> dict[str, Any]:
     outcome = train(family, data, cfg, report, lambda f: evaluate(f, data, cfg.eval.n_samples))
     quality = evaluate(family, data, cfg.eval.n_samples)
     row: dict[str, Any] = {"status": outcome.status, "error": outcome.reason, "steps": outcome.steps}
-    row.update({f"quality.{k}": quality.get(k, float("nan")) for k in QUALITY_KEYS})
+    row.update({f"quality.{k}": v for k, v in quality.items()})
+    row.update(likelihood(family, data))
     row.update(_stability(outcome))
-    row.update({"cost.params": count_params(family), "cost.sample_per_s": sample_rate(family, cfg.eval.n_samples)})
+    row.update({"cost.params": count_params(family), **sample_cost(family, cfg.eval.n_samples)})
     return row
 
 
