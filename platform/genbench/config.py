@@ -16,14 +16,23 @@ class DataConfig:
     """Which data set, and how much of it the run keeps in memory."""
 
     name: str = "grid25"
-    n_train: int = 50_000  # toy data: points drawn once with a fixed seed, kept as one tensor
+    n_train: int = 50_000  # toy and stacked data: examples drawn once with a fixed seed, kept as one tensor
     n_test: int = 10_000
+    path: str = ""  # user data ('files'): a folder of images, a .npy/.npz array or a Parquet file
+    image_size: int = 0  # user images: resize to image_size x image_size (0: keep the files' size)
+    channels: int = 0  # user images: 1 (grey) or 3 (RGB); 0: as stored
+    test_fraction: float = 0.1  # user data: share held out as the test split (fixed seed)
 
     def __post_init__(self) -> None:
         from genbench.data import DATASETS  # the registry lives with the loaders, which import this module
 
         DATASETS.get(self.name, key="name")
         _check_positive(self, "n_train", "n_test")
+        if self.name == "files" and not self.path:
+            raise ConfigError("data.name 'files' needs data.path", key="path", fix="set data.path=DIR_OR_FILE")
+        if self.channels not in (0, 1, 3) or self.image_size < 0 or not 0 < self.test_fraction < 1:
+            raise ConfigError("channels must be 0, 1 or 3, image_size >= 0, test_fraction in (0, 1)",
+                              key="channels" if self.channels not in (0, 1, 3) else "test_fraction")
 
 
 @dataclass

@@ -56,6 +56,7 @@ class FamilySpec:
     build: Callable[["RunConfig", "Dataset"], Family]
     check: Callable[["RunConfig"], None] = lambda cfg: None  # constraints across sections; raises ConfigError
     defaults: dict[str, Any] = field(default_factory=dict)  # the family's default budget: {"train.steps": 5000}
+    debug: dict[str, Any] = field(default_factory=dict)  # flat overrides for a debug-sized model (tests, smoke runs)
 
 
 FAMILIES: Registry[FamilySpec] = Registry("family")

@@ -12,6 +12,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import FAMILIES, FamilySpec
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
+from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.mlp import ACTIVATIONS, mlp
 
 
@@ -20,7 +21,8 @@ class GanConfig:
     """Generator and discriminator architecture and the adversarial game (flat keys 'gan.*')."""
 
     latent_dim: int = 8
-    g_depth: int = 3  # hidden layers
+    conv_width: int = 32  # images: channels of the first D layer and the last G layer (DCGAN)
+    g_depth: int = 3  # hidden layers (MLP, toy data)
     g_width: int = 128
     d_depth: int = 3
     d_width: int = 128
@@ -40,7 +42,7 @@ class GanConfig:
     def __post_init__(self) -> None:
         for key, registry in (("loss", GAN_LOSSES), ("penalty", PENALTIES), ("activation", ACTIVATIONS)):
             registry.get(getattr(self, key), key=key)
-        for key in ("latent_dim", "g_width", "d_width", "d_steps", "maxout_k"):
+        for key in ("latent_dim", "g_width", "d_width", "d_steps", "maxout_k", "conv_width"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
         if not 1 <= self.pack <= 4:
@@ -73,6 +75,19 @@ class GanOptimConfig:
                 raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key=key)
 
 
+def build_nets(m: GanConfig, data: Dataset) -> tuple[nn.Module, nn.Module]:
+    """MLPs for vector data; DCGAN-style conv nets for images. D sees `pack` samples stacked on features/channels."""
+    norm = NORMS.get("spectral_norm" if m.spectral_norm else "none")
+    if data.is_image:
+        channels, height, width = data.shape
+        g = ConvGenerator(m.latent_dim, data.shape, m.conv_width, m.g_batch_norm)
+        d = ConvEncoder((channels * m.pack, height, width), 1, m.conv_width, m.d_batch_norm, norm)
+        return g, d
+    g = mlp(m.latent_dim, data.dim, m.g_depth, m.g_width, m.activation, m.maxout_k, m.g_batch_norm)
+    d = mlp(data.dim * m.pack, 1, m.d_depth, m.d_width, m.activation, m.maxout_k, m.d_batch_norm, norm)
+    return g, d
+
+
 def grad_norm(module: nn.Module) -> torch.Tensor:
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     return torch.nn.utils.get_total_norm(grads)
@@ -83,10 +98,8 @@ class GAN:
 
     def __init__(self, cfg: RunConfig, data: Dataset) -> None:
         m, o = cfg.model, cfg.optim
-        self.cfg, self.dim = m, data.dim
-        self.g = mlp(m.latent_dim, data.dim, m.g_depth, m.g_width, m.activation, m.maxout_k, m.g_batch_norm)
-        norm = NORMS.get("spectral_norm" if m.spectral_norm else "none")
-        self.d = mlp(data.dim * m.pack, 1, m.d_depth, m.d_width, m.activation, m.maxout_k, m.d_batch_norm, norm)
+        self.cfg, self.image = m, data.is_image
+        self.g, self.d = build_nets(m, data)
         self.loss = GAN_LOSSES.get(m.loss)()
         self.penalty = PENALTIES.get(m.penalty)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=o.lr_g, betas=(o.beta1_g, o.beta2_g))
@@ -100,10 +113,12 @@ class GAN:
         return {"generator": self.g, "discriminator": self.d}
 
     def _pack(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0] // self.cfg.pack, -1)  # (B, D) -> (B / pack, pack * D)
+        # (B, D) -> (B / pack, pack * D); images (B, C, H, W) -> (B / pack, pack * C, H, W)
+        return x.reshape(x.shape[0] // self.cfg.pack, -1, *x.shape[2:])
 
     def _fake(self, n: int) -> torch.Tensor:
-        return self.g(torch.randn(n, self.cfg.latent_dim))  # (n, D)
+        out = self.g(torch.randn(n, self.cfg.latent_dim))  # (n, D) or (n, C, H, W)
+        return torch.tanh(out) if self.image else out  # images live in [-1, 1] inside the GAN
 
     def d_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         real_p, fake_p = self._pack(real), self._pack(self._fake(len(real)).detach())
@@ -136,6 +151,8 @@ class GAN:
         return {"train.loss_g": loss.detach(), "train.grad_norm_g": norm}
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.image:
+            batch = batch * 2 - 1  # [0, 1] -> [-1, 1], the range of the generator's tanh
         chunks = batch.chunk(self.cfg.d_steps)  # one real batch per discriminator step
         for real in chunks:
             out = self.d_step(real)
@@ -149,7 +166,7 @@ class GAN:
         g.eval()
         out = g(torch.randn(n, self.cfg.latent_dim))
         g.train(was_training)
-        return out
+        return ((torch.tanh(out) + 1) / 2).clamp(0, 1) if self.image else out
 
 
 def check_run(cfg: RunConfig) -> None:
@@ -159,5 +176,7 @@ def check_run(cfg: RunConfig) -> None:
                           key="train.batch_size", fix="use a batch size that is a multiple of gan.pack")
 
 
-FAMILIES.register("gan", "GAN: adversarial generator vs discriminator; losses, penalties, spectral norm, "
-                         "TTUR, EMA, PacGAN")(FamilySpec("gan", "", GanConfig, GanOptimConfig, GAN, check_run))
+DEBUG = {"gan.g_width": 16, "gan.d_width": 16, "gan.g_depth": 2, "gan.d_depth": 2, "gan.conv_width": 8}
+FAMILIES.register("gan", "GAN: adversarial generator vs discriminator (MLP or DCGAN); losses, penalties, spectral "
+                         "norm, TTUR, EMA, PacGAN")(FamilySpec("gan", "", GanConfig, GanOptimConfig, GAN, check_run,
+                                                               debug=DEBUG))

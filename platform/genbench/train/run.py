@@ -9,6 +9,7 @@ import torch
 
 from genbench.config import RunConfig, from_flat
 from genbench.data import load_dataset
+from genbench.errors import GenbenchError
 from genbench.families import FAMILIES
 from genbench.families.base import count_params
 from genbench.train.evaluate import evaluate, likelihood, sample_cost
@@ -31,6 +32,8 @@ def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str]
     started, wall0, cpu0 = time.time(), time.perf_counter(), time.process_time()
     try:
         row = _train_and_measure(cfg, report)
+    except GenbenchError:  # the user's input (a data file, a setting that does not fit the data): not an outcome
+        raise
     except Exception as exc:  # a crash inside training is an outcome to record, not the end of the sweep
         row = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                "traceback": traceback.format_exc(limit=8)}

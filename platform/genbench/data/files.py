@@ -1,0 +1,154 @@
+"""User data from files: a folder of images, a .npy/.npz array or a Parquet file of encoded images."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genbench.config import DataConfig
+from genbench.data.base import DATASETS, Dataset
+from genbench.errors import GenbenchError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+SPLIT_SEED = 0
+
+
+def _fail(path: str | Path, problem: str, fix: str) -> GenbenchError:
+    return GenbenchError(f"{path}: {problem} ({fix})")
+
+
+def _decode(source: object, name: str, channels: int) -> np.ndarray:
+    """One image (bytes or a path) -> (H, W, C) uint8."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+            mode = {1: "L", 3: "RGB"}.get(channels, "RGB" if img.mode not in ("L", "1", "I;16") else "L")
+            return np.array(img.convert(mode)).reshape(img.size[1], img.size[0], -1)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise _fail(name, f"not a readable image: {exc}", "remove or replace the file") from None
+
+
+def _stack(images: list[np.ndarray], names: list[str], cfg: DataConfig) -> np.ndarray:
+    """(N, H, W, C) uint8; sizes must agree unless data.image_size resizes them."""
+    first = images[0].shape
+    for img, name in zip(images, names):
+        if img.shape != first and not cfg.image_size:
+            raise _fail(name, f"size {img.shape[:2]} differs from {first[:2]} of {names[0]}",
+                        "set data.image_size to resize every image")
+    if cfg.image_size:
+        return np.stack([_resize_hwc(img, cfg.image_size) for img in images])
+    return np.stack(images)
+
+
+def _resize_hwc(img: np.ndarray, size: int) -> np.ndarray:
+    t = torch.as_tensor(img, dtype=torch.float32).permute(2, 0, 1)[None]  # (1, C, H, W)
+    t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def _folder(path: Path, cfg: DataConfig) -> tuple[np.ndarray, None]:
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise _fail(path, "no image files (png, jpg, bmp, gif, webp) in this folder", "check data.path")
+    images = [_decode(str(f), str(f), cfg.channels) for f in files]
+    return _stack(images, [str(f) for f in files], cfg), None
+
+
+def _array(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise _fail(path, f"not a readable numpy file: {exc}", "save it with numpy.save / numpy.savez") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded, None
+    keys = list(loaded.keys())
+    x_key = next((k for k in ("x", "images", "data", "arr_0") if k in keys), keys[0] if keys else None)
+    if x_key is None:
+        raise _fail(path, "the .npz holds no array", "store the images as x=...")
+    y_key = next((k for k in ("y", "labels") if k in keys), None)
+    return loaded[x_key], (loaded[y_key] if y_key else None)
+
+
+def _parquet(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if "image" not in table.column_names:
+        raise _fail(path, f"no 'image' column (columns: {', '.join(table.column_names)})",
+                    "store encoded images (PNG/JPEG bytes) in a column named 'image'")
+    cells = table.column("image").to_pylist()
+    blobs = [c.get("bytes") if isinstance(c, dict) else c for c in cells]  # Hugging Face style {bytes, path}
+    if not blobs or not all(isinstance(b, bytes) for b in blobs):
+        raise _fail(path, "column 'image' must hold encoded image bytes", "store PNG/JPEG bytes")
+    images = [_decode(b, f"{path} row {i}", cfg.channels) for i, b in enumerate(blobs)]
+    labels = np.asarray(table.column("label").to_pylist()) if "label" in table.column_names else None
+    return _stack(images, [f"{path} row {i}" for i in range(len(images))], cfg), labels
+
+
+def to_tensor(array: np.ndarray, path: str, cfg: DataConfig) -> tuple[torch.Tensor, int | None]:
+    """Vectors (N, D) stay as they are; images become (N, C, H, W) float in [0, 1] with their level count."""
+    if array.ndim < 2 or len(array) == 0:
+        raise _fail(path, f"expected (N, D) vectors or (N, H, W[, C]) images, got shape {array.shape}",
+                    "save one example per row")
+    if not np.issubdtype(array.dtype, np.number) or (np.issubdtype(array.dtype, np.floating)
+                                                      and not np.isfinite(array).all()):
+        raise _fail(path, "the data hold NaN, infinite or non-numeric values", "clean the data first")
+    if array.ndim == 2:
+        return torch.as_tensor(array, dtype=torch.float32), None
+    if array.ndim == 3:
+        array = array[..., None]  # (N, H, W) -> (N, H, W, 1)
+    if array.ndim != 4:
+        raise _fail(path, f"expected (N, H, W[, C]) images, got shape {array.shape}", "save one image per row")
+    if array.shape[1] in (1, 3) and array.shape[-1] not in (1, 3):
+        array = array.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+    return _images_tensor(array, path, cfg)
+
+
+def _images_tensor(array: np.ndarray, path: str, cfg: DataConfig) -> tuple[torch.Tensor, int | None]:
+    if array.dtype == np.uint8:
+        scaled, levels = array.astype(np.float32) / 255.0, 256
+    elif array.min() >= 0 and array.max() <= 1:
+        scaled, levels = array.astype(np.float32), None
+    else:
+        raise _fail(path, f"image values must be uint8 or floats in [0, 1], got [{array.min()}, {array.max()}]",
+                    "rescale the images")
+    t = torch.as_tensor(scaled).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
+    if cfg.channels == 1 and t.shape[1] == 3:
+        t = t.mean(dim=1, keepdim=True)
+        levels = None  # the grey mean of 8-bit RGB leaves the 256-level grid
+    if cfg.image_size and t.shape[-1] != cfg.image_size:
+        t = torch.nn.functional.interpolate(t, size=(cfg.image_size,) * 2, mode="bilinear", antialias=True)
+        levels = None  # resampled values leave the original grid
+    return t.clamp(0, 1), levels
+
+
+@DATASETS.register("files", "your data: data.path = a folder of images, a .npy/.npz array or a Parquet file "
+                            "with an 'image' column; data.image_size, data.channels")
+def files(cfg: DataConfig) -> Dataset:
+    path = Path(cfg.path)
+    if not path.exists():
+        raise _fail(path, "does not exist", "check data.path")
+    if path.is_dir():
+        array, labels = _folder(path, cfg)
+    elif path.suffix in (".npy", ".npz"):
+        array, labels = _array(path, cfg)
+    elif path.suffix == ".parquet":
+        array, labels = _parquet(path, cfg)
+    else:
+        raise _fail(path, "unknown data format", "give a folder of images, a .npy/.npz or a .parquet file")
+    x, levels = to_tensor(np.asarray(array), str(path), cfg)
+    return _split(path.name, x, labels, levels, cfg)
+
+
+def _split(name: str, x: torch.Tensor, labels: np.ndarray | None, levels: int | None, cfg: DataConfig) -> Dataset:
+    if len(x) < 2:
+        raise _fail(cfg.path, f"only {len(x)} example(s)", "a train and a test split need at least 2")
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_test = max(1, int(round(len(x) * cfg.test_fraction)))
+    test, train = order[:n_test], order[n_test:]
+    y = torch.as_tensor(labels, dtype=torch.int64) if labels is not None else None
+    return Dataset(name, x[train], x[test], levels=levels, train_labels=None if y is None else y[train],
+                   test_labels=None if y is None else y[test], num_classes=int(y.max()) + 1 if y is not None else 0)
