@@ -85,15 +85,17 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     print("Resolved config:\n" + json.dumps(resolved, indent=2), flush=True)
     store = ResultsStore(out)
     budget = Budget(trials=1, steps=cfg.train.steps, eval_every=cfg.eval.every)
-    study = Study(name=name, family=cfg.family, objectives=[("quality.modes", "max")], budget=budget,
+    study = Study(name=name, family=cfg.family, objectives=[], budget=budget,
                   dry_run=budget, fixed=resolved, space={})
     store.write_study(study_record(study, budget, resolved))
     store.write_bytes("", "config.json", json.dumps(resolved, indent=2).encode())
     history: list[dict[str, Any]] = []
     row = run(flat, _train_reporter(history, cfg.train.steps), {k: "--set" for k in flat})
     store.write_trial("run-0", trial_row(study, "run-0", flat, row), history)
-    quality = ", ".join(f"{k} {row[k]:.4g}" for k in row if k.startswith("quality."))
-    _finish(out, f"Done: {row['status']} after {row.get('steps', 0)} steps in {fmt_s(row['cost.wall_s'])}; {quality}")
+    scores = [f"{k} {v:.4g}" for k, v in row.items()
+              if k.startswith(("quality.", "likelihood.")) and isinstance(v, float)]
+    done = f"Done: {row['status']} after {row.get('steps', 0)} steps in {fmt_s(row['cost.wall_s'])}"
+    _finish(out, "; ".join([done, ", ".join(scores)]) if scores else done)
     return 0 if row["status"] != "failed" else 1
 
 

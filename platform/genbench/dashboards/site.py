@@ -34,13 +34,20 @@ def _panel(fig: go.Figure, panel_id: str) -> str:
     return f'<div class="panel">{div}</div>'
 
 
-def _objective(study: dict) -> tuple[str, str]:
-    objectives = study.get("objectives") or [{"metric": "quality.modes", "mode": "max"}]
-    return objectives[0]["metric"], objectives[0]["mode"]
+FALLBACK_OBJECTIVES = (("quality.modes", "max"), ("likelihood.bpd", "min"), ("likelihood.nll", "min"),
+                       ("cost.wall_s", "min"))
+
+
+def _objective(study: dict, trials: pd.DataFrame) -> tuple[str, str]:
+    """The study's first objective that the results hold; else the first measured of a fixed list."""
+    for objective in study.get("objectives") or []:
+        if objective["metric"] in trials:
+            return objective["metric"], objective["mode"]
+    return next((m, d) for m, d in FALLBACK_OBJECTIVES if m in trials)
 
 
 def stability_page(trials: pd.DataFrame, history: pd.DataFrame, study: dict) -> Page:
-    metric, mode = _objective(study)
+    metric, mode = _objective(study, trials)
     panels = []
     if {"config.optim.lr_g", "config.optim.lr_d"} <= set(trials):
         panels.append(_panel(figures.outcome_vs_lr(trials, metric), "outcome-vs-lr"))
@@ -49,7 +56,8 @@ def stability_page(trials: pd.DataFrame, history: pd.DataFrame, study: dict) -> 
     if eval_col in history:
         panels.append(_panel(figures.training_curves(history, trials, eval_col, f"{eval_col} during training",
                                                      figures.metric_label(metric)), "eval-curves"))
-    for col, title in (("train.loss_d", "discriminator loss"), ("train.grad_norm_d", "discriminator gradient norm")):
+    for col, title in (("train.loss_d", "discriminator loss"), ("train.grad_norm_d", "discriminator gradient norm"),
+                       ("train.loss", "training loss"), ("train.grad_norm", "gradient norm")):
         if col in history:
             panels.append(_panel(figures.training_curves(history, trials, col, f"{col}: {title} (window mean)",
                                                          col, log_y="grad_norm" in col), col.replace(".", "-")))
@@ -60,7 +68,7 @@ def stability_page(trials: pd.DataFrame, history: pd.DataFrame, study: dict) -> 
 
 
 def overview_page(trials: pd.DataFrame, study: dict, pages: list[Page]) -> Page:
-    metric, mode = _objective(study)
+    metric, mode = _objective(study, trials)
     counts = trials["status"].value_counts().to_dict()
     best = trials.sort_values(metric, ascending=mode == "min", na_position="last").iloc[0]
     versions = ", ".join(f"{k} {v}" for k, v in (study.get("versions") or {}).items())
