@@ -39,3 +39,11 @@ def make_gan(grid25: Dataset) -> Callable[..., Any]:
         return FAMILIES.get("gan").build(cfg, grid25)
 
     return build
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read the user's cache: the digit classifier is trained (once) for this session."""
+    import os
+
+    os.environ["GENBENCH_CACHE"] = str(tmp_path_factory.mktemp("genbench-cache"))

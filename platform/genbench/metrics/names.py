@@ -16,12 +16,27 @@ METRICS: dict[str, Metric] = {
     "likelihood.nll": Metric("min", "negative log-likelihood of the test split, nats per example "
                                    "(exact or a bound: see likelihood.method)"),
     "likelihood.bpd": Metric("min", "likelihood.nll in bits per dimension (images; discrete values)"),
+    "quality.swd": Metric("min", "sliced Wasserstein-1 distance to the test split (toy data; 256 directions)"),
+    "quality.fd": Metric("min", "Frechet distance of classifier features to the test split (see provenance.*)"),
+    "quality.kid": Metric("min", "kernel inception distance (unbiased MMD^2, cubic kernel) on the same features; "
+                                 "quality.kid_std is its spread over 50 subsets"),
+    "quality.precision": Metric("max", "fraction of samples inside the real k-NN manifold (k=3)"),
+    "quality.recall": Metric("max", "fraction of real samples inside the generated k-NN manifold (k=3)"),
+    "quality.density": Metric("max", "real k-NN balls (k=5) containing each sample, averaged and divided by k"),
+    "quality.coverage": Metric("max", "fraction of real samples whose k-NN ball (k=5) holds a sample"),
     "stability.diverged": Metric("min", "the run ended on a non-finite or exploding loss, gradient or weight"),
     "stability.steps_to_diverge": Metric("max", "first step whose scalars were non-finite or exploded; -1 if none"),
     "stability.grad_norm_max": Metric("min", "largest gradient norm of any network over the run"),
+    "stability.oscillation": Metric("min", "std / |mean| of the primary quality metric over the last third of "
+                                           "the evaluations (modes on toy data, fd on images)"),
+    "stability.best_to_final_gap": Metric("min", "how far the primary quality metric fell from its best "
+                                                 "evaluation to the final one"),
     "cost.wall_s": Metric("min", "wall-clock seconds of the run, data and final evaluation included"),
     "cost.device_s": Metric("min", "CPU core-seconds of the run's process (user + system time)"),
     "cost.params": Metric("min", "trainable parameters of all networks"),
     "cost.sample_per_s": Metric("max", "samples per second generating one evaluation batch"),
+    "cost.train_flops": Metric("min", "FLOPs of one training step (torch FlopCounterMode) times the steps taken"),
+    "cost.peak_mem_bytes": Metric("min", "peak resident memory of the trial's process (CPU; the peak over the "
+                                         "trials a reused worker ran) or peak CUDA allocation (GPU)"),
     "cost.sample_nfe": Metric("min", "network evaluations per sample (sequential cost of sampling)"),
 }

@@ -1,7 +1,8 @@
-"""Quality and likelihood of a trained family on its data set, and sampling throughput."""
+"""Quality and likelihood of a trained family on its data set, with the provenance of every score, and its cost."""
 from __future__ import annotations
 
 import math
+import resource
 import time
 from typing import Any
 
@@ -9,17 +10,64 @@ import torch
 
 from genbench.data import Dataset
 from genbench.families.base import Family
+from genbench.metrics.features import density_coverage, frechet_distance, kid, precision_recall, sliced_wasserstein
 from genbench.metrics.modes import mode_metrics
 
 NLL_MAX_EXAMPLES, NLL_BATCH = 2000, 500  # bounded cost of the final likelihood evaluation
 
 
-def evaluate(family: Family, data: Dataset, n_samples: int) -> dict[str, float]:
-    """Quality metrics (names without prefix) of n_samples fresh samples; {} where none applies yet."""
-    samples = family.sample(n_samples)  # (n, D)
-    if data.modes is not None and data.sigma is not None:
-        return mode_metrics(samples, data.modes, data.sigma)
-    return {}
+class Evaluator:
+    """Scores samples of a family against a data set's test split; reference features are computed once."""
+
+    def __init__(self, data: Dataset, n_samples: int) -> None:
+        self.data, self.n_samples = data, n_samples
+        self.extractor = None
+        self.primary: tuple[str, str] = ("modes", "max") if data.modes is not None else ("fd", "min")
+        if data.is_image:
+            from genbench.metrics.extractors import extractor_for
+
+            self.extractor = extractor_for(data)
+            self.real = self.extractor.features(data.test)  # (M, F) reference features
+
+    def provenance(self) -> dict[str, Any]:
+        """How every quality score of this run was computed; two scores compare only if these agree."""
+        name = self.extractor.name if self.extractor else "none (data space)"
+        return {"provenance.extractor": name, "provenance.reference": f"{self.data.name} test split",
+                "provenance.n_reference": len(self.data.test), "provenance.n_generated": self.n_samples}
+
+    def __call__(self, family: Family) -> dict[str, float]:
+        """Quality metrics (names without prefix) of n_samples fresh samples."""
+        samples = family.sample(self.n_samples)  # (n, D) or (n, C, H, W)
+        if self.extractor is None:
+            return self._toy(samples)
+        return self._images(samples)
+
+    def _toy(self, samples: torch.Tensor) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.data.modes is not None and self.data.sigma is not None:
+            out.update(mode_metrics(samples, self.data.modes, self.data.sigma))
+        out["swd"] = sliced_wasserstein(samples, self.data.test)
+        return out
+
+    def _images(self, samples: torch.Tensor) -> dict[str, float]:
+        if not torch.isfinite(samples).all():  # a diverged model: no feature statistics are meaningful
+            return {"fd": math.nan, "kid": math.nan}
+        fake = self.extractor.features(samples.clamp(0, 1))
+        kid_mean, kid_std = kid(self.real, fake)
+        precision, recall = precision_recall(self.real, fake)
+        density, coverage = density_coverage(self.real, fake)
+        out = {"fd": frechet_distance(self.real, fake), "kid": kid_mean, "kid_std": kid_std, "precision": precision,
+               "recall": recall, "density": density, "coverage": coverage}
+        if self.extractor.classify is not None:
+            out.update(class_modes(self.extractor.classify(samples), self.extractor.num_classes))
+        return out
+
+
+def class_modes(classes: torch.Tensor, num_classes: int) -> dict[str, float]:
+    """quality.modes (classes generated at least once) and quality.mode_kl (KL of the class histogram || uniform)."""
+    p = torch.bincount(classes, minlength=num_classes).double() / len(classes)
+    nz = p > 0
+    return {"modes": float(nz.sum()), "mode_kl": float((p[nz] * (p[nz] * num_classes).log()).sum())}
 
 
 @torch.no_grad()
@@ -45,3 +93,11 @@ def sample_cost(family: Family, n_samples: int) -> dict[str, float]:
     if nfe is not None:
         out["cost.sample_nfe"] = float(nfe)
     return out
+
+
+def peak_memory_bytes() -> float:
+    """Peak resident memory of this process (CPU; with reused Ray actors, the peak over the trials it ran),
+    or the peak CUDA allocation when a GPU is in use."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return float(torch.cuda.max_memory_allocated())
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux reports KiB

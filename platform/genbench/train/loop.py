@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from genbench.config import RunConfig
 from genbench.data import Dataset
@@ -24,6 +25,7 @@ class LoopOutcome:
     steps_to_diverge: int | None = None  # first step whose scalars were non-finite or exploded
     reason: str = ""
     grad_norm_max: float = 0.0
+    step_flops: float = 0.0  # FLOPs of one training step, counted on the first step
 
 
 @dataclass
@@ -65,9 +67,14 @@ def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluat
     generator = torch.Generator().manual_seed(cfg.seed)  # batch order: reproducible per seed
     window: list[dict[str, torch.Tensor]] = []
     grad_norm_max = 0.0
+    idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
+    with FlopCounterMode(display=False) as counter:  # the first step, counted once (matmuls and convolutions)
+        window.append(family.train_step(data.train[idx]))
+    step_flops = float(counter.get_total_flops())
     for step in range(1, steps + 1):
-        idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
-        window.append(family.train_step(data.train[idx]))  # (batch_rows, D) in
+        if step > 1:
+            idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
+            window.append(family.train_step(data.train[idx]))  # (batch_rows, D) or (batch_rows, C, H, W) in
         evaluate_now = step % cfg.eval.every == 0 or step == steps
         if step % log_every and not evaluate_now:
             continue
@@ -76,10 +83,10 @@ def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluat
         if closed.bad_offset is not None:
             report(step, closed.means)
             at = step - len(window) + 1 + closed.bad_offset
-            return LoopOutcome("diverged", step, at, closed.reason, grad_norm_max)
+            return LoopOutcome("diverged", step, at, closed.reason, grad_norm_max, step_flops)
         window = []
         values = dict(closed.means)
         if evaluate_now:
             values.update({f"eval.{k}": v for k, v in evaluate(family).items()})
         report(step, values)
-    return LoopOutcome("completed", steps, grad_norm_max=grad_norm_max)
+    return LoopOutcome("completed", steps, grad_norm_max=grad_norm_max, step_flops=step_flops)

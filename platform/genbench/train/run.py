@@ -12,7 +12,8 @@ from genbench.data import load_dataset
 from genbench.errors import GenbenchError
 from genbench.families import FAMILIES
 from genbench.families.base import count_params
-from genbench.train.evaluate import evaluate, likelihood, sample_cost
+from genbench.metrics.stability import best_to_final_gap, oscillation
+from genbench.train.evaluate import Evaluator, likelihood, peak_memory_bytes, sample_cost
 from genbench.train.loop import LoopOutcome, Report, train
 
 
@@ -21,10 +22,10 @@ def _no_report(step: int, values: dict[str, float]) -> None:
 
 
 def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str] | None = None) -> dict[str, Any]:
-    """Train the run `flat` describes and return its row: status, quality.*, stability.*, cost.*, error.
+    """Train the run `flat` describes and return its row: status, quality.*, likelihood.*, stability.*, cost.*.
 
-    Bad configuration raises ConfigError before anything trains; divergence and errors inside training
-    become the row's status ('diverged', 'failed') so that a sweep goes on.
+    Bad configuration or data raise GenbenchError before anything trains; divergence and errors inside
+    training become the row's status ('diverged', 'failed') so that a sweep goes on.
     """
     cfg = from_flat(flat, where)
     torch.set_num_threads(cfg.train.threads)
@@ -38,25 +39,35 @@ def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str]
         row = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                "traceback": traceback.format_exc(limit=8)}
     row.update({"cost.wall_s": time.perf_counter() - wall0, "cost.device_s": time.process_time() - cpu0,
-                "start_time": started, "end_time": time.time()})
+                "cost.peak_mem_bytes": peak_memory_bytes(), "start_time": started, "end_time": time.time()})
     return row
 
 
 def _train_and_measure(cfg: RunConfig, report: Report) -> dict[str, Any]:
     data = load_dataset(cfg.data)
     family = FAMILIES.get(cfg.family).build(cfg, data)
-    outcome = train(family, data, cfg, report, lambda f: evaluate(f, data, cfg.eval.n_samples))
-    quality = evaluate(family, data, cfg.eval.n_samples)
+    evaluator = Evaluator(data, cfg.eval.n_samples)
+    curve: list[dict[str, float]] = []
+
+    def evaluate(f: Any) -> dict[str, float]:
+        curve.append(evaluator(f))
+        return curve[-1]
+
+    outcome = train(family, data, cfg, report, evaluate)
+    final = curve[-1] if outcome.status == "completed" else evaluator(family)  # the loop scored the last step
     row: dict[str, Any] = {"status": outcome.status, "error": outcome.reason, "steps": outcome.steps}
-    row.update({f"quality.{k}": v for k, v in quality.items()})
+    row.update({f"quality.{k}": v for k, v in final.items()})
+    row.update(evaluator.provenance())
     row.update(likelihood(family, data))
-    row.update(_stability(outcome))
-    row.update({"cost.params": count_params(family), **sample_cost(family, cfg.eval.n_samples)})
+    row.update(_stability(outcome, [c.get(evaluator.primary[0], float("nan")) for c in curve], evaluator.primary[1]))
+    row.update({"cost.params": count_params(family), "cost.train_flops": outcome.step_flops * outcome.steps,
+                **sample_cost(family, cfg.eval.n_samples)})
     return row
 
 
-def _stability(outcome: LoopOutcome) -> dict[str, Any]:
+def _stability(outcome: LoopOutcome, curve: list[float], better: str) -> dict[str, Any]:
     return {"stability.diverged": outcome.status == "diverged",
             "stability.steps_to_diverge": outcome.steps_to_diverge if outcome.steps_to_diverge else -1,
-            "stability.grad_norm_max": outcome.grad_norm_max}
-
+            "stability.grad_norm_max": outcome.grad_norm_max,
+            "stability.oscillation": oscillation(curve) if curve else float("nan"),
+            "stability.best_to_final_gap": best_to_final_gap(curve, better) if curve else float("nan")}

@@ -1,0 +1,139 @@
+"""Offline feature extractors for image metrics: a digit classifier trained once and cached, or honest raw pixels."""
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from genbench.data.base import Dataset
+
+CLASSIFIER_VERSION = 1  # bump when DigitNet or its training changes: cached weights are keyed by it
+PIXELS_MAX_SIDE = 16
+
+
+@dataclass
+class Extractor:
+    """Features (and, for labelled data, class predictions) of images (N, C, H, W) in [0, 1]."""
+
+    name: str  # recorded with every score, e.g. 'digits-cnn v1 (test accuracy 0.981)'
+    features: Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) -> (N, F)
+    classify: Callable[[torch.Tensor], torch.Tensor] | None = None  # (N, C, H, W) -> (N,) class ids
+    num_classes: int = 0
+
+
+class DigitNet(nn.Module):
+    """A small CNN for 8x8 digits; its 64-unit penultimate layer gives the features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),  # (B, 16, 8, 8)
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 4, 4)
+            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 2, 2)
+            nn.Flatten(), nn.Linear(128, 64), nn.ReLU())
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GENBENCH_CACHE", Path.home() / ".cache" / "genbench"))
+
+
+def _key(train: torch.Tensor, labels: torch.Tensor) -> str:
+    digest = hashlib.sha256(train.numpy().tobytes() + labels.numpy().tobytes())
+    digest.update(f"digitnet-v{CLASSIFIER_VERSION}".encode())
+    return digest.hexdigest()[:16]
+
+
+def train_digit_net(train: torch.Tensor, labels: torch.Tensor, epochs: int = 30, seed: int = 0) -> DigitNet:
+    """Adam with a cosine schedule on the training split (fixed seed); one-pixel shifts half of the time."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = DigitNet()
+    batches = -(-len(train) // 64)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * batches)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(train), generator=gen).split(64):
+            dx, dy = torch.randint(-1, 2, (2,), generator=gen).tolist()
+            x = torch.roll(train[idx], shifts=(dx, dy), dims=(2, 3))  # digits are not centred identically
+            loss = nn.functional.cross_entropy(net(x), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval()
+
+
+def digit_net(train: torch.Tensor, labels: torch.Tensor) -> DigitNet:
+    """The classifier for this training split: loaded from the cache, or trained once and cached atomically."""
+    path = cache_dir() / f"digitnet-{_key(train, labels)}.pt"
+    net = DigitNet()
+    if path.exists():
+        net.load_state_dict(torch.load(path, weights_only=True))
+        return net.eval()
+    net = train_digit_net(train, labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    torch.save(net.state_dict(), tmp)
+    os.replace(tmp, path)  # concurrent trials may both train; the last rename wins, both files are whole
+    return net
+
+
+@torch.no_grad()
+def accuracy(net: DigitNet, images: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((net(images).argmax(dim=1) == labels).double().mean())
+
+
+def _per_channel(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    return lambda x: [fn(x[:, c:c + 1]) for c in range(x.shape[1])]  # each channel is one digit
+
+
+def digits_extractor(data: Dataset, digits_train: torch.Tensor, digits_labels: torch.Tensor,
+                     digits_test: torch.Tensor, digits_test_labels: torch.Tensor) -> Extractor:
+    """Digit classifier features; stacked digits classify each channel (1,000 classes as in stacked MNIST)."""
+    net = digit_net(digits_train, digits_labels)
+    name = f"digits-cnn v{CLASSIFIER_VERSION} (test accuracy {accuracy(net, digits_test, digits_test_labels):.3f})"
+    feats = _per_channel(lambda x: net.body(x))
+    preds = _per_channel(lambda x: net(x).argmax(dim=1))
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat(feats(x), dim=1)  # (N, 64 * C)
+
+    def classify(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            digits = preds(x)
+        out = torch.zeros_like(digits[0])
+        for d in digits:
+            out = out * 10 + d  # (N,) class id: digits of the channels in order
+        return out
+
+    return Extractor(name, features, classify, 10 ** data.shape[0])
+
+
+def pixels_extractor(data: Dataset) -> Extractor:
+    """Raw pixels (area-downsampled to at most 16x16): no learned features, and named so in every score."""
+    side = min(data.shape[-1], PIXELS_MAX_SIDE)
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.adaptive_avg_pool2d(x, side).flatten(1)  # (N, C * side * side)
+
+    return Extractor(f"pixels {side}x{side} (no learned features)", features)
+
+
+def extractor_for(data: Dataset) -> Extractor:
+    if data.name in ("digits", "stacked_digits"):
+        from genbench.data.digits import digits_split
+
+        return digits_extractor(data, *digits_split())
+    return pixels_extractor(data)

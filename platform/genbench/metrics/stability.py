@@ -1,0 +1,29 @@
+"""Stability of one run from its evaluation curve: pure functions of the values, in the order they were measured."""
+from __future__ import annotations
+
+import math
+import statistics
+
+TAIL_FRACTION = 1 / 3  # oscillation is measured over the last third of the evaluations
+
+
+def _finite(values: list[float]) -> list[float]:
+    return [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+def oscillation(values: list[float]) -> float:
+    """Spread of the metric over the last third of training relative to its level: std / |mean| (NaN if undefined)."""
+    tail = _finite(values[len(values) - max(2, math.ceil(len(values) * TAIL_FRACTION)):])
+    if len(tail) < 2:
+        return math.nan
+    mean = statistics.fmean(tail)
+    return statistics.stdev(tail) / abs(mean) if mean else math.nan
+
+
+def best_to_final_gap(values: list[float], better: str) -> float:
+    """How far the final value fell short of the best value seen (>= 0; 0 when training ended at its best)."""
+    finite = _finite(values)
+    if not finite or not math.isfinite(values[-1]):
+        return math.nan
+    best = max(finite) if better == "max" else min(finite)
+    return abs(best - values[-1])
