@@ -80,3 +80,17 @@ def test_likelihood_is_finite_and_labelled_where_there_is_one(family: str, data:
     assert math.isfinite(out["likelihood.nll"]) and out["likelihood.method"]
     if dataset.is_image:
         assert math.isfinite(out["likelihood.bpd"]) and out["likelihood.bpd"] > 0
+
+
+@pytest.mark.parametrize("family,data", CASES)
+def test_every_run_row_carries_metrics_and_their_provenance(family: str, data: str) -> None:
+    from genbench.train.run import run
+
+    row = run({**_flat(family, data), "train.steps": 2, "eval.every": 2, "eval.n_samples": 100})
+    assert row["status"] == "completed", row.get("error")
+    expected = {"quality.modes", "quality.swd"} if data == "grid25" else {"quality.fd", "quality.kid",
+                                                                           "quality.precision", "quality.modes"}
+    assert expected <= set(row) and all(math.isfinite(row[k]) for k in expected)
+    assert row["provenance.n_generated"] == 100 and row["provenance.reference"] == f"{data} test split"
+    assert ("digits-cnn" in row["provenance.extractor"]) == (data != "grid25")
+    assert row["cost.train_flops"] > 0 and row["cost.params"] > 0

@@ -117,3 +117,19 @@ def test_close_window() -> None:
     assert big.bad_offset == 1 and "loss" in big.reason
     params = close_window(_scalars([1.0, 2.0]), 1e5, torch.tensor(False))
     assert params.bad_offset == 1 and "parameters" in params.reason
+
+
+def test_train_flops_are_counted_and_scale_with_batch_and_steps(tiny_flat: dict[str, Any]) -> None:
+    small = run({**tiny_flat, "train.batch_size": 32})
+    large = run({**tiny_flat, "train.batch_size": 64})
+    longer = run({**tiny_flat, "train.batch_size": 32, "train.steps": 40})
+    assert small["cost.train_flops"] > 0
+    assert large["cost.train_flops"] == pytest.approx(2 * small["cost.train_flops"], rel=1e-6)
+    assert longer["cost.train_flops"] == pytest.approx(2 * small["cost.train_flops"], rel=1e-6)
+
+
+def test_toy_rows_carry_swd_stability_values_and_provenance(tiny_flat: dict[str, Any]) -> None:
+    row = run(tiny_flat)
+    assert row["quality.swd"] >= 0 and row["cost.peak_mem_bytes"] > 0
+    assert row["provenance.extractor"].startswith("none") and row["provenance.n_generated"] == 500
+    assert row["stability.best_to_final_gap"] >= 0

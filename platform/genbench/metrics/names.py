@@ -10,12 +10,11 @@ class Metric(NamedTuple):
 
 
 METRICS: dict[str, Metric] = {
-    "quality.modes": Metric("max", "modes of a known mixture with >= 1 high-quality sample (2,500 samples)"),
-    "quality.hq_fraction": Metric("max", "fraction of samples within 3 sigma of their nearest mode"),
-    "quality.mode_kl": Metric("min", "KL(high-quality mode histogram || uniform); NaN when no sample is HQ"),
-    "likelihood.nll": Metric("min", "negative log-likelihood of the test split, nats per example "
-                                   "(exact or a bound: see likelihood.method)"),
-    "likelihood.bpd": Metric("min", "likelihood.nll in bits per dimension (images; discrete values)"),
+    "quality.modes": Metric("max", "modes covered: mixture components with >= 1 high-quality sample (toy), or "
+                                   "classes the classifier finds among the samples (digits 10, stacked 1,000)"),
+    "quality.hq_fraction": Metric("max", "fraction of samples within 3 sigma of their nearest mode (toy)"),
+    "quality.mode_kl": Metric("min", "KL(mode histogram || uniform) of high-quality samples (toy) or predicted "
+                                     "classes (images); NaN when no toy sample is high quality"),
     "quality.swd": Metric("min", "sliced Wasserstein-1 distance to the test split (toy data; 256 directions)"),
     "quality.fd": Metric("min", "Frechet distance of classifier features to the test split (see provenance.*)"),
     "quality.kid": Metric("min", "kernel inception distance (unbiased MMD^2, cubic kernel) on the same features; "
@@ -24,6 +23,9 @@ METRICS: dict[str, Metric] = {
     "quality.recall": Metric("max", "fraction of real samples inside the generated k-NN manifold (k=3)"),
     "quality.density": Metric("max", "real k-NN balls (k=5) containing each sample, averaged and divided by k"),
     "quality.coverage": Metric("max", "fraction of real samples whose k-NN ball (k=5) holds a sample"),
+    "likelihood.nll": Metric("min", "negative log-likelihood of the test split, nats per example "
+                                   "(exact or a bound: see likelihood.method)"),
+    "likelihood.bpd": Metric("min", "likelihood.nll in bits per dimension (images; discrete values)"),
     "stability.diverged": Metric("min", "the run ended on a non-finite or exploding loss, gradient or weight"),
     "stability.steps_to_diverge": Metric("max", "first step whose scalars were non-finite or exploded; -1 if none"),
     "stability.grad_norm_max": Metric("min", "largest gradient norm of any network over the run"),
