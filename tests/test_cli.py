@@ -84,3 +84,12 @@ def test_bad_input_is_one_clear_line_and_exit_2(argv: list[str], needle: str, tm
 def test_console_script_help_runs_from_a_fresh_process() -> None:
     proc = subprocess.run([sys.executable, "-m", "genbench", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "dry-run" in proc.stdout and "validate" in proc.stdout
+
+
+def test_train_rows_carry_likelihood_and_provenance(tmp_path: Path) -> None:
+    out = tmp_path / "ar"
+    assert main(["train", "autoregressive", "--data", "grid25", "--set", "train.steps=5", "--set", "eval.every=5",
+                 "--set", "data.n_train=500", "--set", "eval.n_samples=200", "--out", str(out)]) == 0
+    row = ds.dataset(out / "trials", format="parquet").to_table().to_pylist()[0]
+    assert row["likelihood.method"] == "exact" and row["likelihood.nll"] == row["likelihood.nll"]
+    assert row["provenance.reference"] == "grid25 test split"

@@ -19,6 +19,9 @@ def _add_study_args(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="override a run setting for every trial, e.g. --set train.batch_size=128 (repeatable)")
+    p.add_argument("--resume", action="store_true",
+                   help="complete an interrupted study in --out: finished trials are kept, unfinished ones rerun, "
+                        "the search continues from the Optuna journal")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from genbench.commands import run_study
 
-    return run_study(args.space, dry_run=args.command == "dry-run", out=args.out, overrides=args.overrides)
+    return run_study(args.space, dry_run=args.command == "dry-run", out=args.out, overrides=args.overrides,
+                     resume=args.resume)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -35,20 +35,26 @@ def _finish(out: str, summary_line: str) -> None:
     print(f"Dashboard: {index}")
 
 
-def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str]) -> int:
+def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], resume: bool = False) -> int:
     from genbench.sweep.progress import fmt_s
     from genbench.sweep.spec import load_study
     from genbench.sweep.tuner import run_sweep
 
     study = load_study(space)
     budget = study.dry_run if dry_run else study.budget
-    out = prepare_out(out or os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name))
+    out = out or os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name)
+    if resume and not ResultsStore(out).trial_ids():
+        raise GenbenchError(f"{out}: nothing to resume (no trials there yet); run without --resume")
+    out = out if resume else prepare_out(out)
     label = f"{'dry-run' if dry_run else 'sweep'} {study.name}"
     print(f"{label}: {budget.trials} trials x {budget.steps} steps of family '{study.family}' -> {out}", flush=True)
-    summary = run_sweep(study, budget, out, label, parse_set(overrides))
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items()))
-    best = f"; best {study.objectives[0][0]} = {summary.best[0]:.4g} (trial {summary.best[1]})" if summary.best else ""
-    _finish(out, f"Done: {sum(summary.counts.values())} trials ({counts}) in {fmt_s(summary.wall_s)}{best}")
+    summary = run_sweep(study, budget, out, label, parse_set(overrides), resume=resume)
+    trials = ResultsStore(out).read("trials").to_pandas()
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(trials["status"].value_counts().items()))
+    metric, mode = study.objectives[0]
+    ranked = trials.dropna(subset=[metric]).sort_values(metric, ascending=mode == "min") if metric in trials else []
+    best = f"; best {metric} = {ranked.iloc[0][metric]:.4g} (trial {ranked.iloc[0]['trial_id']})" if len(ranked) else ""
+    _finish(out, f"Done: {len(trials)} trials ({counts}) in {fmt_s(summary.wall_s)}{best}")
     return 0
 
 

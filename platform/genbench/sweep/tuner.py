@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genbench.config import from_flat, to_flat
+from genbench.errors import GenbenchError
 from genbench.results.schema import SCHEMA_VERSION
 from genbench.results.store import ResultsStore
 from genbench.sweep.progress import Progress
@@ -36,7 +37,8 @@ def trial_row(study: Study, trial_id: str, config: dict[str, Any], result: dict[
                            "error": result.get("error", ""), "start_time": result.get("start_time"),
                            "end_time": result.get("end_time", time.time())}
     row.update({f"config.{k}": v for k, v in flat.items() if k not in ("family", "seed")})
-    row.update({k: v for k, v in result.items() if k.split(".")[0] in ("quality", "stability", "cost")})
+    row.update({k: v for k, v in result.items()
+                if k.split(".")[0] in ("quality", "likelihood", "stability", "cost", "provenance")})
     row["steps"] = result.get("steps", result.get("step", 0))
     return row
 
@@ -95,8 +97,48 @@ def start_local_ray(num_cpus: int | None = None) -> None:
                  log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
 
 
-def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dict[str, Any] | None = None) -> SweepSummary:
-    """Run `budget.trials` trials of the study with Ray Tune + OptunaSearch; results go to `out`."""
+def optuna_storage(store: ResultsStore) -> Any:
+    """The Optuna study lives in a journal file beside the results (crash-safe appends; optuna-dashboard opens it)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    if "://" in store.uri:  # a journal needs a local file: the searcher's memory does not survive the driver there
+        return None
+    store.fs.create_dir(store.root, recursive=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(store.path("optuna.journal")))
+
+
+def fail_stale_trials(storage: Any, study_name: str) -> int:
+    """Trials a killed driver left RUNNING in the journal are marked FAIL, so that the searcher ignores them."""
+    import optuna
+    from optuna.trial import TrialState
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return 0
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return len(stale)
+
+
+def _check_resumable(store: ResultsStore, constants: dict[str, Any]) -> None:
+    stored = store.read_study().get("constants")
+    if stored != constants:
+        changed = sorted(k for k in set(stored or {}) | set(constants) if (stored or {}).get(k) != constants.get(k))
+        raise GenbenchError(f"{store.path('study.yaml')}: these results were made with other settings "
+                            f"({', '.join(changed[:5])}); resume with the same study file and --set values, "
+                            "or start a new sweep with another --out")
+
+
+def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dict[str, Any] | None = None,
+              resume: bool = False) -> SweepSummary:
+    """Run the study's trials with Ray Tune + OptunaSearch until `out` holds `budget.trials` rows.
+
+    With `resume`, rows already in `out` are kept and counted, trials a killed driver left unfinished are
+    run again as new trials, and the searcher continues from the Optuna journal beside the results.
+    """
     import optuna
     import ray
     from ray import tune
@@ -107,21 +149,34 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     store = ResultsStore(out)
     constants = {**study.run_settings(budget), **(overrides or {})}
     from_flat(constants, {k: "--set" for k in overrides or {}})  # bad overrides fail before Ray starts
-    store.write_study(study_record(study, budget, constants))
+    done = store.trial_ids() if resume else set()
+    if resume:
+        _check_resumable(store, constants)
+    else:
+        store.write_study(study_record(study, budget, constants))
+    progress = Progress(label, budget.trials, study.objectives[0])
+    progress.counts = _status_counts(store) if done else {}
+    remaining = budget.trials - len(done)
+    if remaining <= 0:
+        return SweepSummary(study.name, store.uri, progress.counts, None, 0.0)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna_storage(store)
+    if storage is not None and resume:
+        fail_stale_trials(storage, study.name)
     start_local_ray()
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     search = OptunaSearch(DefineByRun(study.space, constants), metric=metrics if len(metrics) > 1 else metrics[0],
-                          mode=modes if len(modes) > 1 else modes[0], sampler=_sampler(study))
+                          mode=modes if len(modes) > 1 else modes[0], sampler=_sampler(study),
+                          storage=storage, study_name=study.name)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     concurrent = study.max_concurrent or max(cpus // study.cpus_per_trial, 1)
-    progress = Progress(label, budget.trials, study.objectives[0])
     intermediate = all(m.startswith("quality.") for m in metrics)
     trainable = tune.with_resources(tune.with_parameters(trial_main, intermediate=intermediate),
                                     {"cpu": study.cpus_per_trial})
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
-        search_alg=search, num_samples=budget.trials, reuse_actors=True, max_concurrent_trials=concurrent),
-        run_config=tune.RunConfig(name=study.name, storage_path=_ray_storage(store), verbose=0,
+        search_alg=search, num_samples=remaining, reuse_actors=True, max_concurrent_trials=concurrent),
+        run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                  storage_path=_ray_storage(store), verbose=0,
                                   callbacks=[make_writer(study, store, progress)]))
     start = time.monotonic()
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune warns that its own (disabled) logs are missing
@@ -130,6 +185,11 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     finally:
         ray.shutdown()
     return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, time.monotonic() - start)
+
+
+def _status_counts(store: ResultsStore) -> dict[str, int]:
+    statuses = store.read("trials").column("status").to_pylist()
+    return {s: statuses.count(s) for s in set(statuses)}
 
 
 def _ray_storage(store: ResultsStore) -> str:
