@@ -1,0 +1,344 @@
+"""VAE family (Kingma & Welling 2014): Gaussian encoder, beta-weighted ELBO, IWAE likelihood bound (Burda 2016)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genbench.config import RunConfig
+from genbench.data import Dataset
+from genbench.errors import ConfigError
+from genbench.families.base import FAMILIES, FamilySpec
+from genbench.nets.conv import ConvEncoder, ConvGenerator
+from genbench.nets.mlp import ACTIVATIONS, mlp
+
+LIKELIHOODS = ("auto", "gaussian", "bernoulli", "categorical")
+DECODER_VARS = ("learned", "predicted")
+SAMPLE_MODES = ("auto", "mean", "sample")
+LOG_2PI = math.log(2 * math.pi)
+IWAE_MAX_ROWS = 8192  # decoder rows per IWAE chunk (batch * samples): bounds memory of the final NLL
+
+
+@dataclass
+class VaeConfig:
+    """Encoder/decoder architecture, latent size, KL weight, decoder likelihood and IWAE bound (flat keys 'vae.*')."""
+
+    latent_dim: int = 8
+    depth: int = 3  # hidden layers of the MLP encoder and decoder (toy data)
+    width: int = 128  # units of the MLP hidden layers (toy data)
+    activation: str = "relu"  # relu | leaky_relu | maxout (MLP nets)
+    conv_width: int = 16  # channels of the first conv stage, doubled per stage (image data); 32 overfits the
+    # 1,437 training digits within the default budget (test IWAE NLL 105 vs 86 nats, measured)
+    beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO
+    # KL warm-up (Bowman et al. 2016): the KL weight ramps linearly from 0 to beta over this fraction of
+    # train.steps; without it a Gaussian decoder explains toy data by its variance alone (posterior collapse)
+    kl_warmup: float = 0.2
+    likelihood: str = "auto"  # auto (toy: gaussian, images: categorical) | gaussian | bernoulli | categorical
+    decoder_var: str = "learned"  # Gaussian decoder variance: learned per output value, or predicted from z
+    min_log_var: float = -9.0  # floor of the Gaussian decoder's log-variance (std 0.011): keeps the NLL finite
+    max_log_var: float = 4.0  # ceiling of the Gaussian decoder's log-variance (std 7.4)
+    iwae_k: int = 64  # importance samples of the IWAE bound reported as likelihood.nll
+    # samples decode z ~ N(0, I), then: 'sample' draws from the decoder (toy: mean + Gaussian noise, the model's
+    # density); 'mean' takes the decoder mean (images: expected intensity, what VAE papers show, since independent
+    # per-pixel draws add salt-and-pepper noise); 'auto' is sample for vectors, mean for images
+    sample_mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        ACTIVATIONS.get(self.activation, key="activation")
+        for key, valid in (("likelihood", LIKELIHOODS), ("decoder_var", DECODER_VARS), ("sample_mode", SAMPLE_MODES)):
+            if getattr(self, key) not in valid:
+                raise ConfigError(f"unknown value {getattr(self, key)!r}", key=key, fix=f"valid: {', '.join(valid)}")
+        for key in ("latent_dim", "width", "conv_width", "iwae_k"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
+        if not 0.0 <= self.kl_warmup <= 1.0:
+            raise ConfigError(f"must be in [0, 1], got {self.kl_warmup}", key="kl_warmup",
+                              fix="a fraction of train.steps; 0 turns the warm-up off")
+        if self.depth < 0:
+            raise ConfigError(f"must be >= 0, got {self.depth}", key="depth", fix="0 is a linear map; 3 is typical")
+        if not (math.isfinite(self.beta) and self.beta >= 0):
+            raise ConfigError(f"must be a finite number >= 0, got {self.beta}", key="beta", fix="1.0 is the ELBO")
+        if not self.min_log_var < self.max_log_var:
+            raise ConfigError(f"must be < max_log_var={self.max_log_var}, got {self.min_log_var}", key="min_log_var",
+                              fix="e.g. min_log_var=-9, max_log_var=4")
+
+
+@dataclass
+class VaeOptimConfig:
+    """One Adam optimiser over encoder and decoder, with optional gradient-norm clipping."""
+
+    lr: float = 1.0e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    grad_clip: float = 0.0  # max total gradient norm; 0 = off
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ConfigError(f"must be > 0, got {self.lr}", key="lr", fix="a learning rate like 1e-3")
+        for key in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key=key)
+        if self.grad_clip < 0:
+            raise ConfigError(f"must be >= 0, got {self.grad_clip}", key="grad_clip", fix="0 turns clipping off")
+
+
+class GaussianHead(nn.Module):
+    """N(x; mean, diag var) per value; log-variance predicted (2 params per value) or one learned per value.
+
+    The log-variance is squashed smoothly into [min_log_var, max_log_var] so that the density cannot
+    collapse onto a point (NLL -> -inf) or flatten without bound.
+    """
+
+    def __init__(self, shape: tuple[int, ...], predicted: bool, min_log_var: float, max_log_var: float) -> None:
+        super().__init__()
+        self.params_per_value = 2 if predicted else 1
+        self.lo, self.hi = min_log_var, max_log_var
+        self.raw_log_var = None if predicted else nn.Parameter(torch.zeros(shape))
+
+    def mean_log_var(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raw = params[:, 1] if self.raw_log_var is None else self.raw_log_var.expand_as(params[:, 0])
+        return params[:, 0], self.lo + (self.hi - self.lo) * torch.sigmoid(raw)  # (B, *shape) each
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        mean, log_var = self.mean_log_var(params)
+        per_value = -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 * torch.exp(-log_var))
+        return per_value.flatten(1).sum(1)  # (B,)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return params[:, 0]
+
+    def sample(self, params: torch.Tensor) -> torch.Tensor:
+        mean, log_var = self.mean_log_var(params)
+        return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+
+
+class BernoulliHead(nn.Module):
+    """Bernoulli(x; sigmoid(logit)) per value, evaluated on intensities in [0, 1] (cross-entropy, not a density)."""
+
+    params_per_value = 1
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        bce = F.binary_cross_entropy_with_logits(params[:, 0], x, reduction="none")
+        return -bce.flatten(1).sum(1)  # (B,)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(params[:, 0])
+
+    def sample(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.bernoulli(self.mean(params))
+
+
+class CategoricalHead(nn.Module):
+    """A categorical over the L intensity levels of each value: an exact likelihood of discrete images."""
+
+    def __init__(self, levels: int) -> None:
+        super().__init__()
+        self.params_per_value = self.levels = levels
+
+    def probs(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(params, dim=1)  # (B, L, *shape), sums to 1 over dim 1
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        index = torch.round(x * (self.levels - 1)).long().unsqueeze(1)  # (B, 1, *shape)
+        return torch.log_softmax(params, dim=1).gather(1, index).flatten(1).sum(1)  # (B,)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        values = torch.linspace(0.0, 1.0, self.levels, device=params.device)
+        return torch.tensordot(self.probs(params), values, dims=([1], [0]))  # (B, *shape)
+
+    def sample(self, params: torch.Tensor) -> torch.Tensor:
+        moved = params.movedim(1, -1)  # (B, *shape, L)
+        index = torch.distributions.Categorical(logits=moved).sample()  # (B, *shape)
+        return index.float() / (self.levels - 1)
+
+
+class Decoder(nn.Module):
+    """z (B, latent) -> the decoder distribution's parameters (B, P, *shape), with its likelihood head."""
+
+    def __init__(self, net: nn.Module, head: nn.Module, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net, self.head, self.shape = net, head, shape
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(len(z), self.head.params_per_value, *self.shape)
+
+
+def resolve_likelihood(name: str, data: Dataset) -> str:
+    """The decoder likelihood for this data: 'auto' picks gaussian for vectors, categorical for discrete images."""
+    if name == "auto":
+        return "categorical" if data.is_image and data.levels else "gaussian"
+    if name in ("bernoulli", "categorical") and not data.is_image:
+        raise ConfigError(f"'{name}' needs image data in [0, 1], got vectors of '{data.name}'", key="vae.likelihood",
+                          fix="use gaussian (or auto) for vector data")
+    if name == "categorical" and not data.levels:
+        raise ConfigError(f"'categorical' needs discrete levels; '{data.name}' has none", key="vae.likelihood",
+                          fix="use gaussian for continuous images")
+    return name
+
+
+def make_head(kind: str, m: VaeConfig, data: Dataset) -> nn.Module:
+    if kind == "gaussian":
+        return GaussianHead(data.shape, m.decoder_var == "predicted", m.min_log_var, m.max_log_var)
+    return BernoulliHead() if kind == "bernoulli" else CategoricalHead(int(data.levels))
+
+
+def make_nets(m: VaeConfig, data: Dataset, params_per_value: int) -> tuple[nn.Module, nn.Module]:
+    """(encoder x -> (mu, log_var) stacked, decoder net z -> P params per value): MLPs for vectors, convs for images."""
+    if data.is_image:
+        channels, height, width = data.shape
+        encoder = ConvEncoder(data.shape, 2 * m.latent_dim, m.conv_width)
+        decoder = ConvGenerator(m.latent_dim, (params_per_value * channels, height, width), m.conv_width,
+                                batch_norm=False)
+        return encoder, decoder
+    encoder = mlp(data.dim, 2 * m.latent_dim, m.depth, m.width, m.activation)
+    decoder = mlp(m.latent_dim, params_per_value * data.dim, m.depth, m.width, m.activation)
+    return encoder, decoder
+
+
+def describe(kind: str, data: Dataset, k: int) -> str:
+    """nll_method: what likelihood.nll is, honestly."""
+    if kind == "bernoulli":
+        what = f"the {data.levels}-level data" if data.levels else "continuous intensities"
+        return f"not a likelihood of {what}: IWAE k={k} of a Bernoulli decoder's cross-entropy on [0, 1] intensities"
+    if kind == "categorical":
+        return f"bound: IWAE k={k} (categorical decoder over {data.levels} levels)"
+    if data.is_image and data.levels:
+        return f"bound: IWAE k={k} (Gaussian decoder on uniformly dequantised values, + D log {data.levels})"
+    return f"bound: IWAE k={k} (Gaussian decoder)"
+
+
+def kl_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(log_var)) || N(0, I)) per example, in closed form: (B, Z) -> (B,)."""
+    return 0.5 * (mu ** 2 + torch.exp(log_var) - 1.0 - log_var).sum(1)
+
+
+class VAE:
+    """Maximises the beta-weighted ELBO with one reparameterised sample per example; scores data by IWAE."""
+
+    batches_per_step = 1
+    sample_nfe = 1  # one decoder pass per sample
+
+    def __init__(self, cfg: RunConfig, data: Dataset) -> None:
+        m, o = cfg.model, cfg.optim
+        self.cfg, self.shape, self.is_image = m, data.shape, data.is_image
+        self.kind = resolve_likelihood(m.likelihood, data)
+        head = make_head(self.kind, m, data)
+        encoder, decoder_net = make_nets(m, data, head.params_per_value)
+        self.encoder, self.decoder = encoder, Decoder(decoder_net, head, data.shape)
+        # a Gaussian on discrete images models dequantised values y = (x (L-1) + u) / L (Theis et al. 2016)
+        self.dequant_levels = data.levels if self.kind == "gaussian" and data.is_image and data.levels else 0
+        self.nll_offset = data.dim * math.log(self.dequant_levels) if self.dequant_levels else 0.0
+        self.sample_mode = m.sample_mode if m.sample_mode != "auto" else ("mean" if data.is_image else "sample")
+        self.nll_method = describe(self.kind, data, m.iwae_k)
+        self.params = [p for net in (self.encoder, self.decoder) for p in net.parameters()]
+        self.opt = torch.optim.Adam(self.params, lr=o.lr, betas=(o.beta1, o.beta2))
+        self.grad_clip = o.grad_clip
+        self.steps_done, self.warmup_steps = 0, round(m.kl_warmup * cfg.train.steps)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+    def _target(self, batch: torch.Tensor) -> torch.Tensor:
+        """What the decoder models: the batch itself, or its uniform dequantisation for a Gaussian on levels."""
+        if not self.dequant_levels:
+            return batch
+        levels = self.dequant_levels
+        return (batch * (levels - 1) + torch.rand_like(batch)) / levels  # (B, *shape) in [0, 1)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x * 2.0 - 1.0 if self.is_image else x)  # images centred to [-1, 1]
+        mu, log_var = h.chunk(2, dim=1)  # (B, Z) each
+        return mu, log_var
+
+    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(recon, kl), each (B,) nats: -log p(x|z) at one reparameterised z ~ q(z|x), and the analytic KL."""
+        mu, log_var = self.encode(x)
+        z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)  # reparameterisation trick
+        recon = -self.decoder.head.log_prob(self.decoder(z), x) + self.nll_offset
+        return recon, kl_standard_normal(mu, log_var)
+
+    def kl_weight(self) -> float:
+        """beta, ramped linearly from beta / warmup at the first step to beta after the warm-up steps."""
+        warmup = self.warmup_steps
+        return self.cfg.beta * min(1.0, (self.steps_done + 1) / warmup) if warmup else self.cfg.beta
+
+    def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        recon, kl = self.elbo_terms(self._target(batch))
+        loss = (recon + self.kl_weight() * kl).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in self.params if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads)
+        if self.grad_clip:
+            torch.nn.utils.clip_grads_with_norm_(self.params, self.grad_clip, norm)
+        self.opt.step()
+        self.steps_done += 1
+        recon, kl = recon.detach().mean(), kl.detach().mean()
+        return {"train.loss": loss.detach(), "train.elbo": -(recon + kl), "train.kl": kl, "train.recon": recon,
+                "train.grad_norm": norm}
+
+    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x) per example: (k, B)."""
+        mu, log_var = self.encode(x)
+        eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)  # (k, B, Z)
+        z = mu + torch.exp(0.5 * log_var) * eps
+        log_q = -0.5 * (eps ** 2 + LOG_2PI + log_var).sum(-1)  # (k, B)
+        log_prior = -0.5 * (z ** 2 + LOG_2PI).sum(-1)
+        x_rep = x.unsqueeze(0).expand(k, *x.shape).flatten(0, 1)  # (k * B, *shape)
+        log_px = self.decoder.head.log_prob(self.decoder(z.flatten(0, 1)), x_rep).view(k, len(x))
+        return log_px + log_prior - log_q
+
+    @torch.no_grad()
+    def iwae_nll(self, batch: torch.Tensor, k: int) -> torch.Tensor:
+        """-log (1/k) sum_i w_i, the IWAE bound on -log p(x) (Burda et al. 2016), in chunks of draws: (B,)."""
+        x = self._target(batch)
+        chunk = max(1, IWAE_MAX_ROWS // len(x))
+        log_w = torch.cat([self.log_weights(x, min(chunk, k - i)) for i in range(0, k, chunk)])  # (k, B)
+        return -(torch.logsumexp(log_w, dim=0) - math.log(k)) + self.nll_offset
+
+    def nll(self, batch: torch.Tensor) -> torch.Tensor:
+        with self._eval_mode():
+            return self.iwae_nll(batch, self.cfg.iwae_k)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        with self._eval_mode():
+            return self._to_data(self._decode_prior(n))
+
+    def _decode_prior(self, n: int) -> torch.Tensor:
+        params = self.decoder(torch.randn(n, self.cfg.latent_dim, device=self.params[0].device))  # (n, P, *shape)
+        head = self.decoder.head
+        return head.mean(params) if self.sample_mode == "mean" else head.sample(params)
+
+    def _to_data(self, y: torch.Tensor) -> torch.Tensor:
+        """Decoder space -> data space: dequantised values back to levels; images clamped to [0, 1]."""
+        if self.dequant_levels:
+            levels = self.dequant_levels
+            y = (y * levels - 0.5) / (levels - 1)  # bin centres map back onto the levels k / (L - 1)
+            if self.sample_mode == "sample":
+                y = torch.round(y.clamp(0, 1) * (levels - 1)) / (levels - 1)
+        return y.clamp(0.0, 1.0) if self.is_image else y
+
+    @contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        """Every network in eval mode inside the block, each restored to its own mode after."""
+        modes = {name: net.training for name, net in self.modules().items()}
+        for net in self.modules().values():
+            net.eval()
+        try:
+            yield
+        finally:
+            for name, net in self.modules().items():
+                net.train(modes[name])
+
+
+DEBUG = {"vae.width": 16, "vae.depth": 2, "vae.conv_width": 8, "vae.latent_dim": 4, "vae.iwae_k": 8}
+FAMILIES.register("vae", "VAE: Gaussian encoder, beta-ELBO, Gaussian / Bernoulli / categorical decoder, "
+                         "IWAE likelihood bound")(
+    FamilySpec("vae", "", VaeConfig, VaeOptimConfig, VAE,
+               defaults={"train.steps": 15000, "train.batch_size": 256, "eval.every": 3000}, debug=DEBUG))
