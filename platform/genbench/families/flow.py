@@ -1,0 +1,217 @@
+"""Normalizing-flow family: RealNVP affine couplings with ActNorm and Glow's 1x1 convolutions, exact likelihood."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genbench.config import RunConfig
+from genbench.data import Dataset
+from genbench.errors import ConfigError
+from genbench.families.base import FAMILIES, FamilySpec
+from genbench.nets.coupling import MultiScaleFlow, vector_flow
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class FlowConfig:
+    """Flow architecture (flat keys 'flow.*'): MLP couplings for vectors, a multi-scale conv flow for images."""
+
+    couplings: int = 6  # vectors: coupling layers in all; images: per scale, half checkerboard, half channel-wise
+    hidden: int = 128  # vectors: units of each coupling's MLP conditioner
+    conv_hidden: int = 32  # images: channels of each coupling's conv conditioner
+    depth: int = 3  # hidden layers of each conditioner
+    invconv: bool = True  # a learned LU-decomposed 1x1 convolution (invertible linear map) before each coupling
+    scales: int = 2  # images: multi-scale levels; each halves H and W, so both must divide by 2**scales
+    logit: bool = True  # images: model logit(alpha + (1 - 2 alpha) y) rather than the dequantised y in [0, 1]
+    alpha: float = 0.05  # images: keeps the logit away from +-inf at y = 0 and 1 (RealNVP's value)
+
+    def __post_init__(self) -> None:
+        for key in ("couplings", "hidden", "conv_hidden", "depth", "scales"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
+        if self.couplings < 2:
+            raise ConfigError(f"must be >= 2, got {self.couplings}", key="couplings",
+                              fix="each entry is transformed only by every other coupling; use 2 or more")
+        if not 0.0 < self.alpha < 0.5:
+            raise ConfigError(f"must be in (0, 0.5), got {self.alpha}", key="alpha", fix="0.05 is RealNVP's value")
+
+
+@dataclass
+class FlowOptimConfig:
+    """Adam on the exact negative log-likelihood, optional gradient-norm clipping and cosine learning-rate decay."""
+
+    lr: float = 2.0e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    grad_clip: float = 100.0  # max total gradient norm; 0 = off
+    cosine: bool = True  # decay lr to 0 over train.steps (sharp modes need small late steps)
+    warmup: int = 100  # steps of linear lr warm-up; Adam's first steps are otherwise large and noisy
+    weight_decay: float = 0.0  # decoupled (AdamW) decay of the conditioner nets' weights only
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ConfigError(f"must be > 0, got {self.lr}", key="lr", fix="a learning rate like 1e-3")
+        for key in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key=key)
+        if self.grad_clip < 0:
+            raise ConfigError(f"must be >= 0, got {self.grad_clip}", key="grad_clip", fix="0 turns clipping off")
+        if self.weight_decay < 0:
+            raise ConfigError(f"must be >= 0, got {self.weight_decay}", key="weight_decay", fix="0 turns it off")
+        if self.warmup < 0:
+            raise ConfigError(f"must be >= 0, got {self.warmup}", key="warmup", fix="0 turns warm-up off")
+
+
+def standard_normal_logp(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) of each row of z (B, D): (B,)."""
+    return -0.5 * (z.pow(2).sum(dim=1) + z.shape[1] * LOG_2PI)
+
+
+def halvings(n: int) -> int:
+    """How many times n halves exactly (its number of factors of 2)."""
+    return (n & -n).bit_length() - 1
+
+
+def lr_factor(step: int, warmup: int, total: int, cosine: bool) -> float:
+    """Learning-rate multiplier at 0-based `step`: linear warm-up, then constant or cosine decay to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if not cosine:
+        return 1.0
+    progress = (step - warmup) / max(total - warmup, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class Flow:
+    """Trains by maximum likelihood; samples by one inverse pass; scores data exactly (vectors, continuous
+    images) or with the uniform-dequantisation bound (discrete images)."""
+
+    batches_per_step = 1
+    sample_nfe = 1  # one pass through the inverse flow per sample
+
+    def __init__(self, cfg: RunConfig, data: Dataset) -> None:
+        m, o = cfg.model, cfg.optim
+        self.cfg, self.dim, self.is_image = m, data.dim, data.is_image
+        self.levels = data.levels if data.is_image else None  # None: continuous values, no dequantisation
+        self.flow = self._build_flow(m, data)
+        self.opt = torch.optim.AdamW(self._param_groups(o.weight_decay), lr=o.lr, betas=(o.beta1, o.beta2),
+                                     fused=True)  # one fused kernel: the toy flow's many small tensors cost less
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda step: lr_factor(step, o.warmup, cfg.train.steps, o.cosine))
+        self.grad_clip = o.grad_clip
+        self.nll_method = ("exact" if self.levels is None else
+                           "bound: uniform dequantisation (1 draw per example), exact flow density")
+
+    @staticmethod
+    def _build_flow(m: FlowConfig, data: Dataset) -> nn.Module:
+        if not data.is_image:
+            return vector_flow(data.dim, m.couplings, m.hidden, m.depth, m.invconv)
+        _, height, width = data.shape
+        if height % 2 ** m.scales or width % 2 ** m.scales:
+            raise ConfigError(f"{height}x{width} images do not halve {m.scales} times", key="flow.scales",
+                              fix=f"use flow.scales <= {halvings(math.gcd(height, width))}")
+        return MultiScaleFlow(data.shape, m.scales, m.couplings, m.conv_hidden, m.depth, m.invconv)
+
+    def _param_groups(self, weight_decay: float) -> list[dict]:
+        """Decay only the conditioners' weight matrices and kernels, never ActNorm, the 1x1 convs or scales,
+        whose decay would pull the flow's own Jacobian towards the identity."""
+        named = list(self.flow.named_parameters())
+        decayed = [p for n, p in named if ".net." in n and p.dim() > 1]
+        rest = [p for n, p in named if not (".net." in n and p.dim() > 1)]
+        return [{"params": decayed, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"flow": self.flow}
+
+    def _to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Uniform dequantisation of images with L levels: y = (x (L - 1) + u) / L in [0, 1)^D."""
+        return (x * (self.levels - 1) + torch.rand_like(x)) / self.levels
+
+    def _preprocess(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images in [0, 1] (B, C, H, W) to the flow's input and the log|det| of that map (B,)."""
+        if not self.cfg.logit:
+            return y - 0.5, y.new_zeros(len(y))
+        a = self.cfg.alpha
+        p = a + (1 - 2 * a) * y
+        logdet = (math.log(1 - 2 * a) - p.log() - (-p).log1p()).flatten(1).sum(dim=1)  # d logit(p) / dy
+        return p.log() - (-p).log1p(), logdet
+
+    def _postprocess(self, v: torch.Tensor) -> torch.Tensor:
+        """Inverse of _preprocess, then (discrete data) back to the levels; clamped to [0, 1]."""
+        y = (torch.sigmoid(v) - self.cfg.alpha) / (1 - 2 * self.cfg.alpha) if self.cfg.logit else v + 0.5
+        if self.levels is None:
+            return y.clamp(0, 1)
+        # floor(y L) is the level whose dequantisation cell holds y: an exact draw from the discrete model
+        return (y * self.levels).floor().clamp(0, self.levels - 1) / (self.levels - 1)
+
+    def log_density(self, v: torch.Tensor) -> torch.Tensor:
+        """log p(v) of the flow's inputs (B, ...) under the flow: (B,)."""
+        z, logdet = self.flow(v)
+        return standard_normal_logp(z.flatten(1)) + logdet
+
+    def _nll(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B,) nats: -log p(x) for vectors and continuous images; -log p(y) + D log L for discrete images."""
+        if not self.is_image:
+            return -self.log_density(batch)
+        v, logdet = self._preprocess(batch if self.levels is None else self._to_unit(batch))
+        nll = -(self.log_density(v) + logdet)
+        return nll if self.levels is None else nll + self.dim * math.log(self.levels)
+
+    def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss = self._nll(batch).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.flow.parameters() if p.grad is not None]
+        if self.grad_clip:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)  # the norm before clipping
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        self.opt.step()
+        self.sched.step()
+        out = {"train.loss": loss.detach(), "train.grad_norm": norm}
+        if self.is_image:
+            out["train.bpd"] = loss.detach() / (self.dim * math.log(2))
+        return out
+
+    @torch.no_grad()
+    def nll(self, batch: torch.Tensor) -> torch.Tensor:
+        with eval_mode(self.flow):
+            return self._nll(batch)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        param = next(self.flow.parameters())  # draw on the flow's device, in its precision
+        with eval_mode(self.flow):
+            v = self.flow.inverse(torch.randn(n, self.dim, dtype=param.dtype, device=param.device))
+        return self._postprocess(v) if self.is_image else v
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Eval mode inside the block (ActNorm never initialises from scored or sampled data), then the mode before."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+def check_run(cfg: RunConfig) -> None:
+    """ActNorm's data-dependent initialisation needs a per-channel variance of the first batch."""
+    if cfg.train.batch_size < 2:
+        raise ConfigError(f"must be >= 2 for the flow, got {cfg.train.batch_size}", key="train.batch_size",
+                          fix="ActNorm initialises from the first batch's statistics; use 64 or more")
+
+
+DEBUG = {"flow.couplings": 4, "flow.hidden": 16, "flow.conv_hidden": 8, "flow.depth": 1}
+FAMILIES.register("flow", "Normalizing flow: RealNVP affine couplings (bounded log-scale), ActNorm, LU 1x1 convs, "
+                          "multi-scale for images; exact likelihood")(
+    FamilySpec("flow", "", FlowConfig, FlowOptimConfig, Flow, check_run,
+               defaults={"train.steps": 4000, "train.batch_size": 256, "eval.every": 1000}, debug=DEBUG))
