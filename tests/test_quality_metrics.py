@@ -107,7 +107,8 @@ def test_sliced_wasserstein_known_answers() -> None:
 
 def test_stability_values() -> None:
     assert oscillation([1, 2, 3, 10, 10, 10]) == 0.0
-    assert oscillation([5, 5, 5, 4, 6, 4]) == pytest.approx(np.std([4, 6, 4], ddof=1) / (14 / 3))
+    assert oscillation([5, 5, 5, 5, 6, 4]) == pytest.approx(np.std([6, 4], ddof=1) / 5)  # the last third: 2 of 6
+    assert oscillation([5, 5, 5, 5, 5, 5, 5, 5, 4, 6, 4]) == pytest.approx(np.std([5, 4, 6, 4], ddof=1) / 4.75)
     assert math.isnan(oscillation([3.0]))
     assert best_to_final_gap([1, 20, 15], "max") == 5 and best_to_final_gap([9, 2, 4], "min") == 2
     assert best_to_final_gap([1, 2, 3], "max") == 0 and math.isnan(best_to_final_gap([1.0, math.nan], "max"))

@@ -8,11 +8,12 @@ from ray import tune
 from genbench.train.run import run
 
 
-def trial_main(config: dict[str, Any], intermediate: bool = True) -> None:
+def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), intermediate: bool = True) -> None:
     """Train `config`; every evaluation reports the latest quality.* and the history rows since the last report.
 
     `intermediate` is False when an objective is known only at the end (a cost or stability metric):
-    then everything comes in the final report, which always carries `final: True` and the trial's row.
+    then everything comes in the final report, which always carries `final: True`, the trial's row and
+    every objective (NaN where a failed trial has none, so that Tune and Optuna record it as failed).
     """
     history: list[dict[str, Any]] = []
     latest: dict[str, float] = {}
@@ -26,4 +27,5 @@ def trial_main(config: dict[str, Any], intermediate: bool = True) -> None:
             history.clear()
 
     row = run(config, report)
-    tune.report({**row, "final": True, "history": history})
+    missing = {m: float("nan") for m in objectives if m not in row}  # a failed trial: Optuna records it as failed
+    tune.report({**row, **missing, "final": True, "history": history})

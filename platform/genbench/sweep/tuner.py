@@ -171,7 +171,8 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     cpus = int(ray.cluster_resources().get("CPU", 1))
     concurrent = study.max_concurrent or max(cpus // study.cpus_per_trial, 1)
     intermediate = all(m.startswith("quality.") for m in metrics)
-    trainable = tune.with_resources(tune.with_parameters(trial_main, intermediate=intermediate),
+    trainable = tune.with_resources(tune.with_parameters(trial_main, objectives=tuple(metrics),
+                                                         intermediate=intermediate),
                                     {"cpu": study.cpus_per_trial})
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
         search_alg=search, num_samples=remaining, reuse_actors=True, max_concurrent_trials=concurrent),

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.families.base import Family, params_finite
+from genbench.train.flops import FlopCount
 
 Report = Callable[[int, dict[str, float]], None]  # report(step, {"train.loss_d": ..., "eval.modes": ...})
 Evaluate = Callable[[Family], dict[str, float]]  # evaluate(family) -> {"modes": ...}
@@ -68,9 +68,9 @@ def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluat
     window: list[dict[str, torch.Tensor]] = []
     grad_norm_max = 0.0
     idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
-    with FlopCounterMode(display=False) as counter:  # the first step, counted once (matmuls and convolutions)
+    with FlopCount() as counter:  # the first step, counted once (matmuls and convolutions)
         window.append(family.train_step(data.train[idx]))
-    step_flops = float(counter.get_total_flops())
+    step_flops = float(counter.total)
     for step in range(1, steps + 1):
         if step > 1:
             idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
