@@ -106,3 +106,18 @@ def test_corrupt_part_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "trials" / "part-t2.parquet").write_bytes(b"not parquet")
     with pytest.raises(GenbenchError, match="unreadable"):
         store.read("trials")
+
+
+def test_plain_pyarrow_dataset_reads_every_part_whole_whatever_part_comes_first(tmp_path) -> None:
+    import pyarrow.dataset as pads
+
+    store = ResultsStore(str(tmp_path))
+    store.write_trial("a-failed", {"status": "failed", "error": "boom"}, [{"step": 5, "train.loss_d": 1.0}])
+    store.write_trial("b-done", {"status": "completed", "quality.modes": 25.0, "stability.diverged": False,
+                                 "cost.params": 10, "likelihood.method": "exact"},
+                      [{"step": 5, "train.loss_d": 0.5, "eval.modes": 20.0}])
+    trials = pads.dataset(tmp_path / "trials", format="parquet").to_table().to_pydict()
+    assert trials["quality.modes"] == [None, 25.0] and trials["stability.diverged"] == [None, False]
+    assert trials["likelihood.method"] == [None, "exact"]
+    history = pads.dataset(tmp_path / "history", format="parquet").to_table().to_pydict()
+    assert history["eval.modes"] == [None, 20.0]

@@ -1,9 +1,16 @@
-"""Column layout of the results tables and their schema version."""
+"""Column layout and types of the results tables, and their schema version.
+
+Every part file of a study carries the same metric columns with the same types (null where a value was
+not measured), so that a plain `pyarrow.dataset.dataset(dir)`, which takes its schema from one file,
+reads every part whole.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 import pyarrow as pa
+
+from genbench.metrics.names import METRICS
 
 SCHEMA_VERSION = 1
 METADATA = {b"genbench.schema_version": str(SCHEMA_VERSION).encode()}
@@ -12,19 +19,35 @@ METADATA = {b"genbench.schema_version": str(SCHEMA_VERSION).encode()}
 TRIAL_COLUMNS = ("trial_id", "study", "family", "status", "seed", "error", "start_time", "end_time")
 STATUSES = ("completed", "diverged", "early_stopped", "failed")
 TIME_COLUMNS = ("start_time", "end_time")  # stored as UTC timestamps, given as epoch seconds
+STRING_COLUMNS = {"trial_id", "study", "family", "status", "error", "traceback", "likelihood.method",
+                  "provenance.extractor", "provenance.reference"}
+TYPES = {"stability.diverged": pa.bool_(), "stability.steps_to_diverge": pa.int64(), "cost.params": pa.int64(),
+         "seed": pa.int64(), "steps": pa.int64(), "step": pa.int64(), "likelihood.n_test": pa.int64(),
+         "provenance.n_reference": pa.int64(), "provenance.n_generated": pa.int64()}
+# Present in every part (null where not measured): the final metrics in trials, their eval.* twins in history.
+TRIAL_PAD = (*METRICS, "quality.kid_std", "likelihood.method", "likelihood.n_test", "provenance.extractor",
+             "provenance.reference", "provenance.n_reference", "provenance.n_generated")
+HISTORY_PAD = tuple(f"eval.{m.split('.', 1)[1]}" for m in (*METRICS, "quality.kid_std") if m.startswith("quality."))
 
 
 def _column(name: str, values: list[Any]) -> pa.Array:
     if name in TIME_COLUMNS:
         return pa.array([None if v is None else int(v * 1e6) for v in values], pa.int64()).cast(
             pa.timestamp("us", tz="UTC"))
+    if name in STRING_COLUMNS:
+        return pa.array(values, pa.string())
+    if name in TYPES:
+        return pa.array(values, TYPES[name])
+    if name.startswith(("quality.", "likelihood.", "stability.", "cost.", "eval.", "train.")):
+        return pa.array(values, pa.float64())
     return pa.array(values)
 
 
-def table_from_rows(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> pa.Table:
-    """A table over the union of the rows' keys (missing values are null), `first` columns leading."""
+def table_from_rows(rows: list[dict[str, Any]], first: tuple[str, ...] = (), pad: tuple[str, ...] = ()) -> pa.Table:
+    """A table over the union of the rows' keys and `pad` (missing values are null), `first` columns leading."""
     names: dict[str, None] = dict.fromkeys(k for k in first if any(k in r for r in rows))
     for row in rows:
         names.update(dict.fromkeys(row))
+    names.update(dict.fromkeys(pad))
     columns = {n: _column(n, [r.get(n) for r in rows]) for n in names}
     return pa.table(columns).replace_schema_metadata(METADATA)

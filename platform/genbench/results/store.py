@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from genbench.errors import ConfigError, GenbenchError
-from genbench.results.schema import TRIAL_COLUMNS, table_from_rows
+from genbench.results.schema import HISTORY_PAD, TRIAL_COLUMNS, TRIAL_PAD, table_from_rows
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
@@ -64,9 +64,9 @@ class ResultsStore:
         """Write one trial's history, then its row: a row in `trials` means its history is complete."""
         safe_name(trial_id, "trial_id")
         if history:
-            table = table_from_rows([{"trial_id": trial_id, **h} for h in history], ("trial_id", "step"))
+            table = table_from_rows([{"trial_id": trial_id, **h} for h in history], ("trial_id", "step"), HISTORY_PAD)
             self.write_bytes("history", f"part-{trial_id}.parquet", _parquet_bytes(table))
-        table = table_from_rows([{"trial_id": trial_id, **row}], TRIAL_COLUMNS)
+        table = table_from_rows([{"trial_id": trial_id, **row}], TRIAL_COLUMNS, TRIAL_PAD)
         self.write_bytes("trials", f"part-{trial_id}.parquet", _parquet_bytes(table))
 
     def trial_ids(self) -> set[str]:
