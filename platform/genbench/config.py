@@ -79,6 +79,20 @@ def _check_positive(obj: Any, *names: str) -> None:
             raise ConfigError(f"must be > 0, got {getattr(obj, name)!r}", key=name, fix="use a positive value")
 
 
+def check_optimiser(opt: Any, lrs: tuple[str, ...] = ("lr",), betas: tuple[str, ...] = ("beta1", "beta2"),
+                    non_negative: tuple[str, ...] = ("grad_clip",)) -> None:
+    """The checks every family's optimiser section shares: learning rates > 0, Adam betas in [0, 1), the rest >= 0."""
+    for key in lrs:
+        if not getattr(opt, key) > 0:
+            raise ConfigError(f"must be > 0, got {getattr(opt, key)}", key=key, fix="a learning rate like 1e-3")
+    for key in betas:
+        if not 0.0 <= getattr(opt, key) < 1.0:
+            raise ConfigError(f"must be in [0, 1), got {getattr(opt, key)}", key=key, fix="Adam's default is 0.9 / 0.999")
+    for key in non_negative:
+        if getattr(opt, key) < 0:
+            raise ConfigError(f"must be >= 0, got {getattr(opt, key)}", key=key, fix="0 turns it off")
+
+
 def field_types(cls: type) -> dict[str, type]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}

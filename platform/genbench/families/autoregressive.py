@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.config import RunConfig
+from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import FAMILIES, FamilySpec
@@ -61,13 +61,7 @@ class AutoregressiveOptimConfig:
     cosine: bool = True  # decay lr to 0 over train.steps (cosine), which sharpens the final mixture
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ConfigError(f"must be > 0, got {self.lr}", key="lr", fix="a learning rate like 1e-3")
-        for key in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key=key)
-        if self.grad_clip < 0:
-            raise ConfigError(f"must be >= 0, got {self.grad_clip}", key="grad_clip", fix="0 turns clipping off")
+        check_optimiser(self)
 
 
 def mixture_log_prob(x: torch.Tensor, params: torch.Tensor, component: str) -> torch.Tensor:

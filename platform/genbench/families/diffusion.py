@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genbench.config import RunConfig
+from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import FAMILIES, FamilySpec
@@ -83,16 +83,7 @@ class DiffusionOptimConfig:
         if self.lr_decay not in LR_DECAYS:
             raise ConfigError(f"unknown lr_decay {self.lr_decay!r}", key="lr_decay",
                               fix=f"valid: {', '.join(LR_DECAYS)}")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"must be >= 0, got {self.warmup_steps}", key="warmup_steps", fix="0 turns it off")
-        if not self.lr > 0:
-            raise ConfigError(f"must be > 0, got {self.lr}", key="lr", fix="a learning rate like 1e-3")
-        for key in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key=key)
-        for key in ("weight_decay", "grad_clip"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"must be >= 0, got {getattr(self, key)}", key=key, fix="0 turns it off")
+        check_optimiser(self, non_negative=("warmup_steps", "weight_decay", "grad_clip"))
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, decay: str) -> float:

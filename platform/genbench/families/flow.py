@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genbench.config import RunConfig
+from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import FAMILIES, FamilySpec
@@ -55,17 +55,7 @@ class FlowOptimConfig:
     weight_decay: float = 0.0  # decoupled (AdamW) decay of the conditioner nets' weights only
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ConfigError(f"must be > 0, got {self.lr}", key="lr", fix="a learning rate like 1e-3")
-        for key in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key=key)
-        if self.grad_clip < 0:
-            raise ConfigError(f"must be >= 0, got {self.grad_clip}", key="grad_clip", fix="0 turns clipping off")
-        if self.weight_decay < 0:
-            raise ConfigError(f"must be >= 0, got {self.weight_decay}", key="weight_decay", fix="0 turns it off")
-        if self.warmup < 0:
-            raise ConfigError(f"must be >= 0, got {self.warmup}", key="warmup", fix="0 turns warm-up off")
+        check_optimiser(self, non_negative=("grad_clip", "weight_decay", "warmup"))
 
 
 def standard_normal_logp(z: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genbench.config import RunConfig
+from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import FAMILIES, FamilySpec
@@ -67,12 +67,7 @@ class GanOptimConfig:
     beta2_d: float = 0.999
 
     def __post_init__(self) -> None:
-        for key in ("lr_g", "lr_d"):
-            if not getattr(self, key) > 0:
-                raise ConfigError(f"must be > 0, got {getattr(self, key)}", key=key, fix="a learning rate like 2e-4")
-        for key in ("beta1_g", "beta2_g", "beta1_d", "beta2_d"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key=key)
+        check_optimiser(self, lrs=("lr_g", "lr_d"), betas=("beta1_g", "beta2_g", "beta1_d", "beta2_d"), non_negative=())
 
 
 def build_nets(m: GanConfig, data: Dataset) -> tuple[nn.Module, nn.Module]:

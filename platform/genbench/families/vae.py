@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.config import RunConfig
+from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import FAMILIES, FamilySpec
@@ -78,13 +78,7 @@ class VaeOptimConfig:
     grad_clip: float = 0.0  # max total gradient norm; 0 = off
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ConfigError(f"must be > 0, got {self.lr}", key="lr", fix="a learning rate like 1e-3")
-        for key in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key=key)
-        if self.grad_clip < 0:
-            raise ConfigError(f"must be >= 0, got {self.grad_clip}", key="grad_clip", fix="0 turns clipping off")
+        check_optimiser(self)
 
 
 class GaussianHead(nn.Module):
