@@ -1,7 +1,7 @@
 """Shared fixtures: a tiny GAN run on grid25 and a builder for tiny GAN families (nothing Ray-related)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +27,20 @@ def tiny_flat() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def grid25() -> Dataset:
     return load_dataset(DataConfig(name="grid25", n_train=2000, n_test=500))
+
+
+@pytest.fixture(scope="session")
+def digits() -> Dataset:
+    return load_dataset(DataConfig(name="digits"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One torch thread, as runs use (train.threads): tiny nets on a shared 2-core machine thrash with more."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

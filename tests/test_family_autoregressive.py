@@ -32,25 +32,6 @@ def build(data: Dataset, **overrides: Any) -> Any:
     return FAMILIES.get("autoregressive").build(cfg, data)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    """Tiny nets run fastest on one thread, and the machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def grid25() -> Dataset:
-    return load_dataset(DataConfig(name="grid25", n_train=2000, n_test=500))
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_dataset(DataConfig(name="digits"))
-
-
 def tiny_images(shape: tuple[int, int, int], levels: int, n: int = 256) -> Dataset:
     """Skewed random images on `levels` values: most values low, so the trained model is far from uniform."""
     gen = torch.Generator().manual_seed(0)

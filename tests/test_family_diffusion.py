@@ -24,20 +24,6 @@ TINY: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    """Tiny convs on a shared 2-core machine run many times faster on one thread than on two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_dataset(DataConfig(name="digits"))
-
-
 @pytest.fixture(scope="module")
 def grid() -> Dataset:
     return load_dataset(DataConfig(name="grid25", n_train=2000, n_test=500))

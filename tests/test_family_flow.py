@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.autograd.functional import jacobian
 
-from genbench.config import DataConfig, from_flat
-from genbench.data import Dataset, load_dataset
+from genbench.config import from_flat
+from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families import FAMILIES
 from genbench.families.flow import Flow, lr_factor
@@ -23,20 +23,6 @@ TINY: dict[str, Any] = {
     "family": "flow", "train.steps": 20, "train.batch_size": 64, "train.log_every": 5, "eval.every": 10,
     "eval.n_samples": 200, **FAMILIES.get("flow").debug,
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread, as runs use (train.threads): two threads on a loaded 2-core machine thrash."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_dataset(DataConfig(name="digits"))
 
 
 @pytest.fixture

@@ -25,15 +25,6 @@ CASES = [("grid25", "gaussian", "learned"), ("grid25", "gaussian", "predicted"),
          ("digits", "bernoulli", "learned"), ("digits", "gaussian", "learned"), ("digits", "gaussian", "predicted")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    """One torch thread, as runs use (train.threads): tiny nets on a shared CPU are many times slower with more."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def datasets() -> dict[str, Dataset]:
     return {name: load_dataset(DataConfig(name=name, n_train=2000, n_test=500)) for name in ("grid25", "digits")}

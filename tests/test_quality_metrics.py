@@ -24,11 +24,6 @@ def reference_fd(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_dataset(DataConfig(name="digits"))
-
-
-@pytest.fixture(scope="module")
 def features(digits):
     return extractor_for(digits)
 
