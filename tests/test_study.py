@@ -75,6 +75,16 @@ BROKEN = {  # name: (old, new, text the message must name besides the file)
     "fixed_bad_type": ("train.batch_size: 64", "train.batch_size: many", ["train.batch_size"]),
     "fixed_and_searched": ("train.batch_size: 64", "gan.loss: hinge", ["gan.loss", "fixed and searched"]),
     "malformed": ("fixed:\n", "fixed: [\n", ["malformed YAML"]),
+    "budget_key": ("eval_every: 50}", "eval_every: 50, seed: 3}", ["budget.seed", "did you mean 'seeds'"]),
+    "zero_seeds": ("eval_every: 50}", "eval_every: 50, seeds: 0}", ["budget.seeds", ">= 1"]),
+    "seed_metric_one_seed": ("  - {metric: quality.modes, mode: max}",
+                             "  - {metric: stability.seed_cv, mode: min}", ["budget.seeds", "needs >= 2 seeds"]),
+    "algorithm": ("fixed:\n", "search: {algorithm: tpee}\nfixed:\n", ["search.algorithm", "did you mean 'tpe'"]),
+    "scheduler": ("fixed:\n", "search: {scheduler: hyperband}\nfixed:\n", ["search.scheduler", "asha"]),
+    "grid_float": ("fixed:\n", "search: {algorithm: grid}\nfixed:\n", ["grid search", "step"]),
+    "asha_cost": ("  - {metric: quality.modes, mode: max}", "  - {metric: cost.wall_s, mode: min}\n"
+                  "search: {scheduler: asha}", ["search.scheduler", "quality.*"]),
+    "family_twice": ("family: gan", "family: [gan, gan]", ["family", "twice"]),
 }
 
 
@@ -134,3 +144,51 @@ def test_define_by_run_pickles(tmp_path: Path) -> None:
     trial = optuna.trial.FixedTrial({"gan.loss": "hinge", "gan.penalty": "r1", "gan.penalty_weight": 1.0,
                                      "optim.lr_g": 1e-3, "gan.d_steps": 2})
     assert clone(trial) == define(trial)
+
+
+GRID = """\
+study: grid
+family: gan
+data: {name: grid25}
+objectives: [{metric: quality.modes, mode: max}]
+budget: {trials: 6, steps: 100}
+dry_run: {trials: 7, steps: 10}
+search: {algorithm: grid}
+space:
+  gan.loss: {choice: [non_saturating, hinge]}
+  optim.lr_g: {float: [1.0e-4, 3.0e-4], step: 1.0e-4}
+"""
+
+
+def test_grid_study_counts_its_points_and_rejects_more_trials(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"dry_run.trials: the grid has 6 points, fewer than 7 trials"):
+        load_study(_write(tmp_path, GRID))
+    study = load_study(_write(tmp_path, GRID.replace("trials: 7", "trials: 6")))
+    assert study.space["optim.lr_g"].grid_values() == pytest.approx([1e-4, 2e-4, 3e-4])
+    assert study.algorithm == "grid"
+
+
+def test_study_over_several_families_searches_the_family(tmp_path: Path) -> None:
+    text = BASE.replace("family: gan", "family: [vae, flow, autoregressive]").split("space:")[0]
+    study = load_study(_write(tmp_path, text + "space:\n  optim.lr: {choice: [1.0e-3, 3.0e-3]}\n"))
+    assert study.families == ["vae", "flow", "autoregressive"] and study.family == "vae+flow+autoregressive"
+    assert list(study.space) == ["family", "optim.lr"]
+    assert "family" not in study.run_settings(study.budget)
+    runs = _ask_tell(study, 12)
+    assert {r["family"] for r in runs} == {"vae", "flow", "autoregressive"}
+    for run in runs:
+        from_flat(run)
+
+
+def test_space_key_of_one_family_only_is_rejected_in_a_families_study(tmp_path: Path) -> None:
+    text = BASE.replace("family: gan", "family: [gan, vae]")
+    with pytest.raises(ConfigError, match="gan.loss: unknown key for family 'gan\\+vae'"):
+        load_study(_write(tmp_path, text))
+
+
+def test_seeds_and_scheduler_are_read(tmp_path: Path) -> None:
+    text = BASE.replace("eval_every: 50}", "eval_every: 50, seeds: 3}").replace(
+        "fixed:\n", "search: {algorithm: qmc, scheduler: asha, grace_evals: 1}\nfixed:\n")
+    study = load_study(_write(tmp_path, text))
+    assert (study.budget.seeds, study.dry_run.seeds) == (3, 1)
+    assert (study.algorithm, study.scheduler, study.grace_evals) == ("qmc", "asha", 1)

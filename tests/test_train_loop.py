@@ -133,3 +133,14 @@ def test_toy_rows_carry_swd_stability_values_and_provenance(tiny_flat: dict[str,
     assert row["quality.swd"] >= 0 and row["cost.peak_mem_bytes"] > 0
     assert row["provenance.extractor"].startswith("none") and row["provenance.n_generated"] == 500
     assert row["stability.best_to_final_gap"] >= 0
+
+
+def test_collapse_stops_the_run_and_says_why(tiny_flat: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import genbench.train.run as run_module
+
+    monkeypatch.setattr(run_module.Evaluator, "__call__", lambda self, family: {"modes": 1.0})
+    flat = {**tiny_flat, "train.steps": 100, "eval.every": 10, "train.collapse_evals": 3}
+    row, history = _run(flat)
+    assert row["status"] == "early_stopped" and row["steps"] == 30 and "mode collapse" in row["error"]
+    assert history[-1][0] == 30
+    assert _run({**flat, "train.collapse_evals": 0})[0]["status"] == "completed"

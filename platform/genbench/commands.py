@@ -25,19 +25,20 @@ def prepare_out(out: str) -> str:
     return out
 
 
-def _finish(out: str, summary_line: str) -> None:
+def _finish(out: str, summary_lines: list[str]) -> None:
     from genbench.dashboards.site import write_dashboards
 
     index = write_dashboards(out)
-    print(summary_line)
+    print("\n".join(summary_lines))
     shown = out if "://" in out else os.path.abspath(out)
-    print(f"Results:   {shown}/  (trials/ and history/ Parquet, study.yaml)")
+    print(f"Results:   {shown}/  (trials/ and history/ Parquet, study.yaml, summary.yaml)")
     print(f"Dashboard: {index}")
 
 
 def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], resume: bool = False) -> int:
     from genbench.sweep.progress import fmt_s
     from genbench.sweep.spec import load_study
+    from genbench.sweep.summary import describe
     from genbench.sweep.tuner import run_sweep
 
     study = load_study(space)
@@ -47,14 +48,11 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
         raise GenbenchError(f"{out}: nothing to resume (no trials there yet); run without --resume")
     out = out if resume else prepare_out(out)
     label = f"{'dry-run' if dry_run else 'sweep'} {study.name}"
-    print(f"{label}: {budget.trials} trials x {budget.steps} steps of family '{study.family}' -> {out}", flush=True)
-    summary = run_sweep(study, budget, out, label, parse_set(overrides), resume=resume)
-    trials = ResultsStore(out).read("trials").to_pandas()
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(trials["status"].value_counts().items()))
-    metric, mode = study.objectives[0]
-    ranked = trials.dropna(subset=[metric]).sort_values(metric, ascending=mode == "min") if metric in trials else []
-    best = f"; best {metric} = {ranked.iloc[0][metric]:.4g} (trial {ranked.iloc[0]['trial_id']})" if len(ranked) else ""
-    _finish(out, f"Done: {len(trials)} trials ({counts}) in {fmt_s(summary.wall_s)}{best}")
+    seeds = f" x {budget.seeds} seeds" if budget.seeds > 1 else ""
+    print(f"{label}: {budget.trials} trials{seeds} x {budget.steps} steps of family '{study.family}' -> {out}",
+          flush=True)
+    result = run_sweep(study, budget, out, label, parse_set(overrides), resume=resume)
+    _finish(out, describe(result.summary, fmt_s(result.wall_s)))
     return 0
 
 
@@ -91,7 +89,7 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     print("Resolved config:\n" + json.dumps(resolved, indent=2), flush=True)
     store = ResultsStore(out)
     budget = Budget(trials=1, steps=cfg.train.steps, eval_every=cfg.eval.every)
-    study = Study(name=name, family=cfg.family, objectives=[], budget=budget,
+    study = Study(name=name, families=[cfg.family], objectives=[], budget=budget,
                   dry_run=budget, fixed=resolved, space={})
     store.write_study(study_record(study, budget, resolved))
     store.write_bytes("", "config.json", json.dumps(resolved, indent=2).encode())
@@ -101,7 +99,7 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     scores = [f"{k} {v:.4g}" for k, v in row.items()
               if k.startswith(("quality.", "likelihood.")) and isinstance(v, float)]
     done = f"Done: {row['status']} after {row.get('steps', 0)} steps in {fmt_s(row['cost.wall_s'])}"
-    _finish(out, "; ".join([done, ", ".join(scores)]) if scores else done)
+    _finish(out, ["; ".join([done, ", ".join(scores)]) if scores else done])
     return 0 if row["status"] != "failed" else 1
 
 

@@ -33,6 +33,11 @@ METRICS: dict[str, Metric] = {
                                            "the evaluations (modes on toy data, fd on images)"),
     "stability.best_to_final_gap": Metric("min", "how far the primary quality metric fell from its best "
                                                  "evaluation to the final one"),
+    "stability.seed_std": Metric("min", "sample std of the study's first objective across the seeds of one "
+                                        "configuration (the same value on each seed's row)"),
+    "stability.seed_cv": Metric("min", "stability.seed_std / |mean| across the seeds of one configuration"),
+    "stability.success_rate": Metric("max", "fraction of a configuration's seeds that trained to the end "
+                                            "(status completed)"),
     "cost.wall_s": Metric("min", "wall-clock seconds of the run, data and final evaluation included"),
     "cost.device_s": Metric("min", "CPU core-seconds of the run's process (user + system time)"),
     "cost.params": Metric("min", "trainable parameters of all networks"),

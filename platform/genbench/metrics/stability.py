@@ -27,3 +27,20 @@ def best_to_final_gap(values: list[float], better: str) -> float:
         return math.nan
     best = max(finite) if better == "max" else min(finite)
     return abs(best - values[-1])
+
+
+def seed_spread(values: list[float]) -> dict[str, float]:
+    """Spread of one configuration's final metric across its seeds: sample std and std / |mean| (NaN if undefined).
+
+    Non-finite values (a seed whose metric could not be measured) are left out; success_rate says how many.
+    """
+    finite = _finite(values)
+    if len(finite) < 2:
+        return {"stability.seed_std": math.nan, "stability.seed_cv": math.nan}
+    mean, std = statistics.fmean(finite), statistics.stdev(finite)
+    return {"stability.seed_std": std, "stability.seed_cv": std / abs(mean) if mean else math.nan}
+
+
+def success_rate(statuses: list[str]) -> float:
+    """Fraction of a configuration's seeds that trained to the end (not diverged, collapsed, stopped or failed)."""
+    return sum(s == "completed" for s in statuses) / len(statuses) if statuses else math.nan

@@ -16,10 +16,10 @@ SCHEMA_VERSION = 1
 METADATA = {b"genbench.schema_version": str(SCHEMA_VERSION).encode()}
 
 # Columns every trials row has, in this order; config.* and metric columns follow.
-TRIAL_COLUMNS = ("trial_id", "study", "family", "status", "seed", "error", "start_time", "end_time")
+TRIAL_COLUMNS = ("trial_id", "config_id", "study", "family", "status", "seed", "error", "start_time", "end_time")
 STATUSES = ("completed", "diverged", "early_stopped", "failed")
 TIME_COLUMNS = ("start_time", "end_time")  # stored as UTC timestamps, given as epoch seconds
-STRING_COLUMNS = {"trial_id", "study", "family", "status", "error", "traceback", "likelihood.method",
+STRING_COLUMNS = {"trial_id", "config_id", "study", "family", "status", "error", "traceback", "likelihood.method",
                   "provenance.extractor", "provenance.reference"}
 TYPES = {"stability.diverged": pa.bool_(), "stability.steps_to_diverge": pa.int64(), "cost.params": pa.int64(),
          "seed": pa.int64(), "steps": pa.int64(), "step": pa.int64(), "likelihood.n_test": pa.int64(),

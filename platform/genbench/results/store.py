@@ -63,13 +63,28 @@ class ResultsStore:
     def write_trial(self, trial_id: str, row: dict[str, Any], history: list[dict[str, Any]]) -> None:
         """Write one trial's history, then its row: a row in `trials` means its history is complete."""
         safe_name(trial_id, "trial_id")
+        self.write_config(trial_id, [{**row, "trial_id": trial_id}], [{"trial_id": trial_id, **h} for h in history])
+
+    def write_config(self, config_id: str, rows: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
+        """Write one configuration's per-seed rows (each with its trial_id) as one part, after their history.
+
+        One part per configuration: a resumed sweep sees a configuration with all its seeds or not at all.
+        """
+        safe_name(config_id, "config_id")
+        for row in rows:
+            safe_name(str(row["trial_id"]), "trial_id")
         if history:
-            table = table_from_rows([{"trial_id": trial_id, **h} for h in history], ("trial_id", "step"), HISTORY_PAD)
-            self.write_bytes("history", f"part-{trial_id}.parquet", _parquet_bytes(table))
-        table = table_from_rows([{"trial_id": trial_id, **row}], TRIAL_COLUMNS, TRIAL_PAD)
-        self.write_bytes("trials", f"part-{trial_id}.parquet", _parquet_bytes(table))
+            table = table_from_rows(history, ("trial_id", "step"), HISTORY_PAD)
+            self.write_bytes("history", f"part-{config_id}.parquet", _parquet_bytes(table))
+        table = table_from_rows(rows, TRIAL_COLUMNS, TRIAL_PAD)
+        self.write_bytes("trials", f"part-{config_id}.parquet", _parquet_bytes(table))
+
+    def write_table(self, name: str, table: pa.Table) -> None:
+        """A derived table beside the results (budget_curve.parquet): replaced whole, atomically."""
+        self.write_bytes("", name, _parquet_bytes(table))
 
     def trial_ids(self) -> set[str]:
+        """Ids of the written parts: trial ids, or configuration ids when a study trains several seeds each."""
         infos = self._parts("trials")
         return {i.base_name[len("part-"):-len(".parquet")] for i in infos}
 

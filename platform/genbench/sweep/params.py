@@ -30,6 +30,15 @@ class Param:
         cast = int if self.kind == "int" else float
         return [cast(self.low), cast(self.high)]
 
+    def grid_values(self) -> list[Any]:
+        """The points a grid search visits: every choice, or low..high by step (step 1 for ints)."""
+        if self.kind == "choice":
+            return list(self.values)
+        step = self.step or 1
+        count = int(math.floor((self.high - self.low) / step + 1e-9)) + 1
+        cast = int if self.kind == "int" else float
+        return [cast(self.low + i * step) for i in range(count)]
+
     def active(self, chosen: dict[str, Any]) -> bool:
         return all(k in chosen and chosen[k] in vals for k, vals in self.when.items())
 

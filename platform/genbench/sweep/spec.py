@@ -14,14 +14,19 @@ from genbench.yamlfile import YamlDoc, load_yaml
 
 TOP_KEYS = ("study", "description", "family", "data", "objectives", "budget", "dry_run", "search",
             "resources", "fixed", "space")
-ALGORITHMS = ("tpe", "random")
+ALGORITHMS = ("tpe", "random", "grid", "qmc", "nsga2")
+SCHEDULERS = ("none", "asha")
+SEARCH_KEYS = ("algorithm", "seed", "max_concurrent", "scheduler", "grace_evals")
+BUDGET_KEYS = ("trials", "steps", "eval_every", "seeds")
+SEED_METRICS = ("stability.seed_std", "stability.seed_cv")  # need two seeds or more
 
 
 @dataclass
 class Budget:
-    trials: int
+    trials: int  # configurations the searcher proposes
     steps: int
     eval_every: int  # evaluation cadence during training, in steps
+    seeds: int = 1  # each configuration trains under seeds seed, seed + 1, ...; the searcher sees the aggregate
 
 
 @dataclass
@@ -29,13 +34,15 @@ class Study:
     """A validated study file."""
 
     name: str
-    family: str
+    families: list[str]  # one family, or several compared on the same data and budget
     objectives: list[tuple[str, str]]  # (metric, 'max' | 'min')
     budget: Budget
     dry_run: Budget
     fixed: dict[str, Any]  # flat run keys held constant (data.* included)
     space: dict[str, Param]  # flat run keys searched, in file order
     algorithm: str = "tpe"
+    scheduler: str = "none"  # 'asha': successive halving on the (single, quality.*) objective
+    grace_evals: int = 2  # evaluations every trial gets before the scheduler may stop it
     search_seed: int = 0
     max_concurrent: int = 0  # 0: as many as the CPUs allow
     cpus_per_trial: int = 1
@@ -43,10 +50,16 @@ class Study:
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def family(self) -> str:
+        """The family, or the families joined by '+' when a study compares several."""
+        return "+".join(self.families)
+
     def run_settings(self, budget: Budget) -> dict[str, Any]:
         """Flat keys every trial of this budget gets: the fixed settings plus the budget's steps."""
-        return {"family": self.family, **self.fixed, "train.steps": budget.steps,
-                "eval.every": budget.eval_every, "train.threads": self.cpus_per_trial}
+        single = {"family": self.families[0]} if len(self.families) == 1 else {}  # else the space chooses it
+        return {**single, **self.fixed, "train.steps": budget.steps, "eval.every": budget.eval_every,
+                "train.threads": self.cpus_per_trial}
 
 
 def _mapping(doc: YamlDoc, key: str, required: bool = True) -> dict[str, Any]:
@@ -69,13 +82,11 @@ def _int(doc: YamlDoc, section: str, mapping: dict[str, Any], key: str, default:
 
 def _budget(doc: YamlDoc, key: str) -> Budget:
     raw = _mapping(doc, key)
-    for name in raw:
-        if name not in ("trials", "steps", "eval_every"):
-            raise ConfigError("unknown budget key", key=f"{key}.{name}", source=doc.where(f"{key}.{name}"),
-                              fix=suggest(str(name), ["trials", "steps", "eval_every"]))
+    _check_keys(doc, key, raw, BUDGET_KEYS)
     steps = _int(doc, key, raw, "steps")
     every = _int(doc, key, raw, "eval_every", max(steps // 10, 1))
-    return Budget(trials=_int(doc, key, raw, "trials"), steps=steps, eval_every=every)
+    return Budget(trials=_int(doc, key, raw, "trials"), steps=steps, eval_every=every,
+                  seeds=_int(doc, key, raw, "seeds", 1))
 
 
 def _objectives(doc: YamlDoc) -> list[tuple[str, str]]:
@@ -105,61 +116,122 @@ def _flat_settings(doc: YamlDoc) -> tuple[dict[str, Any], dict[str, str]]:
     return fixed, where
 
 
-def _space(doc: YamlDoc, family: str, fixed: dict[str, Any], where: dict[str, str]) -> dict[str, Param]:
-    keys = set(valid_keys(family)) - {"family"}
-    space: dict[str, Param] = {}
+def _space(doc: YamlDoc, families: list[str], fixed: dict[str, Any], where: dict[str, str]) -> dict[str, Param]:
+    """The searched keys; a study over several families searches `family` first and keys they all share."""
+    keys = set.intersection(*(set(valid_keys(f)) for f in families)) - {"family"}
+    space: dict[str, Param] = {"family": Param("choice", values=list(families))} if len(families) > 1 else {}
     for key, raw in _mapping(doc, "space").items():
         src = doc.where(f"space.{key}")
         if key not in keys:
-            raise ConfigError(f"unknown key for family '{family}'", key=key, source=src, fix=suggest(key, keys))
+            raise ConfigError(f"unknown key for family '{'+'.join(families)}'", key=key, source=src,
+                              fix=suggest(key, keys))
         if key in fixed:
             raise ConfigError("is both fixed and searched", key=key, source=src, fix="remove it from one of them")
         space[key] = parse_param(key, raw, src, list(space))
-        for value in space[key].probe_values():  # every choice and range end must make a valid run
-            from_flat({"family": family, **fixed, key: value}, {**where, key: src})
+        for family, value in ((f, v) for f in families for v in space[key].probe_values()):
+            from_flat({"family": family, **fixed, key: value}, {**where, key: src})  # each must make a valid run
     return space
+
+
+def _families(doc: YamlDoc) -> list[str]:
+    from genbench.families import FAMILIES
+
+    raw = doc.data.get("family", "gan")
+    families = raw if isinstance(raw, list) and raw else [raw]
+    for family in families:
+        if family not in FAMILIES:
+            raise ConfigError(f"unknown family {family!r}", key="family", source=doc.where("family"),
+                              fix=suggest(str(family), FAMILIES.names()))
+    if len(set(families)) != len(families):
+        raise ConfigError("a family is listed twice", key="family", source=doc.where("family"), fix="list each once")
+    return families
+
+
+def _study_name(doc: YamlDoc) -> str:
+    name = doc.data.get("study")
+    if not isinstance(name, str):
+        raise ConfigError("missing or not a string", key="study", source=doc.where("study"), fix="study: my_study")
+    try:
+        return safe_name(name, "study")
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, key="study", source=doc.where("study"), fix=exc.fix) from None
+
+
+def _choice(doc: YamlDoc, key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"unknown value {value!r}", key=key, source=doc.where(key), fix=suggest(str(value), allowed))
+    return str(value)
 
 
 def load_study(path: str | Path) -> Study:
     """Load and validate a study file; every problem is one ConfigError naming file:line and key."""
     doc = load_yaml(path)
-    for key in doc.data:
-        if key not in TOP_KEYS:
-            raise ConfigError("unknown top-level key", key=str(key), source=doc.where(str(key)),
-                              fix=suggest(str(key), TOP_KEYS))
-    name = doc.data.get("study")
-    if not isinstance(name, str):
-        raise ConfigError("missing or not a string", key="study", source=doc.where("study"), fix="study: my_study")
-    try:
-        safe_name(name, "study")
-    except ConfigError as exc:
-        raise ConfigError(exc.problem, key="study", source=doc.where("study"), fix=exc.fix) from None
-    family = doc.data.get("family", "gan")
-    from genbench.families import FAMILIES
-
-    if family not in FAMILIES:
-        raise ConfigError(f"unknown family {family!r}", key="family", source=doc.where("family"),
-                          fix=suggest(str(family), FAMILIES.names()))
+    _check_keys(doc, "", doc.data, TOP_KEYS)
+    name, families = _study_name(doc), _families(doc)
     fixed, where = _flat_settings(doc)
-    from_flat({"family": family, **fixed}, where)
+    for family in families:
+        from_flat({"family": family, **fixed}, where)
     search = _mapping(doc, "search", required=False)
     resources = _mapping(doc, "resources", required=False)
-    _check_keys(doc, "search", search, ("algorithm", "seed", "max_concurrent"))
+    _check_keys(doc, "search", search, SEARCH_KEYS)
     _check_keys(doc, "resources", resources, ("cpus_per_trial",))
-    algorithm = search.get("algorithm", "tpe")
-    if algorithm not in ALGORITHMS:
-        raise ConfigError(f"unknown algorithm {algorithm!r}", key="search.algorithm",
-                          source=doc.where("search.algorithm"), fix=suggest(str(algorithm), ALGORITHMS))
-    return Study(name=name, family=family, objectives=_objectives(doc), budget=_budget(doc, "budget"),
-                 dry_run=_budget(doc, "dry_run"), fixed=fixed, space=_space(doc, family, fixed, where),
-                 algorithm=algorithm, search_seed=_int(doc, "search", search, "seed", 0, minimum=0),
-                 max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
-                 cpus_per_trial=_int(doc, "resources", resources, "cpus_per_trial", 1),
-                 description=str(doc.data.get("description", "")), source=doc.path, raw=doc.data)
+    study = Study(name=name, families=families, objectives=_objectives(doc), budget=_budget(doc, "budget"),
+                  dry_run=_budget(doc, "dry_run"), fixed=fixed, space=_space(doc, families, fixed, where),
+                  algorithm=_choice(doc, "search.algorithm", search.get("algorithm", "tpe"), ALGORITHMS),
+                  scheduler=_choice(doc, "search.scheduler", search.get("scheduler", "none"), SCHEDULERS),
+                  grace_evals=_int(doc, "search", search, "grace_evals", 2),
+                  search_seed=_int(doc, "search", search, "seed", 0, minimum=0),
+                  max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
+                  cpus_per_trial=_int(doc, "resources", resources, "cpus_per_trial", 1),
+                  description=str(doc.data.get("description", "")), source=doc.path, raw=doc.data)
+    _check_search(doc, study)
+    return study
+
+
+def _check_search(doc: YamlDoc, study: Study) -> None:
+    """Combinations the searcher cannot honour: each is an error now rather than a surprise mid-sweep."""
+    metrics = [m for m, _ in study.objectives]
+    if study.algorithm == "grid":
+        try:
+            grid_space(study.space)
+        except ConfigError as exc:
+            raise ConfigError(exc.problem, key=exc.key, source=doc.where(f"space.{exc.key}"), fix=exc.fix) from None
+    for key in ("budget", "dry_run"):
+        budget = getattr(study, key)
+        if budget.seeds < 2 and any(m in SEED_METRICS for m in metrics):
+            raise ConfigError(f"objective {next(m for m in metrics if m in SEED_METRICS)} needs >= 2 seeds",
+                              key=f"{key}.seeds", source=doc.where(f"{key}.seeds", key), fix=f"set {key}.seeds: 3")
+        if study.algorithm == "grid" and budget.trials > grid_size(study.space):
+            raise ConfigError(f"the grid has {grid_size(study.space)} points, fewer than {budget.trials} trials",
+                              key=f"{key}.trials", source=doc.where(f"{key}.trials", key),
+                              fix=f"set {key}.trials to at most {grid_size(study.space)}")
+    if study.scheduler == "asha" and (len(metrics) != 1 or not metrics[0].startswith("quality.")):
+        raise ConfigError("asha needs one objective measured during training (a quality.* metric)",
+                          key="search.scheduler", source=doc.where("search.scheduler"),
+                          fix="use one quality.* objective, or scheduler: none")
+
+
+def grid_space(space: dict[str, Param]) -> dict[str, list[Any]]:
+    """Every parameter's grid values; ranges need a step (ints step 1 by default)."""
+    grid: dict[str, list[Any]] = {}
+    for key, param in space.items():
+        if param.kind == "float" and param.step is None:
+            raise ConfigError("grid search needs choices or stepped ranges", key=key,
+                              fix="add step: to this float range, or use algorithm tpe / random / qmc")
+        grid[key] = param.grid_values()
+    return grid
+
+
+def grid_size(space: dict[str, Param]) -> int:
+    size = 1
+    for values in grid_space(space).values():
+        size *= len(values)
+    return size
 
 
 def _check_keys(doc: YamlDoc, section: str, mapping: dict[str, Any], allowed: tuple[str, ...]) -> None:
     for key in mapping:
         if key not in allowed:
-            raise ConfigError(f"unknown key in {section}", key=f"{section}.{key}",
-                              source=doc.where(f"{section}.{key}"), fix=suggest(str(key), allowed))
+            name = f"{section}.{key}" if section else str(key)
+            raise ConfigError(f"unknown key in {section or 'the study'}", key=name, source=doc.where(name),
+                              fix=suggest(str(key), allowed))

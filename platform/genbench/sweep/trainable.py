@@ -1,31 +1,138 @@
-"""The function each Ray Tune trial runs: one in-process training run, reported in eval-sized chunks."""
+"""The function each Ray Tune trial runs: one configuration under each of its seeds, reported in eval-sized chunks."""
 from __future__ import annotations
 
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ray import tune
 
+from genbench.errors import GenbenchError
+from genbench.results.analysis import seed_aggregate
 from genbench.train.run import run
 
+Item = tuple[Any, ...]  # ("report", step, values) ... then ("row", row) or ("error", message)
 
-def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), intermediate: bool = True) -> None:
-    """Train `config`; every evaluation reports the latest quality.* and the history rows since the last report.
 
-    `intermediate` is False when an objective is known only at the end (a cost or stability metric):
-    then everything comes in the final report, which always carries `final: True`, the trial's row and
-    every objective (NaN where a failed trial has none, so that Tune and Optuna record it as failed).
+class Cancelled(BaseException):
+    """Raised inside a run's report callback once its trial is stopped; a BaseException so run() does not record it."""
+
+
+def run_stream(flat: dict[str, Any]) -> Iterator[Item]:
+    """run(flat) as a stream: its reports as they happen, then its row. Closing the stream stops the run.
+
+    The run trains in a thread so that the consumer can aggregate seeds and report to Tune between reports.
     """
-    history: list[dict[str, Any]] = []
-    latest: dict[str, float] = {}
+    items: queue.Queue[Item] = queue.Queue()
+    stop = threading.Event()
 
     def report(step: int, values: dict[str, float]) -> None:
-        history.append({"step": step, **values})
-        evals = {f"quality.{k[5:]}": v for k, v in values.items() if k.startswith("eval.")}
-        if evals and intermediate:
-            latest.update(evals)
-            tune.report({"step": step, **latest, "history": list(history)})
-            history.clear()
+        if stop.is_set():
+            raise Cancelled
+        items.put(("report", step, values))
 
-    row = run(config, report)
-    missing = {m: float("nan") for m in objectives if m not in row}  # a failed trial: Optuna records it as failed
-    tune.report({**row, **missing, "final": True, "history": history})
+    def work() -> None:
+        try:
+            items.put(("row", run(flat, report)))
+        except Cancelled:
+            pass
+        except Exception as exc:  # a GenbenchError (bad data or settings): the trial fails with its message
+            items.put(("error", f"{type(exc).__name__}: {exc}"))
+
+    threading.Thread(target=work, name=f"seed-{flat.get('seed', 0)}", daemon=True).start()
+    try:
+        while True:
+            item = items.get()
+            yield item
+            if item[0] != "report":
+                return
+    finally:
+        stop.set()
+
+
+def _remote_stream(flat: dict[str, Any], cpus: int) -> Iterator[Item]:
+    """The same stream from a Ray task in one of the trial's placement-group bundles (a seed on its own CPUs)."""
+    import ray
+
+    remote = ray.remote(num_cpus=cpus, num_returns="streaming", max_retries=0)(run_stream)
+    refs = remote.remote(flat)
+    try:
+        for ref in refs:
+            yield ray.get(ref)
+    finally:
+        ray.cancel(refs, force=True)
+
+
+@dataclass
+class Lane:
+    """One seed of the trial: its stream, the history it reported, its latest evaluation and, at the end, its row."""
+
+    seed: int
+    stream: Iterator[Item]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    latest: dict[str, float] = field(default_factory=dict)
+    row: dict[str, Any] | None = None
+
+    def advance(self) -> None:
+        """Read the stream up to this seed's next evaluation, or its end."""
+        for item in self.stream:
+            if item[0] == "error":
+                raise GenbenchError(item[1])
+            if item[0] == "row":
+                self.row = {**item[1], "seed": self.seed}
+                self.latest.update({k: v for k, v in item[1].items() if k.startswith("quality.")})
+                return
+            step, values = item[1], item[2]
+            self.history.append({"seed": self.seed, "step": step, **values})
+            evals = {f"quality.{k[5:]}": v for k, v in values.items() if k.startswith("eval.")}
+            if evals:
+                self.latest.update(evals)
+                return
+        raise GenbenchError(f"seed {self.seed} ended without a result (its worker process died)")
+
+
+def _mean_latest(lanes: list[Lane]) -> dict[str, float]:
+    keys = {k for lane in lanes for k in lane.latest}
+    values = {k: [lane.latest[k] for lane in lanes if math.isfinite(lane.latest.get(k, math.nan))] for k in keys}
+    return {k: sum(v) / len(v) if v else math.nan for k, v in values.items()}
+
+
+def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), intermediate: bool = True,
+               seeds: int = 1, cpus: int = 1, spread_metric: str = "") -> None:
+    """Train `config` under `seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
+
+    One seed trains in this process; several train as Ray tasks in the trial's placement group. The final
+    report carries `final: True`, the seed aggregate (mean metrics, seed_std, seed_cv, success_rate), every
+    objective (NaN where none was measured, so that Optuna records a failure) and the per-seed rows.
+    `intermediate` is False when an objective is known only at the end (cost, stability).
+    """
+    base = int(config.get("seed", 0))
+    flats = [{**config, "seed": base + i} for i in range(seeds)]
+    lanes = [Lane(f["seed"], run_stream(f) if seeds == 1 else _remote_stream(f, cpus)) for f in flats]
+    try:
+        while any(lane.row is None for lane in lanes):
+            for lane in lanes:
+                if lane.row is None:
+                    lane.advance()
+            step = max((h["step"] for lane in lanes for h in lane.history[-1:]), default=0)
+            # The last evaluation goes out with the final report: a scheduler stops a trial at max_t, before it.
+            if intermediate and any(lane.row is None for lane in lanes) and step < config["train.steps"]:
+                tune.report({"step": step, **_mean_latest(lanes), "history": _drain(lanes)})
+        rows = [lane.row for lane in lanes if lane.row is not None]
+        aggregate = seed_aggregate(rows, spread_metric)
+        missing = {m: math.nan for m in objectives if m not in aggregate}
+        tune.report({**aggregate, **missing, "step": max(r.get("steps", 0) for r in rows), "final": True,
+                     "rows": rows, "history": _drain(lanes)})
+    finally:
+        for lane in lanes:
+            lane.stream.close()  # type: ignore[attr-defined]  # stops a seed still training (trial stopped)
+
+
+def _drain(lanes: list[Lane]) -> list[dict[str, Any]]:
+    out = [h for lane in lanes for h in lane.history]
+    for lane in lanes:
+        lane.history.clear()
+    return out

@@ -11,9 +11,11 @@ from genbench.config import from_flat, to_flat
 from genbench.errors import GenbenchError
 from genbench.results.schema import SCHEMA_VERSION
 from genbench.results.store import ResultsStore
+from genbench.results.analysis import config_status
 from genbench.sweep.progress import Progress
 from genbench.sweep.space import DefineByRun
-from genbench.sweep.spec import Budget, Study
+from genbench.sweep.spec import Budget, Study, grid_space
+from genbench.sweep.summary import summarise
 
 # Our own results are the record; Ray's per-trial CSV/JSON/TensorBoard loggers would only duplicate them.
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -27,13 +29,14 @@ class SweepSummary:
     counts: dict[str, int]
     best: tuple[float, str] | None
     wall_s: float
+    summary: dict[str, Any]  # summary.yaml: best, Pareto front, importances, early-stopping savings
 
 
 def trial_row(study: Study, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """The `trials` row: identity, status, every resolved config.* key, then the final metrics."""
     flat = to_flat(from_flat(config))
-    row: dict[str, Any] = {"trial_id": trial_id, "study": study.name, "family": study.family,
-                           "status": result.get("status", "failed"), "seed": flat["seed"],
+    row: dict[str, Any] = {"trial_id": trial_id, "config_id": result.get("config_id", trial_id), "study": study.name,
+                           "family": flat["family"], "status": result.get("status", "failed"), "seed": flat["seed"],
                            "error": result.get("error", ""), "start_time": result.get("start_time"),
                            "end_time": result.get("end_time", time.time())}
     row.update({f"config.{k}": v for k, v in flat.items() if k not in ("family", "seed")})
@@ -43,8 +46,27 @@ def trial_row(study: Study, trial_id: str, config: dict[str, Any], result: dict[
     return row
 
 
-def make_writer(study: Study, store: ResultsStore, progress: Progress) -> Any:
-    """A Tune Callback that gathers each trial's history chunks and writes its row when it ends, however it ends."""
+SEED_AGGREGATES = ("stability.seed_std", "stability.seed_cv", "stability.success_rate")
+
+
+def seed_trial_id(config_id: str, seed: int, seeds: int) -> str:
+    """A seed's row id: the configuration's id itself when a study trains one seed per configuration."""
+    return config_id if seeds == 1 else f"{config_id}_s{seed}"
+
+
+def _stopped_rows(history: list[dict[str, Any]], seeds: list[int], reason: str) -> list[dict[str, Any]]:
+    """Rows of the seeds of a trial stopped before its final report: their last step and last evaluation."""
+    rows = []
+    for seed in seeds:
+        mine = [h for h in history if h.get("seed", seeds[0]) == seed]
+        evals = {f"quality.{k[5:]}": v for h in mine for k, v in h.items() if k.startswith("eval.")}
+        rows.append({"seed": seed, "status": "early_stopped", "error": reason,
+                     "steps": max((h["step"] for h in mine), default=0), **evals})
+    return rows
+
+
+def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: int) -> Any:
+    """A Tune Callback that gathers each trial's history chunks and writes its rows when it ends, however it ends."""
     from ray.tune import Callback
 
     class ResultsWriter(Callback):
@@ -60,22 +82,35 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress) -> Any:
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             last = dict(trial.last_result or {})
-            if not last.get("final"):  # stopped by a scheduler before its last report
-                last.update(status="early_stopped", error="stopped by the scheduler")
-            self._write(trial, last)
+            if last.get("final"):
+                self._write(trial, last["rows"], last)
+            else:  # stopped by the scheduler before its last report
+                reason = f"stopped by the scheduler ({study.scheduler}) at step {last.get('step', 0)}"
+                self._write(trial, _stopped_rows(self.history.get(trial.trial_id, []), self._seeds(trial), reason), {})
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             error = str(trial.get_error() or "trial process failed").strip().splitlines()
-            self._write(trial, {"status": "failed", "error": error[-1] if error else "trial process failed"})
+            message = error[-1] if error else "trial process failed"
+            self._write(trial, [{"seed": s, "status": "failed", "error": message} for s in self._seeds(trial)], {})
 
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
             progress.show(running=sum(t.status == "RUNNING" for t in trials))
 
-        def _write(self, trial: Any, result: dict[str, Any]) -> None:
-            result.setdefault("start_time", self.started.get(trial.trial_id))
-            row = trial_row(study, trial.trial_id, trial.config, result)
-            store.write_trial(trial.trial_id, row, self.history.pop(trial.trial_id, []))
-            progress.finished(trial.trial_id, row["status"], row)
+        def _seeds(self, trial: Any) -> list[int]:
+            base = int(trial.config.get("seed", 0))
+            return list(range(base, base + seeds))
+
+        def _write(self, trial: Any, rows: list[dict[str, Any]], aggregate: dict[str, Any]) -> None:
+            config_id = trial.trial_id
+            shared = {k: aggregate[k] for k in SEED_AGGREGATES if k in aggregate}
+            ids = {r["seed"]: seed_trial_id(config_id, r["seed"], seeds) for r in rows}
+            written = [trial_row(study, ids[r["seed"]], {**trial.config, "seed": r["seed"]},
+                                 {"start_time": self.started.get(config_id), **r, **shared, "config_id": config_id})
+                       for r in rows]
+            history = [{"trial_id": ids.get(h.get("seed"), config_id), **{k: v for k, v in h.items() if k != "seed"}}
+                       for h in self.history.pop(config_id, [])]
+            store.write_config(config_id, written, history)
+            progress.finished(config_id, config_status([r["status"] for r in written]), aggregate or written[0])
 
     return ResultsWriter()
 
@@ -83,9 +118,40 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress) -> Any:
 def _sampler(study: Study) -> Any:
     import optuna
 
-    if study.algorithm == "random":
-        return optuna.samplers.RandomSampler(seed=study.search_seed)
-    return optuna.samplers.TPESampler(seed=study.search_seed)
+    seed = study.search_seed
+    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+                "qmc": lambda: optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False),
+                "grid": lambda: optuna.samplers.GridSampler(grid_space(study.space), seed=seed),
+                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, study.budget.trials))}
+    return samplers[study.algorithm]()
+
+
+def _scheduler(study: Study, budget: Budget) -> Any:
+    """ASHA on the study's objective, in steps: every trial gets `grace_evals` evaluations before it may be stopped."""
+    if study.scheduler != "asha":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    metric, mode = study.objectives[0]
+    grace = min(budget.eval_every * study.grace_evals, budget.steps)
+    return ASHAScheduler(time_attr="step", metric=metric, mode=mode, max_t=budget.steps, grace_period=grace,
+                         reduction_factor=3)
+
+
+def trial_resources(study: Study, budget: Budget, cluster_cpus: int) -> tuple[Any, int]:
+    """What one trial asks Ray for, and how many trials fit at once.
+
+    One seed trains in the trial's own process; with several, a placement group holds one bundle per seed
+    that can run at the same time (an empty head bundle: the trial process only waits and aggregates).
+    """
+    from ray import tune
+
+    cpus = study.cpus_per_trial
+    if budget.seeds == 1:
+        return {"cpu": cpus}, max(cluster_cpus // cpus, 1)
+    lanes = max(1, min(budget.seeds, cluster_cpus // cpus))
+    return tune.PlacementGroupFactory([{}] + [{"CPU": cpus}] * lanes), max(cluster_cpus // (cpus * lanes), 1)
 
 
 def start_local_ray(num_cpus: int | None = None) -> None:
@@ -134,17 +200,12 @@ def _check_resumable(store: ResultsStore, constants: dict[str, Any]) -> None:
 
 def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dict[str, Any] | None = None,
               resume: bool = False) -> SweepSummary:
-    """Run the study's trials with Ray Tune + OptunaSearch until `out` holds `budget.trials` rows.
+    """Run the study's configurations with Ray Tune + OptunaSearch until `out` holds `budget.trials` of them.
 
-    With `resume`, rows already in `out` are kept and counted, trials a killed driver left unfinished are
-    run again as new trials, and the searcher continues from the Optuna journal beside the results.
+    With `resume`, configurations already in `out` are kept and counted, those a killed driver left unfinished
+    are run again as new trials, and the searcher continues from the Optuna journal beside the results.
     """
     import optuna
-    import ray
-    from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
-
-    from genbench.sweep.trainable import trial_main
 
     store = ResultsStore(out)
     constants = {**study.run_settings(budget), **(overrides or {})}
@@ -156,40 +217,54 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
         store.write_study(study_record(study, budget, constants))
     progress = Progress(label, budget.trials, study.objectives[0])
     progress.counts = _status_counts(store) if done else {}
-    remaining = budget.trials - len(done)
-    if remaining <= 0:
-        return SweepSummary(study.name, store.uri, progress.counts, None, 0.0)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna_storage(store)
     if storage is not None and resume:
         fail_stale_trials(storage, study.name)
+    start = time.monotonic()
+    if budget.trials > len(done):
+        _fit(study, budget, store, constants, progress, storage, budget.trials - len(done))
+    return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, time.monotonic() - start,
+                        summarise(study, budget, store, storage))
+
+
+def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str, Any], progress: Progress,
+         storage: Any, trials: int) -> None:
+    """`trials` more configurations through Tune on a private local Ray, shut down afterwards."""
+    import ray
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    from genbench.sweep.trainable import trial_main
+
     start_local_ray()
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     search = OptunaSearch(DefineByRun(study.space, constants), metric=metrics if len(metrics) > 1 else metrics[0],
                           mode=modes if len(modes) > 1 else modes[0], sampler=_sampler(study),
                           storage=storage, study_name=study.name)
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    concurrent = study.max_concurrent or max(cpus // study.cpus_per_trial, 1)
-    intermediate = all(m.startswith("quality.") for m in metrics)
-    trainable = tune.with_resources(tune.with_parameters(trial_main, objectives=tuple(metrics),
-                                                         intermediate=intermediate),
-                                    {"cpu": study.cpus_per_trial})
+    resources, fit = trial_resources(study, budget, int(ray.cluster_resources().get("CPU", 1)))
+    spread = next((m for m in metrics if m.startswith(("quality.", "likelihood."))), "quality.modes")
+    trainable = tune.with_resources(tune.with_parameters(
+        trial_main, objectives=tuple(metrics), intermediate=all(m.startswith("quality.") for m in metrics),
+        seeds=budget.seeds, cpus=study.cpus_per_trial, spread_metric=spread), resources)
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
-        search_alg=search, num_samples=remaining, reuse_actors=True, max_concurrent_trials=concurrent),
+        search_alg=search, scheduler=_scheduler(study, budget), num_samples=trials,
+        reuse_actors=budget.seeds == 1, max_concurrent_trials=study.max_concurrent or fit),
         run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=_ray_storage(store), verbose=0,
-                                  callbacks=[make_writer(study, store, progress)]))
-    start = time.monotonic()
+                                  callbacks=[make_writer(study, store, progress, budget.seeds)]))
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune warns that its own (disabled) logs are missing
     try:
         tuner.fit()
     finally:
         ray.shutdown()
-    return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, time.monotonic() - start)
 
 
 def _status_counts(store: ResultsStore) -> dict[str, int]:
-    statuses = store.read("trials").column("status").to_pylist()
+    """Outcomes of the configurations already written (a configuration's status: see config_status)."""
+    trials = store.read("trials").to_pandas()
+    ids = trials["config_id"].fillna(trials["trial_id"]) if "config_id" in trials else trials["trial_id"]
+    statuses = [config_status(list(group)) for _, group in trials["status"].groupby(ids)]
     return {s: statuses.count(s) for s in set(statuses)}
 
 

@@ -20,7 +20,7 @@ Evaluate = Callable[[Family], dict[str, float]]  # evaluate(family) -> {"modes":
 class LoopOutcome:
     """How a training run ended."""
 
-    status: str  # completed | diverged
+    status: str  # completed | diverged | early_stopped (mode collapse)
     steps: int  # optimisation steps taken
     steps_to_diverge: int | None = None  # first step whose scalars were non-finite or exploded
     reason: str = ""
@@ -67,6 +67,7 @@ def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluat
     generator = torch.Generator().manual_seed(cfg.seed)  # batch order: reproducible per seed
     window: list[dict[str, torch.Tensor]] = []
     grad_norm_max = 0.0
+    collapsed_evals = 0  # consecutive evaluations whose high-quality samples all fell in one mode
     idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
     with FlopCount() as counter:  # the first step, counted once (matmuls and convolutions)
         window.append(family.train_step(data.train[idx]))
@@ -88,5 +89,9 @@ def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluat
         values = dict(closed.means)
         if evaluate_now:
             values.update({f"eval.{k}": v for k, v in evaluate(family).items()})
+            collapsed_evals = collapsed_evals + 1 if values.get("eval.modes") == 1 else 0  # all hq samples in one mode
         report(step, values)
+        if cfg.train.collapse_evals and collapsed_evals >= cfg.train.collapse_evals and step < steps:
+            reason = f"mode collapse: one mode covered in {collapsed_evals} evaluations in a row"
+            return LoopOutcome("early_stopped", step, None, reason, grad_norm_max, step_flops)
     return LoopOutcome("completed", steps, grad_norm_max=grad_norm_max, step_flops=step_flops)

@@ -54,7 +54,7 @@ def _train_and_measure(cfg: RunConfig, report: Report) -> dict[str, Any]:
         return curve[-1]
 
     outcome = train(family, data, cfg, report, evaluate)
-    final = curve[-1] if outcome.status == "completed" else evaluator(family)  # the loop scored the last step
+    final = curve[-1] if outcome.status != "diverged" else evaluator(family)  # the loop scored its last step
     row: dict[str, Any] = {"status": outcome.status, "error": outcome.reason, "steps": outcome.steps}
     row.update({f"quality.{k}": v for k, v in final.items()})
     row.update(evaluator.provenance())

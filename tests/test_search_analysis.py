@@ -1,0 +1,112 @@
+"""Seed aggregates, configurations, Pareto fronts, budget curves and savings: known answers on small tables."""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from genbench.results.analysis import (budget_curve, config_status, configurations, early_stopping_savings,
+                                       expected_best, pareto_front, seed_aggregate)
+from genbench.sweep.trainable import run_stream
+
+
+def test_seed_aggregate_means_spread_and_success() -> None:
+    rows = [{"status": "completed", "quality.modes": 20.0, "cost.wall_s": 2.0},
+            {"status": "completed", "quality.modes": 24.0, "cost.wall_s": 4.0},
+            {"status": "diverged", "quality.modes": 1.0, "cost.wall_s": 1.0}]
+    agg = seed_aggregate(rows, "quality.modes")
+    assert agg["quality.modes"] == pytest.approx(15.0) and agg["cost.wall_s"] == pytest.approx(7 / 3)
+    assert agg["stability.seed_std"] == pytest.approx(pd.Series([20.0, 24.0, 1.0]).std())
+    assert agg["stability.seed_cv"] == pytest.approx(agg["stability.seed_std"] / 15.0)
+    assert agg["stability.success_rate"] == pytest.approx(2 / 3)
+
+
+def test_seed_aggregate_skips_unmeasured_seeds_and_needs_two_for_a_spread() -> None:
+    agg = seed_aggregate([{"status": "failed"}, {"status": "completed", "quality.modes": 5.0}], "quality.modes")
+    assert agg["quality.modes"] == 5.0 and agg["stability.success_rate"] == 0.5
+    assert math.isnan(agg["stability.seed_std"]) and math.isnan(agg["stability.seed_cv"])
+
+
+def test_config_status_is_completed_only_when_every_seed_completed() -> None:
+    assert config_status(["completed", "completed"]) == "completed"
+    assert config_status(["completed", "diverged", "failed"]) == "diverged"
+
+
+def test_configurations_group_seeds() -> None:
+    trials = pd.DataFrame({"trial_id": ["a_s0", "a_s1", "b"], "config_id": ["a", "a", "b"],
+                           "status": ["completed", "diverged", "completed"], "steps": [100, 40, 100],
+                           "quality.modes": [10.0, 2.0, 7.0], "config.optim.lr": [1e-3, 1e-3, 1e-2]})
+    table = configurations(trials).set_index("config_id")
+    assert table.loc["a", "quality.modes"] == 6.0 and table.loc["a", "seeds"] == 2
+    assert table.loc["a", "status"] == "diverged" and table.loc["b", "config.optim.lr"] == 1e-2
+
+
+def _dominated(p: tuple[float, float], q: tuple[float, float]) -> bool:
+    """p is dominated by q for objectives (max, min)."""
+    return q[0] >= p[0] and q[1] <= p[1] and q != p
+
+
+def test_pareto_front_matches_brute_force() -> None:
+    rng = random.Random(0)
+    points = [(float(rng.randint(0, 10)), float(rng.randint(0, 10))) for _ in range(40)]
+    table = pd.DataFrame({"config_id": [str(i) for i in range(40)], "q": [p[0] for p in points],
+                          "c": [p[1] for p in points]})
+    front = set(pareto_front(table, [("q", "max"), ("c", "min")]))
+    expected = {str(i) for i, p in enumerate(points) if not any(_dominated(p, q) for q in points)}
+    assert front == expected and front
+
+
+def test_pareto_front_skips_unmeasured() -> None:
+    table = pd.DataFrame({"config_id": ["a", "b"], "q": [float("nan"), 1.0], "c": [0.0, 5.0]})
+    assert pareto_front(table, [("q", "max"), ("c", "min")]) == ["b"]
+
+
+def test_expected_best_matches_enumerating_every_subset() -> None:
+    scores = [3.0, 9.0, 1.0, 7.0, 5.0]
+    curve = expected_best(scores, "max")
+    for n in range(1, 6):
+        subsets = list(itertools.combinations(scores, n))
+        assert curve[n - 1] == pytest.approx(sum(max(s) for s in subsets) / len(subsets))
+    assert expected_best(scores, "min")[0] == pytest.approx(5.0) and expected_best(scores, "min")[-1] == 1.0
+
+
+def test_budget_curve_per_group() -> None:
+    table = pd.DataFrame({"config_id": list("abcd"), "quality.modes": [1.0, 3.0, 2.0, 8.0],
+                          "config.gan.loss": ["hinge", "hinge", "wasserstein", "wasserstein"]})
+    curve = budget_curve(table, "quality.modes", "max", "config.gan.loss")
+    hinge = curve[curve["value"] == "hinge"]["expected_best"].tolist()
+    assert hinge == [2.0, 3.0] and curve[curve["value"] == "all"]["expected_best"].iloc[-1] == 8.0
+
+
+def test_early_stopping_savings_counts_steps_not_spent() -> None:
+    trials = pd.DataFrame({"status": ["completed", "early_stopped", "diverged"], "steps": [100, 30, 10],
+                           "cost.device_s": [10.0, 5.0, 4.0]})
+    saved = early_stopping_savings(trials, 100)
+    assert saved["runs_stopped"] == 2 and saved["steps_saved"] == 160 and saved["steps_budgeted"] == 300
+    assert saved["device_s_saved_est"] == pytest.approx(16.0)  # 160 steps at the completed run's 0.1 s/step
+
+
+def test_run_stream_reports_then_its_row(tiny_flat: dict[str, Any]) -> None:
+    items = list(run_stream(tiny_flat))
+    assert [i[0] for i in items[:-1]] == ["report"] * (len(items) - 1) and items[-1][0] == "row"
+    assert items[-1][1]["status"] == "completed" and items[-2][1] == tiny_flat["train.steps"]
+
+
+def test_closing_a_run_stream_stops_its_run(tiny_flat: dict[str, Any]) -> None:
+    import threading
+
+    stream = run_stream({**tiny_flat, "train.steps": 100000, "seed": 7})
+    assert next(stream)[0] == "report"
+    (worker,) = [t for t in threading.enumerate() if t.name == "seed-7"]
+    stream.close()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+
+
+def test_run_stream_passes_bad_settings_on_as_an_error(tiny_flat: dict[str, Any]) -> None:
+    items = list(run_stream({**tiny_flat, "data.name": "nope"}))
+    assert items[-1][0] == "error" and "nope" in items[-1][1]
