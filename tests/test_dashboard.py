@@ -86,3 +86,16 @@ def test_site_is_offline_with_plotly_js_once(tmp_path: Path, results: tuple[pd.D
     assert stability.count('class="plotly-graph-div"') == 6
     assert (index.parent / "plotly.min.js").stat().st_size > 1_000_000
     assert "best" in index.read_text() and "12: 9 completed, 3 diverged" in index.read_text()
+
+
+def test_budget_curve_figure_one_line_per_variant_and_every_trial(results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    from genbench.results.analysis import budget_curve
+
+    trials, _ = results
+    curve = budget_curve(trials.assign(config_id=trials["trial_id"]), "quality.modes", "max", "config.gan.loss")
+    fig = figures.budget_curve(curve)
+    names = [t.name for t in fig.data]
+    assert names[0] == "every trial" and sorted(names[1:]) == sorted(trials["config.gan.loss"].unique())
+    every = fig.data[0]
+    assert list(every.x) == list(range(1, len(trials) + 1))
+    assert every.y[-1] == trials["quality.modes"].max() and list(every.y) == sorted(every.y)  # more trials never hurt

@@ -103,8 +103,9 @@ def test_multi_objective_study_records_its_pareto_front(seeds_run: tuple[subproc
     assert front and front <= set(table["config_id"])
     for config_id in front:
         me = table[table["config_id"] == config_id].iloc[0]
-        better = table[(table["quality.modes"] >= me["quality.modes"]) & (table["stability.seed_cv"] <= me["stability.seed_cv"])
-                       & ((table["quality.modes"] > me["quality.modes"]) | (table["stability.seed_cv"] < me["stability.seed_cv"]))]
+        q, cv = table["quality.modes"], table["stability.seed_cv"]
+        better = table[(q >= me["quality.modes"]) & (cv <= me["stability.seed_cv"])
+                       & ((q > me["quality.modes"]) | (cv < me["stability.seed_cv"]))]
         assert better.empty, config_id
     curve = pd.read_parquet(out / "budget_curve.parquet")
     assert set(curve["group"]) == {"all", "config.gan.loss"} and curve["trials"].max() == 4

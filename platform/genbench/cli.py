@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -34,13 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_study_args(p, "results directory (default: results/<study>-dry-run)")
     p = sub.add_parser("sweep", help="run a study at its full budget (private local Ray)")
     _add_study_args(p, "results directory (default: results/<study>)")
-    p = sub.add_parser("train", help="train one run of a family in this process and write its results")
+    p = sub.add_parser("train", help="train one run of a family (in this process, or data-parallel with Ray Train)")
     p.add_argument("family", help="family name (see: genbench list families)")
     p.add_argument("--data", help="dataset name (see: genbench list datasets)")
     p.add_argument("--preset", help="named variant for the GAN, e.g. wgan_gp (see: genbench list gan-variants)")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="run setting, e.g. --set optim.lr_g=1e-4 (repeatable)")
     p.add_argument("--out", metavar="DIR", help="results directory (default: results/train-<family>-<data>)")
+    _add_worker_args(p)
     p = sub.add_parser("dashboard", help="build the HTML dashboards of a results directory")
     p.add_argument("results", metavar="RESULTS", help="results directory written by dry-run, sweep or train")
     p = sub.add_parser("validate", help="check study files; prints one line per file")
@@ -74,10 +76,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                      resume=args.resume)
 
 
+def _add_worker_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data-parallel training with Ray Train (off with one CPU worker)")
+    g.add_argument("--workers", type=int, default=1, help="data-parallel workers (default 1: train in this process)")
+    g.add_argument("--cpus-per-worker", type=int, default=1, help="CPUs and torch threads per worker (default 1)")
+    g.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker (default 0)")
+    g.add_argument("--placement", choices=("pack", "spread"), default="pack",
+                   help="pack workers on few nodes, or spread them one per node (default pack)")
+    g.add_argument("--max-failures", type=int, default=2,
+                   help="restarts of the worker group from its latest checkpoint before the run fails (default 2)")
+    g.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster to run on (default $RAY_ADDRESS, else a private local Ray)")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from genbench.commands import train_one
+    from genbench.errors import ConfigError
+    from genbench.train.ray_worker import Workers
 
-    return train_one(args.family, args.data, args.preset, args.overrides, args.out)
+    if args.workers < 1 or args.cpus_per_worker < 1 or args.gpus_per_worker < 0 or args.max_failures < 0:
+        raise ConfigError("workers and CPUs per worker must be >= 1, GPUs and failures >= 0", key="--workers",
+                          fix="e.g. --workers 2 --cpus-per-worker 1")
+    distributed = args.workers > 1 or args.gpus_per_worker > 0 or bool(args.address)
+    workers = Workers(args.workers, args.cpus_per_worker, args.gpus_per_worker, args.placement.upper(),
+                      args.max_failures) if distributed else None
+    return train_one(args.family, args.data, args.preset, args.overrides, args.out, workers, args.address)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:

@@ -73,13 +73,17 @@ def _train_settings(family: str, data: str | None, preset: str | None, overrides
     return flat
 
 
-def train_one(family: str, data: str | None, preset: str | None, overrides: list[str], out: str | None) -> int:
-    """One run in this process, written as a one-trial study so that dashboards and readers treat it alike."""
+def train_one(family: str, data: str | None, preset: str | None, overrides: list[str], out: str | None,
+              workers: Any = None, address: str | None = None) -> int:
+    """One run, written as a one-trial study so that dashboards and readers treat it alike.
+
+    Without `workers` it trains in this process; with them, data-parallel through Ray Train on `address`
+    (or a private local Ray).
+    """
     from genbench.config import from_flat, to_flat
     from genbench.sweep.progress import fmt_s
     from genbench.sweep.spec import Study, Budget
     from genbench.sweep.tuner import study_record, trial_row
-    from genbench.train.run import run
 
     flat = _train_settings(family, data, preset, overrides)
     cfg = from_flat(flat, {k: "--set" for k in flat})
@@ -93,14 +97,42 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
                   dry_run=budget, fixed=resolved, space={})
     store.write_study(study_record(study, budget, resolved))
     store.write_bytes("", "config.json", json.dumps(resolved, indent=2).encode())
-    history: list[dict[str, Any]] = []
-    row = run(flat, _train_reporter(history, cfg.train.steps), {k: "--set" for k in flat})
+    row, history = _train_here(flat, cfg) if workers is None else _train_distributed(flat, workers, address, store)
     store.write_trial("run-0", trial_row(study, "run-0", flat, row), history)
     scores = [f"{k} {v:.4g}" for k, v in row.items()
               if k.startswith(("quality.", "likelihood.")) and isinstance(v, float)]
-    done = f"Done: {row['status']} after {row.get('steps', 0)} steps in {fmt_s(row['cost.wall_s'])}"
+    where = f" on {row['workers']} workers" if row.get("workers") else ""
+    done = f"Done: {row['status']} after {row.get('steps', 0)} steps{where} in {fmt_s(row.get('cost.wall_s', 0))}"
     _finish(out, ["; ".join([done, ", ".join(scores)]) if scores else done])
     return 0 if row["status"] != "failed" else 1
+
+
+def _train_here(flat: dict[str, Any], cfg: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from genbench.train.run import run
+
+    history: list[dict[str, Any]] = []
+    row = run(flat, _train_reporter(history, cfg.train.steps), {k: "--set" for k in flat})
+    return row, history
+
+
+def _train_distributed(flat: dict[str, Any], workers: Any, address: str | None,
+                       store: ResultsStore) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    import ray
+
+    from genbench.sweep.tuner import start_local_ray
+    from genbench.train.ray_worker import run_distributed
+
+    print(f"Ray Train: {workers.count} workers x {workers.cpus} CPU"
+          + (f" x {workers.gpus:g} GPU" if workers.gpus else "") + f", placement {workers.placement.lower()}, "
+          f"on {address or 'a private local Ray'}", flush=True)
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        start_local_ray(log_to_driver=True, dashboard=True)  # rank 0's progress lines; Ray Train's state API
+    try:
+        return run_distributed(flat, workers, store.path("ray_train"))
+    finally:
+        ray.shutdown()
 
 
 def _train_reporter(history: list[dict[str, Any]], steps: int) -> Any:

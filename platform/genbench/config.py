@@ -45,12 +45,14 @@ class TrainConfig:
     diverge_loss: float = 1.0e5  # |loss| above this counts as an explosion
     threads: int = 1  # torch intra-op threads of this run; concurrent trials must not oversubscribe
     collapse_evals: int = 3  # stop when this many evaluations in a row find one mode only (0: never)
+    checkpoint_every: int = 500  # steps between checkpoints of a Ray Train run (0: none); in-process runs keep none
 
     def __post_init__(self) -> None:
         _check_positive(self, "steps", "batch_size", "log_every", "diverge_loss", "threads")
-        if isinstance(self.collapse_evals, bool) or not isinstance(self.collapse_evals, int) or self.collapse_evals < 0:
-            raise ConfigError(f"must be an integer >= 0, got {self.collapse_evals!r}", key="collapse_evals",
-                              fix="0 turns the collapse stopper off; 3 stops after three collapsed evaluations")
+        for key in ("collapse_evals", "checkpoint_every"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"must be an integer >= 0, got {value!r}", key=key, fix="0 turns it off")
 
 
 @dataclass

@@ -112,3 +112,23 @@ def trials_table(trials: pd.DataFrame, metric: str, mode: str, columns: list[str
                              cells=dict(values=values, align="left", height=24)))
     fig.update_layout(title=f"Trials, best {metric} first", **{**LAYOUT, "height": 180 + 24 * min(len(ordered), 20)})
     return fig
+
+
+def budget_curve(curve: pd.DataFrame) -> go.Figure:
+    """Expected best objective against the number of trials, per variant or family (equal tuning budgets)."""
+    metric = str(curve["metric"].iloc[0])
+    fig = go.Figure()
+    values = [v for v in dict.fromkeys(curve["value"]) if v != "all"]
+    colours = colour_map(values)
+    for value in ["all", *values]:
+        part = curve[curve["value"] == value]
+        fig.add_trace(go.Scatter(x=part["trials"], y=part["expected_best"], mode="lines+markers",
+                                 name="every trial" if value == "all" else value,
+                                 line=dict(color="#555555" if value == "all" else colours[value],
+                                           dash="dash" if value == "all" else "solid")))
+    group = next((g for g in curve["group"] if g != "all"), "")
+    fig.update_layout(title=f"Expected best {metric} after n trials" + (f", per {group}" if group else ""),
+                      **LAYOUT)
+    fig.update_xaxes(title="trials (random subsets of the ones run)")
+    fig.update_yaxes(title=metric_label(metric))
+    return fig

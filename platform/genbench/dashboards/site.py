@@ -46,7 +46,8 @@ def _objective(study: dict, trials: pd.DataFrame) -> tuple[str, str]:
     return next((m, d) for m, d in FALLBACK_OBJECTIVES if m in trials)
 
 
-def stability_page(trials: pd.DataFrame, history: pd.DataFrame, study: dict) -> Page:
+def stability_page(trials: pd.DataFrame, history: pd.DataFrame, study: dict,
+                   curve: pd.DataFrame | None = None) -> Page:
     metric, mode = _objective(study, trials)
     panels = []
     if {"config.optim.lr_g", "config.optim.lr_d"} <= set(trials):
@@ -61,6 +62,8 @@ def stability_page(trials: pd.DataFrame, history: pd.DataFrame, study: dict) -> 
         if col in history:
             panels.append(_panel(figures.training_curves(history, trials, col, f"{col}: {title} (window mean)",
                                                          col, log_y="grad_norm" in col), col.replace(".", "-")))
+    if curve is not None and not curve.empty:
+        panels.append(_panel(figures.budget_curve(curve), "budget-curve"))
     searched = [f"config.{k}" for k in study.get("space") or {}]
     columns = searched or [c for c in trials if c.startswith("config.gan.") or c.startswith("config.optim.lr")]
     panels.append(_panel(figures.trials_table(trials, metric, mode, columns), "trials-table"))
@@ -81,6 +84,16 @@ def overview_page(trials: pd.DataFrame, study: dict, pages: list[Page]) -> Page:
     return Page("index", f"Study {study.get('study', '')}", f"<table>{table}</table><ul>{links}</ul>")
 
 
+def _budget_curve(store: ResultsStore) -> pd.DataFrame | None:
+    """budget_curve.parquet when the sweep wrote one (a single `train` run has none)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(store.path("budget_curve.parquet"), filesystem=store.fs).to_pandas()
+    except FileNotFoundError:
+        return None
+
+
 def write_dashboards(results: str) -> str:
     """Render the dashboards of a results directory into <results>/dashboards/; returns the index path."""
     from plotly.offline import get_plotlyjs
@@ -91,7 +104,7 @@ def write_dashboards(results: str) -> str:
     if trials.empty:
         raise GenbenchError(f"{store.path('trials')}: no trials yet; run a sweep into {results} first")
     history = store.read("history").to_pandas()
-    pages = [stability_page(trials, history, study)]
+    pages = [stability_page(trials, history, study, _budget_curve(store))]
     pages.insert(0, overview_page(trials, study, pages))
     store.fs.create_dir(store.path("dashboards"), recursive=True)
     store.write_bytes("dashboards", "plotly.min.js", get_plotlyjs().encode())

@@ -19,10 +19,11 @@ METADATA = {b"genbench.schema_version": str(SCHEMA_VERSION).encode()}
 TRIAL_COLUMNS = ("trial_id", "config_id", "study", "family", "status", "seed", "error", "start_time", "end_time")
 STATUSES = ("completed", "diverged", "early_stopped", "failed")
 TIME_COLUMNS = ("start_time", "end_time")  # stored as UTC timestamps, given as epoch seconds
-STRING_COLUMNS = {"trial_id", "config_id", "study", "family", "status", "error", "traceback", "likelihood.method",
-                  "provenance.extractor", "provenance.reference"}
+STRING_COLUMNS = {"trial_id", "config_id", "train_path", "worker_nodes", "resumed_from", "study", "family",
+                  "status", "error", "traceback", "likelihood.method", "provenance.extractor", "provenance.reference"}
 TYPES = {"stability.diverged": pa.bool_(), "stability.steps_to_diverge": pa.int64(), "cost.params": pa.int64(),
-         "seed": pa.int64(), "steps": pa.int64(), "step": pa.int64(), "likelihood.n_test": pa.int64(),
+         "seed": pa.int64(), "steps": pa.int64(), "workers": pa.int64(), "step": pa.int64(),
+         "likelihood.n_test": pa.int64(),
          "provenance.n_reference": pa.int64(), "provenance.n_generated": pa.int64()}
 # Present in every part (null where not measured): the final metrics in trials, their eval.* twins in history.
 TRIAL_PAD = (*METRICS, "quality.kid_std", "likelihood.method", "likelihood.n_test", "provenance.extractor",

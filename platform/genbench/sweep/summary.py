@@ -60,7 +60,8 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
     metrics = [m for m, _ in study.objectives]
     front = pareto_front(table, study.objectives) if all(m in table for m in metrics) else []
     metric, mode = study.objectives[0]
-    ranked = table.dropna(subset=[metric]).sort_values(metric, ascending=mode == "min") if metric in table else table[:0]
+    ranked = (table.dropna(subset=[metric]).sort_values(metric, ascending=mode == "min") if metric in table
+              else table[:0])
     summary: dict[str, Any] = {
         "configurations": int(len(table)), "runs": int(len(trials)), "seeds": budget.seeds,
         "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},

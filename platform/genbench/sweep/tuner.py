@@ -42,10 +42,12 @@ def trial_row(study: Study, trial_id: str, config: dict[str, Any], result: dict[
     row.update({f"config.{k}": v for k, v in flat.items() if k not in ("family", "seed")})
     row.update({k: v for k, v in result.items()
                 if k.split(".")[0] in ("quality", "likelihood", "stability", "cost", "provenance")})
+    row.update({k: result[k] for k in RUN_COLUMNS if k in result})
     row["steps"] = result.get("steps", result.get("step", 0))
     return row
 
 
+RUN_COLUMNS = ("train_path", "workers", "worker_nodes", "resumed_from")  # in-process or Ray Train; where; restarts
 SEED_AGGREGATES = ("stability.seed_std", "stability.seed_cv", "stability.success_rate")
 
 
@@ -154,13 +156,17 @@ def trial_resources(study: Study, budget: Budget, cluster_cpus: int) -> tuple[An
     return tune.PlacementGroupFactory([{}] + [{"CPU": cpus}] * lanes), max(cluster_cpus // (cpus * lanes), 1)
 
 
-def start_local_ray(num_cpus: int | None = None) -> None:
-    """A private local Ray instance: never joins a cluster that happens to be running on this machine."""
+def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False, dashboard: bool = False) -> None:
+    """A private local Ray instance: never joins a cluster that happens to be running on this machine.
+
+    `dashboard` starts Ray's dashboard (state API) on 127.0.0.1: Ray Train's controller watches itself with it.
+    """
     import ray
 
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=dashboard,
+                 dashboard_host="127.0.0.1", log_to_driver=log_to_driver, logging_level=logging.WARNING,
+                 configure_logging=True)
 
 
 def optuna_storage(store: ResultsStore) -> Any:

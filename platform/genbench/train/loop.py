@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -14,6 +14,22 @@ from genbench.train.flops import FlopCount
 
 Report = Callable[[int, dict[str, float]], None]  # report(step, {"train.loss_d": ..., "eval.modes": ...})
 Evaluate = Callable[[Family], dict[str, float]]  # evaluate(family) -> {"modes": ...}
+Reduce = Callable[[torch.Tensor], torch.Tensor]  # mean over data-parallel workers (identity in one process)
+
+
+@dataclass
+class LoopState:
+    """Where a run is: what a checkpoint holds besides the family's modules and optimisers."""
+
+    step: int = 0  # steps taken
+    batch_rng: torch.Tensor | None = None  # state of the batch-order generator
+    grad_norm_max: float = 0.0
+    step_flops: float = 0.0
+    collapsed_evals: int = 0  # consecutive evaluations whose high-quality samples all fell in one mode
+    resumed_from: list[int] = field(default_factory=list)  # checkpoint steps a restarted run continued from
+
+
+Checkpoint = Callable[[LoopState], None]
 
 
 @dataclass
@@ -38,9 +54,15 @@ class Window:
     grad_norm_max: float
 
 
-def close_window(scalars: list[dict[str, torch.Tensor]], diverge_loss: float, params_ok: torch.Tensor) -> Window:
+def _identity(values: torch.Tensor) -> torch.Tensor:
+    return values
+
+
+def close_window(scalars: list[dict[str, torch.Tensor]], diverge_loss: float, params_ok: torch.Tensor,
+                 reduce: Reduce = _identity) -> Window:
+    """Window means and the first divergent step, with one host sync; `reduce` makes workers agree on both."""
     keys = list(scalars[0])
-    values = torch.stack([torch.stack([s[k].float() for s in scalars]) for k in keys])  # (K, W)
+    values = reduce(torch.stack([torch.stack([s[k].float() for s in scalars]) for k in keys]))  # (K, W)
     finite = torch.isfinite(values).all(dim=0)  # (W,)
     loss_rows = [i for i, k in enumerate(keys) if ".loss" in k]
     exploded = (values[loss_rows].abs() > diverge_loss).any(dim=0) if loss_rows else torch.zeros_like(finite)
@@ -60,38 +82,56 @@ def close_window(scalars: list[dict[str, torch.Tensor]], diverge_loss: float, pa
     return Window(dict(zip(keys, means)), bad, reason, host[-2])
 
 
-def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluate: Evaluate) -> LoopOutcome:
-    """Run cfg.train.steps steps; report window means every log_every steps and eval.* every eval.every steps."""
+def _first_step(family: Family, batch: torch.Tensor, state: LoopState) -> dict[str, torch.Tensor]:
+    """The first step of a run, its FLOPs counted once (matmuls and convolutions); a resumed run only steps."""
+    if state.step_flops:
+        return family.train_step(batch)
+    with FlopCount() as counter:
+        scalars = family.train_step(batch)
+    state.step_flops = float(counter.total)
+    return scalars
+
+
+def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluate: Evaluate, *,
+          reduce: Reduce = _identity, state: LoopState | None = None, checkpoint: Checkpoint | None = None,
+          checkpoint_every: int = 0) -> LoopOutcome:
+    """Run cfg.train.steps steps; report window means every log_every steps and eval.* every eval.every steps.
+
+    A resumed run passes the LoopState of its checkpoint and continues with the next step and the same batch
+    order. `checkpoint(state)` is called at the first window end at least `checkpoint_every` steps after the last.
+    """
     steps, log_every = cfg.train.steps, cfg.train.log_every
     batch_rows = cfg.train.batch_size * family.batches_per_step
+    state = state or LoopState()
     generator = torch.Generator().manual_seed(cfg.seed)  # batch order: reproducible per seed
+    if state.batch_rng is not None:
+        generator.set_state(state.batch_rng)
     window: list[dict[str, torch.Tensor]] = []
-    grad_norm_max = 0.0
-    collapsed_evals = 0  # consecutive evaluations whose high-quality samples all fell in one mode
-    idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
-    with FlopCount() as counter:  # the first step, counted once (matmuls and convolutions)
-        window.append(family.train_step(data.train[idx]))
-    step_flops = float(counter.total)
-    for step in range(1, steps + 1):
-        if step > 1:
-            idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
-            window.append(family.train_step(data.train[idx]))  # (batch_rows, D) or (batch_rows, C, H, W) in
+    saved_at = state.step
+    for step in range(state.step + 1, steps + 1):
+        idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
+        batch = data.train[idx]  # (batch_rows, D) or (batch_rows, C, H, W)
+        window.append(_first_step(family, batch, state) if step == 1 else family.train_step(batch))
         evaluate_now = step % cfg.eval.every == 0 or step == steps
         if step % log_every and not evaluate_now:
             continue
-        closed = close_window(window, cfg.train.diverge_loss, params_finite(family))
-        grad_norm_max = max(grad_norm_max, closed.grad_norm_max)
+        closed = close_window(window, cfg.train.diverge_loss, params_finite(family), reduce)
+        state.grad_norm_max = max(state.grad_norm_max, closed.grad_norm_max)
         if closed.bad_offset is not None:
             report(step, closed.means)
             at = step - len(window) + 1 + closed.bad_offset
-            return LoopOutcome("diverged", step, at, closed.reason, grad_norm_max, step_flops)
+            return LoopOutcome("diverged", step, at, closed.reason, state.grad_norm_max, state.step_flops)
         window = []
         values = dict(closed.means)
         if evaluate_now:
             values.update({f"eval.{k}": v for k, v in evaluate(family).items()})
-            collapsed_evals = collapsed_evals + 1 if values.get("eval.modes") == 1 else 0  # all hq samples in one mode
+            state.collapsed_evals = state.collapsed_evals + 1 if values.get("eval.modes") == 1 else 0
         report(step, values)
-        if cfg.train.collapse_evals and collapsed_evals >= cfg.train.collapse_evals and step < steps:
-            reason = f"mode collapse: one mode covered in {collapsed_evals} evaluations in a row"
-            return LoopOutcome("early_stopped", step, None, reason, grad_norm_max, step_flops)
-    return LoopOutcome("completed", steps, grad_norm_max=grad_norm_max, step_flops=step_flops)
+        state.step, state.batch_rng = step, generator.get_state()
+        if cfg.train.collapse_evals and state.collapsed_evals >= cfg.train.collapse_evals and step < steps:
+            reason = f"mode collapse: one mode covered in {state.collapsed_evals} evaluations in a row"
+            return LoopOutcome("early_stopped", step, None, reason, state.grad_norm_max, state.step_flops)
+        if checkpoint is not None and checkpoint_every and step - saved_at >= checkpoint_every and step < steps:
+            checkpoint(state)
+            saved_at = step
+    return LoopOutcome("completed", steps, grad_norm_max=state.grad_norm_max, step_flops=state.step_flops)

@@ -38,7 +38,8 @@ def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str]
     except Exception as exc:  # a crash inside training is an outcome to record, not the end of the sweep
         row = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                "traceback": traceback.format_exc(limit=8)}
-    row.update({"cost.wall_s": time.perf_counter() - wall0, "cost.device_s": time.process_time() - cpu0,
+    row.update({"train_path": "in-process", "workers": 1, "cost.wall_s": time.perf_counter() - wall0,
+                "cost.device_s": time.process_time() - cpu0,
                 "cost.peak_mem_bytes": peak_memory_bytes(), "start_time": started, "end_time": time.time()})
     return row
 
@@ -54,7 +55,13 @@ def _train_and_measure(cfg: RunConfig, report: Report) -> dict[str, Any]:
         return curve[-1]
 
     outcome = train(family, data, cfg, report, evaluate)
-    final = curve[-1] if outcome.status != "diverged" else evaluator(family)  # the loop scored its last step
+    return measure(family, data, cfg, outcome, evaluator, curve)
+
+
+def measure(family: Any, data: Any, cfg: RunConfig, outcome: LoopOutcome, evaluator: Evaluator,
+            curve: list[dict[str, float]]) -> dict[str, Any]:
+    """The row of a trained family: final quality, likelihood, stability of its evaluation curve, cost."""
+    final = curve[-1] if curve and outcome.status != "diverged" else evaluator(family)  # the loop scored its last step
     row: dict[str, Any] = {"status": outcome.status, "error": outcome.reason, "steps": outcome.steps}
     row.update({f"quality.{k}": v for k, v in final.items()})
     row.update(evaluator.provenance())

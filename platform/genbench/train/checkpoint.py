@@ -1,0 +1,57 @@
+"""Small atomic checkpoints of a run: every module, optimiser and scheduler of the family, the loop state, history."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from torch import nn
+
+from genbench.families.base import Family
+from genbench.train.loop import LoopState
+
+STATEFUL = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)
+
+
+def family_state(family: Family) -> dict[str, Any]:
+    """State dicts of every module (EMA copies included), optimiser and LR scheduler the family holds."""
+    return {name: obj.state_dict() for name, obj in vars(family).items() if isinstance(obj, STATEFUL)}
+
+
+def load_family_state(family: Family, state: dict[str, Any]) -> None:
+    for name, obj in vars(family).items():
+        if isinstance(obj, STATEFUL):
+            obj.load_state_dict(state[name])
+
+
+def save(directory: str, family: Family, loop: LoopState, history: list[dict[str, Any]]) -> None:
+    """Write state.pt and history.json into `directory` (each written beside, then renamed)."""
+    os.makedirs(directory, exist_ok=True)
+    loop_state = {**asdict(loop), "batch_rng": loop.batch_rng}
+    _atomic(os.path.join(directory, "state.pt"),
+            lambda path: torch.save({"family": family_state(family), "loop": loop_state,
+                                     "torch_rng": torch.get_rng_state()}, path))
+    _atomic(os.path.join(directory, "history.json"), lambda path: _write_text(path, json.dumps(history)))
+
+
+def load(directory: str, family: Family) -> tuple[LoopState, list[dict[str, Any]]]:
+    """Restore the family in place; returns the loop state and the history up to the checkpoint."""
+    state = torch.load(os.path.join(directory, "state.pt"), weights_only=True)  # tensors and plain containers only
+    load_family_state(family, state["family"])
+    torch.set_rng_state(state["torch_rng"])
+    with open(os.path.join(directory, "history.json")) as f:
+        history = json.load(f)
+    return LoopState(**state["loop"]), history
+
+
+def _atomic(path: str, write: Any) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)

@@ -1,0 +1,128 @@
+"""Ray Train: data-parallel workers on one node and on two raylets, and recovery from a killed worker."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+import torch
+
+pytestmark = pytest.mark.ray
+
+SMALL = ["--set", "train.batch_size=64", "--set", "data.n_train=2000", "--set", "data.n_test=500",
+         "--set", "eval.n_samples=500", "--set", "train.log_every=10"]
+
+
+def _train(family: str, out: Path, steps: int, *extra: str,
+           wait: bool = True) -> subprocess.CompletedProcess | subprocess.Popen:
+    args = [sys.executable, "-m", "genbench", "train", family, "--data", "grid25", "--out", str(out), *SMALL,
+            "--set", f"train.steps={steps}", "--set", f"eval.every={steps // 4}",
+            "--set", f"train.checkpoint_every={steps // 4}", *extra]
+    if not wait:
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=out.parent)
+    return subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=out.parent)
+
+
+def _results(out: Path) -> tuple[dict, list[int]]:
+    trials = ds.dataset(out / "trials").to_table().to_pylist()
+    steps = ds.dataset(out / "history").to_table().column("step").to_pylist()
+    assert len(trials) == 1
+    return trials[0], steps
+
+
+@pytest.mark.parametrize("family", ["gan", "autoregressive"])
+def test_two_workers_train_and_the_results_record_both(tmp_path: Path, family: str) -> None:
+    out = tmp_path / "run"
+    proc = _train(family, out, 200, "--workers", "2")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    row, steps = _results(out)
+    assert row["status"] == "completed" and row["steps"] == 200
+    assert row["train_path"] == "ray-train" and row["workers"] == 2 and len(row["worker_nodes"].split(",")) == 2
+    assert steps == list(range(10, 201, 10))  # rank 0's history: every window once
+    assert f"[train {family}] step 200/200" in proc.stdout and "on 2 workers" in proc.stdout
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process started under `pid` (the driver starts the local Ray, whose raylet starts the workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _train_worker(pids: list[int], rank_hint: str = "RayTrainWorker") -> int | None:
+    for pid in pids:
+        try:
+            if rank_hint in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def _latest_checkpoint_step(out: Path) -> int:
+    states = sorted(out.glob("ray_train/*/checkpoint_*/state.pt"), key=lambda p: p.stat().st_mtime)
+    return torch.load(states[-1], weights_only=True)["loop"]["step"] if states else 0
+
+
+def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    out, steps, every = tmp_path / "run", 2000, 500
+    proc = _train("gan", out, steps, "--workers", "2", wait=False)
+    try:
+        deadline = time.monotonic() + 600
+        while _latest_checkpoint_step(out) < 2 * every and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        # The newest checkpoint may be on disk but not yet registered; the one before it is.
+        registered = _latest_checkpoint_step(out) - every
+        worker = _train_worker(_descendants(proc.pid))
+        assert registered >= every and worker is not None, "no checkpoint or no worker to kill"
+        os.kill(worker, signal.SIGKILL)
+        output, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output[-4000:]
+    row, history = _results(out)
+    assert row["status"] == "completed" and row["steps"] == steps
+    resumed = [int(s) for s in row["resumed_from"].split(",") if s]
+    assert len(resumed) == 1 and registered <= resumed[0] < steps, (row["resumed_from"], registered)
+    assert history == list(range(10, steps + 1, 10))  # no gap, no repeated step
+
+
+@pytest.fixture
+def two_nodes() -> object:
+    """A head and a second raylet on this machine (Ray's own multi-node test cluster), 1 CPU each."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True,
+                                                           "dashboard_host": "127.0.0.1"})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()
+
+
+@pytest.mark.parametrize("family", ["gan", "flow"])
+def test_spread_workers_run_one_per_node_on_two_raylets(tmp_path: Path, two_nodes: object, family: str) -> None:
+    out = tmp_path / "run"
+    proc = _train(family, out, 120, "--workers", "2", "--placement", "spread", "--address", two_nodes.address)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    row, steps = _results(out)
+    assert row["status"] == "completed" and row["workers"] == 2
+    assert len(set(row["worker_nodes"].split(","))) == 2  # one worker on each raylet
+    assert steps == list(range(10, 121, 10))
