@@ -10,7 +10,11 @@ EPILOG = """examples:
   genbench dry-run search_spaces/gan_stability.yaml      the study at its dry-run budget on this machine
   genbench train gan --data grid25 --set train.steps=2000
   genbench dashboard results/gan_stability-dry-run      rebuild the HTML dashboards of a results directory
-  genbench validate search_spaces/*.yaml
+  genbench dashboard results/gan_stability --serve     serve them on 127.0.0.1, refreshed while a sweep runs
+  genbench report results/families-dry-run --markdown   the measured family comparison table
+  genbench validate search_spaces/*.yaml clusters/*.yaml
+  genbench submit search_spaces/gan_stability.yaml --cluster clusters/aws-gpu.yaml
+  genbench jobs logs JOB_ID --follow --address http://127.0.0.1:8265
   genbench list gan-variants
 """
 
@@ -43,9 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run setting, e.g. --set optim.lr_g=1e-4 (repeatable)")
     p.add_argument("--out", metavar="DIR", help="results directory (default: results/train-<family>-<data>)")
     _add_worker_args(p)
-    p = sub.add_parser("dashboard", help="build the HTML dashboards of a results directory")
+    _add_cluster_commands(sub)
+    p = sub.add_parser("dashboard", help="build (and with --serve, serve) the HTML dashboards of a results directory")
     p.add_argument("results", metavar="RESULTS", help="results directory written by dry-run, sweep or train")
-    p = sub.add_parser("validate", help="check study files; prints one line per file")
+    p.add_argument("--serve", action="store_true",
+                   help="serve the site on 127.0.0.1 and rebuild it whenever the results change (Ctrl-C stops)")
+    p.add_argument("--port", type=int, default=8050, help="port for --serve (default 8050; 0 picks a free one)")
+    p = sub.add_parser("report", help="print the measured family comparison table of a results directory")
+    p.add_argument("results", metavar="RESULTS", help="results directory written by dry-run, sweep or train")
+    p.add_argument("--markdown", action="store_true", help="print it as a Markdown table")
+    p = sub.add_parser("validate", help="check study and cluster files; prints one line per file")
     p.add_argument("files", metavar="FILE", nargs="+")
     p = sub.add_parser("list", help="list families, datasets, metrics or GAN variants with one line each")
     p.add_argument("what", choices=["families", "datasets", "metrics", "gan-variants"])
@@ -57,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     from genbench.errors import GenbenchError
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "dry-run": cmd_sweep, "sweep": cmd_sweep, "train": cmd_train, "dashboard": cmd_dashboard,
-        "validate": cmd_validate, "list": cmd_list}
+        "dry-run": cmd_sweep, "sweep": cmd_sweep, "train": cmd_train, "dashboard": cmd_dashboard, "report": cmd_report,
+        "validate": cmd_validate, "list": cmd_list, "submit": cmd_submit, "jobs": cmd_jobs}
     try:
         return handlers[args.command](args)
     except GenbenchError as exc:
@@ -103,10 +114,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train_one(args.family, args.data, args.preset, args.overrides, args.out, workers, args.address)
 
 
+def _add_cluster_commands(sub: argparse._SubParsersAction) -> None:
+    address_help = "the cluster's Jobs API, e.g. http://127.0.0.1:8265 (default: $RAY_ADDRESS, else the profile's)"
+    p = sub.add_parser("submit", help="run a study as a Ray job on a cluster (Jobs API, token authentication)")
+    p.add_argument("space", metavar="SPACE.yaml", help="study file (see search_spaces/)")
+    p.add_argument("--cluster", required=True, metavar="FILE", help="cluster file (see clusters/)")
+    p.add_argument("--address", metavar="URL", help=address_help)
+    p.add_argument("--dry-run", action="store_true", help="the study's dry-run budget instead of its full budget")
+    p.add_argument("--out", metavar="URI", help="results location (default: <profile storage>/<study>[-dry-run])")
+    p = sub.add_parser("jobs", help="list, follow, inspect or stop the jobs of a cluster")
+    p.add_argument("action", choices=["list", "status", "logs", "stop"])
+    p.add_argument("job_id", nargs="?", metavar="ID", help="job id printed by submit (not for list)")
+    p.add_argument("--address", metavar="URL", help=address_help)
+    p.add_argument("--cluster", metavar="FILE", help="take the address from this cluster file")
+    p.add_argument("--follow", action="store_true", help="logs: keep printing until the job ends")
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from genbench.commands import submit_study
+
+    return submit_study(args.space, args.cluster, args.address, args.dry_run, args.out)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from genbench.commands import jobs_command
+
+    return jobs_command(args.action, args.job_id, args.address, args.cluster, args.follow)
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    if args.serve:
+        from genbench.dashboards.serve import serve
+
+        return serve(args.results, args.port)
     from genbench.dashboards.site import write_dashboards
 
     print(f"Dashboard: {write_dashboards(args.results)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from genbench.dashboards.table import report
+
+    print(report(args.results, markdown=args.markdown))
     return 0
 
 

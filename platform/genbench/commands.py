@@ -156,12 +156,69 @@ def validate_files(files: list[str]) -> int:
     failed = 0
     for path in files:
         try:
+            if _is_cluster_file(path):
+                from genbench.cluster.profiles import validate_cluster_file
+
+                print(f"ok    {path}: {validate_cluster_file(path)}")
+                continue
             study = load_study(path)
             print(f"ok    {path}: study '{study.name}', family {study.family}, {len(study.space)} searched keys")
         except GenbenchError as exc:
             failed += 1
             print(f"error {exc}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _is_cluster_file(path: str) -> bool:
+    """Cluster files: a genbench profile, a Ray cluster-launcher file or a KubeRay manifest."""
+    from genbench.yamlfile import load_yaml
+
+    return bool({"genbench", "provider", "cluster_name", "apiVersion"} & set(load_yaml(path).data))
+
+
+def submit_study(space: str, cluster: str, address: str | None, dry_run: bool, out: str | None) -> int:
+    """Submit a study as a Ray job to the cluster of a cluster file; print the job id and how to follow it."""
+    from genbench.cluster.jobs import resolve_address, submit
+    from genbench.cluster.profiles import load_profile
+
+    profile = load_profile(cluster)
+    url = resolve_address(address, profile)
+    job_id, results = submit(space, profile, url, dry_run, out)
+    tail = f" --address {url}" if url != profile.address else ""
+    print(f"Submitted {job_id} to {url} ({profile.name}, {'dry-run' if dry_run else 'full'} budget)")
+    print(f"Results:   {results}")
+    print(f"Follow:    genbench jobs logs {job_id} --follow{tail}")
+    print(f"Status:    genbench jobs status {job_id}{tail}")
+    print(f"Stop:      genbench jobs stop {job_id}{tail}")
+    print(f"Dashboard: genbench dashboard {results}   (when the job has SUCCEEDED)")
+    return 0
+
+
+def jobs_command(action: str, job_id: str | None, address: str | None, cluster: str | None,
+                 follow: bool = False) -> int:
+    """`genbench jobs list|status|logs|stop` on the cluster at --address, $RAY_ADDRESS or the profile's."""
+    from genbench.cluster import jobs
+    from genbench.cluster.profiles import load_profile
+
+    url = jobs.resolve_address(address, load_profile(cluster) if cluster else None)
+    if action == "list":
+        for row in jobs.list_jobs(url):
+            print(f"{row['id']:<44} {row['status']:<10} {row['start']}  {row['results']}")
+        return 0
+    if not job_id:
+        raise GenbenchError(f"genbench jobs {action} needs a job id (see: genbench jobs list)")
+    if action == "status":
+        info = jobs.job_status(url, job_id)
+        print(f"{job_id}: {info['status']}" + (f" ({info['message']})" if info["message"] else ""))
+        return 0 if info["status"] != "FAILED" else 1
+    if action == "logs":
+        if follow:
+            jobs.follow_logs(url, job_id, lambda chunk: print(chunk, end="", flush=True))
+        else:
+            print(jobs.job_logs(url, job_id), end="")
+        return 0
+    print(f"{job_id}: {jobs.stop_job(url, job_id)}")
+    return 0
 
 
 def listing(what: str) -> dict[str, str]:

@@ -46,7 +46,7 @@ class ResultsStore:
         self.fs, self.root = resolve(uri)
 
     def path(self, *parts: str) -> str:
-        return "/".join([self.root.rstrip("/"), *parts])
+        return "/".join([self.root.rstrip("/"), *(p for p in parts if p)])  # object stores refuse "a//b"
 
     def write_bytes(self, rel_dir: str, name: str, data: bytes) -> None:
         """Write to a hidden temporary name beside the target, then rename: readers never see a partial file."""

@@ -1,0 +1,216 @@
+"""Cluster files: genbench profiles, Ray cluster-launcher files and KubeRay manifests, loaded and validated."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genbench.errors import ConfigError, suggest
+from genbench.yamlfile import YamlDoc, load_yaml
+
+PROFILE_KEYS = ("name", "address", "storage", "gpu_type", "gpus_per_node", "price_per_node_hour",
+                "trial_resources", "python", "pip", "env")
+RESOURCE_KEYS = ("cpus_per_trial",)
+KUBERAY_KINDS = ("RayCluster", "RayJob")
+COMPANION = "genbench.yaml"  # the profile of the KubeRay manifests beside it
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Where a study runs and what it costs: the `genbench:` section of a cluster file."""
+
+    name: str
+    source: str
+    storage: str  # results root: a path shared by all nodes, or a pyarrow.fs URI (s3://, gs://)
+    address: str = ""  # the Jobs API (Ray dashboard) URL; empty: a private local Ray
+    gpu_type: str = ""
+    gpus_per_node: int = 0
+    price_per_node_hour: float = 0.0  # USD, for cost.usd
+    trial_resources: dict[str, int] = field(default_factory=dict)  # a study's `resources:` when it sets none
+    python: str = "python"  # the interpreter on the cluster
+    pip: list[str] = field(default_factory=list)  # extra requirements installed per job (runtime_env pip)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment variables of the job
+
+    def results_uri(self, study: str, dry_run: bool) -> str:
+        """`<storage>/<study>[-dry-run]`; a URI's query (?endpoint_override=...) stays at the end."""
+        base, _, query = self.storage.partition("?")
+        uri = f"{base.rstrip('/')}/{study}{'-dry-run' if dry_run else ''}"
+        return f"{uri}?{query}" if query else uri
+
+    def record(self) -> dict[str, Any]:
+        """The cluster as study.yaml records it."""
+        return {"name": self.name, "gpu_type": self.gpu_type or None, "gpus_per_node": self.gpus_per_node,
+                "price_per_node_hour": self.price_per_node_hour, "source": Path(self.source).name}
+
+
+def cluster_kind(doc: YamlDoc) -> str:
+    """'kuberay' (apiVersion), 'launcher' (provider) or 'profile' (a genbench: section only)."""
+    if "apiVersion" in doc.data:
+        return "kuberay"
+    if "provider" in doc.data or "cluster_name" in doc.data:
+        return "launcher"
+    return "profile"
+
+
+def load_profile(path: str | Path) -> Profile:
+    """The genbench profile of a cluster file (or of the genbench.yaml beside a KubeRay manifest)."""
+    doc = load_yaml(path)
+    kind = cluster_kind(doc)
+    validate_doc(doc, kind)
+    if kind == "kuberay":
+        companion = Path(doc.path).with_name(COMPANION)
+        if not companion.exists():
+            raise ConfigError("a KubeRay manifest has no genbench profile", source=doc.path, key="genbench",
+                              fix=f"write one in {companion} (see clusters/kuberay/{COMPANION})")
+        return load_profile(companion)
+    return _profile(doc, "metadata.genbench" if kind == "launcher" else "genbench")
+
+
+def validate_cluster_file(path: str | Path) -> str:
+    """Validate any cluster file; returns a one-line description, raises ConfigError naming file:line and key."""
+    doc = load_yaml(path)
+    kind = cluster_kind(doc)
+    validate_doc(doc, kind)
+    if kind == "kuberay":
+        workers = doc.data.get("spec", {})
+        return f"KubeRay {doc.data['kind']} '{doc.data.get('metadata', {}).get('name', '?')}'" + (
+            f", {_gpu_groups(workers)} GPU worker group(s)")
+    profile = _profile(doc, "metadata.genbench" if kind == "launcher" else "genbench")
+    what = "Ray cluster-launcher file" if kind == "launcher" else "cluster profile"
+    gpu = f", {profile.gpus_per_node} x {profile.gpu_type} per node" if profile.gpu_type else ""
+    return f"{what} '{profile.name}', results in {profile.storage}{gpu}"
+
+
+def validate_doc(doc: YamlDoc, kind: str) -> None:
+    if kind == "launcher":
+        validate_launcher(doc)
+    elif kind == "kuberay":
+        validate_kuberay(doc)
+
+
+def _section(doc: YamlDoc, dotted: str) -> dict[str, Any]:
+    node: Any = doc.data
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        raise ConfigError("missing or not a mapping", source=doc.where(dotted), key=dotted,
+                          fix="add the genbench profile: name, storage, price_per_node_hour, ... (see clusters/)")
+    return node
+
+
+def _profile(doc: YamlDoc, prefix: str) -> Profile:
+    sec = _section(doc, prefix)
+    for key in sec:
+        if key not in PROFILE_KEYS:
+            raise ConfigError("unknown profile key", source=doc.where(f"{prefix}.{key}"), key=f"{prefix}.{key}",
+                              fix=suggest(str(key), PROFILE_KEYS))
+    get = _getter(doc, prefix, sec)
+    storage = get("storage", str, None)
+    if storage is None:
+        raise ConfigError("missing", source=doc.where(prefix), key=f"{prefix}.storage",
+                          fix="a path every node shares, or a URI such as s3://bucket/genbench")
+    address = get("address", str, "")
+    if address and not address.startswith(("http://", "https://")):
+        raise ConfigError(f"{address!r} is not a Jobs API URL", source=doc.where(f"{prefix}.address"),
+                          key=f"{prefix}.address", fix="the Ray dashboard URL, e.g. http://127.0.0.1:8265")
+    return Profile(name=get("name", str, Path(doc.path).stem), source=doc.path, storage=storage, address=address,
+                   gpu_type=get("gpu_type", str, ""), gpus_per_node=get("gpus_per_node", int, 0),
+                   price_per_node_hour=float(get("price_per_node_hour", (int, float), 0.0)),
+                   trial_resources=_resources(doc, prefix, get("trial_resources", dict, {})),
+                   python=get("python", str, "python"), pip=[str(p) for p in get("pip", list, [])],
+                   env={str(k): str(v) for k, v in get("env", dict, {}).items()})
+
+
+def _getter(doc: YamlDoc, prefix: str, sec: dict[str, Any]) -> Any:
+    def get(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        value = sec.get(key, default)
+        bad = not isinstance(value, kind) or isinstance(value, bool) or (
+            isinstance(value, (int, float)) and value < 0)
+        if value is not default and bad:
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise ConfigError(f"expected a non-negative {names}, got {value!r}",
+                              source=doc.where(f"{prefix}.{key}"), key=f"{prefix}.{key}", fix="see clusters/")
+        return value
+
+    return get
+
+
+def _resources(doc: YamlDoc, prefix: str, res: dict[str, Any]) -> dict[str, int]:
+    for key, value in res.items():
+        where = f"{prefix}.trial_resources.{key}"
+        if key not in RESOURCE_KEYS:
+            raise ConfigError("unknown trial resource", source=doc.where(where), key=where,
+                              fix=suggest(str(key), RESOURCE_KEYS))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"expected an integer >= 1, got {value!r}", source=doc.where(where), key=where)
+    return dict(res)
+
+
+def _key_path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validate_launcher(doc: YamlDoc) -> None:
+    """Against the cluster-config JSON schema inside the ray package, then Ray's own consistency checks."""
+    import jsonschema
+    import ray.autoscaler
+
+    schema_path = Path(ray.autoscaler.__file__).with_name("ray-schema.json")
+    schema = json.loads(schema_path.read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(doc.data))
+    if error is not None:
+        key = _key_path(error.absolute_path)
+        if error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            key = ".".join([k for k in (key, *extra[:1]) if k])
+        raise ConfigError(f"{error.message} (Ray's {schema_path.name})", source=doc.where(key) if key else doc.path,
+                          key=key, fix="see `ray up` docs and clusters/aws-gpu.yaml")
+    types = doc.data.get("available_node_types", {})
+    if types and doc.data.get("head_node_type") not in types:
+        raise ConfigError("must name one of available_node_types", source=doc.where("head_node_type"),
+                          key="head_node_type", fix=suggest(str(doc.data.get("head_node_type")), types))
+
+
+def validate_kuberay(doc: YamlDoc) -> None:
+    """Structural checks of a ray.io/v1 RayCluster or RayJob: head group, worker groups, GPU limits, entrypoint."""
+    data = doc.data
+    if data.get("apiVersion") != "ray.io/v1":
+        raise ConfigError(f"expected ray.io/v1, got {data.get('apiVersion')!r}", source=doc.where("apiVersion"),
+                          key="apiVersion", fix="KubeRay >= 1.0 manifests use apiVersion: ray.io/v1")
+    if data.get("kind") not in KUBERAY_KINDS:
+        raise ConfigError(f"expected one of {', '.join(KUBERAY_KINDS)}", source=doc.where("kind"), key="kind",
+                          fix=suggest(str(data.get("kind")), KUBERAY_KINDS))
+    spec_key = "spec" if data["kind"] == "RayCluster" else "spec.rayClusterSpec"
+    spec = _section(doc, spec_key)
+    for key in ("headGroupSpec", "workerGroupSpecs"):
+        if key not in spec:
+            raise ConfigError("missing", source=doc.where(spec_key), key=f"{spec_key}.{key}",
+                              fix="see clusters/kuberay/raycluster.yaml")
+    _check_groups(doc, spec_key, spec["workerGroupSpecs"])
+    if data["kind"] == "RayJob" and "genbench" not in str(data["spec"].get("entrypoint", "")):
+        raise ConfigError("the entrypoint does not run genbench", source=doc.where("spec.entrypoint"),
+                          key="spec.entrypoint", fix="e.g. python -m genbench sweep search_spaces/<study>.yaml")
+
+
+def _check_groups(doc: YamlDoc, spec_key: str, groups: Any) -> None:
+    if not isinstance(groups, list) or not groups:
+        raise ConfigError("expected a list of worker groups", source=doc.where(f"{spec_key}.workerGroupSpecs"),
+                          key=f"{spec_key}.workerGroupSpecs")
+    for i, group in enumerate(groups):
+        key = f"{spec_key}.workerGroupSpecs[{i}]"
+        for need in ("groupName", "replicas", "minReplicas", "maxReplicas", "template"):
+            if not isinstance(group, dict) or need not in group:
+                raise ConfigError("missing", source=doc.where(key), key=f"{key}.{need}",
+                                  fix="see clusters/kuberay/raycluster.yaml")
+        if not group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]:
+            raise ConfigError("needs minReplicas <= replicas <= maxReplicas", source=doc.where(f"{key}.replicas"),
+                              key=f"{key}.replicas")
+
+
+def _gpu_groups(spec: dict[str, Any]) -> int:
+    groups = spec.get("workerGroupSpecs") or spec.get("rayClusterSpec", {}).get("workerGroupSpecs", [])
+    return sum("nvidia.com/gpu" in json.dumps(g) for g in groups)

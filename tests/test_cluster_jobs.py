@@ -1,0 +1,246 @@
+"""Studies as Ray jobs on a real local Ray head with its Jobs API on 127.0.0.1 and token authentication."""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.fs as pafs
+import pytest
+
+from genbench.cli import main
+from genbench.results.store import ResultsStore
+
+pytestmark = pytest.mark.ray
+
+TINY_STUDY = """
+study: tiny_cluster
+family: gan
+data: {name: ring8, n_train: 1000, n_test: 300}
+objectives: [{metric: quality.modes, mode: max}]
+budget: {trials: 2, steps: 200000, eval_every: 100000}
+dry_run: {trials: 2, steps: 30, eval_every: 15}
+search: {algorithm: random, seed: 1}
+fixed: {gan.g_width: 8, gan.d_width: 8, gan.g_depth: 1, gan.d_depth: 1, train.batch_size: 32,
+        train.log_every: 5, eval.n_samples: 300}
+space:
+  gan.loss: {choice: [non_saturating, hinge]}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kill_leftovers(marker: str) -> None:
+    """Processes of the head we started (their command lines name its private temp dir), by pid."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+class Head:
+    """`ray start --head --block` with token authentication, on free ports and a private temp dir."""
+
+    def __init__(self, token: str) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="gbr", dir="/tmp")  # short: Ray's socket paths have a length limit
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token,
+                   PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}")
+        cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus=2",
+               f"--port={_free_port()}", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+               f"--dashboard-port={self.port}", f"--ray-client-server-port={_free_port()}",
+               f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={self.tmp}", "--disable-usage-stats"]
+        self.log = open(Path(self.tmp) / "head.log", "w")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, token: str, timeout: float = 90) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, Path(self.log.name).read_text()[-3000:]
+            try:
+                r = requests.get(f"{self.url}/api/jobs/", headers={"Authorization": f"Bearer {token}"}, timeout=2)
+                if r.status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"the Jobs API did not come up:\n{Path(self.log.name).read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()  # `ray start --block` stops its own Ray processes on SIGTERM
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        _kill_leftovers(self.tmp)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[tuple[Head, str]]:
+    token = secrets.token_hex(16)
+    h = Head(token)
+    try:
+        h.wait_ready(token)
+        yield h, token
+    finally:
+        h.stop()
+
+
+@pytest.fixture
+def cluster(head: tuple[Head, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Head, Path, Path]:
+    """A cluster profile of the test head, a study file, and the token in this process's environment."""
+    h, token = head
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN", token)
+    storage = tmp_path / "shared"
+    profile = tmp_path / "test-head.yaml"
+    profile.write_text(f"genbench:\n  name: test-head\n  address: {h.url}\n  storage: {storage}\n"
+                       f"  price_per_node_hour: 0.5\n  trial_resources: {{cpus_per_trial: 1}}\n"
+                       f"  python: {sys.executable}\n")
+    study = tmp_path / "tiny.yaml"
+    study.write_text(TINY_STUDY)
+    return h, profile, study
+
+
+def _submit(capsys: pytest.CaptureFixture, study: Path, profile: Path, *extra: str) -> tuple[str, str]:
+    assert main(["submit", str(study), "--cluster", str(profile), *extra]) == 0
+    out = capsys.readouterr().out
+    job_id = re.search(r"Submitted (\S+) to", out).group(1)
+    assert f"genbench jobs logs {job_id} --follow" in out
+    return job_id, re.search(r"Results:\s+(\S+)", out).group(1)
+
+
+def _wait(url: str, job_id: str, states: tuple[str, ...], timeout: float = 120) -> str:
+    from genbench.cluster.jobs import job_status
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = job_status(url, job_id)["status"]
+        if status in states:
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"{job_id} did not reach {states}: {status}")
+
+
+def test_stop_a_running_job(cluster: tuple[Head, Path, Path], capsys: pytest.CaptureFixture) -> None:
+    h, profile, study = cluster
+    job_id, _ = _submit(capsys, study, profile)  # the full budget: 200,000 steps, far longer than the test
+    assert _wait(h.url, job_id, ("RUNNING", "FAILED", "SUCCEEDED")) == "RUNNING"
+    assert main(["jobs", "stop", job_id, "--address", h.url]) == 0
+    assert capsys.readouterr().out.strip() == f"{job_id}: STOPPED"
+
+
+def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
+        cluster: tuple[Head, Path, Path], capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    h, profile, study = cluster
+    job_id, results = _submit(capsys, study, profile, "--dry-run")
+    assert results == str(tmp_path / "shared" / "tiny_cluster-dry-run")
+    status = _wait(h.url, job_id, ("SUCCEEDED", "FAILED", "STOPPED"))
+    assert main(["jobs", "logs", job_id, "--cluster", str(profile)]) == 0
+    logs = capsys.readouterr().out
+    assert status == "SUCCEEDED", logs[-3000:]
+    assert "dry-run tiny_cluster: 2 trials" in logs and f"Results:   {results}/" in logs
+    assert main(["jobs", "status", job_id, "--address", h.url]) == 0
+    assert capsys.readouterr().out.startswith(f"{job_id}: SUCCEEDED")
+    store = ResultsStore(results)
+    assert len(store.read("trials")) == 2
+    assert store.read_study()["cluster"]["name"] == "test-head"
+    assert store.read_study()["constants"]["train.threads"] == 1  # the profile's trial resources
+    assert main(["jobs", "list", "--address", h.url]) == 0
+    assert job_id in capsys.readouterr().out
+    assert main(["dashboard", results]) == 0
+    assert Path(results, "dashboards", "index.html").exists()
+
+
+def test_wrong_or_missing_token_is_one_clear_message(cluster: tuple[Head, Path, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    h, profile, study = cluster
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "wrong-token")
+    assert main(["jobs", "list", "--address", h.url]) == 2
+    err = capsys.readouterr().err
+    assert "token authentication failed, the token was refused" in err and "RAY_AUTH_TOKEN" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    monkeypatch.delenv("RAY_AUTH_TOKEN")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token either
+    assert main(["submit", str(study), "--cluster", str(profile), "--dry-run"]) == 2
+    assert "token authentication failed, no token was sent" in capsys.readouterr().err
+
+
+def test_unreachable_cluster_is_one_clear_message(capsys: pytest.CaptureFixture) -> None:
+    assert main(["jobs", "list", "--address", f"http://127.0.0.1:{_free_port()}"]) == 2
+    assert "cannot reach the Jobs API" in capsys.readouterr().err
+
+
+def test_results_through_an_s3_server(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+                                      tmp_path: Path) -> None:
+    """A study's results copied to an S3-compatible server through ResultsStore, read back, dashboards built."""
+    pytest.importorskip("moto")
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        _s3_round_trip(port, monkeypatch, capsys, tmp_path)
+    finally:
+        server.stop()
+
+
+def _s3_round_trip(port: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                   tmp_path: Path) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}.items():
+        monkeypatch.setenv(key, value)
+    pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="testing",
+                      secret_key="testing", allow_bucket_creation=True).create_dir("genbench")
+    local = ResultsStore(str(_local_results(tmp_path, capsys)))
+    uri = f"s3://genbench/studies/tiny_cluster?endpoint_override=127.0.0.1:{port}&scheme=http"
+    remote = ResultsStore(uri)
+    remote.write_study(local.read_study())
+    for part in ("trials", "history"):
+        for info in local._parts(part):
+            remote.write_bytes(part, info.base_name, Path(info.path).read_bytes())
+    assert remote.trial_ids() == local.trial_ids()
+    pd.testing.assert_frame_equal(remote.read("trials").to_pandas(), local.read("trials").to_pandas())
+    assert len(remote.read("history")) == len(local.read("history")) > 0
+    assert main(["dashboard", "s3://genbench/studies/tiny_cluster"]) == 0  # endpoint from AWS_ENDPOINT_URL_S3
+    s3, root = pafs.FileSystem.from_uri("s3://genbench/studies/tiny_cluster")
+    assert s3.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File
+
+
+def _local_results(tmp_path: Path, capsys: pytest.CaptureFixture) -> Path:
+    """A small results directory written by a one-process `genbench train`."""
+    out = tmp_path / "local"
+    assert main(["train", "gan", "--data", "ring8", "--set", "train.steps=20", "--set", "eval.every=10",
+                 "--set", "data.n_train=500", "--set", "data.n_test=200", "--set", "eval.n_samples=200",
+                 "--set", "gan.g_width=8", "--set", "gan.d_width=8", "--out", str(out)]) == 0
+    capsys.readouterr()
+    return out
