@@ -1,28 +1,39 @@
-"""Stability figures of a study: pure functions from results tables (pandas) to Plotly figures."""
+"""Dashboard figures of a study: pure functions from results tables (pandas) to Plotly figures."""
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from genbench.dashboards.style import LAYOUT, STATUS_COLOURS, STATUS_SYMBOLS, colour_map
+from genbench.dashboards.stats import wilson
+from genbench.dashboards.style import LAYOUT, OKABE_ITO, STATUS_COLOURS, STATUS_SYMBOLS, colour_map, unit
 from genbench.metrics.names import METRICS
 
 VARIANT_KEYS = ("config.gan.loss", "config.gan.penalty", "config.gan.spectral_norm")
 
 
 def metric_label(metric: str) -> str:
+    """'quality.modes (modes covered; higher is better)': the column, its unit and its better direction."""
     better = METRICS[metric].better if metric in METRICS else ""
-    arrow = {"max": " (higher is better)", "min": " (lower is better)"}.get(better, "")
-    return f"{metric}{arrow}"
+    if metric.startswith("eval."):
+        twin = f"quality.{metric.split('.', 1)[1]}"
+        better = METRICS[twin].better if twin in METRICS else ""
+    arrow = {"max": "; higher is better", "min": "; lower is better"}.get(better, "")
+    return f"{metric.removeprefix('config.')} ({unit(metric)}{arrow})"
 
 
 def variant_labels(trials: pd.DataFrame) -> pd.Series:
-    """'loss / penalty / SN' per trial, from the GAN variant columns present."""
+    """'loss / penalty / SN' per GAN trial, from the GAN variant columns present; the family for other rows."""
     keys = [k for k in VARIANT_KEYS if k in trials]
     if not keys:
         return pd.Series(trials["family"], index=trials.index)
 
     def label(row: pd.Series) -> str:
+        if row.get("family", "gan") != "gan":
+            return str(row["family"])
         parts = [str(row[k]) for k in keys if k != "config.gan.spectral_norm"]
         if "config.gan.spectral_norm" in keys:
             parts.append("SN" if bool(row["config.gan.spectral_norm"]) else "no SN")
@@ -31,10 +42,19 @@ def variant_labels(trials: pd.DataFrame) -> pd.Series:
     return trials.apply(label, axis=1)
 
 
-def _hover(trials: pd.DataFrame, metric: str) -> list[str]:
-    variants = variant_labels(trials)
-    return [f"trial {t}<br>{v}<br>status: {s}<br>{metric}: {m:.4g}"
-            for t, v, s, m in zip(trials["trial_id"], variants, trials["status"], trials[metric].astype(float))]
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def _hover(trials: pd.DataFrame, metric: str, groups: pd.Series | None = None) -> list[str]:
+    groups = variant_labels(trials) if groups is None else groups
+    return [f"trial {t}<br>{v}<br>status: {s}<br>{metric}: {_fmt(m)}"
+            for t, v, s, m in zip(trials["trial_id"], groups, trials["status"], trials[metric])]
+
+
+def _layout(fig: go.Figure, title: str, **extra: Any) -> go.Figure:
+    fig.update_layout(title=title, **{**LAYOUT, **extra})
+    return fig
 
 
 def outcome_vs_lr(trials: pd.DataFrame, metric: str, x: str = "config.optim.lr_g",
@@ -42,9 +62,8 @@ def outcome_vs_lr(trials: pd.DataFrame, metric: str, x: str = "config.optim.lr_g
     """Every trial at its (lr_g, lr_d): colour is the objective, symbol and outline the outcome."""
     fig = go.Figure()
     for status, group in trials.groupby("status", sort=False):
-        finished = status == "completed"
         marker = dict(size=12, symbol=STATUS_SYMBOLS.get(status, "circle"), line=dict(width=1, color="#333"))
-        if finished:
+        if status == "completed":
             marker.update(color=group[metric].astype(float), colorscale="Viridis", showscale=True,
                           colorbar=dict(title=metric.split(".")[-1]), cmin=trials[metric].min(),
                           cmax=trials[metric].max())
@@ -52,66 +71,250 @@ def outcome_vs_lr(trials: pd.DataFrame, metric: str, x: str = "config.optim.lr_g
             marker.update(color=STATUS_COLOURS.get(status, "#7F7F7F"), size=13)
         fig.add_trace(go.Scatter(x=group[x], y=group[y], mode="markers", name=f"{status} ({len(group)})",
                                  marker=marker, text=_hover(group, metric), hoverinfo="text"))
-    fig.update_layout(title=f"Outcome of every trial against its learning rates (colour: {metric})",
-                      legend=dict(orientation="h", y=-0.2), **LAYOUT)
-    fig.update_xaxes(type="log", title=f"{x.removeprefix('config.')} (Adam learning rate, log scale)")
-    fig.update_yaxes(type="log", title=f"{y.removeprefix('config.')} (Adam learning rate, log scale)")
+    _layout(fig, f"Outcome of every trial against its learning rates (colour: {metric})",
+            legend=dict(orientation="h", y=-0.2))
+    fig.update_xaxes(type="log", title=f"{x.removeprefix('config.')} ({unit(x)}, log scale)")
+    fig.update_yaxes(type="log", title=f"{y.removeprefix('config.')} ({unit(y)}, log scale)")
     return fig
 
 
-def quality_by_variant(trials: pd.DataFrame, metric: str) -> go.Figure:
-    """Distribution of the final objective per GAN variant (one row each); diverged trials counted in the label."""
-    trials = trials.assign(variant=variant_labels(trials))
-    fig = go.Figure()
-    order = trials.groupby("variant")[metric].median().sort_values(ascending=True).index
+def by_group(trials: pd.DataFrame, metric: str, groups: pd.Series, title: str, log: bool = False) -> go.Figure:
+    """Distribution of a final value per group (one row each, every run a point); diverged runs counted."""
+    trials = trials.assign(_group=groups.astype(str).values)
+    order = trials.groupby("_group")[metric].median().sort_values(ascending=True, na_position="first").index
     colours = colour_map(list(order))
-    for variant in order:
-        group = trials[trials["variant"] == variant]
-        diverged = int((group["status"] == "diverged").sum())
-        fig.add_trace(go.Box(x=group[metric].astype(float), name=f"{variant} (n={len(group)}, {diverged} diverged)",
+    fig = go.Figure()
+    for name in order:
+        part = trials[trials["_group"] == name]
+        diverged = int((part["status"] == "diverged").sum())
+        fig.add_trace(go.Box(x=part[metric].astype(float), name=f"{name} (n={len(part)}, {diverged} diverged)",
                              orientation="h", boxpoints="all", jitter=0.4, pointpos=0, showlegend=False,
-                             marker_color=colours[variant], text=_hover(group, metric),
+                             marker_color=colours[name], text=_hover(part, metric, part["_group"]),
                              hoverinfo="text+x"))
-    fig.update_layout(title=f"Final {metric} per variant (loss / penalty / spectral norm)",
-                      **{**LAYOUT, "height": 160 + 34 * len(order), "margin": dict(l=330, r=30, t=60, b=60)})
-    fig.update_xaxes(title=metric_label(metric))
+    width = max((len(str(n)) for n in order), default=10)
+    _layout(fig, title, height=160 + 34 * len(order), margin=dict(l=min(60 + 8 * width, 380), r=30, t=60, b=60))
+    fig.update_xaxes(title=metric_label(metric) + (", log scale" if log else ""), type="log" if log else "linear")
     fig.update_yaxes(title="")
     return fig
 
 
-def training_curves(history: pd.DataFrame, trials: pd.DataFrame, column: str, title: str,
-                    y_title: str, log_y: bool = False) -> go.Figure:
-    """One line per trial of a history column over steps, coloured by variant; diverged trials dashed."""
-    variants = dict(zip(trials["trial_id"], variant_labels(trials)))
-    statuses = dict(zip(trials["trial_id"], trials["status"]))
-    colours = colour_map(list(variants.values()))
+def quality_by_variant(trials: pd.DataFrame, metric: str) -> go.Figure:
+    """Distribution of the final objective per GAN variant (loss / penalty / spectral norm)."""
+    return by_group(trials, metric, variant_labels(trials),
+                    f"Final {metric} per variant (loss / penalty / spectral norm)")
+
+
+def rates(trials: pd.DataFrame, groups: pd.Series, title: str) -> go.Figure:
+    """Share of runs that diverged and that completed, per group, with 95% Wilson intervals."""
+    labels = groups.astype(str).values
+    names = sorted(set(labels))
     fig = go.Figure()
-    shown: set[str] = set()
-    rows = history.dropna(subset=[column]) if column in history else history.iloc[0:0]
-    for trial_id, group in rows.groupby("trial_id", sort=True):
-        variant = variants.get(trial_id, "?")
-        dash = "dash" if statuses.get(trial_id) == "diverged" else "solid"
-        fig.add_trace(go.Scatter(x=group["step"], y=group[column].astype(float), mode="lines",
-                                 line=dict(color=colours.get(variant, "#333"), dash=dash, width=1.5),
-                                 name=variant, legendgroup=variant, showlegend=variant not in shown,
-                                 hovertext=f"trial {trial_id} ({statuses.get(trial_id)})", hoverinfo="text+x+y"))
-        shown.add(variant)
-    fig.update_layout(title=title, **LAYOUT)
+    for status, colour, label in (("completed", OKABE_ITO[0], "completed (success rate)"),
+                                  ("diverged", STATUS_COLOURS["diverged"], "diverged")):
+        shares, lows, highs, texts = [], [], [], []
+        for name in names:
+            part = trials["status"].values[labels == name]
+            k, n = int((part == status).sum()), len(part)
+            lo, hi = wilson(k, n)
+            shares.append(100 * k / n)
+            lows.append(100 * (k / n - lo))
+            highs.append(100 * (hi - k / n))
+            texts.append(f"{k}/{n} runs; 95% interval {100 * lo:.0f}-{100 * hi:.0f}%")
+        fig.add_trace(go.Bar(x=names, y=shares, name=label, marker_color=colour, hovertext=texts,
+                             error_y=dict(type="data", symmetric=False, array=highs, arrayminus=lows)))
+    _layout(fig, title, barmode="group", legend=dict(orientation="h", y=1.08))
+    fig.update_xaxes(title="", automargin=True)
+    fig.update_yaxes(title="runs (%, 95% Wilson interval)", range=[0, 105])
+    return fig
+
+
+def _joined(parts: list[pd.DataFrame], x: str, y: str, label: str) -> tuple[list[Any], list[Any], list[str]]:
+    """Several lines as one trace: x, y and hover text with a gap (None) between lines (fast to build and draw)."""
+    xs: list[Any] = []
+    ys: list[Any] = []
+    texts: list[str] = []
+    for part in parts:
+        xs += [*part[x].tolist(), None]
+        ys += [*part[y].astype(float).tolist(), None]
+        texts += [*part[label].tolist(), ""]
+    return xs, ys, texts
+
+
+def training_curves(history: pd.DataFrame, trials: pd.DataFrame, column: str, title: str,
+                    y_title: str, log_y: bool = False, groups: pd.Series | None = None) -> go.Figure:
+    """One line per trial of a history column over steps, coloured by group; diverged trials dashed.
+
+    The lines of a group and outcome share one trace (separated by gaps), so hundreds of trials stay fast.
+    """
+    labels = variant_labels(trials) if groups is None else groups.astype(str)
+    meta = pd.DataFrame({"trial_id": trials["trial_id"].values, "group": labels.values,
+                         "status": trials["status"].values})
+    rows = history[["trial_id", "step", column]].dropna() if column in history else history.iloc[0:0]
+    rows = rows.merge(meta, on="trial_id").sort_values(["trial_id", "step"])
+    rows["label"] = "trial " + rows["trial_id"].astype(str) + " (" + rows["status"].astype(str) + ")"
+    colours = colour_map(list(meta["group"]))
+    fig = go.Figure()
+    for (name, diverged), part in rows.groupby(["group", rows["status"] == "diverged"], sort=True):
+        lines = [g for _, g in part.groupby("trial_id", sort=True)]
+        xs, ys, texts = _joined(lines, "step", column, "label")
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", connectgaps=False,
+                                 line=dict(color=colours[name], dash="dash" if diverged else "solid", width=1.5),
+                                 name=f"{name}, diverged ({len(lines)})" if diverged else f"{name} ({len(lines)})",
+                                 legendgroup=name, hovertext=texts, hoverinfo="text+x+y"))
+    _layout(fig, title)
     fig.update_xaxes(title="training step (generator updates)")
-    fig.update_yaxes(title=y_title, type="log" if log_y else "linear")
+    fig.update_yaxes(title=y_title + (", log scale" if log_y else ""), type="log" if log_y else "linear")
+    return fig
+
+
+def seed_bands(history: pd.DataFrame, trials: pd.DataFrame, column: str, groups: pd.Series, title: str,
+               log_y: bool = False) -> go.Figure:
+    """Per configuration (config_id): the mean over its seeds of a history column and a min-max band, by group."""
+    config = trials["config_id"] if "config_id" in trials else trials["trial_id"]
+    meta = pd.DataFrame({"trial_id": trials["trial_id"].values, "config_id": config.values,
+                         "group": groups.astype(str).values})
+    rows = history[["trial_id", "step", column]].dropna().merge(meta, on="trial_id")
+    stats = rows.groupby(["group", "config_id", "step"])[column].agg(["mean", "min", "max", "count"]).reset_index()
+    stats["label"] = "configuration " + stats["config_id"].astype(str) + " (" + stats["count"].astype(str) + " seeds)"
+    colours = colour_map(list(meta["group"]))
+    fig = go.Figure()
+    for name, part in stats.groupby("group", sort=True):
+        configs = [g for _, g in part.groupby("config_id", sort=True)]
+        banded = [g for g in configs if g["count"].max() > 1]
+        if banded:
+            outline = [pd.DataFrame({"step": [*g["step"], *g["step"][::-1]], "v": [*g["max"], *g["min"][::-1]],
+                                     "label": ""}) for g in banded]
+            xs, ys, _ = _joined(outline, "step", "v", "label")
+            fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", fillcolor=_rgba(colours[name], 0.15),
+                                     line=dict(width=0), hoverinfo="skip", name=f"{name}: min-max over seeds",
+                                     legendgroup=name, showlegend=False))
+        xs, ys, texts = _joined(configs, "step", "mean", "label")
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", connectgaps=False, line=dict(color=colours[name], width=1.6),
+                                 name=f"{name} ({len(configs)} configurations)", legendgroup=name, hovertext=texts,
+                                 hoverinfo="text+x+y"))
+    _layout(fig, title)
+    fig.update_xaxes(title="training step (generator updates)")
+    fig.update_yaxes(title=metric_label(column) + (", log scale" if log_y else ""), type="log" if log_y else "linear")
+    return fig
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def scatter(trials: pd.DataFrame, x: str, y: str, groups: pd.Series, title: str, log_x: bool = False,
+            log_y: bool = False) -> go.Figure:
+    """One point per run at (x, y), coloured by group, symbol by outcome."""
+    labels = groups.astype(str).values
+    colours = colour_map(list(labels))
+    fig = go.Figure()
+    for name in sorted(set(labels)):
+        part = trials[labels == name]
+        fig.add_trace(go.Scatter(x=part[x].astype(float), y=part[y].astype(float), mode="markers", name=name,
+                                 marker=dict(size=10, color=colours[name], line=dict(width=1, color="#333"),
+                                             symbol=[STATUS_SYMBOLS.get(s, "circle") for s in part["status"]]),
+                                 text=_hover(part, y, part.assign(_g=name)["_g"]), hoverinfo="text+x"))
+    _layout(fig, title)
+    fig.update_xaxes(title=metric_label(x) + (", log scale" if log_x else ""), type="log" if log_x else "linear")
+    fig.update_yaxes(title=metric_label(y) + (", log scale" if log_y else ""), type="log" if log_y else "linear")
+    return fig
+
+
+def _dimension(values: pd.Series, name: str) -> dict[str, Any]:
+    """A parallel-coordinates axis: log10 for learning rates and weights, ticks for choices."""
+    if values.dtype == object or values.dtype == bool or str(values.dtype) in ("string", "str"):
+        cats = sorted({str(v) for v in values})
+        codes = [cats.index(str(v)) for v in values]
+        return dict(label=name, values=codes, tickvals=list(range(len(cats))), ticktext=cats)
+    numbers = values.astype(float)
+    positive = numbers.dropna()
+    if len(positive) and (positive > 0).all() and positive.max() / positive.min() > 50:
+        return dict(label=f"log10 {name}", values=np.log10(numbers).fillna(np.nanmin(np.log10(positive)) - 1))
+    return dict(label=name, values=numbers.fillna(numbers.min() if len(positive) else 0))
+
+
+def parallel(trials: pd.DataFrame, params: list[str], metric: str) -> go.Figure:
+    """Parallel coordinates from the searched settings to the outcome, lines coloured by the objective."""
+    dims = [_dimension(trials[p], p.removeprefix("config.")) for p in params]
+    outcome = trials[metric].astype(float)
+    dims.append(dict(label=f"{metric} ({unit(metric)})", values=outcome))
+    line = dict(color=outcome.fillna(outcome.min() if outcome.notna().any() else 0), colorscale="Viridis",
+                showscale=True, colorbar=dict(title=metric.split(".")[-1]))
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=line, labelangle=-20))
+    return _layout(fig, f"From settings to {metric}: every run one line (unmeasured outcomes at the minimum)",
+                   margin=dict(l=80, r=60, t=110, b=40))
+
+
+def importances(table: pd.DataFrame) -> go.Figure:
+    """fANOVA importance of each searched setting, one bar group per objective (table: metric, param, importance)."""
+    fig = go.Figure()
+    colours = colour_map(list(table["metric"]))
+    for metric, part in table.groupby("metric", sort=False):
+        part = part.sort_values("importance")
+        fig.add_trace(go.Bar(x=part["importance"], y=part["param"], orientation="h", name=metric,
+                             marker_color=colours[metric]))
+    _layout(fig, "Hyperparameter importance (fANOVA over the finished trials)", barmode="group",
+            height=160 + 28 * max(table["param"].nunique(), 3), margin=dict(l=180, r=30, t=60, b=60))
+    fig.update_xaxes(title="importance (share of the objective's variance, 0-1)", range=[0, 1])
+    fig.update_yaxes(title="")
+    return fig
+
+
+def pareto(configs: pd.DataFrame, x: str, y: str, front: list[str], groups: pd.Series) -> go.Figure:
+    """Configurations at (x, y) over their seeds; the Pareto front highlighted and joined."""
+    fig = scatter(configs.assign(trial_id=configs["config_id"]), x, y, groups,
+                  f"Quality against stability: configurations (mean over seeds), Pareto front joined")
+    on_front = configs[configs["config_id"].astype(str).isin(front)].sort_values(x)
+    fig.add_trace(go.Scatter(x=on_front[x], y=on_front[y], mode="lines+markers", name=f"Pareto front ({len(on_front)})",
+                             line=dict(color="#000000", width=2, dash="dot"),
+                             marker=dict(size=16, symbol="circle-open", color="#000000", line=dict(width=2))))
+    return fig
+
+
+def totals(trials: pd.DataFrame, column: str, groups: pd.Series, title: str, scale: float,
+           unit_label: str) -> go.Figure:
+    """The sum of a cost column per group (device-hours per family), with the number of runs in the label."""
+    labels = groups.astype(str)
+    sums = trials[column].astype(float).groupby(labels.values).sum() * scale
+    counts = labels.value_counts()
+    colours = colour_map(list(sums.index))
+    fig = go.Figure(go.Bar(x=list(sums.index), y=list(sums.values), marker_color=[colours[n] for n in sums.index],
+                           text=[f"{v:.3g} ({counts[n]} runs)" for n, v in sums.items()], textposition="outside"))
+    _layout(fig, title)
+    fig.update_xaxes(title="")
+    fig.update_yaxes(title=unit_label)
+    return fig
+
+
+def early_stopping(savings: dict[str, float]) -> go.Figure:
+    """Compute spent and saved by runs that ended early (scheduler, divergence, collapse), in steps and device-s."""
+    steps_saved = float(savings.get("steps_saved", 0))
+    budgeted = float(savings.get("steps_budgeted", 0))
+    device_spent = float(savings.get("device_s_spent") or math.nan)
+    device_saved = float(savings.get("device_s_saved_est") or 0)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=["training steps", "device-seconds"], y=[budgeted - steps_saved, device_spent],
+                         name="spent", marker_color=OKABE_ITO[0]))
+    fig.add_trace(go.Bar(x=["training steps", "device-seconds"], y=[steps_saved, device_saved],
+                         name=f"saved by early stopping ({int(savings.get('runs_stopped', 0))} runs ended early)",
+                         marker_color=OKABE_ITO[2]))
+    _layout(fig, "Compute spent and saved by early stopping (device-seconds saved: an estimate)", barmode="stack",
+            legend=dict(orientation="h", y=1.08))
+    fig.update_xaxes(title="")
+    fig.update_yaxes(title="amount (steps or device-seconds)", type="log")
     return fig
 
 
 def trials_table(trials: pd.DataFrame, metric: str, mode: str, columns: list[str]) -> go.Figure:
     """The trials sorted best first by the objective, with their variant settings and outcome."""
     ordered = trials.sort_values(metric, ascending=mode == "min", na_position="last")
-    shown = [c for c in ["trial_id", "status", metric, *columns, "cost.wall_s", "error"] if c in ordered]
-    values = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in ordered[c]] for c in shown]
+    shown = [c for c in dict.fromkeys(["trial_id", "status", metric, *columns, "cost.wall_s", "error"]) if c in ordered]
+    values = [[_fmt(v) for v in ordered[c]] for c in shown]
     fig = go.Figure(go.Table(header=dict(values=[c.removeprefix("config.") for c in shown], fill_color="#E8EEF4",
                                          align="left"),
                              cells=dict(values=values, align="left", height=24)))
-    fig.update_layout(title=f"Trials, best {metric} first", **{**LAYOUT, "height": 180 + 24 * min(len(ordered), 20)})
-    return fig
+    return _layout(fig, f"Trials, best {metric} first", height=180 + 24 * min(len(ordered), 20))
 
 
 def budget_curve(curve: pd.DataFrame) -> go.Figure:
@@ -127,8 +330,7 @@ def budget_curve(curve: pd.DataFrame) -> go.Figure:
                                  line=dict(color="#555555" if value == "all" else colours[value],
                                            dash="dash" if value == "all" else "solid")))
     group = next((g for g in curve["group"] if g != "all"), "")
-    fig.update_layout(title=f"Expected best {metric} after n trials" + (f", per {group}" if group else ""),
-                      **LAYOUT)
+    _layout(fig, f"Expected best {metric} after n trials" + (f", per {group}" if group else ""))
     fig.update_xaxes(title="trials (random subsets of the ones run)")
     fig.update_yaxes(title=metric_label(metric))
     return fig

@@ -1,4 +1,4 @@
-"""Colour-blind-safe palette (Okabe-Ito) and the colours of trial outcomes."""
+"""Colour-blind-safe palette (Okabe-Ito), the colours of trial outcomes, and the unit of every result column."""
 from __future__ import annotations
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442"]
@@ -6,6 +6,31 @@ STATUS_COLOURS = {"completed": "#0072B2", "diverged": "#D55E00", "early_stopped"
 STATUS_SYMBOLS = {"completed": "circle", "diverged": "x", "early_stopped": "triangle-down", "failed": "square"}
 LAYOUT = dict(template="plotly_white", height=430, margin=dict(l=70, r=30, t=60, b=60),
               font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=13))
+
+UNITS = {
+    "modes": "modes covered", "hq_fraction": "fraction of samples", "mode_kl": "nats", "swd": "data units",
+    "fd": "squared feature distance", "kid": "squared MMD", "kid_std": "squared MMD", "precision": "fraction",
+    "recall": "fraction", "density": "ratio", "coverage": "fraction", "nll": "nats per example",
+    "bpd": "bits per dimension", "diverged": "0/1", "steps_to_diverge": "training steps",
+    "grad_norm_max": "L2 norm", "oscillation": "std / |mean|", "best_to_final_gap": "units of the quality metric",
+    "seed_std": "units of the objective", "seed_cv": "std / |mean|", "success_rate": "fraction of seeds",
+    "wall_s": "s", "device_s": "device-seconds", "params": "parameters", "sample_per_s": "samples / s",
+    "train_flops": "FLOPs", "peak_mem_bytes": "bytes", "sample_nfe": "network evaluations / sample",
+    "usd": "USD", "lr_g": "Adam learning rate", "lr_d": "Adam learning rate", "lr": "Adam learning rate",
+    "loss_d": "loss, window mean", "loss_g": "loss, window mean", "loss": "loss, window mean",
+    "grad_norm_d": "L2 norm, window mean", "grad_norm_g": "L2 norm, window mean", "grad_norm": "L2 norm, window mean",
+    "penalty": "penalty, window mean", "d_real": "D output, window mean", "d_fake": "D output, window mean",
+    "elbo": "nats, window mean", "kl": "nats, window mean", "recon": "nats, window mean", "step": "training steps",
+    "steps": "training steps", "seed": "seed",
+}
+
+
+def unit(column: str) -> str:
+    """The unit of a result column ('quality.modes' -> 'modes covered'); 'setting' for other config keys."""
+    leaf = column.rsplit(".", 1)[-1]
+    if leaf in UNITS:
+        return UNITS[leaf]
+    return "setting" if column.startswith("config.") else "value"
 
 
 def colour_map(names: list[str]) -> dict[str, str]:

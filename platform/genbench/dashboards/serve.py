@@ -1,0 +1,95 @@
+"""Serves a study's dashboards on 127.0.0.1 and rebuilds them while its results change (a sweep still running)."""
+from __future__ import annotations
+
+import functools
+import html
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from genbench.errors import GenbenchError
+from genbench.results.store import ResultsStore
+
+WATCHED = ("trials", "history")
+WATCHED_FILES = ("summary.yaml", "budget_curve.parquet", "study.yaml")
+WAITING = """<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">
+<title>genbench: waiting</title></head><body style="font-family:system-ui,sans-serif;margin:40px">
+<h1>Waiting for results</h1><p>{why}</p><p>This page reloads by itself.</p></body></html>"""
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    """Static files without a log line per request, never cached (pages change while a sweep runs)."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+
+def fingerprint(results: str) -> tuple[tuple[str, int, int], ...]:
+    """(name, mtime, size) of every part file and summary file: changes whenever the sweep writes."""
+    root = Path(results)
+    files = [p for d in WATCHED for p in sorted((root / d).glob("part-*.parquet"))]
+    files += [root / f for f in WATCHED_FILES if (root / f).exists()]
+    out = []
+    for p in files:
+        try:
+            st = p.stat()
+        except FileNotFoundError:  # replaced between the listing and the stat
+            continue
+        out.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def rebuild(results: str, definitions: str | None = None) -> str:
+    """Build the live site; while there is nothing to show yet, a page that says why and reloads itself."""
+    from genbench.dashboards.site import write_dashboards
+
+    try:
+        write_dashboards(results, live=True, definitions=definitions)
+        return "built"
+    except GenbenchError as exc:
+        out = Path(results) / "dashboards"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "index.html").write_text(WAITING.format(why=html.escape(str(exc))))
+        return f"waiting ({exc})"
+
+
+def start_server(directory: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server for `directory` on 127.0.0.1 in a daemon thread (port 0 picks a free port)."""
+    handler = functools.partial(_Quiet, directory=directory)
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        raise GenbenchError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
+    threading.Thread(target=server.serve_forever, name="genbench-dashboard", daemon=True).start()
+    return server
+
+
+def serve(results: str, port: int = 8050, poll_s: float = 2.0, stop: threading.Event | None = None,
+          definitions: str | None = None) -> int:
+    """Build, serve and rebuild on every change of the results until Ctrl-C (or `stop` is set)."""
+    if "://" in results:
+        raise GenbenchError(f"{results}: --serve needs a local results directory (copy it here first)")
+    ResultsStore(results).read_study()  # a clear error when this is not a results directory
+    print(f"Dashboard: {rebuild(results, definitions)}", flush=True)
+    server = start_server(str(Path(results) / "dashboards"), port)
+    print(f"Serving {Path(results).resolve()}/dashboards at http://127.0.0.1:{server.server_port}/ "
+          "(rebuilt when the results change; Ctrl-C stops)", flush=True)
+    stop = stop or threading.Event()
+    seen = fingerprint(results)
+    try:
+        while not stop.wait(poll_s):
+            now = fingerprint(results)
+            if now != seen:
+                seen = now
+                print(f"{time.strftime('%H:%M:%S')} results changed: {rebuild(results, definitions)}", flush=True)
+    except KeyboardInterrupt:
+        print("Stopped serving.", flush=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return 0

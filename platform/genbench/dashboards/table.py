@@ -1,0 +1,166 @@
+"""The measured family comparison table: each folklore cell replaced by a value, its unit, spread and source."""
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from genbench.dashboards.stats import mean_std, wilson
+
+FAMILIES = ("gan", "vae", "diffusion", "autoregressive", "flow")
+QUALITY = (("quality.modes", "max", "modes covered"), ("quality.fd", "min", "Frechet distance"),
+           ("quality.swd", "min", "sliced Wasserstein"))
+COLUMNS = ("quality", "training stability", "inference speed", "mode collapse", "likelihood")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measured cell: mean, spread (sample std or a 95% interval), what the spread is over, unit, source."""
+
+    value: float
+    unit: str
+    n: int = 0
+    spread: float = math.nan
+    interval: tuple[float, float] | None = None
+    over: str = ""
+    link: str = ""
+    note: str = ""
+
+    def main(self) -> str:
+        """'8.18 modes ± 9.3': the value, its unit and its spread."""
+        if not math.isfinite(self.value):
+            return self.note or "not measured"
+        value = f"{_num(self.value)} {self.unit}".strip()
+        if self.interval:
+            return value + f" [{_num(self.interval[0])}-{_num(self.interval[1])}]"
+        return value + (f" ± {_num(self.spread)}" if math.isfinite(self.spread) else "")
+
+    def detail(self) -> str:
+        """'n=3 seeds, exact': what the spread is over, and a note."""
+        if not math.isfinite(self.value):
+            return ""
+        return ", ".join(x for x in (f"n={self.n} {self.over}" if self.over else "", self.note) if x)
+
+    def text(self) -> str:
+        detail = self.detail()
+        return self.main() + (f" ({detail})" if detail else "")
+
+
+def _num(value: float) -> str:
+    """3 significant digits; thousands with separators instead of exponents."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _best_config(rows: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
+    """The rows (seeds) of the configuration with the best mean `metric`; all rows when none measured it."""
+    key = rows["config_id"] if "config_id" in rows else rows["trial_id"]
+    complete = rows.groupby(key.values)["status"].agg(lambda s: bool((s == "completed").all()))
+    if complete.any():  # a configuration whose every seed trained to the end, when there is one
+        rows = rows[complete.reindex(key.values).values]
+        key = rows["config_id"] if "config_id" in rows else rows["trial_id"]
+    means = rows.groupby(key.values)[metric].mean().dropna()
+    if means.empty:
+        return rows.iloc[0:0]
+    best = means.idxmax() if mode == "max" else means.idxmin()
+    return rows[key.values == best]
+
+
+def _measured(best: pd.DataFrame, family_rows: pd.DataFrame, metric: str, unit: str, link: str,
+              note: str = "") -> Cell:
+    """Mean and std of a metric over the best configuration's seeds, or over the runs when it has one seed."""
+    source = best if len(best) > 1 else family_rows[family_rows["status"] == "completed"]
+    over = "seeds" if len(best) > 1 else "runs"
+    if metric not in source:
+        return Cell(math.nan, unit, note="not measured")
+    mean, std, n = mean_std(source[metric])
+    return Cell(mean, unit, n, std, over=over if n else "", link=link, note=note if n else "not measured")
+
+
+def _quality_metric(trials: pd.DataFrame, study: dict[str, Any]) -> tuple[str, str, str]:
+    for o in study.get("objectives") or []:
+        if o["metric"].startswith("quality.") and o["metric"] in trials and trials[o["metric"]].notna().any():
+            return o["metric"], o["mode"], o["metric"].split(".")[1]
+    return next(((m, d, u) for m, d, u in QUALITY if m in trials and trials[m].notna().any()), QUALITY[0])
+
+
+def _likelihood(best: pd.DataFrame, rows: pd.DataFrame) -> Cell:
+    for metric, unit in (("likelihood.bpd", "bits/dim"), ("likelihood.nll", "nats/example")):
+        if metric in rows and rows[metric].notna().any():
+            method = rows.get("likelihood.method", pd.Series(dtype=str)).dropna()
+            return _measured(best, rows, metric, unit, "quality.html#likelihood",
+                             note=str(method.iloc[0]) if len(method) else "")
+    return Cell(math.nan, "", note="no likelihood")
+
+
+def family_row(rows: pd.DataFrame, metric: str, mode: str, quality_unit: str) -> dict[str, Cell]:
+    """The five cells of one family from its runs."""
+    best = _best_config(rows, metric, mode) if metric in rows else rows.iloc[0:0]
+    done = int((rows["status"] == "completed").sum())
+    lo, hi = wilson(done, len(rows))
+    speed = _measured(best, rows, "cost.sample_per_s", "samples/s", "cost.html#sampling-speed")
+    nfe = mean_std(rows.get("cost.sample_nfe", pd.Series(dtype=float)))[0]
+    if math.isfinite(nfe) and math.isfinite(speed.value):
+        speed = replace(speed, note=f"NFE {nfe:.3g}")
+    return {
+        "quality": _measured(best, rows, metric, quality_unit, "quality.html#quality-by-group"),
+        "training stability": Cell(100 * done / len(rows), "% completed", len(rows), interval=(100 * lo, 100 * hi),
+                                   over="runs", link="stability.html#rates"),
+        "inference speed": speed,
+        "mode collapse": _measured(best, rows, "quality.mode_kl", "nats KL to uniform", "quality.html#mode-kl"),
+        "likelihood": _likelihood(best, rows)}
+
+
+def family_table(trials: pd.DataFrame, study: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Cell]]], str]:
+    """(family, cells) for the five families (families not run have empty cells) and the caption."""
+    metric, mode, unit = _quality_metric(trials, study)
+    rows = [(f, family_row(trials[trials["family"] == f], metric, mode, unit) if (trials["family"] == f).any()
+             else {}) for f in FAMILIES]
+    caption = (f"Quality ({metric}), mode collapse, likelihood and inference speed: the family's best "
+               f"configuration by {metric}, mean ± std over its seeds (over the family's completed runs when "
+               "configurations ran one seed). Training stability: share of all the family's runs that completed, "
+               "with a 95% Wilson interval.")
+    return rows, caption
+
+
+def to_text(rows: list[tuple[str, dict[str, Cell]]], markdown: bool = False) -> str:
+    """The table as Markdown or as aligned plain text for a terminal."""
+    header = ["family", *COLUMNS]
+    body = [[family, *((cells[c].text() if c in cells else "not run") for c in COLUMNS)] for family, cells in rows]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+    details = [["", *((cells[c].detail() if c in cells else "") for c in COLUMNS)] for _, cells in rows]
+    mains = [[family, *((cells[c].main() if c in cells else "not run") for c in COLUMNS)] for family, cells in rows]
+    lines = [header] + [line for m, d in zip(mains, details) for line in ([m, d] if any(d) else [m])]
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in lines)
+
+
+def to_html(rows: list[tuple[str, dict[str, Cell]]], caption: str) -> str:
+    """The table for the index page, each cell linked to the panel it comes from."""
+    def cell(c: Cell | None) -> str:
+        if c is None:
+            return '<td class="na">not run</td>'
+        text = html.escape(c.main()) + (f"<br><small>{html.escape(c.detail())}</small>" if c.detail() else "")
+        return f'<td><a href="{c.link}">{text}</a></td>' if c.link and math.isfinite(c.value) else f"<td>{text}</td>"
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("family", *COLUMNS))
+    body = "".join(f"<tr><th>{html.escape(f)}</th>{''.join(cell(cells.get(c)) for c in COLUMNS)}</tr>"
+                   for f, cells in rows)
+    return (f'<table class="families" id="family-table"><caption>{html.escape(caption)}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def report(results: str, markdown: bool = False) -> str:
+    """The family table of a results directory, for `genbench report`."""
+    from genbench.dashboards.site import load_context
+
+    ctx = load_context(results)
+    rows, caption = family_table(ctx.trials, ctx.study)
+    title = f"Study {ctx.study.get('study', '')}: the families, measured ({len(ctx.trials)} runs)"
+    if markdown:
+        return f"### {title}\n\n{to_text(rows, markdown=True)}\n\n{caption}"
+    return f"{title}\n\n{to_text(rows)}\n\n{caption}"
