@@ -1,9 +1,12 @@
 """Studies as Ray jobs on a real local Ray head with its Jobs API on 127.0.0.1 and token authentication."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,42 +102,46 @@ class Head:
             self.proc.kill()
         _kill_leftovers(self.tmp)
         self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def head() -> Iterator[tuple[Head, str]]:
+    """The head, with its token (and no RAY_ADDRESS) in this process's environment for the module's tests."""
     token = secrets.token_hex(16)
     h = Head(token)
-    try:
-        h.wait_ready(token)
-        yield h, token
-    finally:
-        h.stop()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RAY_ADDRESS", raising=False)
+        mp.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+        mp.setenv("RAY_AUTH_TOKEN", token)
+        try:
+            h.wait_ready(token)
+            yield h, token
+        finally:
+            h.stop()
 
 
-@pytest.fixture
-def cluster(head: tuple[Head, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Head, Path, Path]:
-    """A cluster profile of the test head, a study file, and the token in this process's environment."""
-    h, token = head
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
-    monkeypatch.setenv("RAY_AUTH_TOKEN", token)
-    storage = tmp_path / "shared"
-    profile = tmp_path / "test-head.yaml"
-    profile.write_text(f"genbench:\n  name: test-head\n  address: {h.url}\n  storage: {storage}\n"
+@pytest.fixture(scope="module")
+def cluster(head: tuple[Head, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Head, Path, Path]:
+    """A cluster profile of the test head (results under a shared path) and a study file."""
+    h, _ = head
+    root = tmp_path_factory.mktemp("cluster")
+    profile = root / "test-head.yaml"
+    profile.write_text(f"genbench:\n  name: test-head\n  address: {h.url}\n  storage: {root / 'shared'}\n"
                        f"  price_per_node_hour: 0.5\n  trial_resources: {{cpus_per_trial: 1}}\n"
                        f"  python: {sys.executable}\n")
-    study = tmp_path / "tiny.yaml"
+    study = root / "tiny.yaml"
     study.write_text(TINY_STUDY)
     return h, profile, study
 
 
-def _submit(capsys: pytest.CaptureFixture, study: Path, profile: Path, *extra: str) -> tuple[str, str]:
-    assert main(["submit", str(study), "--cluster", str(profile), *extra]) == 0
-    out = capsys.readouterr().out
-    job_id = re.search(r"Submitted (\S+) to", out).group(1)
-    assert f"genbench jobs logs {job_id} --follow" in out
-    return job_id, re.search(r"Results:\s+(\S+)", out).group(1)
+def _submit(study: Path, profile: Path, *extra: str) -> tuple[str, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["submit", str(study), "--cluster", str(profile), *extra]) == 0
+    job_id = re.search(r"Submitted (\S+) to", out.getvalue()).group(1)
+    assert f"genbench jobs logs {job_id} --follow" in out.getvalue()
+    return job_id, re.search(r"Results:\s+(\S+)", out.getvalue()).group(1)
 
 
 def _wait(url: str, job_id: str, states: tuple[str, ...], timeout: float = 120) -> str:
@@ -149,24 +156,33 @@ def _wait(url: str, job_id: str, states: tuple[str, ...], timeout: float = 120) 
     raise AssertionError(f"{job_id} did not reach {states}: {status}")
 
 
+@pytest.fixture(scope="module")
+def dry_run_job(cluster: tuple[Head, Path, Path]) -> tuple[str, str, str]:
+    """`genbench submit tiny.yaml --cluster test-head.yaml --dry-run`, waited for: (job id, results, status)."""
+    h, profile, study = cluster
+    job_id, results = _submit(study, profile, "--dry-run")
+    return job_id, results, _wait(h.url, job_id, ("SUCCEEDED", "FAILED", "STOPPED"))
+
+
 def test_stop_a_running_job(cluster: tuple[Head, Path, Path], capsys: pytest.CaptureFixture) -> None:
     h, profile, study = cluster
-    job_id, _ = _submit(capsys, study, profile)  # the full budget: 200,000 steps, far longer than the test
+    job_id, _ = _submit(study, profile)  # the full budget: 200,000 steps, far longer than the test
     assert _wait(h.url, job_id, ("RUNNING", "FAILED", "SUCCEEDED")) == "RUNNING"
     assert main(["jobs", "stop", job_id, "--address", h.url]) == 0
     assert capsys.readouterr().out.strip() == f"{job_id}: STOPPED"
 
 
 def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
-        cluster: tuple[Head, Path, Path], capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
-    h, profile, study = cluster
-    job_id, results = _submit(capsys, study, profile, "--dry-run")
-    assert results == str(tmp_path / "shared" / "tiny_cluster-dry-run")
-    status = _wait(h.url, job_id, ("SUCCEEDED", "FAILED", "STOPPED"))
+        cluster: tuple[Head, Path, Path], dry_run_job: tuple[str, str, str], capsys: pytest.CaptureFixture) -> None:
+    h, profile, _ = cluster
+    job_id, results, status = dry_run_job
+    assert results == str(profile.parent / "shared" / "tiny_cluster-dry-run")
     assert main(["jobs", "logs", job_id, "--cluster", str(profile)]) == 0
     logs = capsys.readouterr().out
     assert status == "SUCCEEDED", logs[-3000:]
     assert "dry-run tiny_cluster: 2 trials" in logs and f"Results:   {results}/" in logs
+    assert main(["jobs", "logs", job_id, "--follow", "--address", h.url]) == 0  # ends with the job
+    assert f"Results:   {results}/" in capsys.readouterr().out
     assert main(["jobs", "status", job_id, "--address", h.url]) == 0
     assert capsys.readouterr().out.startswith(f"{job_id}: SUCCEEDED")
     store = ResultsStore(results)
@@ -199,9 +215,9 @@ def test_unreachable_cluster_is_one_clear_message(capsys: pytest.CaptureFixture)
     assert "cannot reach the Jobs API" in capsys.readouterr().err
 
 
-def test_results_through_an_s3_server(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
-                                      tmp_path: Path) -> None:
-    """A study's results copied to an S3-compatible server through ResultsStore, read back, dashboards built."""
+def test_results_through_an_s3_server(dry_run_job: tuple[str, str, str], capsys: pytest.CaptureFixture,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job's results copied to an S3-compatible server through ResultsStore, read back, dashboards built."""
     pytest.importorskip("moto")
     from moto.server import ThreadedMotoServer
 
@@ -209,19 +225,18 @@ def test_results_through_an_s3_server(capsys: pytest.CaptureFixture, monkeypatch
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        _s3_round_trip(port, monkeypatch, capsys, tmp_path)
+        _s3_round_trip(port, monkeypatch, capsys, dry_run_job[1])
     finally:
         server.stop()
 
 
-def _s3_round_trip(port: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
-                   tmp_path: Path) -> None:
+def _s3_round_trip(port: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, results: str) -> None:
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}.items():
         monkeypatch.setenv(key, value)
     pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="testing",
                       secret_key="testing", allow_bucket_creation=True).create_dir("genbench")
-    local = ResultsStore(str(_local_results(tmp_path, capsys)))
+    local = ResultsStore(results)
     uri = f"s3://genbench/studies/tiny_cluster?endpoint_override=127.0.0.1:{port}&scheme=http"
     remote = ResultsStore(uri)
     remote.write_study(local.read_study())
@@ -234,13 +249,3 @@ def _s3_round_trip(port: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     assert main(["dashboard", "s3://genbench/studies/tiny_cluster"]) == 0  # endpoint from AWS_ENDPOINT_URL_S3
     s3, root = pafs.FileSystem.from_uri("s3://genbench/studies/tiny_cluster")
     assert s3.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File
-
-
-def _local_results(tmp_path: Path, capsys: pytest.CaptureFixture) -> Path:
-    """A small results directory written by a one-process `genbench train`."""
-    out = tmp_path / "local"
-    assert main(["train", "gan", "--data", "ring8", "--set", "train.steps=20", "--set", "eval.every=10",
-                 "--set", "data.n_train=500", "--set", "data.n_test=200", "--set", "eval.n_samples=200",
-                 "--set", "gan.g_width=8", "--set", "gan.d_width=8", "--out", str(out)]) == 0
-    capsys.readouterr()
-    return out
