@@ -128,16 +128,12 @@ def rates(trials: pd.DataFrame, groups: pd.Series, title: str) -> go.Figure:
     return fig
 
 
-def _joined(parts: list[pd.DataFrame], x: str, y: str, label: str) -> tuple[list[Any], list[Any], list[str]]:
-    """Several lines as one trace: x, y and hover text with a gap (None) between lines (fast to build and draw)."""
-    xs: list[Any] = []
-    ys: list[Any] = []
-    texts: list[str] = []
-    for part in parts:
-        xs += [*part[x].tolist(), None]
-        ys += [*part[y].astype(float).tolist(), None]
-        texts += [*part[label].tolist(), ""]
-    return xs, ys, texts
+def _joined(frame: pd.DataFrame, key: str, x: str, y: str, label: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """Lines (rows in order, one line per value of `key`) as one trace: x, y and text with a None gap between lines."""
+    keys = frame[key].to_numpy()
+    bounds = [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+    return tuple(np.insert(frame[c].to_numpy(dtype=object), bounds, None).tolist()  # type: ignore[return-value]
+                 for c in (x, y, label))
 
 
 def training_curves(history: pd.DataFrame, trials: pd.DataFrame, column: str, title: str,
@@ -155,11 +151,11 @@ def training_curves(history: pd.DataFrame, trials: pd.DataFrame, column: str, ti
     colours = colour_map(list(meta["group"]))
     fig = go.Figure()
     for (name, diverged), part in rows.groupby(["group", rows["status"] == "diverged"], sort=True):
-        lines = [g for _, g in part.groupby("trial_id", sort=True)]
-        xs, ys, texts = _joined(lines, "step", column, "label")
+        lines = part["trial_id"].nunique()
+        xs, ys, texts = _joined(part, "trial_id", "step", column, "label")
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", connectgaps=False,
                                  line=dict(color=colours[name], dash="dash" if diverged else "solid", width=1.5),
-                                 name=f"{name}, diverged ({len(lines)})" if diverged else f"{name} ({len(lines)})",
+                                 name=f"{name}, diverged ({lines})" if diverged else f"{name} ({lines})",
                                  legendgroup=name, hovertext=texts, hoverinfo="text+x+y"))
     _layout(fig, title)
     fig.update_xaxes(title="training step (generator updates)")
@@ -179,23 +175,28 @@ def seed_bands(history: pd.DataFrame, trials: pd.DataFrame, column: str, groups:
     colours = colour_map(list(meta["group"]))
     fig = go.Figure()
     for name, part in stats.groupby("group", sort=True):
-        configs = [g for _, g in part.groupby("config_id", sort=True)]
-        banded = [g for g in configs if g["count"].max() > 1]
-        if banded:
-            outline = [pd.DataFrame({"step": [*g["step"], *g["step"][::-1]], "v": [*g["max"], *g["min"][::-1]],
-                                     "label": ""}) for g in banded]
-            xs, ys, _ = _joined(outline, "step", "v", "label")
+        part = part.sort_values(["config_id", "step"])
+        banded = part[part.groupby("config_id")["count"].transform("max") > 1]
+        if len(banded):
+            xs, ys, _ = _joined(_outline(banded), "config_id", "step", "v", "config_id")
             fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", fillcolor=_rgba(colours[name], 0.15),
                                      line=dict(width=0), hoverinfo="skip", name=f"{name}: min-max over seeds",
                                      legendgroup=name, showlegend=False))
-        xs, ys, texts = _joined(configs, "step", "mean", "label")
+        xs, ys, texts = _joined(part, "config_id", "step", "mean", "label")
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", connectgaps=False, line=dict(color=colours[name], width=1.6),
-                                 name=f"{name} ({len(configs)} configurations)", legendgroup=name, hovertext=texts,
+                                 name=f"{name} ({part['config_id'].nunique()} configurations)", legendgroup=name, hovertext=texts,
                                  hoverinfo="text+x+y"))
     _layout(fig, title)
     fig.update_xaxes(title="training step (generator updates)")
     fig.update_yaxes(title=metric_label(column) + (", log scale" if log_y else ""), type="log" if log_y else "linear")
     return fig
+
+
+def _outline(stats: pd.DataFrame) -> pd.DataFrame:
+    """Each configuration's band as a closed polygon: its max over steps forward, then its min backward."""
+    forward = stats.assign(v=stats["max"], order=stats["step"])
+    backward = stats.assign(v=stats["min"], order=-stats["step"] + 10 ** 12)
+    return pd.concat([forward, backward]).sort_values(["config_id", "order"], kind="stable")
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -279,7 +280,8 @@ def totals(trials: pd.DataFrame, column: str, groups: pd.Series, title: str, sca
     sums = trials[column].astype(float).groupby(labels.values).sum() * scale
     counts = labels.value_counts()
     colours = colour_map(list(sums.index))
-    fig = go.Figure(go.Bar(x=list(sums.index), y=list(sums.values), marker_color=[colours[n] for n in sums.index],
+    fig = go.Figure(go.Bar(x=list(sums.index), y=list(sums.values), name=unit_label,
+                           marker_color=[colours[n] for n in sums.index],
                            text=[f"{v:.3g} ({counts[n]} runs)" for n, v in sums.items()], textposition="outside"))
     _layout(fig, title)
     fig.update_xaxes(title="")

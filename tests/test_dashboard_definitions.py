@@ -1,0 +1,82 @@
+"""Every shipped dashboard definition loads; mistakes are ConfigErrors naming file:line and key; users add panels."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genbench.dashboards.spec import DEFINITIONS, KINDS, load_page, load_pages
+from genbench.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((ROOT / "dashboards").glob("*.yaml"))
+
+
+def test_definitions_live_in_the_repository_root() -> None:
+    assert DEFINITIONS == ROOT / "dashboards" and SHIPPED
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_definition_loads_and_validates(path: Path) -> None:
+    page = load_page(path)
+    assert page.panels and all(p.kind in KINDS for p in page.panels)
+    assert len({p.id for p in page.panels}) == len(page.panels)
+
+
+def test_pages_come_in_their_order() -> None:
+    assert [p.name for p in load_pages()] == ["stability", "quality", "cost"]
+
+
+def _write(tmp_path: Path, panels: str, name: str = "extra.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(f"page: extra\ntitle: Extra\npanels:\n{panels}")
+    return path
+
+
+@pytest.mark.parametrize("panels,line,key,needle", [
+    ("  - id: a\n    kind: by_grup\n    columns: {metric: objective, group: family}\n", 5, "panels[0].kind",
+     "did you mean 'by_group'"),
+    ("  - id: a\n    kind: by_group\n    columns:\n      metric: quality.mods\n      group: family\n", 7,
+     "panels[0].columns.metric", "did you mean 'quality.modes'"),
+    ("  - id: a\n    kind: scatter\n    columns:\n      x: config.optim.lr_gg\n      y: objective\n      group: family\n",
+     7, "panels[0].columns.x", "did you mean 'config.optim.lr_g'"),
+    ("  - id: a\n    kind: by_group\n    columns: {metric: objective, grop: family}\n", 6, "panels[0].columns",
+     "grop"),
+    ("  - id: a\n    kind: rates\n    colums: {group: family}\n", 6, "panels[0].colums", "did you mean 'columns'"),
+    ("  - id: a\n    kind: rates\n    columns: {}\n", 6, "panels[0].columns", "needs a column for 'group'"),
+    ("  - id: a\n    kind: by_group\n    columns: {metric: searched, group: family}\n", 6,
+     "panels[0].columns.metric", "only fits a list role"),
+])
+def test_mistakes_name_file_line_and_key(tmp_path: Path, panels: str, line: int, key: str, needle: str) -> None:
+    path = _write(tmp_path, panels)
+    with pytest.raises(ConfigError) as info:
+        load_page(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: {key.split('.columns.')[0] if 'grop' in needle else key}")
+    assert needle in message
+
+
+def test_a_duplicate_panel_id_and_a_bad_page_name_are_refused(tmp_path: Path) -> None:
+    twice = "  - {id: a, kind: rates, columns: {group: family}}\n" * 2
+    with pytest.raises(ConfigError, match="used twice"):
+        load_page(_write(tmp_path, twice))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("page: my page\npanels: [{kind: rates, columns: {group: family}}]\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:1: page: expected a page name"):
+        load_page(bad)
+
+
+def test_a_user_adds_a_panel_by_editing_a_definition(tmp_path: Path) -> None:
+    from genbench.dashboards.panels import Context, render
+    from genbench.dashboards.synthetic import synthetic_study
+    from genbench.dashboards.site import load_context
+
+    path = _write(tmp_path, "  - id: peak-memory\n    kind: by_group\n"
+                            "    columns: {metric: quality.hq_fraction, group: family}\n")
+    page = load_page(path)
+    synthetic_study(str(tmp_path / "results"), configs=5, seeds=2)
+    ctx: Context = load_context(str(tmp_path / "results"))
+    ctx.trials["quality.hq_fraction"] = 0.5
+    fig = render(page.panels[0], ctx)
+    assert len(fig.data) == 5 and "quality.hq_fraction (fraction of samples; higher is better)" == \
+        fig.layout.xaxis.title.text

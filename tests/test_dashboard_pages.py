@@ -1,0 +1,149 @@
+"""Every panel of every page on generated results: traces, axis titles with units, labels; a big study builds fast."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+
+from genbench.dashboards.panels import Context, Missing, render
+from genbench.dashboards.site import load_context, write_dashboards
+from genbench.dashboards.spec import load_pages
+from genbench.dashboards.synthetic import synthetic_study
+
+CARTESIAN = ("scatter", "box", "bar")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("synthetic") / "results"
+    synthetic_study(str(out), configs=25, seeds=3)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def ctx(study: str) -> Context:
+    return load_context(study)
+
+
+def _value_axes(fig: go.Figure) -> set[str]:
+    """The axes that carry numbers (not categories): both for scatter, x for horizontal boxes, y for bars."""
+    axes: set[str] = set()
+    for t in fig.data:
+        if t.type == "scatter":
+            axes |= {"x", "y"}
+        elif t.type == "box":
+            axes.add("x" if t.orientation == "h" else "y")
+        elif t.type == "bar":
+            axes.add("x" if t.orientation == "h" else "y")
+    return axes
+
+
+PANELS = [(page.name, panel) for page in load_pages() for panel in page.panels]
+
+
+@pytest.mark.parametrize("page,panel", PANELS, ids=[f"{n}-{p.id}" for n, p in PANELS])
+def test_every_panel_has_traces_titles_units_and_labels(ctx: Context, page: str, panel: object) -> None:
+    try:
+        fig = render(panel, ctx)  # type: ignore[arg-type]
+    except Missing as why:
+        assert panel.id in ("usd", "eval-fd"), f"{panel.id}: {why}"  # type: ignore[attr-defined]  # not on toy data
+        return
+    assert fig.data, "no traces"
+    assert fig.layout.title.text, "no title"
+    for axis in _value_axes(fig):
+        title = getattr(fig.layout, f"{axis}axis").title.text
+        assert title and re.search(r"\(.+\)", title), f"{axis} axis title without a unit: {title!r}"
+    named = [t for t in fig.data if t.type in CARTESIAN and t.showlegend is not False]
+    assert all(t.name for t in named), "a trace without a label"
+    if fig.data[0].type == "parcoords":
+        assert all(d.label for d in fig.data[0].dimensions)
+
+
+def test_rates_come_with_wilson_intervals_per_family(ctx: Context) -> None:
+    from genbench.dashboards import figures
+    from genbench.dashboards.stats import wilson
+
+    fig = figures.rates(ctx.trials, ctx.trials["family"], "rates")
+    completed = fig.data[0]
+    assert list(completed.x) == sorted(ctx.trials["family"].unique())
+    runs = ctx.trials[ctx.trials["family"] == "gan"]
+    k, n = int((runs["status"] == "completed").sum()), len(runs)
+    lo, hi = wilson(k, n)
+    i = list(completed.x).index("gan")
+    assert completed.y[i] == pytest.approx(100 * k / n)
+    assert completed.y[i] - completed.error_y.arrayminus[i] == pytest.approx(100 * lo)
+    assert completed.y[i] + completed.error_y.array[i] == pytest.approx(100 * hi)
+
+
+def test_wilson_interval_on_known_answers() -> None:
+    from genbench.dashboards.stats import wilson
+
+    assert wilson(0, 10)[0] == 0 and wilson(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)
+    assert wilson(10, 10)[1] == 1 and wilson(10, 10)[0] == pytest.approx(0.7225, abs=1e-4)
+    assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+
+
+def test_seed_bands_one_mean_line_and_band_per_configuration(ctx: Context) -> None:
+    from genbench.dashboards import figures
+
+    fig = figures.seed_bands(ctx.history, ctx.trials, "eval.modes", ctx.trials["family"], "bands")
+    lines = [t for t in fig.data if t.fill != "toself"]
+    assert sum(list(t.x).count(None) for t in lines) == ctx.trials["config_id"].nunique()
+    assert {t.legendgroup for t in fig.data} == set(ctx.trials["family"])
+
+
+def test_pareto_front_from_summary_is_joined(ctx: Context) -> None:
+    from genbench.dashboards.spec import Panel
+
+    fig = render(Panel("p", "pareto", "", {"x": "objective_2", "y": "objective", "group": "family"}), ctx)
+    front = fig.data[-1]
+    assert front.name == f"Pareto front ({len(ctx.summary['pareto_front'])})"
+    assert "seed_cv" in fig.layout.xaxis.title.text and "modes" in fig.layout.yaxis.title.text
+
+
+def test_family_table_measures_every_family_and_links_to_panels(study: str, ctx: Context) -> None:
+    from genbench.dashboards.table import COLUMNS, family_table
+
+    rows, caption = family_table(ctx.trials, ctx.study)
+    assert [f for f, _ in rows] == ["gan", "vae", "diffusion", "autoregressive", "flow"]
+    index = Path(write_dashboards(study))
+    pages = {p.name: p.read_text() for p in index.parent.glob("*.html")}
+    for family, cells in rows:
+        assert set(cells) == set(COLUMNS)
+        for cell in cells.values():
+            if cell.link:
+                page, anchor = cell.link.split("#")
+                assert f'id="{anchor}"' in pages[page], cell.link
+    gan = dict(rows)["gan"]
+    assert gan["likelihood"].note == "no likelihood" and "% completed" in gan["training stability"].main()
+    assert dict(rows)["flow"]["likelihood"].note == "exact" and dict(rows)["vae"]["likelihood"].note == "bound"
+    assert "NFE 100" in dict(rows)["diffusion"]["inference speed"].detail()
+    assert 'id="family-table"' in pages["index.html"] and "quality.html#quality-by-group" in pages["index.html"]
+
+
+def test_report_prints_the_table_in_the_terminal_and_as_markdown(study: str, capsys: pytest.CaptureFixture) -> None:
+    from genbench.cli import main
+
+    assert main(["report", study]) == 0
+    text = capsys.readouterr().out
+    assert "training stability" in text and "samples/s" in text and "n=3 seeds" in text
+    assert main(["report", study, "--markdown"]) == 0
+    md = capsys.readouterr().out.splitlines()
+    table = [line for line in md if line.startswith("|")]
+    assert table[0] == "| family | quality | training stability | inference speed | mode collapse | likelihood |"
+    assert len(table) == 2 + 5 and all(line.count("|") == 7 for line in table)
+
+
+def test_a_study_of_hundreds_of_runs_builds_in_seconds(tmp_path: Path) -> None:
+    out = str(tmp_path / "big")
+    synthetic_study(out, configs=150, seeds=3)
+    load_pages()  # definitions validated once per process, as a sweep's end does
+    start = time.perf_counter()
+    index = Path(write_dashboards(out))
+    seconds = time.perf_counter() - start
+    print(f"\n450 runs (150 configurations x 3 seeds): dashboards built in {seconds:.1f} s")
+    stability = (index.parent / "stability.html").read_text()
+    assert stability.count('class="plotly-graph-div"') == 11 and "450: " in (index.parent / "index.html").read_text()
