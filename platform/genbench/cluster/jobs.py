@@ -111,6 +111,10 @@ def submit(space: str, profile: Profile, address: str, dry_run: bool, out: str |
         raise GenbenchError(f"results location {out!r} is relative: on a cluster it must be a path every node "
                             "shares (absolute) or a URI such as s3://bucket/prefix; set `storage:` in the profile "
                             "or give --out")
+    if "?" in out:
+        raise GenbenchError(f"results location {out!r}: Ray Tune's storage cannot take a URI query; give the "
+                            "endpoint to the job instead, e.g. `env: {AWS_ENDPOINT_URL_S3: http://HOST:PORT}` "
+                            "in the profile")
     jobs = client(address)
     job_id = f"genbench-{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with api_errors(address):

@@ -33,10 +33,8 @@ class Profile:
     env: dict[str, str] = field(default_factory=dict)  # extra environment variables of the job
 
     def results_uri(self, study: str, dry_run: bool) -> str:
-        """`<storage>/<study>[-dry-run]`; a URI's query (?endpoint_override=...) stays at the end."""
-        base, _, query = self.storage.partition("?")
-        uri = f"{base.rstrip('/')}/{study}{'-dry-run' if dry_run else ''}"
-        return f"{uri}?{query}" if query else uri
+        """`<storage>/<study>[-dry-run]`."""
+        return f"{self.storage.rstrip('/')}/{study}{'-dry-run' if dry_run else ''}"
 
     def record(self) -> dict[str, Any]:
         """The cluster as study.yaml records it."""
@@ -110,6 +108,9 @@ def _profile(doc: YamlDoc, prefix: str) -> Profile:
     if storage is None:
         raise ConfigError("missing", source=doc.where(prefix), key=f"{prefix}.storage",
                           fix="a path every node shares, or a URI such as s3://bucket/genbench")
+    if "?" in storage:
+        raise ConfigError("a URI query cannot reach Ray Tune's storage", source=doc.where(f"{prefix}.storage"),
+                          key=f"{prefix}.storage", fix="set the endpoint in env:, e.g. AWS_ENDPOINT_URL_S3")
     address = get("address", str, "")
     if address and not address.startswith(("http://", "https://")):
         raise ConfigError(f"{address!r} is not a Jobs API URL", source=doc.where(f"{prefix}.address"),
