@@ -24,7 +24,7 @@ nav{{padding:14px 0;border-bottom:1px solid #ddd;margin-bottom:10px}} nav a{{mar
 .missing{{color:#777;font-size:.9em;margin:4px 0}} td,th{{padding:4px 10px;text-align:left;vertical-align:top}}
 table.families{{border-collapse:collapse;margin:12px 0}} table.families td,table.families th{{border:1px solid #ddd}}
 table.families caption{{caption-side:bottom;text-align:left;color:#555;font-size:.9em;padding-top:6px}}
-.na{{color:#999}}</style>{live}</head>
+.na{{color:#999}} table.families a{{color:#0b3d66;text-decoration:none}} table.families a:hover{{text-decoration:underline}}</style>{live}</head>
 <body><nav><b>genbench</b> &middot; {study} &nbsp; {links}</nav><h1>{heading}</h1>{body}</body></html>
 """
 # Only when served: reload the page when the server has rebuilt the site (version.txt changes).

@@ -33,6 +33,12 @@ def unit(column: str) -> str:
     return "setting" if column.startswith("config.") else "value"
 
 
+FAMILY_COLOURS = {"gan": OKABE_ITO[3], "vae": OKABE_ITO[4], "diffusion": OKABE_ITO[1], "autoregressive": OKABE_ITO[0],
+                  "flow": OKABE_ITO[2]}
+
+
 def colour_map(names: list[str]) -> dict[str, str]:
-    """The same name gets the same colour in every figure of a page."""
-    return {name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(sorted(set(names)))}
+    """The same name gets the same colour in every figure of a page: fixed colours for the families."""
+    others = sorted(set(names) - set(FAMILY_COLOURS))
+    return {**{n: c for n, c in FAMILY_COLOURS.items() if n in names},
+            **{name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(others)}}
