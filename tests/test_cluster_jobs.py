@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import secrets
@@ -16,7 +17,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pyarrow.fs as pafs
 import pytest
 
@@ -122,14 +122,35 @@ def head() -> Iterator[tuple[Head, str]]:
 
 
 @pytest.fixture(scope="module")
-def cluster(head: tuple[Head, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Head, Path, Path]:
-    """A cluster profile of the test head (results under a shared path) and a study file."""
+def s3(head: tuple[Head, str]) -> Iterator[dict[str, str]]:
+    """An S3-compatible server (moto) on 127.0.0.1 with a bucket `genbench`; its endpoint and fake keys in env."""
+    moto_server = pytest.importorskip("moto.server")
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="testing",
+                              secret_key="testing", allow_bucket_creation=True).create_dir("genbench")
+            yield env
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(head: tuple[Head, str], s3: dict[str, str],
+            tmp_path_factory: pytest.TempPathFactory) -> tuple[Head, Path, Path]:
+    """A cluster profile of the test head (results on the S3 server; the job gets its endpoint) and a study."""
     h, _ = head
     root = tmp_path_factory.mktemp("cluster")
     profile = root / "test-head.yaml"
-    profile.write_text(f"genbench:\n  name: test-head\n  address: {h.url}\n  storage: {root / 'shared'}\n"
+    profile.write_text(f"genbench:\n  name: test-head\n  address: {h.url}\n  storage: s3://genbench/studies\n"
                        f"  price_per_node_hour: 0.5\n  trial_resources: {{cpus_per_trial: 1}}\n"
-                       f"  python: {sys.executable}\n")
+                       f"  python: {sys.executable}\n  env: {json.dumps(s3)}\n")
     study = root / "tiny.yaml"
     study.write_text(TINY_STUDY)
     return h, profile, study
@@ -176,7 +197,7 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
         cluster: tuple[Head, Path, Path], dry_run_job: tuple[str, str, str], capsys: pytest.CaptureFixture) -> None:
     h, profile, _ = cluster
     job_id, results, status = dry_run_job
-    assert results == str(profile.parent / "shared" / "tiny_cluster-dry-run")
+    assert results == "s3://genbench/studies/tiny_cluster-dry-run"  # the profile's storage
     assert main(["jobs", "logs", job_id, "--cluster", str(profile)]) == 0
     logs = capsys.readouterr().out
     assert status == "SUCCEEDED", logs[-3000:]
@@ -191,8 +212,12 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
     assert store.read_study()["constants"]["train.threads"] == 1  # the profile's trial resources
     assert main(["jobs", "list", "--address", h.url]) == 0
     assert job_id in capsys.readouterr().out
-    assert main(["dashboard", results]) == 0
-    assert Path(results, "dashboards", "index.html").exists()
+    s3fs, root = pafs.FileSystem.from_uri(results)
+    assert s3fs.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File  # written by the job
+    assert s3fs.get_file_info(pafs.FileSelector(f"{root}/ray", allow_not_found=True))  # Ray Tune's state
+    s3fs.delete_dir(f"{root}/dashboards")
+    assert main(["dashboard", results]) == 0  # rebuilt here, straight from the bucket
+    assert s3fs.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File
 
 
 def test_wrong_or_missing_token_is_one_clear_message(cluster: tuple[Head, Path, Path], tmp_path: Path,
@@ -215,37 +240,11 @@ def test_unreachable_cluster_is_one_clear_message(capsys: pytest.CaptureFixture)
     assert "cannot reach the Jobs API" in capsys.readouterr().err
 
 
-def test_results_through_an_s3_server(dry_run_job: tuple[str, str, str], capsys: pytest.CaptureFixture,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The job's results copied to an S3-compatible server through ResultsStore, read back, dashboards built."""
-    pytest.importorskip("moto")
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        _s3_round_trip(port, monkeypatch, capsys, dry_run_job[1])
-    finally:
-        server.stop()
-
-
-def _s3_round_trip(port: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, results: str) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}.items():
-        monkeypatch.setenv(key, value)
-    pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="testing",
-                      secret_key="testing", allow_bucket_creation=True).create_dir("genbench")
-    local = ResultsStore(results)
-    uri = f"s3://genbench/studies/tiny_cluster?endpoint_override=127.0.0.1:{port}&scheme=http"
-    remote = ResultsStore(uri)
-    remote.write_study(local.read_study())
-    for part in ("trials", "history"):
-        for info in local._parts(part):
-            remote.write_bytes(part, info.base_name, Path(info.path).read_bytes())
-    assert remote.trial_ids() == local.trial_ids()
-    pd.testing.assert_frame_equal(remote.read("trials").to_pandas(), local.read("trials").to_pandas())
-    assert len(remote.read("history")) == len(local.read("history")) > 0
-    assert main(["dashboard", "s3://genbench/studies/tiny_cluster"]) == 0  # endpoint from AWS_ENDPOINT_URL_S3
-    s3, root = pafs.FileSystem.from_uri("s3://genbench/studies/tiny_cluster")
-    assert s3.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File
+def test_results_read_through_a_uri_with_the_endpoint_in_its_query(
+        s3: dict[str, str], dry_run_job: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow.fs URIs may carry the endpoint themselves (?endpoint_override=...&scheme=http)."""
+    _, results, _ = dry_run_job
+    endpoint = s3["AWS_ENDPOINT_URL_S3"].removeprefix("http://")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    by_query = ResultsStore(f"{results}?endpoint_override={endpoint}&scheme=http")
+    assert len(by_query.read("trials")) == 2 and by_query.read_study()["study"] == "tiny_cluster"
