@@ -290,21 +290,26 @@ def totals(trials: pd.DataFrame, column: str, groups: pd.Series, title: str, sca
 
 
 def early_stopping(savings: dict[str, float]) -> go.Figure:
-    """Compute spent and saved by runs that ended early (scheduler, divergence, collapse), in steps and device-s."""
+    """Shares of the budgeted steps and of the device time that runs ended early (scheduler, divergence) spent/saved."""
+    budgeted = float(savings.get("steps_budgeted", 0)) or math.nan
     steps_saved = float(savings.get("steps_saved", 0))
-    budgeted = float(savings.get("steps_budgeted", 0))
-    device_spent = float(savings.get("device_s_spent") or math.nan)
-    device_saved = float(savings.get("device_s_saved_est") or 0)
+    spent_s = float(savings.get("device_s_spent") or math.nan)
+    saved_s = float(savings.get("device_s_saved_est") or 0)
+    kinds = ["training steps", "device-seconds (saved: an estimate)"]
+    spent = [100 * (1 - steps_saved / budgeted), 100 * spent_s / (spent_s + saved_s)]
+    saved = [100 - v for v in spent]
+    texts = [(f"{budgeted - steps_saved:,.0f} of {budgeted:,.0f} steps", f"{spent_s:,.1f} device-s"),
+             (f"{steps_saved:,.0f} steps", f"~{saved_s:,.1f} device-s")]
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=["training steps", "device-seconds"], y=[budgeted - steps_saved, device_spent],
-                         name="spent", marker_color=OKABE_ITO[0]))
-    fig.add_trace(go.Bar(x=["training steps", "device-seconds"], y=[steps_saved, device_saved],
-                         name=f"saved by early stopping ({int(savings.get('runs_stopped', 0))} runs ended early)",
-                         marker_color=OKABE_ITO[2]))
-    _layout(fig, "Compute spent and saved by early stopping (device-seconds saved: an estimate)", barmode="stack",
-            legend=dict(orientation="h", y=1.08))
+    runs = int(savings.get("runs_stopped", 0))
+    for name, values, text, colour in (("spent", spent, texts[0], OKABE_ITO[0]),
+                                        (f"saved by early stopping ({runs} runs ended early)", saved, texts[1],
+                                         OKABE_ITO[2])):
+        fig.add_trace(go.Bar(x=kinds, y=values, name=name, marker_color=colour, text=list(text),
+                             textposition="inside"))
+    _layout(fig, "Compute spent and saved by early stopping", barmode="stack", legend=dict(orientation="h", y=1.08))
     fig.update_xaxes(title="")
-    fig.update_yaxes(title="amount (steps or device-seconds)", type="log")
+    fig.update_yaxes(title="share of the budget (%)", range=[0, 100])
     return fig
 
 

@@ -175,11 +175,15 @@ def _pareto(p: Panel, ctx: Context) -> go.Figure:
 def _totals(p: Panel, ctx: Context) -> go.Figure:
     metric = ctx.column(p.columns["metric"])
     _need(ctx.trials, metric)
-    hours = metric.endswith("_s")
-    label = "device-hours (CPU core-hours or GPU-hours)" if metric == "cost.device_s" else (
-        "hours" if hours else figures.metric_label(metric))
-    return figures.totals(ctx.trials, metric, ctx.groups(p.columns["group"]),
-                          _title(p, f"{metric} per {p.columns['group']}"), 1 / 3600 if hours else 1.0, label)
+    groups = ctx.groups(p.columns["group"])
+    seconds = metric.endswith("_s")
+    hours = seconds and ctx.trials[metric].astype(float).groupby(groups.values).sum().max() >= 1800
+    what = "device-" if metric == "cost.device_s" else ""
+    label = (f"{what}hours" if hours else f"{what}seconds" if seconds else figures.metric_label(metric))
+    if metric == "cost.device_s":
+        label += " (CPU core or GPU)"
+    return figures.totals(ctx.trials, metric, groups, _title(p, f"{metric} per {p.columns['group']}"),
+                          1 / 3600 if hours else 1.0, label)
 
 
 def _early_stopping(p: Panel, ctx: Context) -> go.Figure:
