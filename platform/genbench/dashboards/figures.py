@@ -179,17 +179,21 @@ def seed_bands(history: pd.DataFrame, trials: pd.DataFrame, column: str, groups:
         banded = part[part.groupby("config_id")["count"].transform("max") > 1]
         if len(banded):
             xs, ys, _ = _joined(_outline(banded), "config_id", "step", "v", "config_id")
-            fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", fillcolor=_rgba(colours[name], 0.15),
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=_rgba(colours[name], 0.15),
                                      line=dict(width=0), hoverinfo="skip", name=f"{name}: min-max over seeds",
                                      legendgroup=name, showlegend=False))
         xs, ys, texts = _joined(part, "config_id", "step", "mean", "label")
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", connectgaps=False, line=dict(color=colours[name], width=1.6),
-                                 name=f"{name} ({part['config_id'].nunique()} configurations)", legendgroup=name, hovertext=texts,
+                                 name=f"{name} ({_count(part['config_id'].nunique(), 'configuration')})", legendgroup=name, hovertext=texts,
                                  hoverinfo="text+x+y"))
     _layout(fig, title)
     fig.update_xaxes(title="training step (generator updates)")
     fig.update_yaxes(title=metric_label(column) + (", log scale" if log_y else ""), type="log" if log_y else "linear")
     return fig
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _outline(stats: pd.DataFrame) -> pd.DataFrame:
