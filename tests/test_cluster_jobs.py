@@ -207,7 +207,9 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
     assert main(["jobs", "status", job_id, "--address", h.url]) == 0
     assert capsys.readouterr().out.startswith(f"{job_id}: SUCCEEDED")
     store = ResultsStore(results)
-    assert len(store.read("trials")) == 2
+    trials = store.read("trials").to_pandas()
+    assert len(trials) == 2
+    assert (trials["cost.usd"] - trials["cost.wall_s"] / 3600 * 0.5).abs().max() < 1e-12  # price_per_node_hour
     assert store.read_study()["cluster"]["name"] == "test-head"
     assert store.read_study()["constants"]["train.threads"] == 1  # the profile's trial resources
     assert main(["jobs", "list", "--address", h.url]) == 0

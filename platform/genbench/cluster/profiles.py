@@ -9,8 +9,8 @@ from typing import Any
 from genbench.errors import ConfigError, suggest
 from genbench.yamlfile import YamlDoc, load_yaml
 
-PROFILE_KEYS = ("name", "address", "storage", "gpu_type", "gpus_per_node", "price_per_node_hour",
-                "trial_resources", "python", "pip", "env")
+PROFILE_KEYS = ("name", "address", "storage", "gpu_type", "gpus_per_node", "cpus_per_node",
+                "price_per_node_hour", "trial_resources", "python", "pip", "env")
 RESOURCE_KEYS = ("cpus_per_trial",)
 KUBERAY_KINDS = ("RayCluster", "RayJob")
 COMPANION = "genbench.yaml"  # the profile of the KubeRay manifests beside it
@@ -26,6 +26,7 @@ class Profile:
     address: str = ""  # the Jobs API (Ray dashboard) URL; empty: a private local Ray
     gpu_type: str = ""
     gpus_per_node: int = 0
+    cpus_per_node: int = 0  # CPUs of a worker node: a trial pays its share of the node (0: the whole node)
     price_per_node_hour: float = 0.0  # USD, for cost.usd
     trial_resources: dict[str, int] = field(default_factory=dict)  # a study's `resources:` when it sets none
     python: str = "python"  # the interpreter on the cluster
@@ -39,7 +40,8 @@ class Profile:
     def record(self) -> dict[str, Any]:
         """The cluster as study.yaml records it."""
         return {"name": self.name, "gpu_type": self.gpu_type or None, "gpus_per_node": self.gpus_per_node,
-                "price_per_node_hour": self.price_per_node_hour, "source": Path(self.source).name}
+                "cpus_per_node": self.cpus_per_node, "price_per_node_hour": self.price_per_node_hour,
+                "source": Path(self.source).name}
 
 
 def cluster_kind(doc: YamlDoc) -> str:
@@ -117,6 +119,7 @@ def _profile(doc: YamlDoc, prefix: str) -> Profile:
                           key=f"{prefix}.address", fix="the Ray dashboard URL, e.g. http://127.0.0.1:8265")
     return Profile(name=get("name", str, Path(doc.path).stem), source=doc.path, storage=storage, address=address,
                    gpu_type=get("gpu_type", str, ""), gpus_per_node=get("gpus_per_node", int, 0),
+                   cpus_per_node=get("cpus_per_node", int, 0),
                    price_per_node_hour=float(get("price_per_node_hour", (int, float), 0.0)),
                    trial_resources=_resources(doc, prefix, get("trial_resources", dict, {})),
                    python=get("python", str, "python"), pip=[str(p) for p in get("pip", list, [])],

@@ -44,6 +44,54 @@ def record_cluster(out: str, cluster_name: str) -> None:
     store.write_study(study)
 
 
+def node_share(cpus_per_trial: int, cpus_per_node: int) -> float:
+    """The part of a node one trial holds: its CPUs over the node's (the whole node when that is unknown)."""
+    return min(1.0, cpus_per_trial / cpus_per_node) if cpus_per_node > 0 else 1.0
+
+
+def add_usd(out: str, usd_per_hour: float) -> int:
+    """`cost.usd` = cost.wall_s / 3600 x the trial's share of the node's price, added to every trials part.
+
+    Each part is replaced whole and atomically (ResultsStore.write_bytes), its metadata kept; returns the parts.
+    """
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from genbench.results.store import ResultsStore
+
+    store = ResultsStore(out)
+    parts = store._parts("trials")
+    for info in parts:
+        table = pq.read_table(info.path, filesystem=store.fs)
+        if "cost.wall_s" not in table.column_names:
+            continue
+        usd = pa.array([None if s is None else s / 3600 * usd_per_hour for s in table["cost.wall_s"].to_pylist()],
+                       pa.float64())
+        if "cost.usd" in table.column_names:
+            table = table.drop_columns(["cost.usd"])
+        table = table.append_column("cost.usd", usd).replace_schema_metadata(table.schema.metadata)
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        store.write_bytes("trials", info.base_name, sink.getvalue())
+    return len(parts)
+
+
+def price_trials(out: str, study_path: str) -> None:
+    """Rows priced from the profile shipped with the job; the dashboards are rebuilt to show cost.usd."""
+    from genbench.dashboards.site import write_dashboards
+    from genbench.sweep.spec import load_study
+
+    record = json.loads(os.environ.get(CLUSTER_ENV) or "{}")
+    price = float(record.get("price_per_node_hour") or 0.0)
+    if price <= 0:
+        return
+    share = node_share(load_study(study_path).cpus_per_trial, int(record.get("cpus_per_node") or 0))
+    add_usd(out, price * share)
+    write_dashboards(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     import ray
 
@@ -53,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     ray.init(address="auto", log_to_driver=False)  # the sweep then runs on this cluster, not a private Ray
     try:
-        code = run_study(study_file(args.space), dry_run=args.dry_run, out=args.out, overrides=[])
+        space = study_file(args.space)
+        code = run_study(space, dry_run=args.dry_run, out=args.out, overrides=[])
         record_cluster(args.out, args.cluster_name)
+        price_trials(args.out, space)
         return code
     except GenbenchError as exc:
         print(f"genbench: error: {exc}", file=sys.stderr)
