@@ -125,4 +125,4 @@ def test_runtime_env_ships_the_project_and_the_study(tmp_path: Path) -> None:
     assert shipped.startswith(text.rstrip("\n"))  # unchanged lines: errors on the cluster name the same lines
     assert shipped.rstrip().endswith('resources: {"cpus_per_trial": 4}  # from aws-gpu')
     assert entrypoint(str(study), profile, "s3://b/x", True) == (
-        "python -m genbench.cluster.remote mine.yaml --out s3://b/x --cluster-name aws-gpu --dry-run")
+        "$HOME/venv/bin/python -m genbench.cluster.remote mine.yaml --out s3://b/x --cluster-name aws-gpu --dry-run")

@@ -237,6 +237,13 @@ def test_wrong_or_missing_token_is_one_clear_message(cluster: tuple[Head, Path, 
     assert "token authentication failed, no token was sent" in capsys.readouterr().err
 
 
+def test_an_unknown_job_is_one_clear_message(cluster: tuple[Head, Path, Path], capsys: pytest.CaptureFixture) -> None:
+    h, _, _ = cluster
+    assert main(["jobs", "status", "genbench-nope", "--address", h.url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"genbench: error: {h.url}: ") and "genbench-nope" in err and "Traceback" not in err
+
+
 def test_unreachable_cluster_is_one_clear_message(capsys: pytest.CaptureFixture) -> None:
     assert main(["jobs", "list", "--address", f"http://127.0.0.1:{_free_port()}"]) == 2
     assert "cannot reach the Jobs API" in capsys.readouterr().err

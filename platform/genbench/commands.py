@@ -213,7 +213,11 @@ def jobs_command(action: str, job_id: str | None, address: str | None, cluster: 
         return 0 if info["status"] != "FAILED" else 1
     if action == "logs":
         if follow:
-            jobs.follow_logs(url, job_id, lambda chunk: print(chunk, end="", flush=True))
+            try:
+                jobs.follow_logs(url, job_id, lambda chunk: print(chunk, end="", flush=True))
+            except KeyboardInterrupt:
+                print(f"\nStopped following; {job_id} goes on (genbench jobs stop {job_id} stops it)")
+                return 130
         else:
             print(jobs.job_logs(url, job_id), end="")
         return 0

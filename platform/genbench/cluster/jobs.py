@@ -96,9 +96,10 @@ def runtime_env(space: str, profile: Profile) -> dict[str, Any]:
 
 
 def entrypoint(space: str, profile: Profile, out: str, dry_run: bool) -> str:
-    args = [profile.python, "-m", "genbench.cluster.remote", Path(space).name, "--out", out,
+    """The job's shell command; the profile's python is left unquoted so that `$HOME/venv/bin/python` works."""
+    args = ["-m", "genbench.cluster.remote", Path(space).name, "--out", out,
             "--cluster-name", profile.name] + (["--dry-run"] if dry_run else [])
-    return shlex.join(args)
+    return f"{profile.python} {shlex.join(args)}"
 
 
 def submit(space: str, profile: Profile, address: str, dry_run: bool, out: str | None) -> tuple[str, str]:
