@@ -111,6 +111,10 @@ def test_address_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:8265")
     assert resolve_address(None, aws) == "http://10.0.0.5:8265"
     assert resolve_address("https://ray.example.com", aws) == "https://ray.example.com"
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
+    assert resolve_address(None, aws) == "http://127.0.0.1:8265"
+    with pytest.raises(GenbenchError, match="Ray Client address"):
+        resolve_address("ray://head:10001", aws)
 
 
 def test_runtime_env_ships_the_project_and_the_study(tmp_path: Path) -> None:

@@ -25,7 +25,12 @@ TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 def resolve_address(address: str | None, profile: Profile | None) -> str:
     """--address, else $RAY_ADDRESS, else the profile's; the Jobs API is the dashboard's http URL."""
-    chosen = address or os.environ.get("RAY_ADDRESS") or (profile.address if profile else "")
+    env = os.environ.get("RAY_ADDRESS", "")
+    env = "" if env in ("auto", "local") else env  # ray.init's words, not a Jobs API
+    chosen = address or env or (profile.address if profile else "")
+    if chosen.startswith("ray://"):
+        raise GenbenchError(f"{chosen} is a Ray Client address; the Jobs API is the dashboard URL, "
+                            "e.g. http://HEAD:8265 (--address or RAY_ADDRESS)")
     if not chosen:
         where = f" ({profile.source} has no address)" if profile else ""
         raise GenbenchError(f"no cluster address{where}: give --address http://HEAD:8265, set RAY_ADDRESS, "
@@ -56,7 +61,8 @@ def api_errors(address: str) -> Iterator[None]:
     try:
         yield
     except AuthenticationError as exc:
-        problem = "the token was refused" if "Forbidden" in str(exc) or "invalid" in str(exc) else "no token was sent"
+        refused = str(exc).startswith("Authentication failed") or "Forbidden" in str(exc)  # 403, else 401
+        problem = "the token was refused" if refused else "no token was sent"
         raise GenbenchError(f"{address}: token authentication failed, {problem}; {TOKEN_HELP}") from None
     except (requests.ConnectionError, ConnectionError) as exc:
         raise GenbenchError(f"cannot reach the Jobs API at {address} ({type(exc).__name__}); is the cluster up "
@@ -89,6 +95,9 @@ def runtime_env(space: str, profile: Profile) -> dict[str, Any]:
     """Ship the project (not its results, environments or caches); genbench imports from platform/ there."""
     env_vars = {"PYTHONPATH": "platform", STUDY_ENV: study_text(space, profile),
                 CLUSTER_ENV: json.dumps(profile.record()), **profile.env}
+    if not (PROJECT_ROOT / "platform" / "genbench").is_dir():
+        raise GenbenchError(f"genbench is not running from a source checkout ({PROJECT_ROOT}); submit ships the "
+                            "repository to the cluster, so run it from a clone (pip install -e .)")
     renv: dict[str, Any] = {"working_dir": str(PROJECT_ROOT), "excludes": EXCLUDES, "env_vars": env_vars}
     if profile.pip:
         renv["pip"] = list(profile.pip)
