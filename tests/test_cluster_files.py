@@ -67,6 +67,13 @@ def test_a_bad_launcher_key_is_named_with_its_line(tmp_path: Path) -> None:
     assert f"{path}:{line}: max_wrkers:" in str(err.value) and "ray-schema.json" in str(err.value)
 
 
+def test_rays_own_checks_after_its_defaults(tmp_path: Path) -> None:
+    text = (ROOT / "clusters/aws-gpu.yaml").read_text().replace("    min_workers: 0\n    max_workers: 8\n",
+                                                                "    min_workers: 9\n    max_workers: 8\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: Ray refuses the cluster config"):
+        validate_cluster_file(_write(tmp_path, "bad.yaml", text))
+
+
 def test_a_bad_launcher_value_is_named(tmp_path: Path) -> None:
     text = (ROOT / "clusters/gcp-gpu.yaml").read_text().replace("resources: {CPU: 8, GPU: 1}",
                                                                 "resources: {CPU: eight, GPU: 1}")

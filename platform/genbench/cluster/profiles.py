@@ -177,6 +177,22 @@ def validate_launcher(doc: YamlDoc) -> None:
     if types and doc.data.get("head_node_type") not in types:
         raise ConfigError("must name one of available_node_types", source=doc.where("head_node_type"),
                           key="head_node_type", fix=suggest(str(doc.data.get("head_node_type")), types))
+    _ray_checks(doc)
+
+
+def _ray_checks(doc: YamlDoc) -> None:
+    """What `ray up` checks after filling in the provider's defaults (worker counts, node types)."""
+    import copy
+    import logging
+
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    logging.getLogger("ray.autoscaler._private.util").setLevel(logging.WARNING)  # its notes on filled defaults
+    try:
+        validate_config(prepare_config(copy.deepcopy(doc.data)))
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise ConfigError(f"Ray refuses the cluster config: {exc}", source=doc.path,
+                          fix="see clusters/aws-gpu.yaml") from None
 
 
 def validate_kuberay(doc: YamlDoc) -> None:
