@@ -220,6 +220,8 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
     s3fs.delete_dir(f"{root}/dashboards")
     assert main(["dashboard", results]) == 0  # rebuilt here, straight from the bucket
     assert s3fs.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File
+    capsys.readouterr()
+    assert main(["report", results]) == 0 and "tiny_cluster" in capsys.readouterr().out
 
 
 def test_wrong_or_missing_token_is_one_clear_message(cluster: tuple[Head, Path, Path], tmp_path: Path,
