@@ -93,7 +93,7 @@ async def _load(cdp: _Session, url: str, shot: Path | None, settle_s: float) -> 
         await cdp.send(f"{domain}.enable", session)
     await cdp.send("Page.navigate", session, url=url)
     report = PageReport(url)
-    for _ in range(int(settle_s * 10)):  # until every plot is drawn (or the time is up)
+    for _ in range(max(1, int(settle_s * 10))):  # until every plot is drawn (or the time is up)
         await asyncio.sleep(0.1)
         loaded = any(e.get("sessionId") == session and e["method"] == "Page.loadEventFired" for e in cdp.events)
         state = json.loads((await cdp.send("Runtime.evaluate", session, expression=PLOTS_JS))["result"]["value"])

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from genbench.dashboards import figures
 from genbench.dashboards.spec import KINDS, Panel
+from genbench.metrics.names import METRICS
 
 FALLBACK_OBJECTIVES = (("quality.modes", "max"), ("quality.fd", "min"), ("likelihood.bpd", "min"),
                        ("likelihood.nll", "min"), ("cost.wall_s", "min"))
@@ -38,7 +39,8 @@ class Context:
         return column in self.trials and bool(self.trials[column].notna().any())
 
     def mode(self, metric: str) -> str:
-        return dict(self.objectives()).get(metric) or figures.METRICS.get(metric, figures.METRICS["cost.wall_s"]).better
+        known = METRICS[metric].better if metric in METRICS else "min"
+        return dict(self.objectives()).get(metric) or known
 
     def configs(self) -> pd.DataFrame:
         from genbench.results.analysis import configurations

@@ -162,8 +162,15 @@ def load_page(path: str | Path) -> PageDef:
 
 
 def load_pages(directory: str | Path | None = None) -> list[PageDef]:
-    """Every definition file of a directory (default: the shipped dashboards/), in page order."""
-    directory = Path(directory or os.environ.get("GENBENCH_DASHBOARDS") or DEFINITIONS)
+    """Every definition file of a directory (default: $GENBENCH_DASHBOARDS, else the checkout's dashboards/).
+
+    Without a directory given and without the checkout's dashboards/ (genbench installed elsewhere), no
+    pages: the site is the index page with the family table.
+    """
+    given = directory or os.environ.get("GENBENCH_DASHBOARDS")
+    directory = Path(given or DEFINITIONS)
+    if not given and not directory.is_dir():  # an install without the checkout: the index page only
+        return []
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise ConfigError("no dashboard definitions (*.yaml) found", source=str(directory),
