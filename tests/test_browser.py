@@ -5,6 +5,7 @@ with the reason, where no Chromium is installed (set GENBENCH_CHROMIUM to use an
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,43 @@ def test_a_single_gan_run_site_also_renders(tmp_path: Path, shots: Path) -> None
     site = _site(tmp_path, configs=1, seeds=1, families=("gan",))
     reports = inspect_pages([p.as_uri() for p in sorted(site.glob("*.html"))], shots / "one-run")
     assert all(r.errors == [] and r.drawn == r.graphs for r in reports), [(r.url, r.errors, r.undrawn) for r in reports]
+
+
+def test_pages_of_hundreds_of_runs_draw_in_the_browser(tmp_path: Path, shots: Path) -> None:
+    site = _site(tmp_path, configs=150, seeds=3)
+    reports = inspect_pages([p.as_uri() for p in sorted(site.glob("*.html"))], shots / "450-runs", settle_s=120)
+    for r in reports:
+        size = Path(r.url.removeprefix("file://")).stat().st_size
+        print(f"450 runs: {Path(r.url).name}: {size / 1e3:.0f} kB, {r.drawn} plots drawn in {r.draw_s:.1f} s")
+        assert r.errors == [] and r.drawn == r.graphs, (r.url, r.errors, r.undrawn)
+
+
+def test_the_served_site_loads_without_errors(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    from genbench.dashboards.serve import serve
+
+    synthetic_study(str(tmp_path / "results"), configs=3, seeds=2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(str(tmp_path / "results"), port, 0.5, stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the server listens once the first build is written
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        report, = inspect_pages([f"http://127.0.0.1:{port}/stability.html"], settle_s=60)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert report.errors == [] and report.drawn == report.graphs > 0
 
 
 def test_the_checker_sees_a_broken_page(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class PageReport:
     undrawn: list[str] = field(default_factory=list)
     titles: list[str] = field(default_factory=list)
     screenshot: str = ""
+    draw_s: float = 0.0  # from navigation until every plot was drawn (or the time ran out)
 
 
 class _Session:
@@ -91,6 +93,7 @@ async def _load(cdp: _Session, url: str, shot: Path | None, settle_s: float) -> 
     session = (await cdp.send("Target.attachToTarget", targetId=target, flatten=True))["sessionId"]
     for domain in ("Runtime", "Log", "Page"):
         await cdp.send(f"{domain}.enable", session)
+    start = time.monotonic()
     await cdp.send("Page.navigate", session, url=url)
     report = PageReport(url)
     for _ in range(max(1, int(settle_s * 10))):  # until every plot is drawn (or the time is up)
@@ -99,6 +102,7 @@ async def _load(cdp: _Session, url: str, shot: Path | None, settle_s: float) -> 
         state = json.loads((await cdp.send("Runtime.evaluate", session, expression=PLOTS_JS))["result"]["value"])
         if loaded and state["drawn"] == state["graphs"]:
             break
+    report.draw_s = time.monotonic() - start
     await asyncio.sleep(0.3)  # late console errors
     report.graphs, report.drawn, report.undrawn, report.titles = (state["graphs"], state["drawn"], state["undrawn"],
                                                                   state["titles"])

@@ -13,7 +13,7 @@ from genbench.results.store import ResultsStore
 
 WATCHED = ("trials", "history")
 WATCHED_FILES = ("summary.yaml", "budget_curve.parquet", "study.yaml")
-WAITING = """<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">
+WAITING = """<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3"><link rel="icon" href="data:,">
 <title>genbench: waiting</title></head><body style="font-family:system-ui,sans-serif;margin:40px">
 <h1>Waiting for results</h1><p>{why}</p><p>This page reloads by itself.</p></body></html>"""
 

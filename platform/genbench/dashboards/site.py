@@ -17,7 +17,7 @@ from genbench.results.store import ResultsStore
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title><script src="plotly.min.js"></script>
+<title>{title}</title><link rel="icon" href="data:,"><script src="plotly.min.js"></script>
 <style>body{{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1180px;padding:0 20px 40px;color:#222}}
 nav{{padding:14px 0;border-bottom:1px solid #ddd;margin-bottom:10px}} nav a{{margin-right:18px;color:#0072B2}}
 .panel{{margin:18px 0;border:1px solid #eee;border-radius:6px;padding:6px}} .note{{color:#555}}
