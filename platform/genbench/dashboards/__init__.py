@@ -1,1 +1,1 @@
-"""Dashboards: pure Plotly figure builders (table in, figure out) and the offline HTML site writer."""
+"""Dashboards: definitions (dashboards/*.yaml) rendered by pure Plotly figure builders into an offline HTML site."""
