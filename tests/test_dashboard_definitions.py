@@ -80,3 +80,21 @@ def test_a_user_adds_a_panel_by_editing_a_definition(tmp_path: Path) -> None:
     fig = render(page.panels[0], ctx)
     assert len(fig.data) == 5 and "quality.hq_fraction (fraction of samples; higher is better)" == \
         fig.layout.xaxis.title.text
+
+
+def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) -> None:
+    from genbench.dashboards.panels import Missing, render
+    from genbench.dashboards.site import load_context
+    from genbench.dashboards.synthetic import synthetic_study
+
+    with pytest.raises(ConfigError, match=r"extra.yaml:7: panels\[0\].where.famly: unknown column"):
+        load_page(_write(tmp_path, "  - kind: rates\n    columns: {group: family}\n    where:\n      famly: [gan]\n"))
+    page = load_page(_write(tmp_path, "  - kind: by_group\n    columns: {metric: objective, group: family}\n"
+                                      "    where: {family: [flow, vae]}\n  - kind: rates\n"
+                                      "    columns: {group: family}\n    where: {family: nothing}\n"))
+    synthetic_study(str(tmp_path / "results"), configs=10, seeds=1)
+    ctx = load_context(str(tmp_path / "results"))
+    fig = render(page.panels[0], ctx)
+    assert sorted(t.name.split(" (")[0] for t in fig.data) == ["flow", "vae"]
+    with pytest.raises(Missing, match=r"no runs with family in \['nothing'\]"):
+        render(page.panels[1], ctx)

@@ -62,6 +62,20 @@ class Context:
             return table["family"].astype(str) if several else figures.variant_labels(table).astype(str)
         return table[name].astype(str)
 
+    def subset(self, where: dict[str, list[Any]]) -> Context:
+        """The runs whose columns hold the given values (and their history); Missing when none does."""
+        keep = pd.Series(True, index=self.trials.index)
+        for column, values in where.items():
+            if column not in self.trials:
+                raise Missing(f"no {column} column in these results")
+            keep &= self.trials[column].astype(str).isin([str(v) for v in values])
+        if not keep.any():
+            shown = "; ".join(f"{c} in {v}" for c, v in where.items())
+            raise Missing(f"no runs with {shown}")
+        trials = self.trials[keep]
+        history = self.history[self.history["trial_id"].isin(set(trials["trial_id"]))]
+        return Context(trials, history, self.study, self.summary, self.curve)
+
     def column(self, value: str) -> str:
         """A token or column name -> the results column it means here (Missing when the study has none)."""
         objectives = self.objectives()
@@ -211,4 +225,4 @@ assert set(BUILDERS) == set(KINDS), "every panel kind has a builder"
 
 def render(panel: Panel, ctx: Context) -> go.Figure:
     """The panel's figure; Missing when the results lack what it needs."""
-    return BUILDERS[panel.kind](panel, ctx)
+    return BUILDERS[panel.kind](panel, ctx.subset(panel.where) if panel.where else ctx)

@@ -56,6 +56,8 @@ def rebuild(results: str, definitions: str | None = None) -> str:
         out.mkdir(parents=True, exist_ok=True)
         (out / "index.html").write_text(WAITING.format(why=html.escape(str(exc))))
         return f"waiting ({exc})"
+    except Exception as exc:  # noqa: BLE001 - a half-written study must not stop the server; the last pages stay
+        return f"not rebuilt ({type(exc).__name__}: {exc}); the previous pages stay"
 
 
 def start_server(directory: str, port: int) -> ThreadingHTTPServer:

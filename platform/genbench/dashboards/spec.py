@@ -48,7 +48,7 @@ KINDS: dict[str, Kind] = {
     "early_stopping": Kind((), source="summary", doc="compute saved by early stopping, from summary.yaml"),
     "trials_table": Kind(("metric", "params"), lists=("params",), doc="the runs, best first"),
 }
-PANEL_KEYS = ("id", "kind", "title", "columns", "log_x", "log_y", "note")
+PANEL_KEYS = ("id", "kind", "title", "columns", "where", "log_x", "log_y", "note")
 PAGE_KEYS = ("page", "title", "order", "intro", "panels")
 
 
@@ -61,6 +61,7 @@ class Panel:
     log_x: bool = False
     log_y: bool = False
     note: str = ""
+    where: dict[str, list[Any]] = field(default_factory=dict)  # only the runs whose column holds one of the values
 
 
 @dataclass(frozen=True)
@@ -131,12 +132,26 @@ def _panel(doc: YamlDoc, raw: Any, i: int) -> Panel:
                               fix=f"add {role}: <column> under columns")
     for role, value in columns.items():
         _check_column(doc, value, f"{prefix}.columns.{role}", role in kind.lists)
+    where = _where(doc, raw.get("where") or {}, f"{prefix}.where")
     for flag in ("log_x", "log_y"):
         if not isinstance(raw.get(flag, False), bool):
             raise ConfigError("expected true or false", key=f"{prefix}.{flag}", source=doc.where(f"{prefix}.{flag}"))
     return Panel(id=str(raw.get("id") or f"{kind_name}-{i}"), kind=kind_name, title=str(raw.get("title", "")),
                  columns=dict(columns), log_x=raw.get("log_x", False), log_y=raw.get("log_y", False),
-                 note=str(raw.get("note", "")))
+                 note=str(raw.get("note", "")), where=where)
+
+
+def _where(doc: YamlDoc, where: Any, path: str) -> dict[str, list[Any]]:
+    """{column: [values]}: the panel shows only the runs whose column holds one of the values."""
+    if not isinstance(where, dict):
+        raise ConfigError("expected a mapping of column: [values]", key=path, source=doc.where(path),
+                          fix="e.g. where: {family: [diffusion]}")
+    for column in where:
+        _check_column(doc, column, f"{path}.{column}", False)
+        if column in TOKENS:
+            raise ConfigError("where takes result columns, not tokens", key=f"{path}.{column}",
+                              source=doc.where(f"{path}.{column}"), fix="e.g. family or config.gan.loss")
+    return {c: v if isinstance(v, list) else [v] for c, v in where.items()}
 
 
 def load_page(path: str | Path) -> PageDef:

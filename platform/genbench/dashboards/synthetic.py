@@ -16,6 +16,10 @@ LOSSES = ("non_saturating", "wasserstein", "hinge", "least_squares")
 
 
 def _settings(rng: np.random.Generator, family: str) -> dict[str, Any]:
+    if family == "diffusion":
+        sampler = str(rng.choice(["ddpm", "ddim"]))
+        return {"config.optim.lr": float(10 ** rng.uniform(-4.5, -2)), "config.diffusion.sampler": sampler,
+                "config.diffusion.ddim_steps": int(rng.choice([10, 20, 50])) if sampler == "ddim" else 100}
     if family != "gan":
         return {"config.optim.lr": float(10 ** rng.uniform(-4.5, -2))}
     return {"config.gan.loss": str(rng.choice(LOSSES)), "config.gan.penalty": str(rng.choice(["none", "r1"])),
@@ -33,7 +37,8 @@ def _run(rng: np.random.Generator, family: str, settings: dict[str, Any], steps:
            "stability.best_to_final_gap": float(rng.uniform(0, 5)), "stability.diverged": diverged,
            "cost.device_s": float(rng.uniform(20, 200) * (3 if family == "diffusion" else 1)),
            "cost.wall_s": float(rng.uniform(10, 100)), "cost.sample_per_s": float(10 ** rng.uniform(3, 5) / NFE[family]),
-           "cost.sample_nfe": float(NFE[family]), **settings}
+           "cost.sample_nfe": float(settings.get("config.diffusion.ddim_steps", NFE[family])),
+           **settings}
     if family != "gan":
         row.update({"likelihood.nll": float(rng.uniform(1.5, 3)),
                     "likelihood.method": "exact" if family in ("flow", "autoregressive") else "bound"})

@@ -101,7 +101,7 @@ def family_row(rows: pd.DataFrame, metric: str, mode: str, quality_unit: str) ->
     done = int((rows["status"] == "completed").sum())
     lo, hi = wilson(done, len(rows))
     speed = _measured(best, rows, "cost.sample_per_s", "samples/s", "cost.html#sampling-speed")
-    nfe = mean_std(rows.get("cost.sample_nfe", pd.Series(dtype=float)))[0]
+    nfe = _measured(best, rows, "cost.sample_nfe", "", "").value
     if math.isfinite(nfe) and math.isfinite(speed.value):
         speed = replace(speed, note=f"NFE {nfe:.3g}")
     return {
