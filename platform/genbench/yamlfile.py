@@ -26,7 +26,13 @@ class YamlDoc:
         return self.path
 
 
+PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 def _walk(node: yaml.Node, loader: yaml.SafeLoader, prefix: str, lines: dict[str, int]) -> Any:
+    if isinstance(node, yaml.CollectionNode) and node.tag not in PLAIN_TAGS:  # e.g. !!python/object/apply: [...]
+        raise yaml.constructor.ConstructorError(None, None, f"the tag {node.tag!r} is not allowed",
+                                                node.start_mark)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor)
         out: dict[Any, Any] = {}

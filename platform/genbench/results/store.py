@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +19,25 @@ from genbench.errors import ConfigError, GenbenchError
 from genbench.results.schema import HISTORY_PAD, TRIAL_COLUMNS, TRIAL_PAD, table_from_rows
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_FAULT_HITS: dict[str, int] = {}
+_WARNED: set[str] = set()
+
+
+def fault(point: str, before_exit: Callable[[], None] | None = None) -> None:
+    """Fault injection for the reliability tests, inert unless GENBENCH_FAULT=<point>:<n> is set.
+
+    The n-th time this process reaches `point` it runs `before_exit` (e.g. half a write) and exits at once,
+    as if SIGKILLed: no cleanup, no flush. Points: 'write' (inside a results write), 'journal' (inside an
+    Optuna journal append).
+    """
+    name, _, count = os.environ.get("GENBENCH_FAULT", "").partition(":")
+    if name != point:
+        return
+    _FAULT_HITS[point] = _FAULT_HITS.get(point, 0) + 1
+    if _FAULT_HITS[point] == int(count or 1):
+        if before_exit is not None:
+            before_exit()
+        os._exit(137)
 
 
 def safe_name(name: str, what: str = "name") -> str:
@@ -44,6 +66,7 @@ class ResultsStore:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.fs, self.root = resolve(uri)
+        self.skipped: dict[str, str] = {}  # unreadable part -> why, found by read()
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *(p for p in parts if p)])  # object stores refuse "a//b"
@@ -53,7 +76,9 @@ class ResultsStore:
         self.fs.create_dir(self.path(rel_dir), recursive=True)
         tmp = self.path(rel_dir, f".tmp-{uuid.uuid4().hex}-{name}")  # dot files are ignored by pyarrow.dataset
         with self.fs.open_output_stream(tmp) as out:
-            out.write(data)
+            out.write(data[:len(data) // 2])
+            fault("write", out.flush)
+            out.write(data[len(data) // 2:])
         self.fs.move(tmp, self.path(rel_dir, name))
 
     def write_study(self, study: dict[str, Any]) -> None:
@@ -95,16 +120,50 @@ class ResultsStore:
                       key=lambda i: i.path)
 
     def read(self, rel_dir: str) -> pa.Table:
-        """All parts of `trials` or `history` as one table over the union of their columns."""
+        """All readable parts of `trials` or `history` as one table over the union of their columns.
+
+        A part that cannot be read (truncated, corrupted) is skipped with a warning naming it; see `unreadable`.
+        """
         paths = [i.path for i in self._parts(rel_dir)]
         if not paths:
             return pa.table({})
         try:
-            schema = pa.unify_schemas([pq.read_schema(p, filesystem=self.fs) for p in paths],
-                                      promote_options="permissive")
-            return ds.dataset(paths, schema=schema, format="parquet", filesystem=self.fs).to_table()
+            return self._scan(paths)
+        except (pa.ArrowInvalid, OSError):  # find the bad parts one by one, read the others
+            good = [p for p in paths if self._readable(p)]
+            return self._scan(good) if good else pa.table({})
+
+    def _scan(self, paths: list[str]) -> pa.Table:
+        schema = pa.unify_schemas([pq.read_schema(p, filesystem=self.fs) for p in paths], promote_options="permissive")
+        return ds.dataset(paths, schema=schema, format="parquet", filesystem=self.fs).to_table()
+
+    def _readable(self, path: str) -> bool:
+        try:
+            pq.read_table(path, filesystem=self.fs)
+            return True
         except (pa.ArrowInvalid, OSError) as exc:
-            raise GenbenchError(f"{self.path(rel_dir)}: unreadable results: {exc}") from None
+            self.skipped[path] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if path not in _WARNED:
+                _WARNED.add(path)
+                print(f"genbench: warning: {path}: unreadable results part skipped ({self.skipped[path]}); "
+                      "the other parts are read", file=sys.stderr, flush=True)
+            return False
+
+    def unreadable(self, rel_dir: str) -> list[str]:
+        """Paths of the parts of `rel_dir` that cannot be read (each also warned about once)."""
+        return [i.path for i in self._parts(rel_dir) if not self._readable(i.path)]
+
+    def set_aside(self, path: str) -> str:
+        """Rename an unreadable part to '_corrupt-<name>': kept for inspection, ignored by every reader."""
+        head, _, name = path.rpartition("/")
+        aside = f"{head}/_corrupt-{name}"
+        self.fs.move(path, aside)
+        return aside
+
+    def orphan_history(self) -> list[str]:
+        """History parts without their trials part (a driver killed between the two writes of one trial)."""
+        done = {i.base_name for i in self._parts("trials")}
+        return [i.path for i in self._parts("history") if i.base_name not in done]
 
     def read_study(self) -> dict[str, Any]:
         try:

@@ -1,16 +1,20 @@
 """Ray Tune + Optuna runner of a study on a private local Ray; a callback writes every trial to the results store."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow.fs as pafs
+from optuna.storages.journal import JournalFileBackend
+
 from genbench.config import from_flat, to_flat
 from genbench.errors import GenbenchError
 from genbench.results.schema import SCHEMA_VERSION
-from genbench.results.store import ResultsStore
+from genbench.results.store import ResultsStore, fault
 from genbench.results.analysis import config_status
 from genbench.sweep.progress import Progress
 from genbench.sweep.space import DefineByRun
@@ -169,15 +173,58 @@ def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False, da
                  configure_logging=True)
 
 
+class Journal(JournalFileBackend):
+    """Optuna's journal file with the 'journal' fault point inside its append (inert by default)."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        fault("journal", lambda: self._torn_append(logs))
+        super().append_logs(logs)
+
+    def _torn_append(self, logs: list[dict[str, Any]]) -> None:
+        self._lock.acquire()  # a driver killed here leaves the lock taken and half a line written
+        with open(self._file_path, "ab") as f:
+            f.write(json.dumps(logs[0]).encode()[:20])
+
+
 def optuna_storage(store: ResultsStore) -> Any:
     """The Optuna study lives in a journal file beside the results (crash-safe appends; optuna-dashboard opens it)."""
     import optuna
-    from optuna.storages.journal import JournalFileBackend
 
     if "://" in store.uri:  # a journal needs a local file: the searcher's memory does not survive the driver there
         return None
     store.fs.create_dir(store.root, recursive=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(store.path("optuna.journal")))
+    return optuna.storages.JournalStorage(Journal(store.path("optuna.journal")))
+
+
+def repair_journal(path: str) -> str:
+    """Undo what a driver killed inside a journal append left: its lock file and a torn last line."""
+    notes = []
+    if os.path.lexists(path + ".lock"):
+        os.unlink(path + ".lock")
+        notes.append("removed the stale lock")
+    if os.path.exists(path):
+        with open(path, "rb+") as f:
+            data = f.read()
+            keep = data.rfind(b"\n") + 1
+            if keep < len(data):
+                f.truncate(keep)
+                notes.append(f"dropped a torn last entry of {len(data) - keep} bytes")
+    return "; ".join(notes)
+
+
+def recover(store: ResultsStore) -> set[str]:
+    """Before a resume: set aside unreadable trials parts (their configurations run again), delete history
+    parts without their trials part and temporary files; returns the ids of the configurations kept."""
+    for path in store.unreadable("trials"):
+        print(f"Resume: {path} is unreadable; moved to {store.set_aside(path)}, its configuration runs again")
+    for path in store.orphan_history():
+        store.fs.delete_file(path)
+        print(f"Resume: removed {path} (its trial never finished writing; it runs again)")
+    for rel in ("trials", "history"):
+        for info in store.fs.get_file_info(pafs.FileSelector(store.path(rel), allow_not_found=True)):
+            if info.base_name.startswith(".tmp-"):
+                store.fs.delete_file(info.path)
+    return store.trial_ids()
 
 
 def fail_stale_trials(storage: Any, study_name: str) -> int:
@@ -216,9 +263,11 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     store = ResultsStore(out)
     constants = {**study.run_settings(budget), **(overrides or {})}
     from_flat(constants, {k: "--set" for k in overrides or {}})  # bad overrides fail before Ray starts
-    done = store.trial_ids() if resume else set()
     if resume:
         _check_resumable(store, constants)
+    done = recover(store) if resume else set()
+    if resume and "://" not in out and (note := repair_journal(store.path("optuna.journal"))):
+        print(f"Resume: {store.path('optuna.journal')}: {note}")
     else:
         store.write_study(study_record(study, budget, constants))
     progress = Progress(label, budget.trials, study.objectives[0])
