@@ -5,6 +5,7 @@ with the reason, where no Chromium is installed (set GENBENCH_CHROMIUM to use an
 """
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 
@@ -14,8 +15,12 @@ from genbench.dashboards.browser import find_chromium, inspect_pages
 from genbench.dashboards.site import write_dashboards
 from genbench.dashboards.synthetic import synthetic_study
 
-pytestmark = pytest.mark.skipif(find_chromium() is None,
-                                reason="no chromium on PATH: apt-get install chromium (CI installs it in .ci/run)")
+pytestmark = [
+    pytest.mark.skipif(find_chromium() is None,
+                       reason="no chromium on PATH: apt-get install chromium (CI installs it in .ci/run)"),
+    pytest.mark.skipif(importlib.util.find_spec("aiohttp") is None,
+                       reason="aiohttp (the DevTools websocket client; it comes with ray[default]) is missing"),
+]
 
 
 @pytest.fixture(scope="module")
