@@ -180,7 +180,10 @@ class Autoregressive:
 
     def _level_log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """log P over the L levels of every sub-pixel: images (B, C, H', W) -> (B, C, L, H', W)."""
-        params = self.net(x)  # (B, C, P, H', W)
+        return self._head(self.net(x))  # net: (B, C, P, H', W)
+
+    def _head(self, params: torch.Tensor) -> torch.Tensor:
+        """Output parameters (B, C, P, H', W') -> log P over levels (B, C, L, H', W'); each sub-pixel alone."""
         if self.cfg.pixel_head == "categorical":
             return F.log_softmax(params, dim=2)
         return discretised_logistic_log_probs(params, self.levels)
@@ -231,8 +234,10 @@ class Autoregressive:
         for row in range(height):
             for col in range(width):
                 for c in range(colors):
-                    # Rows below `row` cannot influence it (causal masks), so only rows 0..row are fed.
-                    log_p = self._level_log_probs(x[:, :, :row + 1])[:, c, :, row, col]  # (n, L)
+                    # Rows below `row` cannot influence it (causal masks), so only rows 0..row are fed; the
+                    # head (a logistic mixture over every level) runs on the one pixel drawn.
+                    params = self.net(x[:, :, :row + 1])[:, :, :, row:row + 1, col:col + 1]  # (n, C, P, 1, 1)
+                    log_p = self._head(params)[:, c, :, 0, 0]  # (n, L)
                     level = torch.distributions.Categorical(logits=log_p).sample()  # (n,)
                     x[:, c, row, col] = level.float() / (self.levels - 1)
         return x
