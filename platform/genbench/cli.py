@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="print the measured family comparison table of a results directory")
     p.add_argument("results", metavar="RESULTS", help="results directory written by dry-run, sweep or train")
     p.add_argument("--markdown", action="store_true", help="print it as a Markdown table")
-    p = sub.add_parser("validate", help="check study and cluster files; prints one line per file")
+    p = sub.add_parser("validate", help="check study, cluster and dashboard definition files; prints one line per file")
     p.add_argument("files", metavar="FILE", nargs="+")
     p = sub.add_parser("list", help="list families, datasets, metrics or GAN variants with one line each")
     p.add_argument("what", choices=["families", "datasets", "metrics", "gan-variants"])

@@ -150,16 +150,23 @@ def _train_reporter(history: list[dict[str, Any]], steps: int) -> Any:
 
 
 def validate_files(files: list[str]) -> int:
-    """Validate study files; one line per file, non-zero exit if any is invalid."""
+    """Validate study, cluster and dashboard definition files; one line per file, non-zero exit if any is invalid."""
     from genbench.sweep.spec import load_study
 
     failed = 0
     for path in files:
         try:
-            if _is_cluster_file(path):
+            kind = _file_kind(path)
+            if kind == "cluster":
                 from genbench.cluster.profiles import validate_cluster_file
 
                 print(f"ok    {path}: {validate_cluster_file(path)}")
+                continue
+            if kind == "dashboard":
+                from genbench.dashboards.spec import load_page
+
+                page = load_page(path)
+                print(f"ok    {path}: dashboard page '{page.name}', {len(page.panels)} panels")
                 continue
             study = load_study(path)
             print(f"ok    {path}: study '{study.name}', family {study.family}, {len(study.space)} searched keys")
@@ -169,11 +176,14 @@ def validate_files(files: list[str]) -> int:
     return 1 if failed else 0
 
 
-def _is_cluster_file(path: str) -> bool:
-    """Cluster files: a genbench profile, a Ray cluster-launcher file or a KubeRay manifest."""
+def _file_kind(path: str) -> str:
+    """'cluster' (a genbench profile, a Ray cluster-launcher file, a KubeRay manifest), 'dashboard' or 'study'."""
     from genbench.yamlfile import load_yaml
 
-    return bool({"genbench", "provider", "cluster_name", "apiVersion"} & set(load_yaml(path).data))
+    keys = set(load_yaml(path).data)
+    if {"genbench", "provider", "cluster_name", "apiVersion"} & keys:
+        return "cluster"
+    return "dashboard" if "panels" in keys or ("page" in keys and "study" not in keys) else "study"
 
 
 def submit_study(space: str, cluster: str, address: str | None, dry_run: bool, out: str | None) -> int:

@@ -28,7 +28,7 @@ class Registry(Generic[T]):
         return add
 
     def get(self, name: str, key: str = "") -> T:
-        if name not in self._entries:
+        if name not in self:  # also a list or a mapping where a name belongs (a YAML typo)
             raise ConfigError(f"unknown {self.kind} '{name}'", key=key, fix=suggest(str(name), self._entries))
         return self._entries[name]
 
@@ -39,7 +39,7 @@ class Registry(Generic[T]):
         return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return isinstance(name, str) and name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
