@@ -304,7 +304,7 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
         seeds=budget.seeds, cpus=study.cpus_per_trial, spread_metric=spread), resources)
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
         search_alg=search, scheduler=_scheduler(study, budget), num_samples=trials,
-        reuse_actors=budget.seeds == 1, max_concurrent_trials=study.max_concurrent or fit),
+        reuse_actors=True, max_concurrent_trials=study.max_concurrent or fit),
         run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=_ray_storage(store), verbose=0,
                                   callbacks=[make_writer(study, store, progress, budget.seeds)]))
