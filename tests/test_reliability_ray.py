@@ -62,25 +62,18 @@ def _check_complete(out: Path, trials: int, resumed: subprocess.CompletedProcess
     assert f"Done: {trials} trials" in resumed.stdout
 
 
-def test_driver_killed_inside_a_results_write_then_resume(tmp_path: Path) -> None:
+def test_driver_killed_inside_a_results_write_then_inside_a_journal_append_then_resumed(tmp_path: Path) -> None:
     cmd, out = _command(tmp_path), tmp_path / "out"
     assert _killed_driver(cmd, "write:5") == 137  # study.yaml, then history + row of trial 1, then inside trial 2's row
     assert len(list((out / "trials").glob("part-*.parquet"))) == 1
     assert len(list((out / "trials").glob(".tmp-*"))) == 1  # the torn write, where no reader looks
     kept = {p.name for p in (out / "trials").glob("part-*.parquet")}
-    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
-    _check_complete(out, 5, resumed)
-    assert "its trial never finished writing" in resumed.stdout  # the orphan history part was removed
-    assert kept <= {p.name for p in (out / "trials").glob("part-*.parquet")}
-
-
-def test_driver_killed_inside_an_optuna_journal_append_then_resume(tmp_path: Path) -> None:
-    cmd, out = _command(tmp_path), tmp_path / "out"
-    assert _killed_driver(cmd, "journal:12") == 137
+    assert _killed_driver([*cmd, "--resume"], "journal:6") == 137  # the resume itself dies inside a journal append
     assert Path(f"{out}/optuna.journal.lock").is_symlink()
     resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
     assert "removed the stale lock" in resumed.stdout and "torn last entry" in resumed.stdout
     _check_complete(out, 5, resumed)
+    assert kept <= {p.name for p in (out / "trials").glob("part-*.parquet")}  # finished trials were not rerun
 
 
 def _trial_processes(session: int) -> list[int]:
@@ -97,7 +90,7 @@ def _trial_processes(session: int) -> list[int]:
 
 
 def test_a_killed_trial_process_is_recorded_as_failed_and_the_study_goes_on(tmp_path: Path) -> None:
-    cmd, out = _command(tmp_path, trials=3, steps=3000, every=1000, concurrent=1), tmp_path / "out"
+    cmd, out = _command(tmp_path, trials=3, steps=1500, every=500, concurrent=1), tmp_path / "out"
     driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -116,6 +109,7 @@ def test_a_killed_trial_process_is_recorded_as_failed_and_the_study_goes_on(tmp_
     table = ds.dataset(out / "trials", format="parquet").to_table().to_pandas()
     assert len(table) == 3 and table["trial_id"].is_unique
     failed = table[table["status"] == "failed"]
-    assert len(failed) == 1 and failed["error"].iloc[0], table[["status", "error"]]
+    assert len(failed) == 1, table[["status", "error"]]
+    assert "worker process has died" in failed["error"].iloc[0]  # the reason Ray gave, not a placeholder
     assert (table["status"] == "completed").sum() == 2
     assert "Done: 3 trials" in stdout

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
@@ -71,6 +72,14 @@ def _stopped_rows(history: list[dict[str, Any]], seeds: list[int], reason: str) 
     return rows
 
 
+def trial_error(trial: Any) -> str:
+    """The last line of a failed trial's error: Tune writes it beside the driver first, the storage copy can lag."""
+    local = trial.error_file
+    text = Path(local).read_text(errors="replace") if local and os.path.exists(local) else ""
+    lines = [line for line in (text or str(trial.get_error() or "")).splitlines() if line.strip()]
+    return lines[-1].strip()[:500] if lines else "trial process failed (Ray recorded no error)"
+
+
 def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: int) -> Any:
     """A Tune Callback that gathers each trial's history chunks and writes its rows when it ends, however it ends."""
     from ray.tune import Callback
@@ -95,8 +104,7 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
                 self._write(trial, _stopped_rows(self.history.get(trial.trial_id, []), self._seeds(trial), reason), {})
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            error = str(trial.get_error() or "trial process failed").strip().splitlines()
-            message = error[-1] if error else "trial process failed"
+            message = trial_error(trial)
             self._write(trial, [{"seed": s, "status": "failed", "error": message} for s in self._seeds(trial)], {})
 
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
