@@ -67,12 +67,15 @@ def test_driver_killed_inside_a_results_write_then_inside_a_journal_append_then_
     assert _killed_driver(cmd, "write:5") == 137  # study.yaml, then history + row of trial 1, then inside trial 2's row
     assert len(list((out / "trials").glob("part-*.parquet"))) == 1
     assert len(list((out / "trials").glob(".tmp-*"))) == 1  # the torn write, where no reader looks
-    kept = {p.name for p in (out / "trials").glob("part-*.parquet")}
     assert _killed_driver([*cmd, "--resume"], "journal:6") == 137  # the resume itself dies inside a journal append
     assert Path(f"{out}/optuna.journal.lock").is_symlink()
+    first, *kept_parts = sorted((out / "trials").glob("part-*.parquet"), key=lambda p: p.stat().st_mtime)
+    first.write_bytes(first.read_bytes()[:200])  # and a finished trial's part is damaged on disk
+    kept = {p.name for p in kept_parts}
     resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
     assert "removed the stale lock" in resumed.stdout and "torn last entry" in resumed.stdout
-    _check_complete(out, 5, resumed)
+    assert f"{first} is unreadable; moved to" in resumed.stdout and (first.parent / f"_corrupt-{first.name}").exists()
+    _check_complete(out, 5, resumed)  # the damaged trial's configuration ran again
     assert kept <= {p.name for p in (out / "trials").glob("part-*.parquet")}  # finished trials were not rerun
 
 
