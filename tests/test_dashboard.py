@@ -92,7 +92,7 @@ def test_site_is_offline_with_plotly_js_once(tmp_path: Path, results: tuple[pd.D
                           .drop(columns="trial_id").to_dict("records"))
     index = Path(write_dashboards(str(tmp_path)))
     pages = sorted(p.name for p in index.parent.glob("*.html"))
-    assert pages == ["cost.html", "index.html", "quality.html", "stability.html"]
+    assert pages == ["cost.html", "index.html", "metrics.html", "quality.html", "stability.html"]
     for page in pages:
         text = (index.parent / page).read_text()
         assert text.count('<script src="plotly.min.js"></script>') == 1
@@ -118,3 +118,24 @@ def test_budget_curve_figure_one_line_per_variant_and_every_trial(results: tuple
     every = fig.data[0]
     assert list(every.x) == list(range(1, len(trials) + 1))
     assert every.y[-1] == trials["quality.modes"].max() and list(every.y) == sorted(every.y)  # more trials never hurt
+
+
+def test_metrics_page_defines_every_metric_and_mixed_provenance_is_flagged(
+        tmp_path: Path, results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    from genbench.metrics.names import METRICS
+
+    trials, _ = results
+    trials = trials.assign(**{"provenance.extractor": "digits-cnn v1", "provenance.n_generated": 2500})
+    store = ResultsStore(str(tmp_path))
+    store.write_study({"study": "demo", "family": "gan", "objectives": [{"metric": "quality.modes", "mode": "max"}]})
+    rows = trials.to_dict("records")
+    for row in rows:
+        store.write_trial(row["trial_id"], row, [])
+    site = Path(write_dashboards(str(tmp_path))).parent
+    metrics = (site / "metrics.html").read_text()
+    assert all(f"<code>{name}</code>" in metrics for name in METRICS) and "digits-cnn v1" in metrics
+    assert "computed 2 ways" not in (site / "quality.html").read_text()
+    store.write_trial(rows[0]["trial_id"], {**rows[0], "provenance.n_generated": 500}, [])  # one run, fewer samples
+    site = Path(write_dashboards(str(tmp_path))).parent
+    for page in ("index.html", "stability.html", "quality.html", "cost.html"):
+        assert "computed 2 ways" in (site / page).read_text() and 'href="metrics.html"' in (site / page).read_text()

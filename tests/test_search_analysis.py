@@ -31,6 +31,14 @@ def test_seed_aggregate_skips_unmeasured_seeds_and_needs_two_for_a_spread() -> N
     assert math.isnan(agg["stability.seed_std"]) and math.isnan(agg["stability.seed_cv"])
 
 
+def test_success_needs_the_threshold_as_well_as_a_completed_run() -> None:
+    rows = [{"status": "completed", "quality.modes": 22.0}, {"status": "completed", "quality.modes": 12.0},
+            {"status": "diverged", "quality.modes": 24.0}, {"status": "completed"}]
+    assert seed_aggregate(rows, "quality.modes")["stability.success_rate"] == 0.75
+    assert seed_aggregate(rows, "quality.modes", ("quality.modes", "at_least", 20.0))["stability.success_rate"] == 0.25
+    assert seed_aggregate(rows, "quality.modes", ("quality.modes", "at_most", 12.0))["stability.success_rate"] == 0.25
+
+
 def test_config_status_is_completed_only_when_every_seed_completed() -> None:
     assert config_status(["completed", "completed"]) == "completed"
     assert config_status(["completed", "diverged", "failed"]) == "diverged"

@@ -85,6 +85,12 @@ BROKEN = {  # name: (old, new, text the message must name besides the file)
     "asha_cost": ("  - {metric: quality.modes, mode: max}", "  - {metric: cost.wall_s, mode: min}\n"
                   "search: {scheduler: asha}", ["search.scheduler", "quality.*"]),
     "family_twice": ("family: gan", "family: [gan, gan]", ["family", "twice"]),
+    "success_metric": ("budget:", "success: {metric: quality.mods, at_least: 20}\nbudget:",
+                       ["success.metric", "did you mean 'quality.modes'"]),
+    "success_bound": ("budget:", "success: {metric: quality.modes, at_least: many}\nbudget:",
+                      ["success.at_least", "expected a number"]),
+    "success_key": ("budget:", "success: {metric: quality.modes, atleast: 20}\nbudget:",
+                    ["success.atleast", "did you mean 'at_least'"]),
 }
 
 
@@ -184,6 +190,12 @@ def test_space_key_of_one_family_only_is_rejected_in_a_families_study(tmp_path: 
     text = BASE.replace("family: gan", "family: [gan, vae]")
     with pytest.raises(ConfigError, match="gan.loss: unknown key for family 'gan\\+vae'"):
         load_study(_write(tmp_path, text))
+
+
+def test_success_threshold_is_read(tmp_path: Path) -> None:
+    study = load_study(_write(tmp_path, BASE.replace("budget:", "success: {metric: quality.modes, at_least: 20}\nbudget:")))
+    assert study.success == ("quality.modes", "at_least", 20.0)
+    assert load_study(_write(tmp_path, BASE)).success is None
 
 
 def test_seeds_and_scheduler_are_read(tmp_path: Path) -> None:

@@ -78,6 +78,40 @@ def overview_page(ctx: Context, pages: list[Page]) -> Page:
                 f"{family_table.to_html(cells, caption)}")
 
 
+PROVENANCE = ("provenance.extractor", "provenance.reference", "provenance.n_reference", "provenance.n_generated")
+
+
+def provenances(trials: pd.DataFrame) -> pd.DataFrame:
+    """The distinct ways this study's quality scores were computed, with how many runs used each."""
+    columns = [c for c in PROVENANCE if c in trials]
+    if not columns:
+        return pd.DataFrame(columns=[*PROVENANCE, "runs"])
+    return trials[columns].astype(str).value_counts(dropna=False).rename("runs").reset_index()
+
+
+def provenance_note(trials: pd.DataFrame) -> str:
+    """A warning above every page when its scores were computed in more than one way (not comparable)."""
+    kinds = provenances(trials)
+    if len(kinds) <= 1:
+        return ""
+    return (f'<p class="missing">Quality scores in this study were computed {len(kinds)} ways (feature extractor, '
+            "reference split or sample count differ); scores are comparable only within one way. See "
+            '<a href="metrics.html">metrics</a>.</p>')
+
+
+def metrics_page(ctx: Context) -> Page:
+    """Every metric's definition and direction, and how this study's scores were computed."""
+    from genbench.metrics.names import METRICS
+
+    rows = "".join(f"<tr><td><code>{html.escape(name)}</code></td><td>{'higher' if m.better == 'max' else 'lower'}"
+                   f"</td><td>{html.escape(m.doc)}</td></tr>" for name, m in METRICS.items())
+    kinds = provenances(ctx.trials)
+    how = kinds.to_html(index=False, border=0, escape=True) if len(kinds) else "<p>No quality scores yet.</p>"
+    return Page("metrics", "Metrics: definitions and how this study's scores were computed",
+                '<table><tr><th>metric</th><th>better</th><th>definition</th></tr>'
+                f"{rows}</table><h2>Provenance of the scores</h2>{how}")
+
+
 def _optional_table(store: ResultsStore, name: str) -> pd.DataFrame | None:
     import pyarrow.parquet as pq
 
@@ -115,8 +149,9 @@ def write_dashboards(results: str, live: bool = False, definitions: str | None =
     from plotly.offline import get_plotlyjs
 
     ctx = load_context(results)
-    pages = [build_page(p, ctx) for p in load_pages(definitions)]
+    pages = [build_page(p, ctx) for p in load_pages(definitions)] + [metrics_page(ctx)]
     pages.insert(0, overview_page(ctx, pages))
+    note = provenance_note(ctx.trials)
     store = ResultsStore(results)
     store.fs.create_dir(store.path("dashboards"), recursive=True)
     store.write_bytes("dashboards", "plotly.min.js", get_plotlyjs().encode())
@@ -124,7 +159,7 @@ def write_dashboards(results: str, live: bool = False, definitions: str | None =
     for page in pages:
         text = PAGE.format(title=f"{ctx.study.get('study', '')} - {page.name}", live=LIVE if live else "",
                            study=html.escape(ctx.study.get("study", "")), links=nav, heading=html.escape(page.heading),
-                           body=page.body)
+                           body=note + page.body)
         store.write_bytes("dashboards", f"{page.name}.html", text.encode())
     store.write_bytes("dashboards", "version.txt", str(time.time_ns()).encode())
     return store.path("dashboards", "index.html")

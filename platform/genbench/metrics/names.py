@@ -37,7 +37,8 @@ METRICS: dict[str, Metric] = {
                                         "configuration (the same value on each seed's row)"),
     "stability.seed_cv": Metric("min", "stability.seed_std / |mean| across the seeds of one configuration"),
     "stability.success_rate": Metric("max", "fraction of a configuration's seeds that trained to the end "
-                                            "(status completed)"),
+                                            "(status completed) and reached the study's success threshold, "
+                                            "if it sets one"),
     "cost.wall_s": Metric("min", "wall-clock seconds of the run, data and final evaluation included"),
     "cost.device_s": Metric("min", "CPU core-seconds of the run's process (user + system time)"),
     "cost.params": Metric("min", "trainable parameters of all networks"),

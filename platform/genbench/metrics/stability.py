@@ -41,6 +41,8 @@ def seed_spread(values: list[float]) -> dict[str, float]:
     return {"stability.seed_std": std, "stability.seed_cv": std / abs(mean) if mean else math.nan}
 
 
-def success_rate(statuses: list[str]) -> float:
-    """Fraction of a configuration's seeds that trained to the end (not diverged, collapsed, stopped or failed)."""
-    return sum(s == "completed" for s in statuses) / len(statuses) if statuses else math.nan
+def success_rate(statuses: list[str], reached: list[bool] | None = None) -> float:
+    """Fraction of a configuration's seeds that trained to the end (not diverged, collapsed, stopped or failed)
+    and, where the study sets a quality threshold, reached it (`reached`, one flag per seed)."""
+    reached = reached if reached is not None else [True] * len(statuses)
+    return sum(s == "completed" and ok for s, ok in zip(statuses, reached)) / len(statuses) if statuses else math.nan

@@ -17,16 +17,33 @@ def _mean(values: list[Any]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def seed_aggregate(rows: list[dict[str, Any]], spread_metric: str) -> dict[str, Any]:
+Threshold = tuple[str, str, float]  # (metric, 'at_least' | 'at_most', value): what a successful seed reaches
+
+
+def reached(row: dict[str, Any], threshold: Threshold | None) -> bool:
+    """Whether a seed's final metric meets the study's success threshold (always, without one)."""
+    if threshold is None:
+        return True
+    metric, side, bound = threshold
+    value = row.get(metric)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return value >= bound if side == "at_least" else value <= bound
+
+
+def seed_aggregate(rows: list[dict[str, Any]], spread_metric: str,
+                   threshold: Threshold | None = None) -> dict[str, Any]:
     """One configuration's value for the searcher from its per-seed rows.
 
     quality.*, likelihood.* and cost.* are averaged over the seeds that measured them; seed_std and seed_cv
-    are the spread of `spread_metric`; success_rate counts the seeds that trained to the end.
+    are the spread of `spread_metric`; success_rate counts the seeds that trained to the end and reached
+    the study's success threshold.
     """
     numeric = {k for r in rows for k, v in r.items() if k.startswith(AVERAGED) and isinstance(v, (int, float))}
     out: dict[str, Any] = {k: _mean([r.get(k) for r in rows]) for k in sorted(numeric)}
     out.update(seed_spread([r.get(spread_metric, math.nan) for r in rows]))
-    out["stability.success_rate"] = success_rate([r.get("status", "failed") for r in rows])
+    out["stability.success_rate"] = success_rate([r.get("status", "failed") for r in rows],
+                                                 [reached(r, threshold) for r in rows])
     return out
 
 

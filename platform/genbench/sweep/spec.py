@@ -12,7 +12,7 @@ from genbench.results.store import safe_name
 from genbench.sweep.params import Param, parse_param
 from genbench.yamlfile import YamlDoc, load_yaml
 
-TOP_KEYS = ("study", "description", "family", "data", "objectives", "budget", "dry_run", "search",
+TOP_KEYS = ("study", "description", "family", "data", "objectives", "success", "budget", "dry_run", "search",
             "resources", "fixed", "space")
 ALGORITHMS = ("tpe", "random", "grid", "qmc", "nsga2")
 SCHEDULERS = ("none", "asha")
@@ -46,6 +46,7 @@ class Study:
     search_seed: int = 0
     max_concurrent: int = 0  # 0: as many as the CPUs allow
     cpus_per_trial: int = 1
+    success: tuple[str, str, float] | None = None  # (metric, 'at_least' | 'at_most', value) a successful seed reaches
     description: str = ""
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +106,26 @@ def _objectives(doc: YamlDoc) -> list[tuple[str, str]]:
                               source=where, fix=suggest(str(item.get("metric")), METRICS))
         out.append((item["metric"], item["mode"]))
     return out
+
+
+def _success(doc: YamlDoc) -> tuple[str, str, float] | None:
+    """success: {metric: quality.modes, at_least: 20}: the quality a seed must reach to count as a success."""
+    raw = doc.data.get("success")
+    if raw is None:
+        return None
+    fix = "write success: {metric: quality.modes, at_least: 20} (or at_most: for a metric to minimise)"
+    if not isinstance(raw, dict) or len(raw) != 2 or "metric" not in raw:
+        raise ConfigError("expected a metric and one bound", key="success", source=doc.where("success"), fix=fix)
+    _check_keys(doc, "success", raw, ("metric", "at_least", "at_most"))
+    side = "at_least" if "at_least" in raw else "at_most"
+    bound = raw[side]
+    if raw["metric"] not in METRICS:
+        raise ConfigError(f"unknown metric {raw['metric']!r}", key="success.metric",
+                          source=doc.where("success.metric", "success"), fix=suggest(str(raw["metric"]), METRICS))
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+        raise ConfigError(f"expected a number, got {bound!r}", key=f"success.{side}",
+                          source=doc.where(f"success.{side}", "success"), fix=fix)
+    return raw["metric"], side, float(bound)
 
 
 def _flat_settings(doc: YamlDoc) -> tuple[dict[str, Any], dict[str, str]]:
@@ -182,7 +203,7 @@ def load_study(path: str | Path) -> Study:
                   grace_evals=_int(doc, "search", search, "grace_evals", 2),
                   search_seed=_int(doc, "search", search, "seed", 0, minimum=0),
                   max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
-                  cpus_per_trial=_int(doc, "resources", resources, "cpus_per_trial", 1),
+                  cpus_per_trial=_int(doc, "resources", resources, "cpus_per_trial", 1), success=_success(doc),
                   description=str(doc.data.get("description", "")), source=doc.path, raw=doc.data)
     _check_search(doc, study)
     return study

@@ -101,7 +101,8 @@ def _mean_latest(lanes: list[Lane]) -> dict[str, float]:
 
 
 def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), intermediate: bool = True,
-               seeds: int = 1, cpus: int = 1, spread_metric: str = "") -> None:
+               seeds: int = 1, cpus: int = 1, spread_metric: str = "",
+               threshold: tuple[str, str, float] | None = None) -> None:
     """Train `config` under `seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
 
     One seed trains in this process; several train as Ray tasks in the trial's placement group. The final
@@ -122,7 +123,7 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), interme
             if intermediate and any(lane.row is None for lane in lanes) and step < config["train.steps"]:
                 tune.report({"step": step, **_mean_latest(lanes), "history": _drain(lanes)})
         rows = [lane.row for lane in lanes if lane.row is not None]
-        aggregate = seed_aggregate(rows, spread_metric)
+        aggregate = seed_aggregate(rows, spread_metric, threshold)
         missing = {m: math.nan for m in objectives if m not in aggregate}
         tune.report({**aggregate, **missing, "step": max(r.get("steps", 0) for r in rows), "final": True,
                      "rows": rows, "history": _drain(lanes)})

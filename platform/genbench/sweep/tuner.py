@@ -309,7 +309,7 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
     spread = next((m for m in metrics if m.startswith(("quality.", "likelihood."))), "quality.modes")
     trainable = tune.with_resources(tune.with_parameters(
         trial_main, objectives=tuple(metrics), intermediate=all(m.startswith("quality.") for m in metrics),
-        seeds=budget.seeds, cpus=study.cpus_per_trial, spread_metric=spread), resources)
+        seeds=budget.seeds, cpus=study.cpus_per_trial, spread_metric=spread, threshold=study.success), resources)
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
         search_alg=search, scheduler=_scheduler(study, budget), num_samples=trials,
         reuse_actors=True, max_concurrent_trials=study.max_concurrent or fit),
@@ -345,6 +345,7 @@ def study_record(study: Study, budget: Budget, constants: dict[str, Any]) -> dic
 
     return {"study": study.name, "family": study.family, "source": study.source,
             "objectives": [{"metric": m, "mode": d} for m, d in study.objectives],
+            "success": dict(zip(("metric", "side", "value"), study.success)) if study.success else None,
             "budget": vars(budget), "algorithm": study.algorithm, "search_seed": study.search_seed,
             "constants": constants, "space": study.raw.get("space", {}), "cluster": "local",
             "schema_version": SCHEMA_VERSION,
