@@ -95,7 +95,7 @@ def test_cli_serves_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
         assert f"http://127.0.0.1:{port}/" in lines[-1], lines
         assert "families, measured" in _get(f"http://127.0.0.1:{port}/index.html")
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0 and "Stopped serving." in out and "Traceback" not in out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import html
+import signal
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -71,17 +72,25 @@ def start_server(directory: str, port: int) -> ThreadingHTTPServer:
     return server
 
 
+def _stop_on_ctrl_c() -> threading.Event:
+    """An event Ctrl-C sets: the loop ends between rebuilds instead of being interrupted anywhere in one."""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    return stop
+
+
 def serve(results: str, port: int = 8050, poll_s: float = 2.0, stop: threading.Event | None = None,
           definitions: str | None = None) -> int:
     """Build, serve and rebuild on every change of the results until Ctrl-C (or `stop` is set)."""
     if "://" in results:
         raise GenbenchError(f"{results}: --serve needs a local results directory (copy it here first)")
     ResultsStore(results).read_study()  # a clear error when this is not a results directory
+    stop = stop or _stop_on_ctrl_c()  # before the URL is printed: Ctrl-C from then on ends the loop cleanly
     print(f"Dashboard: {rebuild(results, definitions)}", flush=True)
     server = start_server(str(Path(results) / "dashboards"), port)
     print(f"Serving {Path(results).resolve()}/dashboards at http://127.0.0.1:{server.server_port}/ "
           "(rebuilt when the results change; Ctrl-C stops)", flush=True)
-    stop = stop or threading.Event()
     seen = fingerprint(results)
     try:
         while not stop.wait(poll_s):
@@ -89,7 +98,8 @@ def serve(results: str, port: int = 8050, poll_s: float = 2.0, stop: threading.E
             if now != seen:
                 seen = now
                 print(f"{time.strftime('%H:%M:%S')} results changed: {rebuild(results, definitions)}", flush=True)
-    except KeyboardInterrupt:
+        print("Stopped serving.", flush=True)
+    except KeyboardInterrupt:  # Ctrl-C in a thread other than the main one (no handler there)
         print("Stopped serving.", flush=True)
     finally:
         server.shutdown()
