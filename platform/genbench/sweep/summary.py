@@ -48,9 +48,10 @@ def param_importances(storage: Any, study: Study) -> dict[str, dict[str, float]]
     return out
 
 
-def _finite(value: Any) -> Any:
-    return float(value) if isinstance(value, float) and math.isfinite(value) else (None if isinstance(value, float)
-                                                                                  else value)
+def _finite(value: Any) -> float | None:
+    """An objective value for YAML: a plain float, or null where it was not measured (NaN)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -> dict[str, Any]:

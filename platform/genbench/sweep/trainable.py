@@ -1,6 +1,7 @@
 """The function each Ray Tune trial runs: one configuration under each of its seeds, reported in eval-sized chunks."""
 from __future__ import annotations
 
+import functools
 import math
 import queue
 import threading
@@ -53,12 +54,19 @@ def run_stream(flat: dict[str, Any]) -> Iterator[Item]:
         stop.set()
 
 
+@functools.cache
+def _seed_task() -> Any:
+    """run_stream as a Ray streaming task, registered once per process (a reused trial worker runs many)."""
+    import ray
+
+    return ray.remote(num_returns="streaming", max_retries=0)(run_stream)
+
+
 def _remote_stream(flat: dict[str, Any], cpus: int) -> Iterator[Item]:
     """The same stream from a Ray task in one of the trial's placement-group bundles (a seed on its own CPUs)."""
     import ray
 
-    remote = ray.remote(num_cpus=cpus, num_returns="streaming", max_retries=0)(run_stream)
-    refs = remote.remote(flat)
+    refs = _seed_task().options(num_cpus=cpus).remote(flat)
     try:
         for ref in refs:
             yield ray.get(ref)

@@ -29,7 +29,7 @@ def load_family_state(family: Family, state: dict[str, Any]) -> None:
 def save(directory: str, family: Family, loop: LoopState, history: list[dict[str, Any]]) -> None:
     """Write state.pt and history.json into `directory` (each written beside, then renamed)."""
     os.makedirs(directory, exist_ok=True)
-    loop_state = {**asdict(loop), "batch_rng": loop.batch_rng}
+    loop_state = asdict(loop)  # plain values and one tensor (the batch-order RNG): loadable with weights_only
     _atomic(os.path.join(directory, "state.pt"),
             lambda path: torch.save({"family": family_state(family), "loop": loop_state,
                                      "torch_rng": torch.get_rng_state()}, path))
