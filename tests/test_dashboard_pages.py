@@ -156,3 +156,34 @@ def test_diffusion_quality_against_sampling_steps_per_sampler(ctx: Context) -> N
     assert {t.name for t in fig.data} == set(diffusion["config.diffusion.sampler"])
     assert sum(len(t.x) for t in fig.data) == len(diffusion)
     assert fig.layout.xaxis.type == "log" and "network evaluations / sample" in fig.layout.xaxis.title.text
+
+
+def test_sample_panel_shows_the_best_and_median_run_of_each_group(ctx: Context) -> None:
+    panel = next(p for page in load_pages() for p in page.panels if p.id == "samples")
+    fig = render(panel, ctx)
+    done = ctx.trials.dropna(subset=["quality.modes"])
+    for family, runs in done.groupby("family"):
+        ranked = runs.sort_values("quality.modes", ascending=False, kind="stable")["trial_id"].tolist()
+        best, median = ranked[0], ranked[len(ranked) // 2]
+        titles = [a.text for a in fig.layout.annotations if a.text.startswith(f"{family}: ")]
+        assert titles == [f"{family}: best ({best}, modes = {runs.set_index('trial_id').loc[best, 'quality.modes']:.4g})",
+                          f"{family}: median ({median}, modes = "
+                          f"{runs.set_index('trial_id').loc[median, 'quality.modes']:.4g})"]
+    assert len(fig.data) == 2 * done["family"].nunique()
+    assert {t.name for t in fig.data} <= set(done["trial_id"])  # every cell is a run with its points
+
+
+def test_sample_panel_says_so_when_no_run_has_samples(ctx: Context) -> None:
+    panel = next(p for page in load_pages() for p in page.panels if p.id == "samples")
+    bare = Context(ctx.trials, ctx.history, ctx.study, ctx.summary, ctx.curve)  # no sample reader
+    with pytest.raises(Missing, match="no sample files"):
+        render(panel, bare)
+
+
+def test_sampling_speed_is_grouped_by_family_and_sampler(ctx: Context) -> None:
+    panel = next(p for page in load_pages() for p in page.panels if p.id == "sampling-speed")
+    fig = render(panel, ctx)
+    labels = {t.name for t in fig.data}  # one box per family and sampler
+    assert any(label.startswith("gan: generator pass") for label in labels)
+    assert any(re.match(r"diffusion: ddim \(\d+ steps\)", label) for label in labels)
+    assert any(label.startswith("diffusion: ddpm (") for label in labels)

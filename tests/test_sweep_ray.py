@@ -79,3 +79,18 @@ def test_history_and_conditional_params(dry_run: tuple[subprocess.CompletedProce
     evals = history.dropna(subset=["eval.modes"])
     assert set(evals["step"]) <= {20, 40}
     assert (out / "study.yaml").exists() and (out / "dashboards" / "stability.html").exists()
+
+
+def test_every_completed_trial_has_its_final_samples(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    import numpy as np
+
+    _, out = dry_run
+    trials = ds.dataset(out / "trials", format="parquet").to_table().to_pandas()
+    for trial_id, status in zip(trials["trial_id"], trials["status"]):
+        path = out / "samples" / f"{trial_id}.npy"
+        if status == "completed" or path.exists():  # a diverged generator has a file where its samples are finite
+            points = np.load(path, allow_pickle=False)
+            assert points.shape[1] == 2 and len(points) <= 500 and np.isfinite(points).all()
+        if status == "completed":
+            assert len(np.load(path)) == 500  # eval.n_samples points of ring8
+    assert set(trials["provenance.sampler"].dropna()) == {"generator pass"}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -345,3 +345,43 @@ def budget_curve(curve: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(title="trials (random subsets of the ones run)")
     fig.update_yaxes(title=metric_label(metric))
     return fig
+
+
+class SampleShot(NamedTuple):
+    """One trial's sample file, shown in a grid cell: 'best' or 'median' of its group by the panel's metric."""
+
+    group: str
+    rank: str
+    trial_id: str
+    score: str  # e.g. 'quality.modes = 20'
+    ext: str  # png | npy
+    data: bytes
+
+
+def sample_grids(shots: list[SampleShot], title: str) -> go.Figure:
+    """Rows of groups, columns best and median: image grids (PNG) or scatter plots of points (toy data)."""
+    from plotly.subplots import make_subplots
+
+    from genbench.results.samples import png_data_uri, read_points
+
+    groups = list(dict.fromkeys(s.group for s in shots))
+    titles = [f"{s.group}: {s.rank} ({s.trial_id}, {s.score})" for s in shots]
+    cell = {(s.group, s.rank): i for i, s in enumerate(shots)}
+    fig = make_subplots(rows=len(groups), cols=2, vertical_spacing=0.3 / len(groups), horizontal_spacing=0.08,
+                        subplot_titles=[titles[cell[(g, r)]] if (g, r) in cell else "" for g in groups
+                                        for r in ("best", "median")])
+    for s in shots:
+        row, col = groups.index(s.group) + 1, 1 if s.rank == "best" else 2
+        if s.ext == "png":
+            fig.add_trace(go.Image(source=png_data_uri(s.data), name=s.trial_id, hoverinfo="skip"), row=row, col=col)
+            fig.update_xaxes(visible=False, row=row, col=col)
+            fig.update_yaxes(visible=False, row=row, col=col)
+        else:
+            points = read_points(s.data)  # (N, 2) on toy data; the first two coordinates otherwise
+            fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1] if points.shape[1] > 1 else np.zeros(len(points)),
+                                       mode="markers", marker={"size": 3, "color": OKABE_ITO[col - 1], "opacity": 0.6},
+                                       name=s.trial_id, showlegend=False), row=row, col=col)
+            fig.update_xaxes(title_text="x1 (data units)", row=row, col=col)
+            fig.update_yaxes(title_text="x2 (data units)", scaleanchor=f"x{2 * row - 2 + col}", row=row, col=col)
+    fig.update_annotations(font_size=11)
+    return _layout(fig, title, height=max(360, 300 * len(groups)), showlegend=False)

@@ -11,6 +11,7 @@ from genbench.dashboards import figures
 from genbench.dashboards.spec import KINDS, Panel
 from genbench.metrics.names import METRICS
 
+SAMPLE_GROUPS_MAX = 8  # rows of sample grids in one panel
 FALLBACK_OBJECTIVES = (("quality.modes", "max"), ("quality.fd", "min"), ("likelihood.bpd", "min"),
                        ("likelihood.nll", "min"), ("cost.wall_s", "min"))
 
@@ -28,6 +29,7 @@ class Context:
     study: dict[str, Any]
     summary: dict[str, Any] | None = None
     curve: pd.DataFrame | None = None
+    samples: Callable[[str], tuple[str, bytes] | None] = lambda trial_id: None  # trial_id -> (ext, file bytes)
     _configs: pd.DataFrame | None = field(default=None, repr=False)
 
     def objectives(self) -> list[tuple[str, str]]:
@@ -60,6 +62,9 @@ class Context:
         if name == "variant":
             several = self.trials["family"].nunique() > 1
             return table["family"].astype(str) if several else figures.variant_labels(table).astype(str)
+        if name == "sampler":
+            sampler = table["provenance.sampler"] if "provenance.sampler" in table else pd.Series("", index=table.index)
+            return table["family"].astype(str) + sampler.fillna("").map(lambda s: f": {s}" if s else "")
         return table[name].astype(str)
 
     def subset(self, where: dict[str, list[Any]]) -> Context:
@@ -74,7 +79,7 @@ class Context:
             raise Missing(f"no runs with {shown}")
         trials = self.trials[keep]
         history = self.history[self.history["trial_id"].isin(set(trials["trial_id"]))]
-        return Context(trials, history, self.study, self.summary, self.curve)
+        return Context(trials, history, self.study, self.summary, self.curve, self.samples)
 
     def column(self, value: str) -> str:
         """A token or column name -> the results column it means here (Missing when the study has none)."""
@@ -215,11 +220,37 @@ def _trials_table(p: Panel, ctx: Context) -> go.Figure:
     return figures.trials_table(ctx.trials, metric, ctx.mode(metric), _list(p, ctx, "params"))
 
 
+def _samples(p: Panel, ctx: Context) -> go.Figure:
+    metric = ctx.column(p.columns["metric"])
+    _need(ctx.trials, metric)
+    rows = ctx.trials[ctx.trials[metric].notna()]
+    rows = rows.sort_values(metric, ascending=ctx.mode(metric) == "min", kind="stable")
+    shots = []
+    for group, runs in rows.groupby(ctx.groups(p.columns.get("group", "variant"), rows).values, sort=True):
+        shots += _best_and_median(ctx, str(group), runs, metric)
+    if not shots:
+        raise Missing("no sample files (samples/) for these runs; sweeps write them for every trained run")
+    return figures.sample_grids(shots[:2 * SAMPLE_GROUPS_MAX], _title(p, f"Samples of the best and median run by {metric}"))
+
+
+def _best_and_median(ctx: Context, group: str, runs: pd.DataFrame, metric: str) -> list[figures.SampleShot]:
+    """The best run and the median run (by rank) of one group, best first; those without a sample file skipped."""
+    shots = []
+    picks = {"best": 0, "median": len(runs) // 2} if len(runs) > 1 else {"best": 0}
+    for rank, i in picks.items():
+        trial_id = str(runs["trial_id"].iloc[i])
+        found = ctx.samples(trial_id)
+        if found:
+            score = f"{metric.split('.', 1)[-1]} = {float(runs[metric].iloc[i]):.4g}"
+            shots.append(figures.SampleShot(group, rank, trial_id, score, *found))
+    return shots
+
+
 BUILDERS: dict[str, Callable[[Panel, Context], go.Figure]] = {
     "outcome_vs_lr": _outcome_vs_lr, "rates": _rates, "by_group": _by_group, "curves": _curves,
     "seed_bands": _seed_bands, "scatter": _scatter, "parallel": _parallel, "importances": _importances,
     "budget_curve": _budget_curve, "pareto": _pareto, "totals": _totals, "early_stopping": _early_stopping,
-    "trials_table": _trials_table}
+    "trials_table": _trials_table, "samples": _samples}
 assert set(BUILDERS) == set(KINDS), "every panel kind has a builder"
 
 

@@ -141,7 +141,8 @@ def load_context(results: str) -> Context:
     history = store.read("history").to_pandas()
     if history.empty:
         history = pd.DataFrame({"trial_id": pd.Series(dtype=str), "step": pd.Series(dtype="int64")})
-    return Context(trials, history, study, _summary(store), _optional_table(store, "budget_curve.parquet"))
+    return Context(trials, history, study, _summary(store), _optional_table(store, "budget_curve.parquet"),
+                   store.read_samples)
 
 
 def write_dashboards(results: str, live: bool = False, definitions: str | None = None) -> str:

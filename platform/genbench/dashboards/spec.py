@@ -14,7 +14,8 @@ DEFINITIONS = Path(__file__).resolve().parents[3] / "dashboards"  # <repo>/dashb
 
 TOKENS = {"objective": "the study's first objective", "objective_2": "the study's second objective",
           "variant": "GAN loss / penalty / SN in a GAN study, else the family",
-          "searched": "the study's searched settings (lists only)"}
+          "searched": "the study's searched settings (lists only)",
+          "sampler": "the family and the sampler its sampling speed was measured with (provenance.sampler)"}
 BASE_COLUMNS = ("trial_id", "config_id", "study", "family", "status", "seed", "error", "start_time", "end_time",
                 "steps", "step", "workers")
 TRAIN_COLUMNS = ("loss", "loss_d", "loss_g", "penalty", "grad_norm", "grad_norm_d", "grad_norm_g", "d_real",
@@ -28,7 +29,7 @@ class Kind(NamedTuple):
     roles: tuple[str, ...]
     optional: tuple[str, ...] = ()
     lists: tuple[str, ...] = ()
-    source: str = "trials"  # trials | history | summary | budget_curve
+    source: str = "trials"  # trials | history | summary | budget_curve | samples
     doc: str = ""
 
 
@@ -47,6 +48,8 @@ KINDS: dict[str, Kind] = {
     "totals": Kind(("metric", "group"), doc="sum of a cost column per group (seconds shown as hours)"),
     "early_stopping": Kind((), source="summary", doc="compute saved by early stopping, from summary.yaml"),
     "trials_table": Kind(("metric", "params"), lists=("params",), doc="the runs, best first"),
+    "samples": Kind(("metric",), optional=("group",), source="samples",
+                    doc="samples of the best and median run per group by a metric (image grids or point clouds)"),
 }
 PANEL_KEYS = ("id", "kind", "title", "columns", "where", "log_x", "log_y", "note")
 PAGE_KEYS = ("page", "title", "order", "intro", "panels")

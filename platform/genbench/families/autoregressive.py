@@ -152,6 +152,7 @@ class Autoregressive:
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, cfg.train.steps) if o.cosine else None
         self.grad_clip = o.grad_clip
         self.sample_nfe = data.dim  # D, or C * H * W: one evaluation per value, in order
+        self.sampler = f"one value at a time ({data.dim} passes)"
 
     def _vector_net(self, m: AutoregressiveConfig, data: Dataset) -> nn.Module:
         self.shift = data.train.mean(dim=0)  # (D,)

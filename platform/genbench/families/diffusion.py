@@ -226,6 +226,10 @@ class Diffusion:
         """Network evaluations per sample: every step of the sampler calls the denoiser once."""
         return self.cfg.timesteps if self.cfg.sampler == "ddpm" else self.cfg.ddim_steps
 
+    @property
+    def sampler(self) -> str:
+        return f"{self.cfg.sampler} ({self.sample_nfe} steps)"
+
     def modules(self) -> dict[str, nn.Module]:
         return {"denoiser": self.net}
 

@@ -84,6 +84,7 @@ class Flow:
 
     batches_per_step = 1
     sample_nfe = 1  # one pass through the inverse flow per sample
+    sampler = "inverse flow pass"
 
     def __init__(self, cfg: RunConfig, data: Dataset) -> None:
         m, o = cfg.model, cfg.optim

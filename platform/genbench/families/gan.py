@@ -91,6 +91,9 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
 class GAN:
     """Alternates d_steps discriminator updates and one generator update per train_step."""
 
+    sample_nfe = 1  # one generator pass per sample
+    sampler = "generator pass"
+
     def __init__(self, cfg: RunConfig, data: Dataset) -> None:
         m, o = cfg.model, cfg.optim
         self.cfg, self.image = m, data.is_image

@@ -216,6 +216,7 @@ class VAE:
 
     batches_per_step = 1
     sample_nfe = 1  # one decoder pass per sample
+    sampler = "prior -> decoder pass"
 
     def __init__(self, cfg: RunConfig, data: Dataset) -> None:
         m, o = cfg.model, cfg.optim

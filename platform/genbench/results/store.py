@@ -16,11 +16,13 @@ import pyarrow.parquet as pq
 import yaml
 
 from genbench.errors import ConfigError, GenbenchError
+from genbench.results.samples import decode, pop_samples
 from genbench.results.schema import HISTORY_PAD, TRIAL_COLUMNS, TRIAL_PAD, table_from_rows
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _FAULT_HITS: dict[str, int] = {}
 _WARNED: set[str] = set()
+SAMPLE_EXTENSIONS = ("png", "npy")
 
 
 def fault(point: str, before_exit: Callable[[], None] | None = None) -> None:
@@ -96,13 +98,27 @@ class ResultsStore:
         One part per configuration: a resumed sweep sees a configuration with all its seeds or not at all.
         """
         safe_name(config_id, "config_id")
+        rows = [dict(r) for r in rows]
         for row in rows:
             safe_name(str(row["trial_id"]), "trial_id")
+        for trial_id, blob in pop_samples(rows).items():  # before the row: a row in `trials` has its samples
+            ext, data = decode(blob)
+            self.write_bytes("samples", f"{trial_id}.{ext}", data)
         if history:
             table = table_from_rows(history, ("trial_id", "step"), HISTORY_PAD)
             self.write_bytes("history", f"part-{config_id}.parquet", _parquet_bytes(table))
         table = table_from_rows(rows, TRIAL_COLUMNS, TRIAL_PAD)
         self.write_bytes("trials", f"part-{config_id}.parquet", _parquet_bytes(table))
+
+    def read_samples(self, trial_id: str) -> tuple[str, bytes] | None:
+        """(extension, bytes) of samples/<trial_id>.png or .npy; None when the trial has no sample file."""
+        for ext in SAMPLE_EXTENSIONS:
+            try:
+                with self.fs.open_input_stream(self.path("samples", f"{safe_name(trial_id, 'trial_id')}.{ext}")) as f:
+                    return ext, f.read()
+            except (FileNotFoundError, OSError):
+                continue
+        return None
 
     def write_table(self, name: str, table: pa.Table) -> None:
         """A derived table beside the results (budget_curve.parquet): replaced whole, atomically."""

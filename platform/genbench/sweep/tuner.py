@@ -47,7 +47,7 @@ def trial_row(study: Study, trial_id: str, config: dict[str, Any], result: dict[
     row.update({f"config.{k}": v for k, v in flat.items() if k not in ("family", "seed")})
     row.update({k: v for k, v in result.items()
                 if k.split(".")[0] in ("quality", "likelihood", "stability", "cost", "provenance")})
-    row.update({k: result[k] for k in RUN_COLUMNS if k in result})
+    row.update({k: result[k] for k in (*RUN_COLUMNS, "samples") if k in result})  # samples: a file, not a column
     row["steps"] = result.get("steps", result.get("step", 0))
     return row
 

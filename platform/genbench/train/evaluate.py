@@ -22,6 +22,7 @@ class Evaluator:
     def __init__(self, data: Dataset, n_samples: int) -> None:
         self.data, self.n_samples = data, n_samples
         self.extractor = None
+        self.last_samples: torch.Tensor | None = None  # of the latest call: the final model's, once training ends
         self.primary: tuple[str, str] = ("modes", "max") if data.modes is not None else ("fd", "min")
         if data.is_image:
             from genbench.metrics.extractors import extractor_for
@@ -38,6 +39,7 @@ class Evaluator:
     def __call__(self, family: Family) -> dict[str, float]:
         """Quality metrics (names without prefix) of n_samples fresh samples."""
         samples = family.sample(self.n_samples)  # (n, D) or (n, C, H, W)
+        self.last_samples = samples
         if self.extractor is None:
             return self._toy(samples)
         return self._images(samples)
@@ -84,11 +86,13 @@ def likelihood(family: Family, data: Dataset) -> dict[str, Any]:
     return out
 
 
-def sample_cost(family: Family, n_samples: int) -> dict[str, float]:
-    """cost.sample_per_s for one batch of n_samples (wall clock) and cost.sample_nfe where the family knows it."""
+def sample_cost(family: Family, n_samples: int) -> dict[str, Any]:
+    """cost.sample_per_s for one batch of n_samples (wall clock), cost.sample_nfe where the family knows it, and
+    provenance.sampler: which sampler was timed (a family may have several, e.g. DDPM or DDIM at k steps)."""
     start = time.perf_counter()
     family.sample(n_samples)
-    out = {"cost.sample_per_s": n_samples / max(time.perf_counter() - start, 1e-9)}
+    out: dict[str, Any] = {"cost.sample_per_s": n_samples / max(time.perf_counter() - start, 1e-9),
+                           "provenance.sampler": getattr(family, "sampler", type(family).__name__)}
     nfe = getattr(family, "sample_nfe", None)
     if nfe is not None:
         out["cost.sample_nfe"] = float(nfe)

@@ -13,6 +13,7 @@ from genbench.errors import GenbenchError
 from genbench.families import FAMILIES
 from genbench.families.base import count_params
 from genbench.metrics.stability import best_to_final_gap, oscillation
+from genbench.results.samples import encode as encode_samples
 from genbench.train.evaluate import Evaluator, likelihood, peak_memory_bytes, sample_cost
 from genbench.train.loop import LoopOutcome, Report, train
 
@@ -69,6 +70,8 @@ def measure(family: Any, data: Any, cfg: RunConfig, outcome: LoopOutcome, evalua
     row.update(_stability(outcome, [c.get(evaluator.primary[0], float("nan")) for c in curve], evaluator.primary[1]))
     row.update({"cost.params": count_params(family), "cost.train_flops": outcome.step_flops * outcome.steps,
                 **sample_cost(family, cfg.eval.n_samples)})
+    if evaluator.last_samples is not None:
+        row["samples"] = encode_samples(evaluator.last_samples, data.is_image)  # samples/<trial_id>.png or .npy
     return row
 
 
