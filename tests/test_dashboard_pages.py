@@ -187,3 +187,18 @@ def test_sampling_speed_is_grouped_by_family_and_sampler(ctx: Context) -> None:
     assert any(label.startswith("gan: generator pass") for label in labels)
     assert any(re.match(r"diffusion: ddim \(\d+ steps\)", label) for label in labels)
     assert any(label.startswith("diffusion: ddpm (") for label in labels)
+
+
+def test_sample_panel_keeps_the_groups_with_the_best_runs(ctx: Context) -> None:
+    from genbench.dashboards import panels
+
+    panel = next(p for page in load_pages() for p in page.panels if p.id == "samples")
+    old, panels.SAMPLE_GROUPS_MAX = panels.SAMPLE_GROUPS_MAX, 2
+    try:
+        fig = render(panel, ctx)
+    finally:
+        panels.SAMPLE_GROUPS_MAX = old
+    best = ctx.trials.groupby("family")["quality.modes"].max()
+    shown = list(dict.fromkeys(a.text.split(":")[0] for a in fig.layout.annotations))
+    assert len(shown) == 2 and f"of {len(best)})" in fig.layout.title.text
+    assert best[shown[0]] >= best[shown[1]] >= best.drop(shown).max()

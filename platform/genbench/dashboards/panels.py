@@ -225,12 +225,17 @@ def _samples(p: Panel, ctx: Context) -> go.Figure:
     _need(ctx.trials, metric)
     rows = ctx.trials[ctx.trials[metric].notna()]
     rows = rows.sort_values(metric, ascending=ctx.mode(metric) == "min", kind="stable")
-    shots = []
-    for group, runs in rows.groupby(ctx.groups(p.columns.get("group", "variant"), rows).values, sort=True):
-        shots += _best_and_median(ctx, str(group), runs, metric)
+    shots: list[figures.SampleShot] = []
+    groups = rows.groupby(ctx.groups(p.columns.get("group", "variant"), rows).values, sort=False)  # best group first
+    for group, runs in groups:
+        if len({s.group for s in shots}) < SAMPLE_GROUPS_MAX:
+            shots += _best_and_median(ctx, str(group), runs, metric)
     if not shots:
         raise Missing("no sample files (samples/) for these runs; sweeps write them for every trained run")
-    return figures.sample_grids(shots[:2 * SAMPLE_GROUPS_MAX], _title(p, f"Samples of the best and median run by {metric}"))
+    title = _title(p, f"Samples of the best and median run by {metric}")
+    if groups.ngroups > SAMPLE_GROUPS_MAX:
+        title += f" (the {SAMPLE_GROUPS_MAX} groups with the best runs, of {groups.ngroups})"
+    return figures.sample_grids(shots, title)
 
 
 def _best_and_median(ctx: Context, group: str, runs: pd.DataFrame, metric: str) -> list[figures.SampleShot]:
