@@ -55,15 +55,23 @@ class TrainConfig:
                 raise ConfigError(f"must be an integer >= 0, got {value!r}", key=key, fix="0 turns it off")
 
 
+EVAL_FEATURES = ("auto", "classifier", "inception", "pixels")
+
+
 @dataclass
 class EvalConfig:
-    """How often and on how many samples quality is measured during training."""
+    """How often, on how many samples and in which feature space quality is measured during training."""
 
     every: int = 500
     n_samples: int = 2500  # the standard toy-GAN mode protocol uses 2,500 samples
+    features: str = "auto"  # images: classifier on digits, else Inception if its weights file is present, else pixels
+    inception_weights: str = ""  # FID Inception weights file; '' = $GENBENCH_INCEPTION_WEIGHTS, else the cache copy
 
     def __post_init__(self) -> None:
         _check_positive(self, "every", "n_samples")
+        if self.features not in EVAL_FEATURES:
+            raise ConfigError(f"unknown feature extractor {self.features!r}", key="features",
+                              fix=suggest(self.features, EVAL_FEATURES))
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Offline feature extractors for image metrics: a digit classifier trained once and cached, or honest raw pixels."""
+"""Offline feature extractors for image metrics: a cached digit classifier, FID Inception from a local file, pixels."""
 from __future__ import annotations
 
 import hashlib
@@ -12,9 +12,11 @@ import torch
 from torch import nn
 
 from genbench.data.base import Dataset
+from genbench.errors import ConfigError
 
 CLASSIFIER_VERSION = 1  # bump when DigitNet or its training changes: cached weights are keyed by it
 PIXELS_MAX_SIDE = 16
+DIGIT_DATA = ("digits", "stacked_digits")  # the data the digit classifier was trained for
 
 
 @dataclass
@@ -131,9 +133,30 @@ def pixels_extractor(data: Dataset) -> Extractor:
     return Extractor(f"pixels {side}x{side} (no learned features)", features)
 
 
-def extractor_for(data: Dataset) -> Extractor:
-    if data.name in ("digits", "stacked_digits"):
+def extractor_for(data: Dataset, features: str = "auto", inception_weights: str = "") -> Extractor:
+    """The extractor `eval.features` asks for; 'auto': the digit classifier on digits, Inception where a weights
+    file is present (an explicitly given path must exist), else raw pixels. Nothing is downloaded."""
+    digits = data.name in DIGIT_DATA
+    if features == "classifier" and not digits:
+        raise ConfigError(f"the digit classifier scores only {' and '.join(DIGIT_DATA)}, not {data.name!r}",
+                          key="eval.features", fix="use eval.features=auto, inception or pixels")
+    if features == "classifier" or (features == "auto" and digits):
         from genbench.data.digits import digits_split
 
         return digits_extractor(data, *digits_split())
+    if features in ("inception", "auto"):
+        return _inception_or_pixels(data, features, inception_weights)
+    return pixels_extractor(data)
+
+
+def _inception_or_pixels(data: Dataset, features: str, setting: str) -> Extractor:
+    from genbench.metrics import inception
+
+    path, source = inception.weights_path(setting)
+    if features == "auto" and data.shape[0] not in (1, 3):  # Inception sees grey or RGB only
+        return pixels_extractor(data)
+    if inception.readable(path):
+        return inception.inception_extractor(data, path)
+    if features == "inception" or source != inception.DEFAULT_SOURCE:  # a path given but wrong is an error
+        raise inception.missing_weights(path, source, features)
     return pixels_extractor(data)

@@ -19,7 +19,8 @@ NLL_MAX_EXAMPLES, NLL_BATCH = 2000, 500  # bounded cost of the final likelihood 
 class Evaluator:
     """Scores samples of a family against a data set's test split; reference features are computed once."""
 
-    def __init__(self, data: Dataset, n_samples: int) -> None:
+    def __init__(self, data: Dataset, n_samples: int, features: str = "auto", inception_weights: str = "") -> None:
+        """features / inception_weights: the run's eval.features and eval.inception_weights (images only)."""
         self.data, self.n_samples = data, n_samples
         self.extractor = None
         self.last_samples: torch.Tensor | None = None  # of the latest call: the final model's, once training ends
@@ -27,7 +28,7 @@ class Evaluator:
         if data.is_image:
             from genbench.metrics.extractors import extractor_for
 
-            self.extractor = extractor_for(data)
+            self.extractor = extractor_for(data, features, inception_weights)
             self.real = self.extractor.features(data.test)  # (M, F) reference features
 
     def provenance(self) -> dict[str, Any]:

@@ -130,7 +130,8 @@ def worker_main(config: dict[str, Any]) -> None:
     if state is not None:  # a restarted worker group: the step it resumed from is part of the record
         state.resumed_from.append(state.step)
     torch.manual_seed(cfg.seed * 7919 + rank + 104729 * (state.step if state else 0))  # own noise per worker
-    evaluator = Evaluator(run.data, cfg.eval.n_samples) if rank == 0 else None
+    ev = cfg.eval
+    evaluator = Evaluator(run.data, ev.n_samples, ev.features, ev.inception_weights) if rank == 0 else None
     curve = [{k[5:]: v for k, v in h.items() if k.startswith("eval.")} for h in history
              if any(k.startswith("eval.") for k in h)]
     clock = (time.time(), time.perf_counter(), time.process_time())

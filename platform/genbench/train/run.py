@@ -48,7 +48,7 @@ def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str]
 def _train_and_measure(cfg: RunConfig, report: Report) -> dict[str, Any]:
     data = load_dataset(cfg.data)
     family = FAMILIES.get(cfg.family).build(cfg, data)
-    evaluator = Evaluator(data, cfg.eval.n_samples)
+    evaluator = Evaluator(data, cfg.eval.n_samples, cfg.eval.features, cfg.eval.inception_weights)
     curve: list[dict[str, float]] = []
 
     def evaluate(f: Any) -> dict[str, float]:
