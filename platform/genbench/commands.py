@@ -87,10 +87,12 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
 
     flat = _train_settings(family, data, preset, overrides)
     cfg = from_flat(flat, {k: "--set" for k in flat})
+    device = _device_line(cfg, workers)  # before anything is written or moved aside
     resolved = to_flat(cfg)
     name = safe_name(f"train-{cfg.family}-{cfg.data.name}", "study")
     out = prepare_out(out or os.path.join("results", name))
     print("Resolved config:\n" + json.dumps(resolved, indent=2), flush=True)
+    print(device, flush=True)
     store = ResultsStore(out)
     budget = Budget(trials=1, steps=cfg.train.steps, eval_every=cfg.eval.every)
     study = Study(name=name, families=[cfg.family], objectives=[], budget=budget,
@@ -105,6 +107,17 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     done = f"Done: {row['status']} after {row.get('steps', 0)} steps{where} in {fmt_s(row.get('cost.wall_s', 0))}"
     _finish(out, ["; ".join([done, ", ".join(scores)]) if scores else done])
     return 0 if row["status"] != "failed" else 1
+
+
+def _device_line(cfg: Any, workers: Any) -> str:
+    """Where the run will compute and with which options; an in-process run that asks for a missing GPU fails here."""
+    from genbench.train.device import resolve
+
+    if workers is not None:  # each worker resolves train.device on its own node; rows record it as cost.device
+        return f"Device: each Ray Train worker's ({'its GPU' if workers.gpus else 'CPU'} unless train.device says " \
+               f"otherwise); bf16={cfg.train.bf16}, tf32={cfg.train.tf32}, channels_last={cfg.train.channels_last}, " \
+               f"compile={str(cfg.train.compile).lower()}"
+    return f"Device: {resolve(cfg.train).describe()}"
 
 
 def _train_here(flat: dict[str, Any], cfg: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

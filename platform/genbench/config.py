@@ -9,6 +9,25 @@ from typing import Any
 from genbench.errors import ConfigError, suggest
 
 COMMON_SECTIONS = ("data", "train", "eval")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class Switch(str):
+    """Type of an option that is 'auto', 'true' or 'false'; a YAML true / false is stored as the string, so that
+    its config.* column has one type whatever each trial chose."""
+
+
+SWITCH_VALUES = ("auto", "true", "false")
+
+
+def switch(value: object, key: str) -> str:
+    """'auto', 'true' or 'false' from a bool or one of those strings; anything else is a ConfigError."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.lower() in SWITCH_VALUES:
+        return value.lower()
+    raise ConfigError(f"expected true, false or auto, got {value!r}", key=key,
+                      fix="auto decides by the device: on where a GPU is present and the option is safe, off on CPU")
 
 
 @dataclass
@@ -46,6 +65,13 @@ class TrainConfig:
     threads: int = 1  # torch intra-op threads of this run; concurrent trials must not oversubscribe
     collapse_evals: int = 3  # stop when this many evaluations in a row find one mode only (0: never)
     checkpoint_every: int = 500  # steps between checkpoints of a Ray Train run (0: none); in-process runs keep none
+    # Where and how the run computes, decided in the process that trains (a CPU driver may launch GPU workers):
+    # 'auto' is the GPU where one is present and the option is safe there, off on CPU (genbench.train.device).
+    device: str = "auto"  # auto | cpu | cuda
+    bf16: Switch = "auto"  # bf16 autocast of the training forward passes (auto: on with CUDA that has bf16)
+    tf32: Switch = "auto"  # TF32 matmuls and convolutions (auto: on with CUDA; no effect on CPU)
+    channels_last: Switch = "auto"  # NHWC memory format of image nets and batches (auto: on with CUDA; 4-D only)
+    compile: bool = False  # torch.compile every network (off by default: minutes of compile time per process)
 
     def __post_init__(self) -> None:
         _check_positive(self, "steps", "batch_size", "log_every", "diverge_loss", "threads")
@@ -53,6 +79,10 @@ class TrainConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"must be an integer >= 0, got {value!r}", key=key, fix="0 turns it off")
+        if self.device not in DEVICES:
+            raise ConfigError(f"unknown device {self.device!r}", key="device", fix=f"valid: {', '.join(DEVICES)}")
+        for key in ("bf16", "tf32", "channels_last"):
+            setattr(self, key, switch(getattr(self, key), key))
 
 
 EVAL_FEATURES = ("auto", "classifier", "inception", "pixels")
@@ -128,6 +158,8 @@ def coerce(value: Any, kind: type, key: str) -> Any:
                 pass
     if kind is str and isinstance(value, str):
         return value
+    if kind is Switch:
+        return switch(value, key)
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     raise ConfigError(f"expected {names.get(kind, kind.__name__)}, got {type(value).__name__} {value!r}", key=key,
                       fix=f"give {names.get(kind, kind.__name__)}")

@@ -11,7 +11,7 @@ from torch import nn
 from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import FAMILIES, FamilySpec
+from genbench.families.base import FAMILIES, Autocast, FamilySpec
 from genbench.nets.masked import MADE, PixelCNN
 
 COMPONENTS = ("gaussian", "logistic")  # mixture components of the continuous (vector) head
@@ -152,6 +152,7 @@ class Autoregressive:
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, cfg.train.steps) if o.cosine else None
         self.grad_clip = o.grad_clip
         self.sample_nfe = data.dim  # D, or C * H * W: one evaluation per value, in order
+        self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
         self.sampler = f"one value at a time ({data.dim} passes)"
 
     def _vector_net(self, m: AutoregressiveConfig, data: Dataset) -> nn.Module:
@@ -204,7 +205,8 @@ class Autoregressive:
         return self._nll(batch)
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        loss = self._nll(batch).mean()
+        with self.autocast():  # the forward pass and the loss; the reported likelihood (nll) stays fp32
+            loss = self._nll(batch).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = grad_norm_and_clip(list(self.net.parameters()), self.grad_clip)

@@ -1,7 +1,8 @@
 """The family protocol that keeps the training loop generic, and the family registry."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,6 +20,7 @@ class Family(Protocol):
     """What the loop needs of a family: its modules, one optimisation step, and samples."""
 
     batches_per_step: int  # the loop hands train_step batch_size * batches_per_step rows
+    autocast: Autocast  # entered around training forward passes; genbench.train.device.place sets it
 
     def modules(self) -> dict[str, nn.Module]: ...
 
@@ -70,3 +72,29 @@ def params_finite(family: Family) -> torch.Tensor:
     """0-dim bool tensor: every parameter of every module is finite (no host sync here)."""
     flags = [torch.isfinite(p).all() for m in family.modules().values() for p in m.parameters()]
     return torch.stack(flags).all()
+
+
+def family_device(family: Family) -> torch.device:
+    """The device of the family's networks (where its noise must be drawn)."""
+    first = next(iter(family.modules().values()))
+    return next(first.parameters()).device
+
+
+class Autocast:
+    """The precision of a family's training forward passes: bf16 autocast on its device type, or fp32.
+
+    Families enter it around forward passes and losses only; backward follows the dtypes autocast chose.
+    Likelihood evaluation (nll, bpd) and sampling never enter it: a log-likelihood sums thousands of per-value
+    terms, and bf16's 8-bit mantissa would move the reported nats by more than the differences compared.
+    """
+
+    def __init__(self, device_type: str = "cpu", bf16: bool = False) -> None:
+        self.device_type, self.bf16 = device_type, bf16
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if not self.bf16:
+            yield
+            return
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            yield

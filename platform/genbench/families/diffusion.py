@@ -11,7 +11,7 @@ from torch import nn
 from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import FAMILIES, FamilySpec
+from genbench.families.base import FAMILIES, Autocast, FamilySpec, family_device
 from genbench.nets.unet import TimeMLP, UNet
 
 SCHEDULES, SAMPLERS, VARIANCES = ("linear", "cosine"), ("ddpm", "ddim"), ("small", "large")
@@ -135,6 +135,12 @@ class Schedule:
         for name, value in values.items():
             setattr(self, name, value.float())
 
+    def to_device(self, device: torch.device) -> None:
+        """Every coefficient on `device` (the family's device: they are indexed by t drawn there)."""
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(device))
+
 
 def at(coef: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
     """coef[t] (B,) shaped (B, 1, ...) to broadcast against a (B, ...) tensor of ndim dimensions."""
@@ -220,6 +226,7 @@ class Diffusion:
         self.std = torch.ones(data.shape) if data.is_image else data.train.std(dim=0).clamp(min=1e-6)  # (D,)
         self.clip = m.clip_x0 and data.is_image
         self.nll_method = self._nll_method() if m.nll_bound else ""
+        self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
 
     @property
     def sample_nfe(self) -> int:
@@ -246,9 +253,11 @@ class Diffusion:
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         x0 = self.to_model(batch)  # (B, ...)
-        t = torch.randint(self.cfg.timesteps, (len(x0),))
+        t = torch.randint(self.cfg.timesteps, (len(x0),), device=x0.device)
         noise = torch.randn_like(x0)
-        loss = (self.eps(self.net, q_sample(self.sched, x0, t, noise), t) - noise).pow(2).mean()  # L_simple
+        with self.autocast():  # the denoiser in bf16 where asked; the squared error in fp32
+            eps = self.eps(self.net, q_sample(self.sched, x0, t, noise), t)
+        loss = (eps.float() - noise).pow(2).mean()  # L_simple
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip:
@@ -272,7 +281,7 @@ class Diffusion:
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """n samples in data space: (n, D), or (n, C, H, W) clamped to [0, 1]."""
-        return self.to_data(self.denoise(torch.randn(n, *self.shape)))
+        return self.to_data(self.denoise(torch.randn(n, *self.shape, device=family_device(self))))
 
     @torch.no_grad()
     def denoise(self, x_T: torch.Tensor) -> torch.Tensor:
@@ -299,7 +308,7 @@ class Diffusion:
     def _ddpm(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Ancestral sampling over all T steps: x_{t-1} ~ N(mu_theta(x_t, t), sigma_t^2 I), no noise at t = 1."""
         for step in reversed(range(self.cfg.timesteps)):
-            t = torch.full((1,), step, dtype=torch.long)  # shared by the batch: one time embedding per step
+            t = torch.full((1,), step, dtype=torch.long, device=x.device)  # shared by the batch: one embedding
             x0, _ = self._x0(net, x, t)
             x = posterior_mean(self.sched, x0, x, t)
             if step > 0:
@@ -310,10 +319,10 @@ class Diffusion:
         """DDIM (Song et al. 2021, eq. 12) over the sub-sequence tau; eta scales the noise (0: deterministic)."""
         taus = ddim_timesteps(self.cfg.timesteps, self.cfg.ddim_steps).tolist()
         for i in reversed(range(len(taus))):
-            t = torch.full((1,), taus[i], dtype=torch.long)
+            t = torch.full((1,), taus[i], dtype=torch.long, device=x.device)
             x0, eps = self._x0(net, x, t)
             ab = self.sched.alpha_bar[taus[i]]
-            ab_prev = self.sched.alpha_bar[taus[i - 1]] if i > 0 else torch.tensor(1.0)
+            ab_prev = self.sched.alpha_bar[taus[i - 1]] if i > 0 else ab.new_ones(())
             sigma = self.cfg.eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()
             x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma ** 2).clamp(min=0).sqrt() * eps
             if self.cfg.eta > 0 and i > 0:
@@ -329,7 +338,7 @@ class Diffusion:
     def nll(self, batch: torch.Tensor) -> torch.Tensor:
         """The variational bound L_T + sum_{t>1} L_{t-1} + L_0 in nats per example (B,), every t evaluated."""
         terms = self.bound_terms(batch)  # (B, T + 1)
-        log_det = self.std.log().sum() if not self.is_image else torch.tensor(0.0)  # undoes the standardisation
+        log_det = self.std.log().sum() if not self.is_image else terms.new_zeros(())  # undoes the standardisation
         return terms.sum(dim=1) + log_det
 
     @torch.no_grad()
@@ -341,7 +350,7 @@ class Diffusion:
         try:
             x0 = self.to_model(batch)  # (B, ...)
             chunk = max(1, NLL_ROWS_PER_CHUNK[self.is_image] // len(x0))
-            steps = torch.arange(self.cfg.timesteps)
+            steps = torch.arange(self.cfg.timesteps, device=x0.device)
             terms = [self._terms_at(net, x0, ts) for ts in steps.split(chunk)]  # each (B, k)
         finally:
             net.train(was_training)
@@ -349,7 +358,7 @@ class Diffusion:
 
     def prior_term(self, x0: torch.Tensor) -> torch.Tensor:
         """L_T = KL(q(x_T | x_0) || N(0, I)) per example (B,)."""
-        t = torch.full((len(x0),), self.cfg.timesteps - 1, dtype=torch.long)
+        t = torch.full((len(x0),), self.cfg.timesteps - 1, dtype=torch.long, device=x0.device)
         mean = at(self.sched.sqrt_alpha_bar, t, x0.dim()) * x0
         log_var = at((1.0 - self.sched.alpha_bar).log(), t, x0.dim()).expand_as(x0)
         return sum_except_batch(gaussian_kl(mean, log_var, torch.zeros_like(x0), torch.zeros_like(x0)))

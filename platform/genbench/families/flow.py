@@ -12,7 +12,7 @@ from torch import nn
 from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import FAMILIES, FamilySpec
+from genbench.families.base import FAMILIES, Autocast, FamilySpec
 from genbench.nets.coupling import MultiScaleFlow, vector_flow
 
 LOG_2PI = math.log(2 * math.pi)
@@ -96,6 +96,7 @@ class Flow:
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda step: lr_factor(step, o.warmup, cfg.train.steps, o.cosine))
         self.grad_clip = o.grad_clip
+        self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
         self.nll_method = ("exact" if self.levels is None else
                            "bound: uniform dequantisation (1 draw per example), exact flow density")
 
@@ -155,7 +156,8 @@ class Flow:
         return nll if self.levels is None else nll + self.dim * math.log(self.levels)
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        loss = self._nll(batch).mean()
+        with self.autocast():  # coupling conditioners in bf16; the 1x1 convs keep fp32 (InvConv1x1.forward)
+            loss = self._nll(batch).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.flow.parameters() if p.grad is not None]

@@ -10,7 +10,7 @@ from torch import nn
 from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import FAMILIES, FamilySpec
+from genbench.families.base import FAMILIES, Autocast, FamilySpec, family_device
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.mlp import ACTIVATIONS, mlp
@@ -106,6 +106,7 @@ class GAN:
         unbounded = m.penalty == "none" and not m.spectral_norm
         self.clip = m.clip if self.loss.clip_without_penalty and unbounded else 0.0
         self.batches_per_step = m.d_steps
+        self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.g, "discriminator": self.d}
@@ -114,15 +115,16 @@ class GAN:
         # (B, D) -> (B / pack, pack * D); images (B, C, H, W) -> (B / pack, pack * C, H, W)
         return x.reshape(x.shape[0] // self.cfg.pack, -1, *x.shape[2:])
 
-    def _fake(self, n: int) -> torch.Tensor:
-        out = self.g(torch.randn(n, self.cfg.latent_dim))  # (n, D) or (n, C, H, W)
+    def _fake(self, n: int, device: torch.device) -> torch.Tensor:
+        out = self.g(torch.randn(n, self.cfg.latent_dim, device=device))  # (n, D) or (n, C, H, W)
         return torch.tanh(out) if self.image else out  # images live in [-1, 1] inside the GAN
 
     def d_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        real_p, fake_p = self._pack(real), self._pack(self._fake(len(real)).detach())
-        real_logits, fake_logits = self.d(real_p), self.d(fake_p)  # (B / pack, 1)
-        loss = self.loss.d_loss(real_logits, fake_logits)
-        penalty = self.penalty(self.d, real_p, fake_p)
+        with self.autocast():  # forward passes, loss and penalty (its input gradient included); backward after
+            real_p, fake_p = self._pack(real), self._pack(self._fake(len(real), real.device).detach())
+            real_logits, fake_logits = self.d(real_p), self.d(fake_p)  # (B / pack, 1)
+            loss = self.loss.d_loss(real_logits, fake_logits)
+            penalty = self.penalty(self.d, real_p, fake_p)
         self.opt_d.zero_grad(set_to_none=True)
         (loss + self.cfg.penalty_weight * penalty).backward()
         norm = grad_norm(self.d)
@@ -134,8 +136,9 @@ class GAN:
         return {"train.loss_d": loss.detach(), "train.penalty": penalty.detach(), "train.grad_norm_d": norm,
                 "train.d_real": real_logits.detach().mean(), "train.d_fake": fake_logits.detach().mean()}
 
-    def g_step(self, n: int) -> dict[str, torch.Tensor]:
-        loss = self.loss.g_loss(self.d(self._pack(self._fake(n))))
+    def g_step(self, n: int, device: torch.device) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            loss = self.loss.g_loss(self.d(self._pack(self._fake(n, device))))
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         norm = grad_norm(self.g)
@@ -154,7 +157,7 @@ class GAN:
         chunks = batch.chunk(self.cfg.d_steps)  # one real batch per discriminator step
         for real in chunks:
             out = self.d_step(real)
-        out.update(self.g_step(len(chunks[0])))
+        out.update(self.g_step(len(chunks[0]), batch.device))
         return out
 
     @torch.no_grad()
@@ -162,7 +165,7 @@ class GAN:
         g = self.g_ema if self.g_ema is not None else self.g
         was_training = g.training
         g.eval()
-        out = g(torch.randn(n, self.cfg.latent_dim))
+        out = g(torch.randn(n, self.cfg.latent_dim, device=family_device(self)))
         g.train(was_training)
         return ((torch.tanh(out) + 1) / 2).clamp(0, 1) if self.image else out
 

@@ -13,7 +13,7 @@ from torch import nn
 from genbench.config import RunConfig, check_optimiser
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import FAMILIES, FamilySpec
+from genbench.families.base import FAMILIES, Autocast, FamilySpec
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.mlp import ACTIVATIONS, mlp
 
@@ -234,6 +234,7 @@ class VAE:
         self.opt = torch.optim.Adam(self.params, lr=o.lr, betas=(o.beta1, o.beta2))
         self.grad_clip = o.grad_clip
         self.steps_done, self.warmup_steps = 0, round(m.kl_warmup * cfg.train.steps)
+        self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
 
     def modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder}
@@ -263,8 +264,9 @@ class VAE:
         return self.cfg.beta * min(1.0, (self.steps_done + 1) / warmup) if warmup else self.cfg.beta
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        recon, kl = self.elbo_terms(self._target(batch))
-        loss = (recon + self.kl_weight() * kl).mean()
+        with self.autocast():  # the forward passes and the loss; backward after
+            recon, kl = self.elbo_terms(self._target(batch))
+            loss = (recon + self.kl_weight() * kl).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad for p in self.params if p.grad is not None]

@@ -100,7 +100,10 @@ class InvConv1x1(nn.Module):
         return F.conv2d(x, w[:, :, None, None])  # (B, C, H, W)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._mix(x, self.weight()), (self.log_s.sum() * _positions(x)).expand(len(x))
+        # fp32 even under bf16 autocast: log|det W| = sum(log_s) is the determinant of W, not of W rounded to bf16
+        with torch.autocast(x.device.type, enabled=False):
+            y = self._mix(x.float(), self.weight())
+        return y, (self.log_s.sum() * _positions(x)).expand(len(x))
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         return self._mix(y, self.inverse_weight())

@@ -21,14 +21,15 @@ STATUSES = ("completed", "diverged", "early_stopped", "failed")
 TIME_COLUMNS = ("start_time", "end_time")  # stored as UTC timestamps, given as epoch seconds
 STRING_COLUMNS = {"trial_id", "config_id", "train_path", "worker_nodes", "resumed_from", "study", "family",
                   "status", "error", "traceback", "likelihood.method", "provenance.extractor", "provenance.reference",
-                  "provenance.sampler"}
+                  "provenance.sampler", "cost.device", "cost.device_options"}  # cost.device*: what cost was measured on
 TYPES = {"stability.diverged": pa.bool_(), "stability.steps_to_diverge": pa.int64(), "cost.params": pa.int64(),
          "seed": pa.int64(), "steps": pa.int64(), "workers": pa.int64(), "step": pa.int64(),
          "likelihood.n_test": pa.int64(),
          "provenance.n_reference": pa.int64(), "provenance.n_generated": pa.int64()}
 # Present in every part (null where not measured): the final metrics in trials, their eval.* twins in history.
 TRIAL_PAD = (*METRICS, "quality.kid_std", "likelihood.method", "likelihood.n_test", "provenance.extractor",
-             "provenance.reference", "provenance.n_reference", "provenance.n_generated", "provenance.sampler")
+             "provenance.reference", "provenance.n_reference", "provenance.n_generated", "provenance.sampler",
+             "cost.device", "cost.device_options")
 HISTORY_PAD = tuple(f"eval.{m.split('.', 1)[1]}" for m in (*METRICS, "quality.kid_std") if m.startswith("quality."))
 
 

@@ -30,17 +30,23 @@ def save(directory: str, family: Family, loop: LoopState, history: list[dict[str
     """Write state.pt and history.json into `directory` (each written beside, then renamed)."""
     os.makedirs(directory, exist_ok=True)
     loop_state = asdict(loop)  # plain values and one tensor (the batch-order RNG): loadable with weights_only
+    rng = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # the noise of a GPU run is drawn there
+        rng["cuda_rng"] = torch.cuda.get_rng_state()
     _atomic(os.path.join(directory, "state.pt"),
-            lambda path: torch.save({"family": family_state(family), "loop": loop_state,
-                                     "torch_rng": torch.get_rng_state()}, path))
+            lambda path: torch.save({"family": family_state(family), "loop": loop_state, **rng}, path))
     _atomic(os.path.join(directory, "history.json"), lambda path: _write_text(path, json.dumps(history)))
 
 
 def load(directory: str, family: Family) -> tuple[LoopState, list[dict[str, Any]]]:
     """Restore the family in place; returns the loop state and the history up to the checkpoint."""
-    state = torch.load(os.path.join(directory, "state.pt"), weights_only=True)  # tensors and plain containers only
+    # tensors and plain containers only; read onto the CPU (a GPU run's checkpoint loads anywhere), then
+    # load_state_dict copies each tensor onto the device of the family's own (already placed) tensors
+    state = torch.load(os.path.join(directory, "state.pt"), weights_only=True, map_location="cpu")
     load_family_state(family, state["family"])
     torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda_rng"])
     with open(os.path.join(directory, "history.json")) as f:
         history = json.load(f)
     return LoopState(**state["loop"]), history

@@ -9,9 +9,10 @@ from typing import Any
 import torch
 
 from genbench.data import Dataset
-from genbench.families.base import Family
+from genbench.families.base import Family, family_device
 from genbench.metrics.features import density_coverage, frechet_distance, kid, precision_recall, sliced_wasserstein
 from genbench.metrics.modes import mode_metrics
+from genbench.train.device import synchronize
 
 NLL_MAX_EXAMPLES, NLL_BATCH = 2000, 500  # bounded cost of the final likelihood evaluation
 
@@ -39,7 +40,7 @@ class Evaluator:
 
     def __call__(self, family: Family) -> dict[str, float]:
         """Quality metrics (names without prefix) of n_samples fresh samples."""
-        samples = family.sample(self.n_samples)  # (n, D) or (n, C, H, W)
+        samples = family.sample(self.n_samples).float().cpu()  # (n, D) or (n, C, H, W); metrics run on the CPU
         self.last_samples = samples
         if self.extractor is None:
             return self._toy(samples)
@@ -78,8 +79,9 @@ def likelihood(family: Family, data: Dataset) -> dict[str, Any]:
     """likelihood.nll (nats per example) on the test split, bpd for images, and how it was computed."""
     if not getattr(family, "nll_method", ""):  # no likelihood, or one switched off (diffusion's bound is costly)
         return {}
-    test = data.test[:NLL_MAX_EXAMPLES]
-    nll = torch.cat([family.nll(chunk) for chunk in test.split(NLL_BATCH)]).mean().item()
+    test, device = data.test[:NLL_MAX_EXAMPLES], family_device(family)
+    # fp32 on the family's device: never under bf16 autocast (nll sums every value's log-probability; see Autocast)
+    nll = torch.cat([family.nll(chunk.to(device)).cpu() for chunk in test.split(NLL_BATCH)]).mean().item()
     out: dict[str, Any] = {"likelihood.nll": nll, "likelihood.method": family.nll_method,
                            "likelihood.n_test": len(test)}
     if data.is_image:
@@ -90,8 +92,11 @@ def likelihood(family: Family, data: Dataset) -> dict[str, Any]:
 def sample_cost(family: Family, n_samples: int) -> dict[str, Any]:
     """cost.sample_per_s for one batch of n_samples (wall clock), cost.sample_nfe where the family knows it, and
     provenance.sampler: which sampler was timed (a family may have several, e.g. DDPM or DDIM at k steps)."""
+    device = family_device(family)
+    synchronize(device)
     start = time.perf_counter()
     family.sample(n_samples)
+    synchronize(device)  # GPU sampling is asynchronous: the time counts once the samples exist
     out: dict[str, Any] = {"cost.sample_per_s": n_samples / max(time.perf_counter() - start, 1e-9),
                            "provenance.sampler": getattr(family, "sampler", type(family).__name__)}
     nfe = getattr(family, "sample_nfe", None)

@@ -10,6 +10,7 @@ import torch
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.families.base import Family, params_finite
+from genbench.train.device import Placement, batch_to, compile_networks, train_split_on
 from genbench.train.flops import FlopCount
 
 Report = Callable[[int, dict[str, float]], None]  # report(step, {"train.loss_d": ..., "eval.modes": ...})
@@ -82,24 +83,35 @@ def close_window(scalars: list[dict[str, torch.Tensor]], diverge_loss: float, pa
     return Window(dict(zip(keys, means)), bad, reason, host[-2])
 
 
-def _first_step(family: Family, batch: torch.Tensor, state: LoopState) -> dict[str, torch.Tensor]:
-    """The first step of a run, its FLOPs counted once (matmuls and convolutions); a resumed run only steps."""
+def _first_step(family: Family, batch: torch.Tensor, state: LoopState, compile_after: bool) -> dict[str, torch.Tensor]:
+    """The first step of a run, its FLOPs counted once (matmuls and convolutions); a resumed run only steps.
+
+    The networks are compiled after it, where asked: dynamo skips for good a frame it first meets under
+    FlopCount's dispatch mode, so compiling before the counted step would leave them eager.
+    """
     if state.step_flops:
-        return family.train_step(batch)
-    with FlopCount() as counter:
         scalars = family.train_step(batch)
-    state.step_flops = float(counter.total)
+    else:
+        with FlopCount() as counter:
+            scalars = family.train_step(batch)
+        state.step_flops = float(counter.total)
+    if compile_after:
+        compile_networks(family)
     return scalars
 
 
 def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluate: Evaluate, *,
           reduce: Reduce = _identity, state: LoopState | None = None, checkpoint: Checkpoint | None = None,
-          checkpoint_every: int = 0) -> LoopOutcome:
+          checkpoint_every: int = 0, placement: Placement | None = None) -> LoopOutcome:
     """Run cfg.train.steps steps; report window means every log_every steps and eval.* every eval.every steps.
 
     A resumed run passes the LoopState of its checkpoint and continues with the next step and the same batch
     order. `checkpoint(state)` is called at the first window end at least `checkpoint_every` steps after the last.
+    Batches go to `placement`'s device (the family is already there); the batch order is drawn on the CPU, so it
+    is the same on every device.
     """
+    placement = placement or Placement(torch.device("cpu"))
+    data = train_split_on(data, placement)
     steps, log_every = cfg.train.steps, cfg.train.log_every
     batch_rows = cfg.train.batch_size * family.batches_per_step
     state = state or LoopState()
@@ -107,11 +119,12 @@ def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluat
     if state.batch_rng is not None:
         generator.set_state(state.batch_rng)
     window: list[dict[str, torch.Tensor]] = []
-    saved_at = state.step
+    saved_at = first = state.step
     for step in range(state.step + 1, steps + 1):
         idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
-        batch = data.train[idx]  # (batch_rows, D) or (batch_rows, C, H, W)
-        window.append(_first_step(family, batch, state) if step == 1 else family.train_step(batch))
+        batch = batch_to(data.train[idx.to(data.train.device, non_blocking=True)], placement)  # (rows, D | C, H, W)
+        first_here = step == first + 1
+        window.append(_first_step(family, batch, state, placement.compile) if first_here else family.train_step(batch))
         evaluate_now = step % cfg.eval.every == 0 or step == steps
         if step % log_every and not evaluate_now:
             continue

@@ -19,10 +19,11 @@ from genbench.data import Dataset, load_dataset
 from genbench.errors import ConfigError, GenbenchError
 from genbench.families import FAMILIES
 from genbench.train import checkpoint
+from genbench.train.device import Placement, apply_backends, place, resolve
 from genbench.train.evaluate import Evaluator, peak_memory_bytes
 from genbench.train.loop import LoopState, train
 from genbench.train.parallel import from_rank0, make_data_parallel, mean_over_workers
-from genbench.train.run import measure
+from genbench.train.run import device_seconds, measure
 
 
 @dataclass
@@ -89,23 +90,29 @@ class WorkerRun:
     local: RunConfig  # this worker's batch
     data: Dataset
     family: Any
+    placement: Placement  # this worker's device (its own GPU, or the CPU) and options
 
 
 def _setup(config: dict[str, Any]) -> WorkerRun:
     """Same initial weights on every worker, then each its own noise; gradients averaged before every step."""
     import ray.train
+    import ray.train.torch
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     cfg = from_flat(config["flat"])
+    placement = resolve(cfg.train, ray.train.torch.get_device())  # the GPU Ray gave this worker, or the CPU
+    if placement.cuda:
+        torch.cuda.set_device(placement.device)  # NCCL collectives of objects use the current device
+    apply_backends(placement)
     torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.seed)
     data = load_dataset(cfg.data)
     local = local_config(cfg, world)
-    family = FAMILIES.get(cfg.family).build(local, data)
+    family = place(FAMILIES.get(cfg.family).build(local, data), placement)
     if world > 1:
         make_data_parallel(family)
-    return WorkerRun(rank, world, cfg, local, data, family)
+    return WorkerRun(rank, world, cfg, local, data, family, placement)
 
 
 def _progress(run: WorkerRun, history: list[dict[str, Any]]) -> Any:
@@ -146,7 +153,7 @@ def worker_main(config: dict[str, Any]) -> None:
 
     outcome = train(run.family, shard(run.data, rank, world), run.local, _progress(run, history), evaluate,
                     reduce=mean_over_workers if world > 1 else (lambda v: v), state=state, checkpoint=save,
-                    checkpoint_every=cfg.train.checkpoint_every)
+                    checkpoint_every=cfg.train.checkpoint_every, placement=run.placement)
     nodes = _worker_nodes(world)
     row = _final_row(run, outcome, evaluator, curve, nodes, state, clock) if rank == 0 else {}
     _report({"step": outcome.steps, "final": 1}, rank, lambda d: _write_result(d, row, history))
@@ -168,11 +175,13 @@ def _final_row(run: WorkerRun, outcome: Any, evaluator: Any, curve: list[dict[st
     """Rank 0's row: measured like an in-process run, plus how and where it trained (times since the last start)."""
     row = measure(run.family, run.data, run.cfg, outcome, evaluator, curve)
     started, wall0, cpu0 = clock
+    wall_s, cpu_s = time.perf_counter() - wall0, (time.process_time() - cpu0) * run.world
     row.update({"cost.train_flops": row["cost.train_flops"] * run.world, "train_path": "ray-train",
                 "workers": run.world, "worker_nodes": ",".join(nodes),
                 "resumed_from": ",".join(map(str, state.resumed_from if state else [])),
-                "cost.wall_s": time.perf_counter() - wall0, "cost.device_s": (time.process_time() - cpu0) * run.world,
-                "cost.peak_mem_bytes": peak_memory_bytes(), "start_time": started, "end_time": time.time()})
+                "cost.wall_s": wall_s, "cost.device_s": device_seconds(run.placement, wall_s, cpu_s, run.world),
+                "cost.peak_mem_bytes": peak_memory_bytes(), **run.placement.columns(), "start_time": started,
+                "end_time": time.time()})
     return row
 
 
@@ -193,6 +202,9 @@ def run_distributed(flat: dict[str, Any], workers: Workers, storage: str) -> tup
 
     cfg = from_flat(flat)
     local_config(cfg, workers.count)  # a batch that does not divide fails here, before any worker starts
+    if cfg.train.device == "cuda" and not workers.gpus:  # the same, for a GPU run given no GPUs
+        raise ConfigError("'cuda' but the Ray Train workers ask for no GPU", key="train.device",
+                          fix="pass --gpus-per-worker 1 (or resources.gpus_per_worker), or set train.device=auto")
     flat = {**flat, "train.threads": workers.cpus}
     trainer = TorchTrainer(
         worker_main, train_loop_config={"flat": flat},

@@ -14,6 +14,7 @@ from genbench.families import FAMILIES
 from genbench.families.base import count_params
 from genbench.metrics.stability import best_to_final_gap, oscillation
 from genbench.results.samples import encode as encode_samples
+from genbench.train.device import Placement, apply_backends, place, resolve
 from genbench.train.evaluate import Evaluator, likelihood, peak_memory_bytes, sample_cost
 from genbench.train.loop import LoopOutcome, Report, train
 
@@ -29,25 +30,36 @@ def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str]
     training become the row's status ('diverged', 'failed') so that a sweep goes on.
     """
     cfg = from_flat(flat, where)
+    placement = resolve(cfg.train)  # a device that is not here fails now, before anything loads or trains
     torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.seed)
+    if placement.cuda:  # cost.peak_mem_bytes of this run, not of an earlier trial of a reused process
+        torch.cuda.reset_peak_memory_stats(placement.device)
     started, wall0, cpu0 = time.time(), time.perf_counter(), time.process_time()
     try:
-        row = _train_and_measure(cfg, report)
+        row = _train_and_measure(cfg, report, placement)
     except GenbenchError:  # the user's input (a data file, a setting that does not fit the data): not an outcome
         raise
     except Exception as exc:  # a crash inside training is an outcome to record, not the end of the sweep
         row = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                "traceback": traceback.format_exc(limit=8)}
-    row.update({"train_path": "in-process", "workers": 1, "cost.wall_s": time.perf_counter() - wall0,
-                "cost.device_s": time.process_time() - cpu0,
-                "cost.peak_mem_bytes": peak_memory_bytes(), "start_time": started, "end_time": time.time()})
+    wall_s = time.perf_counter() - wall0
+    row.update({"train_path": "in-process", "workers": 1, "cost.wall_s": wall_s,
+                "cost.device_s": device_seconds(placement, wall_s, time.process_time() - cpu0),
+                "cost.peak_mem_bytes": peak_memory_bytes(), **placement.columns(), "start_time": started,
+                "end_time": time.time()})
     return row
 
 
-def _train_and_measure(cfg: RunConfig, report: Report) -> dict[str, Any]:
+def device_seconds(placement: Placement, wall_s: float, cpu_s: float, workers: int = 1) -> float:
+    """cost.device_s: GPU-seconds (each worker holds its GPU for the whole run), or CPU core-seconds without one."""
+    return wall_s * workers if placement.cuda else cpu_s
+
+
+def _train_and_measure(cfg: RunConfig, report: Report, placement: Placement) -> dict[str, Any]:
     data = load_dataset(cfg.data)
-    family = FAMILIES.get(cfg.family).build(cfg, data)
+    apply_backends(placement)
+    family = place(FAMILIES.get(cfg.family).build(cfg, data), placement)
     evaluator = Evaluator(data, cfg.eval.n_samples, cfg.eval.features, cfg.eval.inception_weights)
     curve: list[dict[str, float]] = []
 
@@ -55,7 +67,7 @@ def _train_and_measure(cfg: RunConfig, report: Report) -> dict[str, Any]:
         curve.append(evaluator(f))
         return curve[-1]
 
-    outcome = train(family, data, cfg, report, evaluate)
+    outcome = train(family, data, cfg, report, evaluate, placement=placement)
     return measure(family, data, cfg, outcome, evaluator, curve)
 
 

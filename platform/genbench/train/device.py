@@ -1,0 +1,148 @@
+"""Where a run computes and how: the device and the GPU options (bf16, TF32, channels-last, compile), resolved
+from the train.* keys in the process that trains, and applied to a family, its batches and torch's backends."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genbench.config import TrainConfig
+from genbench.data import Dataset
+from genbench.errors import ConfigError
+from genbench.families.base import Autocast, Family
+
+TRAIN_SPLIT_SHARE = 0.25  # the training split is copied to the GPU once when it takes at most this share of free memory
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The resolved device and options of one run (no 'auto' left)."""
+
+    device: torch.device
+    bf16: bool = False
+    tf32: bool = False
+    channels_last: bool = False
+    compile: bool = False
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def options(self) -> list[str]:
+        names = {"bf16": "bf16 autocast", "tf32": "tf32", "channels_last": "channels_last", "compile": "compile"}
+        return [text for key, text in names.items() if getattr(self, key)]
+
+    def columns(self) -> dict[str, str]:
+        """cost.device and cost.device_options of the run's row: what its cost.* figures were measured on."""
+        return {"cost.device": device_name(self.device), "cost.device_options": ",".join(self.options()) or "none"}
+
+    def describe(self) -> str:
+        return f"{device_name(self.device)}; " + (", ".join(self.options()) or "fp32, no GPU options")
+
+
+def device_name(device: torch.device) -> str:
+    """'cpu', or 'cuda:0 (NVIDIA H200)'."""
+    if device.type != "cuda":
+        return device.type
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
+def resolve(train: TrainConfig, device: torch.device | None = None) -> Placement:
+    """The run's Placement. `device` is the one a launcher assigned (Ray Train's worker device); without it,
+    'auto' takes the current GPU where torch sees one. Options on 'auto' are on with CUDA where safe."""
+    chosen = _device(train.device, device)
+    cuda = chosen.type == "cuda"
+    bf16_auto = cuda and torch.cuda.is_bf16_supported(including_emulation=False)  # emulated bf16 is slower
+    return Placement(
+        device=chosen,
+        bf16=_decide(train.bf16, bf16_auto),  # also on CPU when asked: CPU autocast supports bf16
+        tf32=cuda and _decide(train.tf32, True),  # TF32 exists on NVIDIA GPUs only
+        channels_last=_decide(train.channels_last, cuda),  # acts on 4-D tensors (image nets) only
+        compile=train.compile)
+
+
+def _decide(value: str, auto: bool) -> bool:
+    return auto if value == "auto" else value == "true"
+
+
+def _device(asked: str, assigned: torch.device | None) -> torch.device:
+    if asked == "cpu":
+        return torch.device("cpu")
+    if assigned is not None:
+        if asked == "cuda" and assigned.type != "cuda":
+            raise ConfigError("'cuda' but the Ray Train workers were given no GPU", key="train.device",
+                              fix="pass --gpus-per-worker 1 (or resources.gpus_per_worker), or set train.device=auto")
+        return assigned
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    if asked == "cuda":
+        raise ConfigError(f"'cuda' but torch {torch.__version__} sees no CUDA device in this process",
+                          key="train.device", fix="set train.device=auto (or cpu), or run where a GPU is visible "
+                                                  "with a CUDA build of torch (README: Install on a GPU machine)")
+    return torch.device("cpu")
+
+
+def apply_backends(placement: Placement) -> None:
+    """TF32 on or off for this process's CUDA matmuls and convolutions. Set both ways: a reused Ray actor
+    process may have run a trial with the other setting."""
+    if placement.cuda:
+        precision = "tf32" if placement.tf32 else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = precision
+        torch.backends.cudnn.conv.fp32_precision = precision
+
+
+def place(family: Family, placement: Placement) -> Family:
+    """Move every module, tensor and schedule of `family` to the device, in channels-last where asked, with its
+    training forward passes in bf16 where asked (the loop compiles the networks after the first step, where
+    asked). Families are built on the CPU first, so that one seed gives the same initial weights on every device."""
+    for name, value in list(vars(family).items()):
+        if isinstance(value, nn.Module):
+            value.to(placement.device)
+            if placement.channels_last:
+                value.to(memory_format=torch.channels_last)  # 4-D conv weights only; other tensors unchanged
+        elif isinstance(value, torch.Tensor):
+            setattr(family, name, value.to(placement.device))
+        elif hasattr(value, "to_device"):  # plain holders of tensors (diffusion's Schedule)
+            value.to_device(placement.device)
+    family.autocast = Autocast(placement.device.type, placement.bf16)
+    return family
+
+
+def compile_networks(family: Family) -> None:
+    """torch.compile the forward of every network of `family`, in place: state_dict keys (checkpoints), optimiser
+    references and the networks' other methods (a flow's inverse) stay as they are. (nn.Module.compile() captured
+    no graph here under torch 2.13.0: the modules stayed eager.)"""
+    for module in family.modules().values():
+        if not hasattr(module.forward, "_torchdynamo_orig_callable"):  # not compiled yet
+            module.forward = torch.compile(module.forward)
+
+
+def train_split_on(data: Dataset, placement: Placement) -> Dataset:
+    """A copy of `data` whose training split is on the device when it fits (the loop then indexes batches there,
+    with no host-to-device copy per step); otherwise the loop copies each batch. The test split stays on the CPU
+    for evaluation."""
+    if not placement.cuda:
+        return data
+    free_bytes, _ = torch.cuda.mem_get_info(placement.device)
+    if data.train.numel() * data.train.element_size() > TRAIN_SPLIT_SHARE * free_bytes:
+        return data
+    moved = copy.copy(data)
+    moved.train = data.train.to(placement.device)
+    return moved
+
+
+def batch_to(batch: torch.Tensor, placement: Placement) -> torch.Tensor:
+    """One training batch on the device, channels-last for images where asked: (B, D) or (B, C, H, W)."""
+    batch = batch.to(placement.device, non_blocking=True)  # no device sync: the step queues behind it
+    if placement.channels_last and batch.dim() == 4:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    return batch
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a wall-clock time covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
