@@ -148,6 +148,13 @@ def test_channels_last_trains_every_image_family(family: str) -> None:
     _steps_are_finite(model, dataset, placement)
 
 
+def test_placing_refuses_optimisers_left_holding_unmoved_parameters() -> None:
+    # CPU -> CUDA moves parameter data in place, so optimisers built before the move follow it; a conversion that
+    # makes new parameter objects (here: to the meta device) must fail loudly instead of stepping stale copies
+    with pytest.raises(RuntimeError, match="optimiser holds parameters on cpu after the move to meta"):
+        _placed("gan", "grid25", Placement(torch.device("meta")))
+
+
 def test_a_run_records_its_device_and_options_in_the_row() -> None:
     row = run(_flat("flow", "digits", bf16=True, channels_last=True))
     assert row["status"] == "completed", row.get("error")

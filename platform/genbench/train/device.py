@@ -12,6 +12,7 @@ from genbench.config import TrainConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Family
+from genbench.train.parallel import optimisers
 
 TRAIN_SPLIT_SHARE = 0.25  # the training split is copied to the GPU once when it takes at most this share of free memory
 
@@ -108,7 +109,20 @@ def place(family: Family, placement: Placement) -> Family:
         elif hasattr(value, "to_device"):  # plain holders of tensors (diffusion's Schedule)
             value.to_device(placement.device)
     family.autocast = Autocast(placement.device.type, placement.bf16)
+    _check_optimisers(family, placement.device)
     return family
+
+
+def _check_optimisers(family: Family, device: torch.device) -> None:
+    """The optimisers were built before the move: Module.to swaps each parameter's data in place (CPU to CUDA), so
+    they still hold the moved parameters. Checked, because a conversion that made new parameters would leave them
+    stepping stale CPU copies without any error."""
+    for optimiser in optimisers(family):
+        for group in optimiser.param_groups:
+            stale = [p.device for p in group["params"] if p.device.type != device.type]
+            if stale:
+                raise RuntimeError(f"{type(family).__name__}: an optimiser holds parameters on {stale[0]} after the "
+                                   f"move to {device}; build the optimisers after placing the modules")
 
 
 def compile_networks(family: Family) -> None:
