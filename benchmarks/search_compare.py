@@ -8,11 +8,12 @@ import math
 import multiprocessing as mp
 import os
 import platform as host
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from genbench.bench.search import censored_stats, objective_value, reached, trials_to_target
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STUDY = ROOT / "search_spaces" / "gan_stability.yaml"
@@ -79,18 +80,6 @@ def make_sampler(algorithm: str, seed: int) -> Any:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def objective_value(row: dict[str, Any], metric: str, mode: str) -> float:
-    """The measured metric, also for diverged or failed trials; the worst value when it was never measured."""
-    value = row.get(metric)
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return 0.0 if mode == "max" else math.inf
-
-
-def reached(best: float, target: float, mode: str) -> bool:
-    return best >= target if mode == "max" else best <= target
-
-
 def run_job(job: Job, settings: dict[str, Any]) -> list[dict[str, Any]]:
     """One repeat of one algorithm: ask/tell plain Optuna, each trial trained by genbench's run()."""
     import optuna
@@ -127,23 +116,6 @@ def progress_line(rec: dict[str, Any], settings: dict[str, Any]) -> str:
     variant = f"{p.get('gan.loss', '?')}/{p.get('gan.penalty', '?')}/sn={p.get('gan.spectral_norm', '?')}"
     return (f"[{rec['algorithm']:>6} r{rec['repeat']}] trial {rec['trial']:>2}/{settings['max_trials']}  "
             f"value {rec['value']:>5g}  best {rec['best']:>5g}  {rec['status']:<9} {rec['wall_s']:6.1f} s  {variant}")
-
-
-def trials_to_target(records: list[dict[str, Any]], target: float, mode: str) -> int | None:
-    """The trial number at which the best value first reached the target; None if it never did."""
-    return next((r["trial"] for r in records if reached(r["best"], target, mode)), None)
-
-
-def censored_stats(counts: list[int | None], max_trials: int) -> dict[str, Any]:
-    """Median and mean with 'not reached' counted as max_trials + 1: lower bounds when a censored count enters them.
-
-    The median is exact only when more than half of the repeats reached the target.
-    """
-    values = [c if c is not None else max_trials + 1 for c in counts]
-    hits = sum(c is not None for c in counts)
-    return {"trials_to_target": counts, "reached": hits, "repeats": len(counts),
-            "median": statistics.median(values), "median_censored": hits < len(counts) // 2 + 1,
-            "mean": statistics.mean(values), "mean_censored": any(c is None for c in counts)}
 
 
 def summarise(records: list[dict[str, Any]], args: argparse.Namespace, target: float, mode: str) -> dict[str, Any]:

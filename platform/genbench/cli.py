@@ -60,7 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", metavar="FILE", nargs="+")
     p = sub.add_parser("list", help="list families, datasets, metrics or GAN variants with one line each")
     p.add_argument("what", choices=["families", "datasets", "metrics", "gan-variants"])
+    _add_bench_command(sub)
     return parser
+
+
+BENCH_CASES = ("loop", "sweep_overhead", "concurrency", "ray_train", "search", "sampling", "startup")
+
+
+def _add_bench_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="time the platform's own costs against baselines run beside them (ratios)")
+    p.add_argument("--quick", action="store_true", help="small versions of every case (a few minutes on 2 CPUs)")
+    p.add_argument("--json", metavar="FILE", help="report file (default: benchmarks/results/bench[-quick].json)")
+    p.add_argument("--case", dest="cases", metavar="NAME", nargs="+", action="extend", default=[],
+                   help=f"run only these cases (repeatable): {', '.join(BENCH_CASES)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "dry-run": cmd_sweep, "sweep": cmd_sweep, "train": cmd_train, "dashboard": cmd_dashboard, "report": cmd_report,
-        "validate": cmd_validate, "list": cmd_list, "submit": cmd_submit, "jobs": cmd_jobs}
+        "validate": cmd_validate, "list": cmd_list, "submit": cmd_submit, "jobs": cmd_jobs, "bench": cmd_bench}
     try:
         return handlers[args.command](args)
     except GenbenchError as exc:
@@ -164,6 +176,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from genbench.commands import validate_files
 
     return validate_files(args.files)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from genbench.bench.harness import run_bench  # torch and ray are imported by the cases that need them
+
+    return run_bench(args.cases, args.quick, args.json)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
