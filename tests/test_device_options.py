@@ -112,11 +112,16 @@ def test_cuda_without_cuda_is_one_line_naming_the_key_and_the_fix(tmp_path: Path
     assert not out.exists()  # nothing written (or moved aside) for a run that cannot start
 
 
-def test_ray_train_asking_for_cuda_without_gpus_fails_before_any_worker() -> None:
+def test_ray_train_asking_for_cuda_without_gpus_fails_before_ray_starts(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
     from genbench.train.ray_worker import Workers, run_distributed
 
     with pytest.raises(ConfigError, match=r"train\.device: .*--gpus-per-worker"):
         run_distributed(_flat("gan", "grid25", device="cuda"), Workers(count=2, gpus=0), "/nonexistent")
+    out = tmp_path / "run"
+    assert main(["train", "gan", "--workers", "2", "--set", "train.device=cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--gpus-per-worker" in err[0] and not out.exists()
 
 
 # ---- every family on CPU with the options forced on -----------------------------------------------------------

@@ -112,8 +112,10 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
 def _device_line(cfg: Any, workers: Any) -> str:
     """Where the run will compute and with which options; an in-process run that asks for a missing GPU fails here."""
     from genbench.train.device import resolve
+    from genbench.train.ray_worker import check_workers
 
     if workers is not None:  # each worker resolves train.device on its own node; rows record it as cost.device
+        check_workers(cfg, workers)
         return f"Device: each Ray Train worker's ({'its GPU' if workers.gpus else 'CPU'} unless train.device says " \
                f"otherwise); bf16={cfg.train.bf16}, tf32={cfg.train.tf32}, channels_last={cfg.train.channels_last}, " \
                f"compile={str(cfg.train.compile).lower()}"

@@ -191,6 +191,14 @@ def _write_result(directory: str, row: dict[str, Any], history: list[dict[str, A
             json.dump(value, f)
 
 
+def check_workers(cfg: RunConfig, workers: Workers) -> None:
+    """What fails before any worker starts: a batch that does not divide, a GPU run given no GPUs."""
+    local_config(cfg, workers.count)
+    if cfg.train.device == "cuda" and not workers.gpus:
+        raise ConfigError("'cuda' but the Ray Train workers ask for no GPU", key="train.device",
+                          fix="pass --gpus-per-worker 1 (or resources.gpus_per_worker), or set train.device=auto")
+
+
 def run_distributed(flat: dict[str, Any], workers: Workers, storage: str) -> tuple[dict[str, Any], list[dict]]:
     """Train `flat` with Ray Train's TorchTrainer on the connected Ray; returns rank 0's row and the history.
 
@@ -201,10 +209,7 @@ def run_distributed(flat: dict[str, Any], workers: Workers, storage: str) -> tup
     from ray.train.torch import TorchTrainer
 
     cfg = from_flat(flat)
-    local_config(cfg, workers.count)  # a batch that does not divide fails here, before any worker starts
-    if cfg.train.device == "cuda" and not workers.gpus:  # the same, for a GPU run given no GPUs
-        raise ConfigError("'cuda' but the Ray Train workers ask for no GPU", key="train.device",
-                          fix="pass --gpus-per-worker 1 (or resources.gpus_per_worker), or set train.device=auto")
+    check_workers(cfg, workers)
     flat = {**flat, "train.threads": workers.cpus}
     trainer = TorchTrainer(
         worker_main, train_loop_config={"flat": flat},
