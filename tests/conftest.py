@@ -1,7 +1,9 @@
-"""Shared fixtures: a tiny GAN run on grid25 and a builder for tiny GAN families (nothing Ray-related)."""
+"""Shared fixtures: a tiny GAN run on grid25, a builder for tiny GAN families, a two-raylet Ray cluster."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +55,47 @@ def make_gan(grid25: Dataset) -> Callable[..., Any]:
         return FAMILIES.get("gan").build(cfg, grid25)
 
     return build
+
+
+@pytest.fixture
+def two_nodes() -> Iterator[Any]:
+    """A head and a second raylet on this machine (Ray's own multi-node test cluster), 1 CPU each.
+
+    The test process does not connect to it; `two_nodes.address` is its GCS address, and
+    `next(iter(two_nodes.worker_nodes))` the second raylet (for `two_nodes.remove_node`).
+    """
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True,
+                                                           "dashboard_host": "127.0.0.1"})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process started under `pid` (a driver's local Ray, a raylet's worker processes), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.fixture
+def descendants() -> Callable[[int], list[int]]:
+    """descendants(pid) -> the pids of every process under pid (for tests that kill one of them)."""
+    return _descendants
 
 
 @pytest.fixture(scope="session", autouse=True)

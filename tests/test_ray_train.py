@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -47,24 +48,6 @@ def test_two_workers_train_and_the_results_record_both(tmp_path: Path, family: s
     assert f"[train {family}] step 200/200" in proc.stdout and "on 2 workers" in proc.stdout
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process started under `pid` (the driver starts the local Ray, whose raylet starts the workers)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def _train_worker(pids: list[int], rank_hint: str = "RayTrainWorker") -> int | None:
     for pid in pids:
         try:
@@ -80,7 +63,7 @@ def _latest_checkpoint_step(out: Path) -> int:
     return torch.load(states[-1], weights_only=True)["loop"]["step"] if states else 0
 
 
-def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path, descendants: Callable) -> None:
     out, steps, every = tmp_path / "run", 2000, 500
     proc = _train("gan", out, steps, "--workers", "2", wait=False)
     try:
@@ -89,7 +72,7 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
             time.sleep(0.2)
         # The newest checkpoint may be on disk but not yet registered; the one before it is.
         registered = _latest_checkpoint_step(out) - every
-        worker = _train_worker(_descendants(proc.pid))
+        worker = _train_worker(descendants(proc.pid))
         assert registered >= every and worker is not None, "no checkpoint or no worker to kill"
         os.kill(worker, signal.SIGKILL)
         output, _ = proc.communicate(timeout=900)
@@ -102,19 +85,6 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
     resumed = [int(s) for s in row["resumed_from"].split(",") if s]
     assert len(resumed) == 1 and registered <= resumed[0] < steps, (row["resumed_from"], registered)
     assert history == list(range(10, steps + 1, 10))  # no gap, no repeated step
-
-
-@pytest.fixture
-def two_nodes() -> object:
-    """A head and a second raylet on this machine (Ray's own multi-node test cluster), 1 CPU each."""
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True,
-                                                           "dashboard_host": "127.0.0.1"})
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    yield cluster
-    cluster.shutdown()
 
 
 @pytest.mark.parametrize("family", ["gan", "flow"])

@@ -23,14 +23,17 @@ objectives: [{{metric: quality.modes, mode: max}}]
 budget: {{trials: {trials}, steps: {steps}, eval_every: {every}}}
 dry_run: {{trials: {trials}, steps: {steps}, eval_every: {every}}}
 search: {{algorithm: tpe, seed: 0, max_concurrent: {concurrent}}}
+resources: {{max_failures: {retries}}}
 fixed: {{train.batch_size: 32, eval.n_samples: 200}}
 space:
   optim.lr: {{float: [1.0e-4, 1.0e-2], log: true}}
 """
 
 
-def _command(tmp_path: Path, trials: int = 5, steps: int = 5, every: int = 5, concurrent: int = 2) -> list[str]:
-    (tmp_path / "s.yaml").write_text(STUDY.format(trials=trials, steps=steps, every=every, concurrent=concurrent))
+def _command(tmp_path: Path, trials: int = 5, steps: int = 5, every: int = 5, concurrent: int = 2,
+             retries: int = 2) -> list[str]:
+    (tmp_path / "s.yaml").write_text(STUDY.format(trials=trials, steps=steps, every=every, concurrent=concurrent,
+                                                  retries=retries))
     return [sys.executable, "-m", "genbench", "sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]
 
 
@@ -64,7 +67,8 @@ def _check_complete(out: Path, trials: int, resumed: subprocess.CompletedProcess
 
 def test_driver_killed_inside_a_results_write_then_inside_a_journal_append_then_resumed(tmp_path: Path) -> None:
     cmd, out = _command(tmp_path), tmp_path / "out"
-    assert _killed_driver(cmd, "write:5") == 137  # study.yaml, then history + row of trial 1, then inside trial 2's row
+    # study.yaml, then samples + history + row of trial 1, then samples + history of trial 2, then inside its row
+    assert _killed_driver(cmd, "write:7") == 137
     assert len(list((out / "trials").glob("part-*.parquet"))) == 1
     assert len(list((out / "trials").glob(".tmp-*"))) == 1  # the torn write, where no reader looks
     assert _killed_driver([*cmd, "--resume"], "journal:6") == 137  # the resume itself dies inside a journal append
@@ -93,7 +97,8 @@ def _trial_processes(session: int) -> list[int]:
 
 
 def test_a_killed_trial_process_is_recorded_as_failed_and_the_study_goes_on(tmp_path: Path) -> None:
-    cmd, out = _command(tmp_path, trials=3, steps=1500, every=500, concurrent=1), tmp_path / "out"
+    # max_failures: 0 (the default, 2, runs it again: see tests/test_cluster_sweep.py)
+    cmd, out = _command(tmp_path, trials=3, steps=1500, every=500, concurrent=1, retries=0), tmp_path / "out"
     driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120

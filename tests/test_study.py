@@ -91,6 +91,15 @@ BROKEN = {  # name: (old, new, text the message must name besides the file)
                       ["success.at_least", "expected a number"]),
     "success_key": ("budget:", "success: {metric: quality.modes, atleast: 20}\nbudget:",
                     ["success.atleast", "did you mean 'at_least'"]),
+    "resources_key": ("fixed:\n", "resources: {worker: 2}\nfixed:\n", ["resources.worker", "did you mean 'workers'"]),
+    "zero_workers": ("fixed:\n", "resources: {workers: 0}\nfixed:\n", ["resources.workers", ">= 1"]),
+    "negative_retries": ("fixed:\n", "resources: {max_failures: -1}\nfixed:\n", ["resources.max_failures", ">= 0"]),
+    "placement": ("fixed:\n", "resources: {placement: spred}\nfixed:\n", ["resources.placement", "'spread'"]),
+    "gpus": ("fixed:\n", "resources: {gpus_per_worker: one}\nfixed:\n", ["resources.gpus_per_worker", "number"]),
+    "batch_over_workers": ("fixed:\n", "resources: {workers: 3}\nfixed:\n",
+                           ["train.batch_size 64 does not split over 3 workers", "multiples of 3"]),
+    "asha_workers": ("fixed:\n", "resources: {workers: 2}\nsearch: {scheduler: asha}\nfixed:\n",
+                     ["search.scheduler", "reports once", "scheduler: none"]),
 }
 
 
@@ -204,3 +213,28 @@ def test_seeds_and_scheduler_are_read(tmp_path: Path) -> None:
     study = load_study(_write(tmp_path, text))
     assert (study.budget.seeds, study.dry_run.seeds) == (3, 1)
     assert (study.algorithm, study.scheduler, study.grace_evals) == ("qmc", "asha", 1)
+
+
+def test_resources_default_and_data_parallel(tmp_path: Path) -> None:
+    study = load_study(_write(tmp_path, BASE))
+    assert (study.workers, study.max_failures, study.distributed, study.trial_cpus) == (1, 2, False, 1)
+    text = BASE.replace("fixed:\n", "resources: {workers: 4, cpus_per_trial: 2, placement: spread, max_failures: 0}\n"
+                                     "fixed:\n")
+    study = load_study(_write(tmp_path, text))
+    assert (study.workers, study.placement, study.max_failures, study.distributed, study.trial_cpus) == (
+        4, "spread", 0, True, 8)
+    searched = text.replace("  gan.d_steps: {int: [1, 3]}", "  train.batch_size: {choice: [64, 128, 30]}").replace(
+        "  train.batch_size: 64\n", "")
+    with pytest.raises(ConfigError, match="train.batch_size 30 does not split over 4 workers"):
+        load_study(_write(tmp_path, searched))
+
+
+def test_a_cluster_profile_takes_the_same_trial_resources(tmp_path: Path) -> None:
+    from genbench.cluster.profiles import load_profile
+
+    path = tmp_path / "c.yaml"
+    path.write_text("genbench:\n  storage: /shared\n  trial_resources: {workers: 2, max_failures: 3}\n")
+    assert load_profile(path).trial_resources == {"workers": 2, "max_failures": 3}
+    path.write_text("genbench:\n  storage: /shared\n  trial_resources: {placement: everywhere}\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:3: genbench\.trial_resources\.placement: unknown value"):
+        load_profile(path)

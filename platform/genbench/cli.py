@@ -27,6 +27,13 @@ def _add_study_args(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--resume", action="store_true",
                    help="complete an interrupted study in --out: finished trials are kept, unfinished ones rerun, "
                         "the search continues from the Optuna journal")
+    p.add_argument("--address", metavar="HOST:PORT",
+                   help="run the trials on this existing Ray cluster (its GCS address, or 'auto' on a node of it) "
+                        "instead of a private local Ray; default $RAY_ADDRESS. --out must be a path every node "
+                        "sees, or a URI such as s3://bucket/prefix")
+    p.add_argument("--max-failures", type=int, metavar="N",
+                   help="times a trial whose process or node dies is run again (default: the study's "
+                        "resources.max_failures, else 2)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark and hyperparameter search for generative model families, on Ray Tune + Optuna. "
                     "Results land in Parquet; dashboards are static HTML.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("dry-run", help="run a study at its dry-run budget on this machine (private local Ray)")
+    p = sub.add_parser("dry-run", help="run a study at its dry-run budget (a private local Ray, or --address)")
     _add_study_args(p, "results directory (default: results/<study>-dry-run)")
-    p = sub.add_parser("sweep", help="run a study at its full budget (private local Ray)")
+    p = sub.add_parser("sweep", help="run a study at its full budget (a private local Ray, or --address)")
     _add_study_args(p, "results directory (default: results/<study>)")
     p = sub.add_parser("train", help="train one run of a family (in this process, or data-parallel with Ray Train)")
     p.add_argument("family", help="family name (see: genbench list families)")
@@ -93,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from genbench.commands import run_study
+    from genbench.commands import run_study, sweep_address
 
     return run_study(args.space, dry_run=args.command == "dry-run", out=args.out, overrides=args.overrides,
-                     resume=args.resume)
+                     resume=args.resume, address=sweep_address(args.address), max_failures=args.max_failures)
 
 
 def _add_worker_args(p: argparse.ArgumentParser) -> None:

@@ -35,13 +35,15 @@ def _finish(out: str, summary_lines: list[str]) -> None:
     print(f"Dashboard: {index}")
 
 
-def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], resume: bool = False) -> int:
+def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], resume: bool = False,
+              address: str | None = None, max_failures: int | None = None) -> int:
     from genbench.sweep.progress import fmt_s
     from genbench.sweep.spec import load_study
     from genbench.sweep.summary import describe
     from genbench.sweep.tuner import run_sweep
 
     study = load_study(space)
+    _cluster_settings(study, address, max_failures)
     budget = study.dry_run if dry_run else study.budget
     out = out or os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name)
     if resume and not ResultsStore(out).trial_ids():
@@ -49,11 +51,37 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     out = out if resume else prepare_out(out)
     label = f"{'dry-run' if dry_run else 'sweep'} {study.name}"
     seeds = f" x {budget.seeds} seeds" if budget.seeds > 1 else ""
-    print(f"{label}: {budget.trials} trials{seeds} x {budget.steps} steps of family '{study.family}' -> {out}",
+    workers = f", {study.workers} workers each" if study.distributed else ""
+    print(f"{label}: {budget.trials} trials{seeds} x {budget.steps} steps of family '{study.family}'{workers} -> {out}",
           flush=True)
-    result = run_sweep(study, budget, out, label, parse_set(overrides), resume=resume)
+    result = run_sweep(study, budget, out, label, parse_set(overrides), resume=resume, address=address)
     _finish(out, describe(result.summary, fmt_s(result.wall_s)))
     return 0
+
+
+def _cluster_settings(study: Any, address: str | None, max_failures: int | None) -> None:
+    """--address is checked before anything is written; --max-failures replaces the study's."""
+    from genbench.sweep.tuner import check_address
+
+    if address:
+        check_address(address)
+    if max_failures is not None:
+        if max_failures < 0:
+            raise ConfigError(f"expected an integer >= 0, got {max_failures}", key="--max-failures",
+                              fix="e.g. --max-failures 2 (0: a trial whose process dies is recorded as failed)")
+        study.max_failures = max_failures
+
+
+def sweep_address(given: str | None) -> str | None:
+    """--address, else $RAY_ADDRESS unless that is the Jobs API URL the submit and jobs commands use."""
+    if given:
+        return given
+    env = os.environ.get("RAY_ADDRESS", "")
+    if env.startswith(("http://", "https://")):
+        print(f"Note: RAY_ADDRESS={env} is a Jobs API URL (genbench submit, jobs); this sweep starts a private local "
+              "Ray (give --address HOST:6379 to run it on that cluster)", flush=True)
+        return None
+    return env or None
 
 
 def _train_settings(family: str, data: str | None, preset: str | None, overrides: list[str]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from genbench.yamlfile import YamlDoc, load_yaml
 
 PROFILE_KEYS = ("name", "address", "storage", "gpu_type", "gpus_per_node", "cpus_per_node",
                 "price_per_node_hour", "trial_resources", "python", "pip", "env")
-RESOURCE_KEYS = ("cpus_per_trial",)
 KUBERAY_KINDS = ("RayCluster", "RayJob")
 COMPANION = "genbench.yaml"  # the profile of the KubeRay manifests beside it
 
@@ -28,7 +27,7 @@ class Profile:
     gpus_per_node: int = 0
     cpus_per_node: int = 0  # CPUs of a worker node: a trial pays its share of the node (0: the whole node)
     price_per_node_hour: float = 0.0  # USD, for cost.usd
-    trial_resources: dict[str, int] = field(default_factory=dict)  # a study's `resources:` when it sets none
+    trial_resources: dict[str, Any] = field(default_factory=dict)  # a study's `resources:` when it sets none
     python: str = "python"  # the interpreter on the cluster
     pip: list[str] = field(default_factory=list)  # extra requirements installed per job (runtime_env pip)
     env: dict[str, str] = field(default_factory=dict)  # extra environment variables of the job
@@ -140,14 +139,11 @@ def _getter(doc: YamlDoc, prefix: str, sec: dict[str, Any]) -> Any:
     return get
 
 
-def _resources(doc: YamlDoc, prefix: str, res: dict[str, Any]) -> dict[str, int]:
-    for key, value in res.items():
-        where = f"{prefix}.trial_resources.{key}"
-        if key not in RESOURCE_KEYS:
-            raise ConfigError("unknown trial resource", source=doc.where(where), key=where,
-                              fix=suggest(str(key), RESOURCE_KEYS))
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"expected an integer >= 1, got {value!r}", source=doc.where(where), key=where)
+def _resources(doc: YamlDoc, prefix: str, res: dict[str, Any]) -> dict[str, Any]:
+    """The keys given, checked as a study's `resources:` would be (the job appends them to the study)."""
+    from genbench.sweep.spec import parse_resources
+
+    parse_resources(doc, f"{prefix}.trial_resources", res)
     return dict(res)
 
 

@@ -44,9 +44,9 @@ def record_cluster(out: str, cluster_name: str) -> None:
     store.write_study(study)
 
 
-def node_share(cpus_per_trial: int, cpus_per_node: int) -> float:
+def node_share(trial_cpus: int, cpus_per_node: int) -> float:
     """The part of a node one trial holds: its CPUs over the node's (the whole node when that is unknown)."""
-    return min(1.0, cpus_per_trial / cpus_per_node) if cpus_per_node > 0 else 1.0
+    return min(1.0, trial_cpus / cpus_per_node) if cpus_per_node > 0 else 1.0
 
 
 def add_usd(out: str, usd_per_hour: float) -> int:
@@ -87,7 +87,7 @@ def price_trials(out: str, study_path: str) -> None:
     price = float(record.get("price_per_node_hour") or 0.0)
     if price <= 0:
         return
-    share = node_share(load_study(study_path).cpus_per_trial, int(record.get("cpus_per_node") or 0))
+    share = node_share(load_study(study_path).trial_cpus, int(record.get("cpus_per_node") or 0))
     add_usd(out, price * share)
     write_dashboards(out)
 

@@ -19,6 +19,8 @@ SCHEDULERS = ("none", "asha")
 SEARCH_KEYS = ("algorithm", "seed", "max_concurrent", "scheduler", "grace_evals")
 BUDGET_KEYS = ("trials", "steps", "eval_every", "seeds")
 SEED_METRICS = ("stability.seed_std", "stability.seed_cv")  # need two seeds or more
+RESOURCE_KEYS = ("cpus_per_trial", "workers", "gpus_per_worker", "placement", "max_failures")
+PLACEMENTS = ("pack", "spread")
 
 
 @dataclass
@@ -45,11 +47,25 @@ class Study:
     grace_evals: int = 2  # evaluations every trial gets before the scheduler may stop it
     search_seed: int = 0
     max_concurrent: int = 0  # 0: as many as the CPUs allow
-    cpus_per_trial: int = 1
+    cpus_per_trial: int = 1  # CPUs (and torch threads) of each training process: the trial's, or each worker's
+    workers: int = 1  # data-parallel Ray Train workers per trial; 1: the trial trains in its own process
+    gpus_per_worker: float = 0.0  # > 0 also sends a one-worker trial through Ray Train
+    placement: str = "pack"  # pack | spread: a trial's workers on few nodes, or one per node
+    max_failures: int = 2  # retries of a trial whose process or node dies (and worker-group restarts)
     success: tuple[str, str, float] | None = None  # (metric, 'at_least' | 'at_most', value) a successful seed reaches
     description: str = ""
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def distributed(self) -> bool:
+        """Whether trials train through Ray Train (several workers or GPUs) instead of in the trial process."""
+        return self.workers > 1 or self.gpus_per_worker > 0
+
+    @property
+    def trial_cpus(self) -> int:
+        """CPUs one trial's training holds (one seed at a time)."""
+        return self.cpus_per_trial * (self.workers if self.distributed else 1)
 
     @property
     def family(self) -> str:
@@ -193,9 +209,8 @@ def load_study(path: str | Path) -> Study:
     for family in families:
         from_flat({"family": family, **fixed}, where)
     search = _mapping(doc, "search", required=False)
-    resources = _mapping(doc, "resources", required=False)
     _check_keys(doc, "search", search, SEARCH_KEYS)
-    _check_keys(doc, "resources", resources, ("cpus_per_trial",))
+    resources = parse_resources(doc, "resources", _mapping(doc, "resources", required=False))
     study = Study(name=name, families=families, objectives=_objectives(doc), budget=_budget(doc, "budget"),
                   dry_run=_budget(doc, "dry_run"), fixed=fixed, space=_space(doc, families, fixed, where),
                   algorithm=_choice(doc, "search.algorithm", search.get("algorithm", "tpe"), ALGORITHMS),
@@ -203,10 +218,46 @@ def load_study(path: str | Path) -> Study:
                   grace_evals=_int(doc, "search", search, "grace_evals", 2),
                   search_seed=_int(doc, "search", search, "seed", 0, minimum=0),
                   max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
-                  cpus_per_trial=_int(doc, "resources", resources, "cpus_per_trial", 1), success=_success(doc),
+                  **resources, success=_success(doc),
                   description=str(doc.data.get("description", "")), source=doc.path, raw=doc.data)
     _check_search(doc, study)
+    _check_workers(doc, study)
     return study
+
+
+def parse_resources(doc: YamlDoc, section: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """A study's `resources:` (or a cluster profile's `trial_resources:`), validated, with the defaults filled in."""
+    _check_keys(doc, section, raw, RESOURCE_KEYS)
+    gpus = raw.get("gpus_per_worker", 0.0)
+    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not 0 <= gpus < float("inf"):
+        raise ConfigError(f"expected a number >= 0, got {gpus!r}", key=f"{section}.gpus_per_worker",
+                          source=doc.where(f"{section}.gpus_per_worker", section), fix="e.g. gpus_per_worker: 1")
+    placement = raw.get("placement", "pack")
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"unknown value {placement!r}", key=f"{section}.placement",
+                          source=doc.where(f"{section}.placement", section), fix=suggest(str(placement), PLACEMENTS))
+    return {"cpus_per_trial": _int(doc, section, raw, "cpus_per_trial", 1),
+            "workers": _int(doc, section, raw, "workers", 1), "gpus_per_worker": float(gpus), "placement": placement,
+            "max_failures": _int(doc, section, raw, "max_failures", 2, minimum=0)}
+
+
+def _check_workers(doc: YamlDoc, study: Study) -> None:
+    """Data-parallel trials: no scheduler, and every batch size splits evenly over the workers."""
+    if study.distributed and study.scheduler != "none":
+        raise ConfigError(f"{study.scheduler} stops trials on their reports during training; a data-parallel trial "
+                          "reports once, at its end", key="search.scheduler", source=doc.where("search.scheduler"),
+                          fix="use scheduler: none with resources.workers > 1 or gpus_per_worker")
+    if study.workers == 1:
+        return
+    searched = study.space.get("train.batch_size")
+    batches = searched.grid_values() if searched is not None else [
+        from_flat({"family": f, **study.fixed}).train.batch_size for f in study.families]
+    for batch in batches:
+        if int(batch) % study.workers:
+            key = "space.train.batch_size" if searched is not None else "fixed.train.batch_size"
+            raise ConfigError(f"train.batch_size {batch} does not split over {study.workers} workers",
+                              key="resources.workers", source=doc.where(key, "resources.workers"),
+                              fix=f"use batch sizes that are multiples of {study.workers}")
 
 
 def _check_search(doc: YamlDoc, study: Study) -> None:

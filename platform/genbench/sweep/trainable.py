@@ -110,14 +110,18 @@ def _mean_latest(lanes: list[Lane]) -> dict[str, float]:
 
 def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), intermediate: bool = True,
                seeds: int = 1, cpus: int = 1, spread_metric: str = "",
-               threshold: tuple[str, str, float] | None = None) -> None:
+               threshold: tuple[str, str, float] | None = None, workers: Any = None, storage: str = "") -> None:
     """Train `config` under `seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
 
     One seed trains in this process; several train as Ray tasks in the trial's placement group. The final
     report carries `final: True`, the seed aggregate (mean metrics, seed_std, seed_cv, success_rate), every
     objective (NaN where none was measured, so that Optuna records a failure) and the per-seed rows.
-    `intermediate` is False when an objective is known only at the end (cost, stability).
+    `intermediate` is False when an objective is known only at the end (cost, stability). With `workers`
+    (a train.ray_worker.Workers), each seed trains data-parallel through Ray Train instead: see distributed_trial.
     """
+    if workers is not None:
+        distributed_trial(config, objectives, seeds, workers, storage, spread_metric, threshold)
+        return
     base = int(config.get("seed", 0))
     flats = [{**config, "seed": base + i} for i in range(seeds)]
     lanes = [Lane(f["seed"], run_stream(f) if seeds == 1 else _remote_stream(f, cpus)) for f in flats]
@@ -138,6 +142,29 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), interme
     finally:
         for lane in lanes:
             lane.stream.close()  # type: ignore[attr-defined]  # stops a seed still training (trial stopped)
+
+
+def distributed_trial(config: dict[str, Any], objectives: tuple[str, ...], seeds: int, workers: Any, storage: str,
+                      spread_metric: str, threshold: tuple[str, str, float] | None) -> None:
+    """Each seed in turn through Ray Train's TorchTrainer, this trial process being only its driver.
+
+    The trial holds no CPU (see tuner.trial_resources): the worker group reserves its own placement group.
+    Rank 0's history comes back with the row, so the trial reports once, at the end of its last seed.
+    """
+    from genbench.train.ray_worker import run_distributed
+
+    base, trial_id = int(config.get("seed", 0)), tune.get_context().get_trial_id()
+    rows: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    for seed in range(base, base + seeds):
+        row, steps = run_distributed({**config, "seed": seed}, workers, f"{storage.rstrip('/')}/{trial_id}-s{seed}")
+        rows.append({"train_path": "ray-train", "workers": workers.count, **row, "seed": seed,
+                     "steps": row.get("steps", 0)})
+        history.extend({"seed": seed, **h} for h in steps)
+    aggregate = seed_aggregate(rows, spread_metric, threshold)
+    missing = {m: math.nan for m in objectives if m not in aggregate}
+    tune.report({**aggregate, **missing, "step": max(r["steps"] for r in rows), "final": True, "rows": rows,
+                 "history": history})
 
 
 def _drain(lanes: list[Lane]) -> list[dict[str, Any]]:

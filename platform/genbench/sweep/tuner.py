@@ -1,9 +1,10 @@
-"""Ray Tune + Optuna runner of a study on a private local Ray; a callback writes every trial to the results store."""
+"""Ray Tune + Optuna runner of a study on a private local Ray or a given cluster; a callback writes every trial."""
 from __future__ import annotations
 
 import json
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,12 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             self.history.setdefault(trial.trial_id, []).extend(result.get("history", []))
 
+        def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            # Its process or node died and Tune runs it again from the start: the curve starts over too.
+            self.history.pop(trial.trial_id, None)
+            print(f"[{progress.label}] trial {trial.trial_id} lost its process or node ({trial_error(trial)}); "
+                  f"running it again", file=progress.out, flush=True)
+
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             last = dict(trial.last_result or {})
             if last.get("final"):
@@ -153,14 +160,26 @@ def _scheduler(study: Study, budget: Budget) -> Any:
                          reduction_factor=3)
 
 
-def trial_resources(study: Study, budget: Budget, cluster_cpus: int) -> tuple[Any, int]:
+DRIVER_MEMORY_BYTES = 2**20  # a data-parallel trial's only resource: a bundle must hold something, and no CPU
+
+
+def trial_resources(study: Study, budget: Budget, cluster: dict[str, float]) -> tuple[Any, int]:
     """What one trial asks Ray for, and how many trials fit at once.
 
     One seed trains in the trial's own process; with several, a placement group holds one bundle per seed
     that can run at the same time (an empty head bundle: the trial process only waits and aggregates).
+    A data-parallel trial is only the driver of Ray Train, whose worker group reserves its own placement
+    group: the trial holds no CPU (one it held would be missing from a worker group that needs every CPU),
+    and the concurrency limit keeps the trials to the worker groups that fit at once.
     """
     from ray import tune
 
+    cluster_cpus = int(cluster.get("CPU", 1))
+    if study.distributed:
+        fit = cluster_cpus // study.trial_cpus
+        if study.gpus_per_worker:
+            fit = min(fit, int(cluster.get("GPU", 0) // (study.gpus_per_worker * study.workers)))
+        return tune.PlacementGroupFactory([{"memory": DRIVER_MEMORY_BYTES}]), max(fit, 1)
     cpus = study.cpus_per_trial
     if budget.seeds == 1:
         return {"cpu": cpus}, max(cluster_cpus // cpus, 1)
@@ -179,6 +198,49 @@ def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False, da
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=dashboard,
                  dashboard_host="127.0.0.1", log_to_driver=log_to_driver, logging_level=logging.WARNING,
                  configure_logging=True)
+
+
+def connect_ray(address: str | None, dashboard: bool = False) -> str:
+    """Join the Ray cluster at `address` (host:port or 'auto'), else start a private local Ray; returns where.
+
+    A cluster joined here is only disconnected from afterwards (ray.shutdown() in a driver that did not start
+    it leaves the cluster running); a private local Ray stops with it.
+    """
+    import ray
+
+    if ray.is_initialized():  # a submitted job's entrypoint has joined its cluster already
+        return "the connected Ray cluster"
+    if not address or address == "local":
+        start_local_ray(dashboard=dashboard)
+        return "a private local Ray"
+    check_address(address)
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise GenbenchError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[0]} "
+                            f"({ADDRESS_HELP})") from None
+    return f"the Ray cluster at {address}"
+
+
+ADDRESS_HELP = ("--address takes the cluster's GCS address HOST:6379, or 'auto' on a cluster node; "
+                "without --address and RAY_ADDRESS a private local Ray starts")
+
+
+def check_address(address: str) -> None:
+    """A quick TCP connect first: ray.init waits minutes for a GCS that is not there."""
+    if address == "auto":
+        return
+    if "://" in address:
+        raise GenbenchError(f"{address} is not a Ray cluster address: a sweep joins a cluster at its GCS address "
+                            f"(the Jobs API URL is for genbench submit and jobs; {ADDRESS_HELP})")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise GenbenchError(f"{address}: expected HOST:PORT ({ADDRESS_HELP})")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise GenbenchError(f"cannot reach a Ray cluster at {address} ({exc.strerror or type(exc).__name__}); is it "
+                            f"up (`ray start --head`) and the address right? ({ADDRESS_HELP})") from None
 
 
 class Journal(JournalFileBackend):
@@ -260,7 +322,7 @@ def _check_resumable(store: ResultsStore, constants: dict[str, Any]) -> None:
 
 
 def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dict[str, Any] | None = None,
-              resume: bool = False) -> SweepSummary:
+              resume: bool = False, address: str | None = None) -> SweepSummary:
     """Run the study's configurations with Ray Tune + OptunaSearch until `out` holds `budget.trials` of them.
 
     With `resume`, configurations already in `out` are kept and counted, those a killed driver left unfinished
@@ -277,7 +339,7 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     if resume and "://" not in out and (note := repair_journal(store.path("optuna.journal"))):
         print(f"Resume: {store.path('optuna.journal')}: {note}")
     else:
-        store.write_study(study_record(study, budget, constants))
+        store.write_study(study_record(study, budget, constants, address))
     progress = Progress(label, budget.trials, study.objectives[0])
     progress.counts = _status_counts(store) if done else {}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -286,37 +348,42 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
         fail_stale_trials(storage, study.name)
     start = time.monotonic()
     if budget.trials > len(done):
-        _fit(study, budget, store, constants, progress, storage, budget.trials - len(done))
+        _fit(study, budget, store, constants, progress, storage, budget.trials - len(done), address)
     return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, time.monotonic() - start,
                         summarise(study, budget, store, storage))
 
 
 def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str, Any], progress: Progress,
-         storage: Any, trials: int) -> None:
-    """`trials` more configurations through Tune on a private local Ray, shut down afterwards."""
+         storage: Any, trials: int, address: str | None = None) -> None:
+    """`trials` more configurations through Tune on a private local Ray (shut down afterwards) or a cluster."""
     import ray
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
     from genbench.sweep.trainable import trial_main
 
-    start_local_ray()
+    where = connect_ray(address, dashboard=study.distributed)  # Ray Train's controller uses the state API
+    _note_storage(store, where)
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     search = OptunaSearch(DefineByRun(study.space, constants), metric=metrics if len(metrics) > 1 else metrics[0],
                           mode=modes if len(modes) > 1 else modes[0], sampler=_sampler(study),
                           storage=storage, study_name=study.name)
-    resources, fit = trial_resources(study, budget, int(ray.cluster_resources().get("CPU", 1)))
+    resources, fit = trial_resources(study, budget, ray.cluster_resources())
     spread = next((m for m in metrics if m.startswith(("quality.", "likelihood."))), "quality.modes")
     trainable = tune.with_resources(tune.with_parameters(
         trial_main, objectives=tuple(metrics), intermediate=all(m.startswith("quality.") for m in metrics),
-        seeds=budget.seeds, cpus=study.cpus_per_trial, spread_metric=spread, threshold=study.success), resources)
+        seeds=budget.seeds, cpus=study.cpus_per_trial, spread_metric=spread, threshold=study.success,
+        workers=_workers(study), storage=_ray_storage(store, "ray_train")), resources)
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
         search_alg=search, scheduler=_scheduler(study, budget), num_samples=trials,
-        reuse_actors=True, max_concurrent_trials=study.max_concurrent or fit),
+        reuse_actors=not study.distributed, max_concurrent_trials=study.max_concurrent or fit),
         run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=_ray_storage(store), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=study.max_failures),
                                   callbacks=[make_writer(study, store, progress, budget.seeds)]))
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune warns that its own (disabled) logs are missing
+    # A failed trial's traceback: the writer prints its reason in one line and records it in the row.
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     try:
         tuner.fit()
     finally:
@@ -331,11 +398,31 @@ def _status_counts(store: ResultsStore) -> dict[str, int]:
     return {s: statuses.count(s) for s in set(statuses)}
 
 
-def _ray_storage(store: ResultsStore) -> str:
-    return store.path("ray") if "://" not in store.uri else store.uri.rstrip("/") + "/ray"
+def _ray_storage(store: ResultsStore, name: str = "ray") -> str:
+    return store.path(name) if "://" not in store.uri else f"{store.uri.rstrip('/')}/{name}"
 
 
-def study_record(study: Study, budget: Budget, constants: dict[str, Any]) -> dict[str, Any]:
+def _workers(study: Study) -> Any:
+    """The Ray Train request of a data-parallel study's trials (None: they train in the trial process)."""
+    if not study.distributed:
+        return None
+    from genbench.train.ray_worker import Workers
+
+    return Workers(study.workers, study.cpus_per_trial, study.gpus_per_worker, study.placement.upper(),
+                   study.max_failures)
+
+
+def _note_storage(store: ResultsStore, where: str) -> None:
+    """Trials on other nodes write Ray's state (and Ray Train's checkpoints) there too: say it must be shared."""
+    import ray
+
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    if nodes > 1 and "://" not in store.uri:
+        print(f"Note: {where} has {nodes} nodes and the results are at a local path ({store.uri}); every node "
+              "must see that path (a shared file system), else give --out s3://... or gs://...", flush=True)
+
+
+def study_record(study: Study, budget: Budget, constants: dict[str, Any], address: str | None = None) -> dict[str, Any]:
     """study.yaml: the resolved study, the budget used, and the versions that produced the results."""
     import optuna
     import ray
@@ -347,7 +434,8 @@ def study_record(study: Study, budget: Budget, constants: dict[str, Any]) -> dic
             "objectives": [{"metric": m, "mode": d} for m, d in study.objectives],
             "success": dict(zip(("metric", "side", "value"), study.success)) if study.success else None,
             "budget": vars(budget), "algorithm": study.algorithm, "search_seed": study.search_seed,
-            "constants": constants, "space": study.raw.get("space", {}), "cluster": "local",
+            "constants": constants, "space": study.raw.get("space", {}),
+            "cluster": {"ray_address": address} if address and address != "local" else "local",
             "schema_version": SCHEMA_VERSION,
             "versions": {"genbench": genbench.__version__, "torch": str(torch.__version__), "ray": ray.__version__,
                          "optuna": optuna.__version__},
