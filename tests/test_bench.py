@@ -132,3 +132,18 @@ def test_sweep_gaps_and_throughput_from_trial_rows():
             {"start_time": 4.5, "end_time": 9.9, "steps": 100}]
     assert gaps_s(rows) == pytest.approx([0.5, 0.1])
     assert throughput(rows) == pytest.approx(300 / 12.0)
+
+
+def test_loop_alone_is_timed_around_a_free_step_with_the_real_scalars():
+    from genbench.bench import loop
+    from genbench.data import load_dataset
+    from genbench.families import FAMILIES
+    from genbench.families.gan import DEBUG
+
+    cfg = loop._config("gan", "grid25", 30, {**DEBUG, "train.batch_size": 16, "data.n_train": 500, "data.n_test": 100})
+    data = load_dataset(cfg.data)
+    null = loop.NullFamily(FAMILIES.get("gan").build(cfg, data), data.train[:16])
+    assert set(null.train_step(data.train[:16])) >= {"train.loss_d", "train.grad_norm_g"}
+    assert set(null.modules()) == {"generator", "discriminator"}
+    cost = loop.loop_cost_s(cfg, data, steps=20, repeats=2)
+    assert cost.n == 2

@@ -82,9 +82,13 @@ def _hand_diffusion(cfg: Any, data: Any) -> Callable[[int], None]:
 def _genbench(cfg: Any, data: Any) -> Callable[[int], None]:
     """genbench's train() at its defaults (window syncs, divergence checks, FLOP count); evaluation timed apart."""
     from genbench.families import FAMILIES
+
+    return _genbench_of(FAMILIES.get(cfg.family).build(cfg, data), cfg, data)
+
+
+def _genbench_of(family: Any, cfg: Any, data: Any) -> Callable[[int], None]:
     from genbench.train.loop import LoopState, train
 
-    family = FAMILIES.get(cfg.family).build(cfg, data)
     state, loop_cfg = LoopState(), copy.deepcopy(cfg)  # the family keeps the whole run's length (LR schedule)
 
     def run(steps: int) -> None:  # each block continues the run, as a resumed run does
@@ -96,13 +100,15 @@ def _genbench(cfg: Any, data: Any) -> Callable[[int], None]:
 
 def _steps_only(cfg: Any, data: Any) -> Callable[[int], None]:
     """The family's own train_step in a bare loop: separates the step's metrics from the loop's machinery."""
-    import torch
-
     from genbench.families import FAMILIES
 
-    family = FAMILIES.get(cfg.family).build(cfg, data)
-    rows = cfg.train.batch_size * family.batches_per_step
+    return _steps_only_of(FAMILIES.get(cfg.family).build(cfg, data), cfg, data)
 
+
+def _steps_only_of(family: Any, cfg: Any, data: Any) -> Callable[[int], None]:
+    import torch
+
+    rows = cfg.train.batch_size * family.batches_per_step
     rng = torch.Generator().manual_seed(cfg.seed)
 
     def run(steps: int) -> None:
@@ -131,6 +137,30 @@ def interleaved(runs: dict[str, Callable[[int], None]], rounds: int, block_steps
             if r:
                 times[name].append(time.process_time() - cpu0)
     return times
+
+
+class NullFamily:
+    """A real family's modules and scalars with a step that costs nothing: what is left of a run is the loop."""
+
+    def __init__(self, family: Any, batch: Any) -> None:
+        self.batches_per_step, self._modules = family.batches_per_step, family.modules()
+        self.scalars = family.train_step(batch)  # the names and count of the real step's scalars
+
+    def modules(self) -> dict[str, Any]:
+        return self._modules
+
+    def train_step(self, batch: Any) -> dict[str, Any]:
+        return dict(self.scalars)
+
+
+def loop_cost_s(cfg: Any, data: Any, steps: int, repeats: int) -> Any:
+    """CPU seconds per step of train() around a free step, minus a bare loop drawing the same batches."""
+    from genbench.families import FAMILIES
+
+    null = NullFamily(FAMILIES.get(cfg.family).build(cfg, data), data.train[:cfg.train.batch_size])
+    runs = {"bare": _steps_only_of(null, cfg, data), "genbench": _genbench_of(null, cfg, data)}
+    times = interleaved(runs, repeats, steps)
+    return spread([(g - b) / steps for g, b in zip(times["genbench"], times["bare"])])
 
 
 def eval_share(family_name: str, data: Any, step_s: float, ctx: Context) -> dict[str, Any]:
@@ -170,13 +200,17 @@ def _scenario(ctx: Context, family: str, data_name: str, extra: dict[str, Any]) 
     ratios["genbench / train_step only"] = spread(paired_ratios(times["genbench"], times["train_step only"]))
     hand_step_s = spread(times["hand"]).median / block
     share = eval_share(family, data, spread(times["genbench"]).median / block, ctx)
+    machinery = loop_cost_s(cfg, data, ctx.pick(500, 2000), ctx.pick(3, 7))
     lines = [f"{family}/{data_name}: hand loop {hand_step_s * 1e3:.2f} CPU ms/step; CPU-time ratios"]
     lines += [f"  {name}: {s.text()}" for name, s in ratios.items()]
+    lines.append(f"  the loop alone (train() around a step that costs nothing, minus a bare loop): "
+                 f"{machinery.median * 1e6:.0f} us/step (min {machinery.low * 1e6:.0f}, max "
+                 f"{machinery.high * 1e6:.0f}) = {machinery.median / hand_step_s:.2%} of the hand-written step")
     lines.append(f"  evaluation at the family's defaults: {share['evals']} x {share['eval_s']:.2f} CPU s "
                  f"({share['n_samples']} samples{share['scaled']}) over {share['steps']} steps = "
                  f"{share['share']:.1%} of the run")
     data_out = {"block_steps": block, "rounds": rounds, "seconds": times, "ratios": ratios,
-                "hand_step_s": hand_step_s, "eval": share}
+                "hand_step_s": hand_step_s, "eval": share, "loop_alone_s_per_step": machinery}
     return lines, data_out, Target(f"{family} genbench loop / hand", ratios["genbench / hand"].median, LOOP_TARGET,
                                    "<=")
 
