@@ -147,3 +147,21 @@ def test_loop_alone_is_timed_around_a_free_step_with_the_real_scalars():
     assert set(null.modules()) == {"generator", "discriminator"}
     cost = loop.loop_cost_s(cfg, data, steps=20, repeats=2)
     assert cost.n == 2
+
+
+def test_the_loop_case_end_to_end_on_a_tiny_gan(monkeypatch, tmp_path, capsys):
+    from genbench.bench import loop
+    from genbench.families.gan import DEBUG
+
+    tiny = {**DEBUG, "train.batch_size": 16, "data.n_train": 500, "data.n_test": 100}
+    monkeypatch.setattr(loop, "SCENARIOS", (("gan", "grid25", tiny),))
+    monkeypatch.setitem(loop.BLOCKS, "gan", ((10, 2), (10, 2)))
+    out = tmp_path / "loop.json"
+    assert run_bench(["loop"], quick=True, json_path=str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "genbench / hand" in printed and "the loop alone" in printed and "target gan genbench loop / hand" in printed
+    case = json.loads(out.read_text())["cases"]["loop"]
+    scenario = case["gan/grid25"]
+    assert scenario["rounds"] == 2 and set(scenario["seconds"]) == {"hand", "genbench", "train_step only"}
+    assert scenario["ratios"]["genbench / hand"]["n"] == 2 and 0 < scenario["eval"]["share"] < 1
+    assert [t["name"] for t in case["targets"]] == ["gan genbench loop / hand"]

@@ -11,6 +11,7 @@ from genbench.bench.harness import CASES, CaseResult, Context, Target, paired_ra
 LOOP_TARGET = 1.03  # the goal: at most 3% slower than the hand-written loop
 # (family, data, overrides): a GAN on 2-D toy data and a diffusion U-Net on 8x8 digits, at their default sizes
 SCENARIOS = (("gan", "grid25", {}), ("diffusion", "digits", {}))
+BLOCKS = {"gan": ((50, 12), (100, 30)), "diffusion": ((4, 8), (10, 20))}  # (steps per block, rounds): quick, full
 
 
 def _config(family: str, data: str, steps: int, extra: dict[str, Any]) -> Any:
@@ -189,7 +190,7 @@ def _scenario(ctx: Context, family: str, data_name: str, extra: dict[str, Any]) 
 
     from genbench.data import load_dataset
 
-    block, rounds = ctx.pick({"gan": (50, 12), "diffusion": (4, 8)}, {"gan": (100, 30), "diffusion": (10, 20)})[family]
+    block, rounds = ctx.pick(*BLOCKS[family])
     cfg = _config(family, data_name, block * (rounds + 1), extra)
     data = load_dataset(cfg.data)
     torch.manual_seed(0)
