@@ -143,8 +143,8 @@ def _run_case(name: str, case: Case, ctx: Context) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}", "wall_s": time.perf_counter() - start}
     for line in result.lines + [t.text() for t in result.targets]:
         ctx.say(f"  {line}")
-    return {"wall_s": time.perf_counter() - start, "loadavg_before": load0, "loadavg_after": os.getloadavg()[0],
-            "lines": result.lines, "targets": result.targets, **result.data}
+    return {**result.data, "wall_s": time.perf_counter() - start, "loadavg_before": load0,  # the harness's keys win
+            "loadavg_after": os.getloadavg()[0], "lines": result.lines, "targets": result.targets}
 
 
 def default_json(quick: bool) -> Path:
