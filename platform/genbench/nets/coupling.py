@@ -102,7 +102,8 @@ class InvConv1x1(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # fp32 even under bf16 autocast: log|det W| = sum(log_s) is the determinant of W, not of W rounded to bf16
         with torch.autocast(x.device.type, enabled=False):
-            y = self._mix(x.float(), self.weight())
+            w = self.weight()  # the parameters' dtype: fp32, or fp64 where a test checks the Jacobian
+            y = self._mix(x.to(w.dtype), w)  # x may arrive in bf16 from an autocast coupling
         return y, (self.log_s.sum() * _positions(x)).expand(len(x))
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
