@@ -118,3 +118,14 @@ def test_closing_a_run_stream_stops_its_run(tiny_flat: dict[str, Any]) -> None:
 def test_run_stream_passes_bad_settings_on_as_an_error(tiny_flat: dict[str, Any]) -> None:
     items = list(run_stream({**tiny_flat, "data.name": "nope"}))
     assert items[-1][0] == "error" and "nope" in items[-1][1]
+
+
+def test_ranked_puts_the_best_first_and_breaks_ties_by_who_finished_first() -> None:
+    from genbench.results.analysis import ranked
+
+    trials = pd.DataFrame({"trial_id": ["a", "b", "c", "d"], "config_id": ["a", "b", "c", "d"],
+                           "status": ["completed"] * 4, "quality.modes": [20.0, 14.0, 20.0, math.nan],
+                           "end_time": pd.to_datetime([30, 10, 20, 5], unit="s", utc=True)})
+    order = ranked(configurations(trials), trials, "quality.modes", "max")["config_id"].tolist()
+    assert order == ["c", "a", "b"]  # c and a tie at 20: c finished first; d measured nothing
+    assert ranked(configurations(trials), trials, "quality.modes", "min")["config_id"].tolist() == ["b", "c", "a"]

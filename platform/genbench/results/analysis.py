@@ -66,6 +66,17 @@ def configurations(trials: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def ranked(table: pd.DataFrame, trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
+    """Configurations with a measured `metric`, best first; a tie goes to the one that finished first, as in the
+    sweep's progress line (its 'best so far' changes only on a strictly better value)."""
+    rows = table.dropna(subset=[metric]) if metric in table else table[:0]
+    if "end_time" in trials:
+        ids = trials["config_id"] if "config_id" in trials else trials["trial_id"]
+        rows = rows.assign(_end=rows["config_id"].map(trials.groupby(ids.values)["end_time"].max()))
+        rows = rows.sort_values("_end", kind="stable").drop(columns="_end")
+    return rows.sort_values(metric, ascending=mode == "min", kind="stable")
+
+
 def pareto_front(table: pd.DataFrame, objectives: list[tuple[str, str]]) -> list[str]:
     """config_ids not dominated by any other configuration on every objective (rows with a NaN objective excluded)."""
     metrics = [m for m, _ in objectives]

@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from genbench.results.analysis import budget_curve, configurations, early_stopping_savings, pareto_front
+from genbench.results.analysis import budget_curve, configurations, early_stopping_savings, pareto_front, ranked
 from genbench.results.store import ResultsStore
 from genbench.sweep.spec import Budget, Study
 
@@ -61,13 +61,12 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
     metrics = [m for m, _ in study.objectives]
     front = pareto_front(table, study.objectives) if all(m in table for m in metrics) else []
     metric, mode = study.objectives[0]
-    ranked = (table.dropna(subset=[metric]).sort_values(metric, ascending=mode == "min") if metric in table
-              else table[:0])
+    best = ranked(table, trials, metric, mode)[:1]
     summary: dict[str, Any] = {
         "configurations": int(len(table)), "runs": int(len(trials)), "seeds": budget.seeds,
         "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
-        "best": {"config_id": str(ranked.iloc[0]["config_id"]), **{m: _finite(ranked.iloc[0][m]) for m in metrics}}
-        if len(ranked) else None,
+        "best": {"config_id": str(best.iloc[0]["config_id"]), **{m: _finite(best.iloc[0][m]) for m in metrics}}
+        if len(best) else None,
         "pareto_front": [{"config_id": c, **{m: _finite(table.loc[table["config_id"] == c, m].iloc[0])
                                              for m in metrics}} for c in front] if len(metrics) > 1 else [],
         "importances": param_importances(storage, study),
