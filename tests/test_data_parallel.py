@@ -45,6 +45,9 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     scalars = mean_over_workers(torch.tensor([[float(rank)]]))
     if rank == 0:
         torch.save({"params": _params(family), "mean_rank": scalars}, out)
+    # Both ranks leave together: a rank that tore gloo down while the other still used it aborted once in CI
+    # ("terminate called without an active exception", SIGABRT at exit).
+    dist.barrier()
     dist.destroy_process_group()
 
 
