@@ -158,8 +158,7 @@ def distributed_trial(config: dict[str, Any], objectives: tuple[str, ...], seeds
     history: list[dict[str, Any]] = []
     for seed in range(base, base + seeds):
         row, steps = run_distributed({**config, "seed": seed}, workers, f"{storage.rstrip('/')}/{trial_id}-s{seed}")
-        rows.append({"train_path": "ray-train", "workers": workers.count, **row, "seed": seed,
-                     "steps": row.get("steps", 0)})
+        rows.append({**row, "seed": seed, "steps": row.get("steps", 0)})  # train_path, workers: set by rank 0
         history.extend({"seed": seed, **h} for h in steps)
     aggregate = seed_aggregate(rows, spread_metric, threshold)
     missing = {m: math.nan for m in objectives if m not in aggregate}
