@@ -18,6 +18,10 @@ import platform
 import sys
 import time
 import traceback
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -81,15 +85,37 @@ def _measure(family: str, args: argparse.Namespace) -> dict[str, Any]:
     def report(step: int, values: dict[str, float]) -> None:  # after the window's host sync: GPU work is done
         marks.append((step, time.perf_counter(), values))
 
+    syncs: dict[str, Any] = {}
     start = time.perf_counter()
-    outcome = train(model, data, cfg, report, lambda f: {}, placement=placement)
+    with host_syncs(placement.cuda, syncs):
+        outcome = train(model, data, cfg, report, lambda f: {}, placement=placement)
     synchronize(placement.device)
     rows = cfg.train.batch_size * model.batches_per_step
     return {"family": family, **_figures(marks, start, rows), "status": outcome.status, "steps": outcome.steps,
+            **syncs,
             **_loss_check(marks), "peak_mem_bytes": peak_memory_bytes(),
             "sample_per_s": sample_cost(model, args.sample_n)["cost.sample_per_s"], "batch_rows": rows,
             "params": sum(p.numel() for m in model.modules().values() for p in m.parameters()),
             **placement.columns()}
+
+
+@contextmanager
+def host_syncs(cuda: bool, into: dict[str, Any]) -> Iterator[None]:
+    """Count the host-device synchronisations of the block (CUDA only, torch's sync debug mode) and where they came
+    from: a loop without per-step syncs shows a few per report window, not one or more per step."""
+    if not cuda:
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            yield
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    sites = Counter(f"{w.filename.rsplit('/genbench/', 1)[-1]}:{w.lineno}" for w in caught
+                    if "synchroniz" in str(w.message))
+    into.update(host_syncs=sum(sites.values()), host_sync_sites=dict(sites.most_common(8)))
 
 
 def _figures(marks: list[tuple[int, float, dict[str, float]]], start: float, rows: int) -> dict[str, float]:
@@ -111,13 +137,15 @@ def header(placement: Placement) -> dict[str, Any]:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"{'family':<15} {'ok':<4} {'train samples/s':>16} {'sample/s':>10} {'peak MiB':>9} {'first window':>13}")
+    print(f"{'family':<15} {'ok':<4} {'train samples/s':>16} {'sample/s':>10} {'peak MiB':>9} {'first window':>13}"
+          f" {'host syncs':>11}")
     for r in results:
         if "error" in r:
             print(f"{r['family']:<15} FAIL {r['error']}")
             continue
         print(f"{r['family']:<15} {'yes' if r['ok'] else 'NO':<4} {r['train_samples_per_s']:16.0f} "
-              f"{r['sample_per_s']:10.0f} {r['peak_mem_bytes'] / 2 ** 20:9.1f} {r['first_window_s']:12.1f}s")
+              f"{r['sample_per_s']:10.0f} {r['peak_mem_bytes'] / 2 ** 20:9.1f} {r['first_window_s']:12.1f}s"
+              f" {r.get('host_syncs', '-'):>11}")
 
 
 def main(argv: list[str] | None = None) -> int:

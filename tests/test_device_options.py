@@ -161,7 +161,7 @@ def test_placing_refuses_optimisers_left_holding_unmoved_parameters() -> None:
 
 
 def test_a_run_records_its_device_and_options_in_the_row() -> None:
-    row = run(_flat("flow", "digits", bf16=True, channels_last=True))
+    row = run(_flat("flow", "digits", device="cpu", bf16=True, channels_last=True))  # forced: auto is CUDA on a GPU
     assert row["status"] == "completed", row.get("error")
     assert row["cost.device"] == "cpu" and row["cost.device_options"] == "bf16 autocast,channels_last"
     assert math.isfinite(row["likelihood.bpd"]) and row["cost.device_s"] > 0
