@@ -1,9 +1,11 @@
 """genbench bench: the harness's statistics, case selection, the CLI's errors and one case end to end (no timings)."""
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,8 @@ from genbench.bench import harness
 from genbench.bench.harness import CASES, CaseResult, Context, Target, paired_ratios, run_bench, select, spread
 from genbench.cli import BENCH_CASES, main
 from genbench.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_spread_median_quartiles_and_range():
@@ -108,10 +112,35 @@ def test_help_and_bench_help_import_neither_torch_nor_ray():
     assert out.strip().splitlines()[-1] == "[]"
 
 
+HEAVY = ("torch", "ray", "optuna", "pyarrow", "pandas", "plotly", "numpy")
+
+
+def _validate_imports(files: list[str]) -> list[str]:
+    """The heavy modules `genbench validate FILES` leaves imported, in a fresh process (exit 0 checked)."""
+    probe = ("import sys\nfrom genbench.cli import main\n"
+             f"code = main(['validate', *{files!r}])\n"
+             f"print(code, sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    code, _, heavy = out.strip().splitlines()[-1].partition(" ")
+    assert code == "0", out
+    return ast.literal_eval(heavy)  # the list the probe printed
+
+
+def test_validate_of_every_shipped_study_dashboard_and_profile_imports_nothing_heavy():
+    files = sorted(str(p.relative_to(ROOT)) for d in ("search_spaces", "dashboards", "clusters")
+                   for p in (ROOT / d).rglob("*.yaml") if p.name not in ("aws-gpu.yaml", "gcp-gpu.yaml"))
+    assert len(files) >= 12
+    assert _validate_imports(files) == []
+
+
+def test_validate_of_a_ray_launcher_file_imports_ray_for_its_checks_but_not_torch():
+    assert _validate_imports(["clusters/aws-gpu.yaml"]) == ["ray"]  # Ray's own schema and consistency checks
+
+
 def test_loop_case_variants_train_side_by_side_on_a_tiny_gan():
     from genbench.bench import loop
     from genbench.data import load_dataset
-    from genbench.families.gan import DEBUG
+    from genbench.families.configs.gan import DEBUG
 
     cfg = loop._config("gan", "grid25", 30, {**DEBUG, "train.batch_size": 16, "data.n_train": 500, "data.n_test": 100})
     data = load_dataset(cfg.data)
@@ -138,7 +167,7 @@ def test_loop_alone_is_timed_around_a_free_step_with_the_real_scalars():
     from genbench.bench import loop
     from genbench.data import load_dataset
     from genbench.families import FAMILIES
-    from genbench.families.gan import DEBUG
+    from genbench.families.configs.gan import DEBUG
 
     cfg = loop._config("gan", "grid25", 30, {**DEBUG, "train.batch_size": 16, "data.n_train": 500, "data.n_test": 100})
     data = load_dataset(cfg.data)
@@ -151,7 +180,7 @@ def test_loop_alone_is_timed_around_a_free_step_with_the_real_scalars():
 
 def test_the_loop_case_end_to_end_on_a_tiny_gan(monkeypatch, tmp_path, capsys):
     from genbench.bench import loop
-    from genbench.families.gan import DEBUG
+    from genbench.families.configs.gan import DEBUG
 
     tiny = {**DEBUG, "train.batch_size": 16, "data.n_train": 500, "data.n_test": 100}
     monkeypatch.setattr(loop, "SCENARIOS", (("gan", "grid25", tiny),))

@@ -11,7 +11,8 @@ from genbench.config import DataConfig, from_flat, to_flat
 from genbench.data import Dataset, load_dataset
 from genbench.errors import ConfigError
 from genbench.families import FAMILIES
-from genbench.families.vae import DEBUG, VAE, kl_standard_normal
+from genbench.families.configs.vae import DEBUG
+from genbench.families.vae import VAE, kl_standard_normal
 from genbench.train.run import run
 
 TINY: dict[str, Any] = {

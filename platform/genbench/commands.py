@@ -5,15 +5,20 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genbench.config import parse_set
 from genbench.errors import ConfigError, GenbenchError
-from genbench.results.store import ResultsStore, safe_name
+from genbench.results import safe_name
+
+if TYPE_CHECKING:
+    from genbench.results.store import ResultsStore
 
 
 def prepare_out(out: str) -> str:
     """A results directory ready for a new run; earlier results there are moved aside, never overwritten."""
+    from genbench.results.store import ResultsStore
+
     store = ResultsStore(out)
     if not store.trial_ids():
         return out
@@ -41,6 +46,8 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     from genbench.sweep.spec import load_study
     from genbench.sweep.summary import describe
     from genbench.sweep.tuner import run_sweep
+
+    from genbench.results.store import ResultsStore
 
     study = load_study(space)
     _cluster_settings(study, address, max_failures)
@@ -109,6 +116,7 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     (or a private local Ray).
     """
     from genbench.config import from_flat, to_flat
+    from genbench.results.store import ResultsStore
     from genbench.sweep.progress import fmt_s
     from genbench.sweep.spec import Study, Budget
     from genbench.sweep.tuner import study_record, trial_row

@@ -6,6 +6,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from genbench.data import DATASETS
 from genbench.errors import ConfigError, suggest
 
 COMMON_SECTIONS = ("data", "train", "eval")
@@ -43,9 +44,7 @@ class DataConfig:
     test_fraction: float = 0.1  # user data: share held out as the test split (fixed seed)
 
     def __post_init__(self) -> None:
-        from genbench.data import DATASETS  # the registry lives with the loaders, which import this module
-
-        DATASETS.get(self.name, key="name")
+        DATASETS.check(self.name, key="name")
         _check_positive(self, "n_train", "n_test")
         if self.name == "files" and not self.path:
             raise ConfigError("data.name 'files' needs data.path", key="path", fix="set data.path=DIR_OR_FILE")

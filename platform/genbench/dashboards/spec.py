@@ -82,7 +82,7 @@ def known_columns() -> frozenset[str]:
     """Every column a panel may name: trial, metric, history and config.* columns."""
     from genbench.config import valid_keys
     from genbench.families import FAMILIES
-    from genbench.results.schema import HISTORY_PAD, TRIAL_PAD
+    from genbench.results.names import HISTORY_PAD, TRIAL_PAD
 
     config = {f"config.{k}" for family in FAMILIES.describe() for k in valid_keys(family)
               if k not in ("family", "seed")}

@@ -1,13 +1,12 @@
-"""The Dataset record and the dataset registry."""
+"""The Dataset record and load_dataset (the registry, torch-free, is genbench.data.DATASETS)."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from genbench.config import DataConfig
-from genbench.registry import Registry
+from genbench.data import DATASETS
 
 
 @dataclass
@@ -42,9 +41,6 @@ class Dataset:
     def dim(self) -> int:
         """Number of values in one example (D, or C * H * W)."""
         return int(self.train[0].numel())
-
-
-DATASETS: Registry[Callable[[DataConfig], Dataset]] = Registry("dataset")
 
 
 def load_dataset(cfg: DataConfig) -> Dataset:

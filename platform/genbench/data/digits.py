@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 
 from genbench.config import DataConfig
-from genbench.data.base import DATASETS, Dataset
+from genbench.data import DATASETS
+from genbench.data.base import Dataset
 
 SPLIT_SEED, STACK_SEED = 0, 1
 TEST_FRACTION = 0.2  # fixed split: 1,437 training and 360 test images

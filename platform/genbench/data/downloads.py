@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from genbench.config import DataConfig
-from genbench.data.base import DATASETS, Dataset
+from genbench.data import DATASETS
+from genbench.data.base import Dataset
 from genbench.data.files import IMAGE_SUFFIXES, to_tensor
 from genbench.errors import ConfigError, GenbenchError
 

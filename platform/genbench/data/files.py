@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from genbench.config import DataConfig
-from genbench.data.base import DATASETS, Dataset
+from genbench.data import DATASETS
+from genbench.data.base import Dataset
 from genbench.errors import GenbenchError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}

@@ -6,7 +6,8 @@ import math
 import torch
 
 from genbench.config import DataConfig
-from genbench.data.base import DATASETS, Dataset
+from genbench.data import DATASETS
+from genbench.data.base import Dataset
 
 TRAIN_SEED, TEST_SEED = 1234, 5678  # fixed so that every run of a study sees the same points
 

@@ -1,19 +1,12 @@
-"""The family protocol that keeps the training loop generic, and the family registry."""
+"""The family protocol that keeps the training loop generic, and what the loop asks of any family's networks."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 import torch
 from torch import nn
-
-from genbench.registry import Registry
-
-if TYPE_CHECKING:
-    from genbench.config import RunConfig
-    from genbench.data import Dataset
 
 
 class Family(Protocol):
@@ -45,23 +38,6 @@ class LikelihoodFamily(Family, Protocol):
         accounted for), so that bits per dimension are comparable across families.
         """
         ...
-
-
-@dataclass(frozen=True)
-class FamilySpec:
-    """A family's name, its config sections (flat keys '<name>.*' and 'optim.*') and its builder."""
-
-    name: str
-    doc: str
-    model_config: type
-    optim_config: type
-    build: Callable[["RunConfig", "Dataset"], Family]
-    check: Callable[["RunConfig"], None] = lambda cfg: None  # constraints across sections; raises ConfigError
-    defaults: dict[str, Any] = field(default_factory=dict)  # the family's default budget: {"train.steps": 5000}
-    debug: dict[str, Any] = field(default_factory=dict)  # flat overrides for a debug-sized model (tests, smoke runs)
-
-
-FAMILIES: Registry[FamilySpec] = Registry("family")
 
 
 def count_params(family: Family) -> int:

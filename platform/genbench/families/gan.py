@@ -2,72 +2,17 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from genbench.config import RunConfig, check_optimiser
+from genbench.config import RunConfig
 from genbench.data import Dataset
-from genbench.errors import ConfigError
-from genbench.families.base import FAMILIES, Autocast, FamilySpec, family_device
+from genbench.families.base import Autocast, family_device
+from genbench.families.configs.gan import GanConfig
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
 from genbench.nets.conv import ConvEncoder, ConvGenerator
-from genbench.nets.mlp import ACTIVATIONS, mlp
-
-
-@dataclass
-class GanConfig:
-    """Generator and discriminator architecture and the adversarial game (flat keys 'gan.*')."""
-
-    latent_dim: int = 8
-    conv_width: int = 32  # images: channels of the first D layer and the last G layer (DCGAN)
-    g_depth: int = 3  # hidden layers (MLP, toy data)
-    g_width: int = 128
-    d_depth: int = 3
-    d_width: int = 128
-    activation: str = "relu"  # relu | leaky_relu | maxout
-    maxout_k: int = 2  # pieces per maxout unit
-    g_batch_norm: bool = False
-    d_batch_norm: bool = False
-    loss: str = "non_saturating"
-    penalty: str = "none"
-    penalty_weight: float = 10.0
-    spectral_norm: bool = False
-    d_steps: int = 1  # discriminator steps per generator step
-    ema: float = 0.0  # decay of the generator's weight average used for sampling; 0 = off
-    pack: int = 1  # PacGAN: D sees `pack` samples concatenated (1..4)
-    clip: float = 0.01  # critic weight clipping for 'wasserstein' when no penalty or spectral norm
-
-    def __post_init__(self) -> None:
-        for key, registry in (("loss", GAN_LOSSES), ("penalty", PENALTIES), ("activation", ACTIVATIONS)):
-            registry.get(getattr(self, key), key=key)
-        for key in ("latent_dim", "g_width", "d_width", "d_steps", "maxout_k", "conv_width"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
-        if not 1 <= self.pack <= 4:
-            raise ConfigError(f"must be 1..4, got {self.pack}", key="pack", fix="PacGAN packs 1 to 4 samples")
-        if not 0.0 <= self.ema < 1.0:
-            raise ConfigError(f"must be in [0, 1), got {self.ema}", key="ema", fix="0 turns EMA off; 0.999 is typical")
-        if self.penalty_weight < 0:
-            raise ConfigError(f"must be >= 0, got {self.penalty_weight}", key="penalty_weight")
-        if self.clip <= 0:
-            raise ConfigError(f"must be > 0, got {self.clip}", key="clip", fix="0.01 is the WGAN paper's value")
-
-
-@dataclass
-class GanOptimConfig:
-    """Separate Adam settings for G and D (two time-scale updates are a choice of lr_g != lr_d)."""
-
-    lr_g: float = 2.0e-4
-    lr_d: float = 2.0e-4
-    beta1_g: float = 0.5
-    beta2_g: float = 0.999
-    beta1_d: float = 0.5
-    beta2_d: float = 0.999
-
-    def __post_init__(self) -> None:
-        check_optimiser(self, lrs=("lr_g", "lr_d"), betas=("beta1_g", "beta2_g", "beta1_d", "beta2_d"), non_negative=())
+from genbench.nets.mlp import mlp
 
 
 def build_nets(m: GanConfig, data: Dataset) -> tuple[nn.Module, nn.Module]:
@@ -168,16 +113,3 @@ class GAN:
         out = g(torch.randn(n, self.cfg.latent_dim, device=family_device(self)))
         g.train(was_training)
         return ((torch.tanh(out) + 1) / 2).clamp(0, 1) if self.image else out
-
-
-def check_run(cfg: RunConfig) -> None:
-    """Constraints across sections: PacGAN packs whole batches."""
-    if cfg.train.batch_size % cfg.model.pack:
-        raise ConfigError(f"{cfg.train.batch_size} is not divisible by gan.pack={cfg.model.pack}",
-                          key="train.batch_size", fix="use a batch size that is a multiple of gan.pack")
-
-
-DEBUG = {"gan.g_width": 16, "gan.d_width": 16, "gan.g_depth": 2, "gan.d_depth": 2, "gan.conv_width": 8}
-FAMILIES.register("gan", "GAN: adversarial generator vs discriminator (MLP or DCGAN); losses, penalties, spectral "
-                         "norm, TTUR, EMA, PacGAN")(FamilySpec("gan", "", GanConfig, GanOptimConfig, GAN, check_run,
-                                                               debug=DEBUG))

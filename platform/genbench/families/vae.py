@@ -4,81 +4,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.config import RunConfig, check_optimiser
+from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import FAMILIES, Autocast, FamilySpec
+from genbench.families.base import Autocast
+from genbench.families.configs.vae import VaeConfig
 from genbench.nets.conv import ConvEncoder, ConvGenerator
-from genbench.nets.mlp import ACTIVATIONS, mlp
+from genbench.nets.mlp import mlp
 
-LIKELIHOODS = ("auto", "gaussian", "bernoulli", "categorical")
-DECODER_VARS = ("learned", "predicted")
-SAMPLE_MODES = ("auto", "mean", "sample")
 LOG_2PI = math.log(2 * math.pi)
 IWAE_MAX_ROWS = 8192  # decoder rows per IWAE chunk (batch * samples): bounds memory of the final NLL
-
-
-@dataclass
-class VaeConfig:
-    """Encoder/decoder architecture, latent size, KL weight, decoder likelihood and IWAE bound (flat keys 'vae.*')."""
-
-    latent_dim: int = 8
-    depth: int = 3  # hidden layers of the MLP encoder and decoder (toy data)
-    width: int = 128  # units of the MLP hidden layers (toy data)
-    activation: str = "relu"  # relu | leaky_relu | maxout (MLP nets)
-    conv_width: int = 16  # channels of the first conv stage, doubled per stage (image data); 32 overfits the
-    # 1,437 training digits within the default budget (test IWAE NLL 105 vs 86 nats, measured)
-    beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO
-    # KL warm-up (Bowman et al. 2016): the KL weight ramps linearly from 0 to beta over this fraction of
-    # train.steps; without it a Gaussian decoder explains toy data by its variance alone (posterior collapse)
-    kl_warmup: float = 0.2
-    likelihood: str = "auto"  # auto (toy: gaussian, images: categorical) | gaussian | bernoulli | categorical
-    decoder_var: str = "learned"  # Gaussian decoder variance: learned per output value, or predicted from z
-    min_log_var: float = -9.0  # floor of the Gaussian decoder's log-variance (std 0.011): keeps the NLL finite
-    max_log_var: float = 4.0  # ceiling of the Gaussian decoder's log-variance (std 7.4)
-    iwae_k: int = 64  # importance samples of the IWAE bound reported as likelihood.nll
-    # samples decode z ~ N(0, I), then: 'sample' draws from the decoder (toy: mean + Gaussian noise, the model's
-    # density); 'mean' takes the decoder mean (images: expected intensity, what VAE papers show, since independent
-    # per-pixel draws add salt-and-pepper noise); 'auto' is sample for vectors, mean for images
-    sample_mode: str = "auto"
-
-    def __post_init__(self) -> None:
-        ACTIVATIONS.get(self.activation, key="activation")
-        for key, valid in (("likelihood", LIKELIHOODS), ("decoder_var", DECODER_VARS), ("sample_mode", SAMPLE_MODES)):
-            if getattr(self, key) not in valid:
-                raise ConfigError(f"unknown value {getattr(self, key)!r}", key=key, fix=f"valid: {', '.join(valid)}")
-        for key in ("latent_dim", "width", "conv_width", "iwae_k"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
-        if not 0.0 <= self.kl_warmup <= 1.0:
-            raise ConfigError(f"must be in [0, 1], got {self.kl_warmup}", key="kl_warmup",
-                              fix="a fraction of train.steps; 0 turns the warm-up off")
-        if self.depth < 0:
-            raise ConfigError(f"must be >= 0, got {self.depth}", key="depth", fix="0 is a linear map; 3 is typical")
-        if not (math.isfinite(self.beta) and self.beta >= 0):
-            raise ConfigError(f"must be a finite number >= 0, got {self.beta}", key="beta", fix="1.0 is the ELBO")
-        if not self.min_log_var < self.max_log_var:
-            raise ConfigError(f"must be < max_log_var={self.max_log_var}, got {self.min_log_var}", key="min_log_var",
-                              fix="e.g. min_log_var=-9, max_log_var=4")
-
-
-@dataclass
-class VaeOptimConfig:
-    """One Adam optimiser over encoder and decoder, with optional gradient-norm clipping."""
-
-    lr: float = 1.0e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    grad_clip: float = 0.0  # max total gradient norm; 0 = off
-
-    def __post_init__(self) -> None:
-        check_optimiser(self)
 
 
 class GaussianHead(nn.Module):
@@ -332,10 +272,3 @@ class VAE:
         finally:
             for name, net in self.modules().items():
                 net.train(modes[name])
-
-
-DEBUG = {"vae.width": 16, "vae.depth": 2, "vae.conv_width": 8, "vae.latent_dim": 4, "vae.iwae_k": 8}
-FAMILIES.register("vae", "VAE: Gaussian encoder, beta-ELBO, Gaussian / Bernoulli / categorical decoder, "
-                         "IWAE likelihood bound")(
-    FamilySpec("vae", "", VaeConfig, VaeOptimConfig, VAE,
-               defaults={"train.steps": 15000, "train.batch_size": 256, "eval.every": 3000}, debug=DEBUG))

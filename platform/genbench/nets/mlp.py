@@ -6,12 +6,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from genbench.registry import Registry
-
-ACTIVATIONS: Registry[str] = Registry("activation")
-ACTIVATIONS.register("relu", "ReLU")("relu")
-ACTIVATIONS.register("leaky_relu", "LeakyReLU with slope 0.2 (DCGAN)")("leaky_relu")
-ACTIVATIONS.register("maxout", "maxout over k linear pieces (Goodfellow et al. 2013)")("maxout")
+from genbench.nets.activations import ACTIVATIONS
 
 LayerNorm = Callable[[nn.Linear], nn.Module]  # wraps a linear layer, e.g. spectral norm
 

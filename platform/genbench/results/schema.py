@@ -10,8 +10,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from genbench.metrics.names import METRICS
-
 SCHEMA_VERSION = 1
 METADATA = {b"genbench.schema_version": str(SCHEMA_VERSION).encode()}
 
@@ -26,11 +24,6 @@ TYPES = {"stability.diverged": pa.bool_(), "stability.steps_to_diverge": pa.int6
          "seed": pa.int64(), "steps": pa.int64(), "workers": pa.int64(), "step": pa.int64(),
          "likelihood.n_test": pa.int64(),
          "provenance.n_reference": pa.int64(), "provenance.n_generated": pa.int64()}
-# Present in every part (null where not measured): the final metrics in trials, their eval.* twins in history.
-TRIAL_PAD = (*METRICS, "quality.kid_std", "likelihood.method", "likelihood.n_test", "provenance.extractor",
-             "provenance.reference", "provenance.n_reference", "provenance.n_generated", "provenance.sampler",
-             "cost.device", "cost.device_options")
-HISTORY_PAD = tuple(f"eval.{m.split('.', 1)[1]}" for m in (*METRICS, "quality.kid_std") if m.startswith("quality."))
 
 
 def _column(name: str, values: list[Any]) -> pa.Array:

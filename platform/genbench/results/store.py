@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import sys
 import uuid
 from collections.abc import Callable
@@ -17,9 +16,9 @@ import yaml
 
 from genbench.errors import ConfigError, GenbenchError
 from genbench.results.samples import decode, pop_samples
-from genbench.results.schema import HISTORY_PAD, TRIAL_COLUMNS, TRIAL_PAD, table_from_rows
+from genbench.results.names import HISTORY_PAD, TRIAL_PAD, safe_name
+from genbench.results.schema import TRIAL_COLUMNS, table_from_rows
 
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _FAULT_HITS: dict[str, int] = {}
 _WARNED: set[str] = set()
 SAMPLE_EXTENSIONS = ("png", "npy")
@@ -40,14 +39,6 @@ def fault(point: str, before_exit: Callable[[], None] | None = None) -> None:
         if before_exit is not None:
             before_exit()
         os._exit(137)
-
-
-def safe_name(name: str, what: str = "name") -> str:
-    """Names used in paths (study names, trial ids): letters, digits, '_', '-', '.', no '..'."""
-    if not SAFE_NAME.fullmatch(name) or ".." in name:
-        raise ConfigError(f"{what} {name!r} is not allowed in a path", key=what,
-                          fix="use letters, digits, '_', '-' and '.' (no '..', no '/')")
-    return name
 
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:

@@ -8,7 +8,7 @@ from typing import Any
 from genbench.config import from_flat, valid_keys
 from genbench.errors import ConfigError, suggest
 from genbench.metrics.names import METRICS
-from genbench.results.store import safe_name
+from genbench.results.names import safe_name
 from genbench.sweep.params import Param, parse_param
 from genbench.yamlfile import YamlDoc, load_yaml
 

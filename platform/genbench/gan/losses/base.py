@@ -5,7 +5,6 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from genbench.registry import Registry
 
 
 class GanLoss(ABC):
@@ -19,5 +18,3 @@ class GanLoss(ABC):
     @abstractmethod
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor: ...
 
-
-GAN_LOSSES: Registry[type[GanLoss]] = Registry("GAN loss")

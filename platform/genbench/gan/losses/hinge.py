@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from genbench.gan.losses.base import GAN_LOSSES, GanLoss
+from genbench.gan import GAN_LOSSES
+from genbench.gan.losses.base import GanLoss
 
 
 @GAN_LOSSES.register("hinge", "D: E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]; G: -E[D(G(z))]")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from genbench.gan.losses.base import GAN_LOSSES, GanLoss
+from genbench.gan import GAN_LOSSES
+from genbench.gan.losses.base import GanLoss
 
 
 @GAN_LOSSES.register("least_squares", "LSGAN: D regresses real to 1 and fake to 0; G pulls fakes to 1")

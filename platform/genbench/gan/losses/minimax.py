@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from genbench.gan.losses.base import GAN_LOSSES, GanLoss
+from genbench.gan import GAN_LOSSES
+from genbench.gan.losses.base import GanLoss
 
 
 @GAN_LOSSES.register("minimax", "cross-entropy D; G minimises log(1 - D(G(z))) (saturating)")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from genbench.gan.losses.base import GAN_LOSSES, GanLoss
+from genbench.gan import GAN_LOSSES
+from genbench.gan.losses.base import GanLoss
 
 
 @GAN_LOSSES.register("wasserstein", "critic maximises E[D(x)] - E[D(G(z))]; clipped unless penalised or normed")

@@ -1,14 +1,10 @@
 """Discriminator layer normalisations by name: each wraps one linear or conv layer."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from genbench.registry import Registry
-
-NORMS: Registry[Callable[[nn.Module], nn.Module]] = Registry("discriminator norm")
+from genbench.gan import NORMS
 
 
 @NORMS.register("none", "plain layers")

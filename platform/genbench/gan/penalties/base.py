@@ -6,13 +6,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from genbench.registry import Registry
-
 # penalty(discriminator, real (B, D), fake (B, D)) -> 0-dim tensor, before its weight is applied
 Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-
-PENALTIES: Registry[Penalty] = Registry("GAN penalty")
-
 
 def input_grad_norm(d: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Per-sample norm of dD(x)/dx, kept in the graph so the penalty can be backpropagated: (B,)."""

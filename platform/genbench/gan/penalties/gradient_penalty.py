@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genbench.gan.penalties.base import PENALTIES, input_grad_norm
+from genbench.gan import PENALTIES
+from genbench.gan.penalties.base import input_grad_norm
 
 
 @PENALTIES.register("gradient_penalty", "WGAN-GP: E[(|grad D(x_hat)| - 1)^2] on random real-fake interpolates")

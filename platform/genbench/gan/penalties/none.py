@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genbench.gan.penalties.base import PENALTIES
+from genbench.gan import PENALTIES
 
 
 @PENALTIES.register("none", "no penalty")

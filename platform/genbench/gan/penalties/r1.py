@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genbench.gan.penalties.base import PENALTIES, input_grad_norm
+from genbench.gan import PENALTIES
+from genbench.gan.penalties.base import input_grad_norm
 
 
 @PENALTIES.register("r1", "R1: 0.5 * E[|grad D(x)|^2] on real data (weight is gamma)")

@@ -1,0 +1,44 @@
+"""The family registry: each family's name, config sections and builder, importable without torch."""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from genbench.registry import Registry
+
+if TYPE_CHECKING:
+    from genbench.config import RunConfig
+    from genbench.data.base import Dataset
+    from genbench.families.base import Family
+
+
+def _no_check(cfg: "RunConfig") -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A family's name, its config sections (flat keys '<name>.*' and 'optim.*') and its builder.
+
+    The builder is named ('genbench.families.gan:GAN'), not held: the sections are all that checking a run's
+    keys needs, and the builder's module imports torch.
+    """
+
+    name: str
+    doc: str
+    model_config: type
+    optim_config: type
+    builder: str  # 'module:attribute' of the callable (cfg, data) -> Family
+    check: Callable[["RunConfig"], None] = _no_check  # constraints across sections; raises ConfigError
+    defaults: dict[str, Any] = field(default_factory=dict)  # the family's default budget: {"train.steps": 5000}
+    debug: dict[str, Any] = field(default_factory=dict)  # flat overrides for a debug-sized model (tests, smoke runs)
+
+    @property
+    def build(self) -> Callable[["RunConfig", "Dataset"], "Family"]:
+        module, _, attribute = self.builder.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+FAMILIES: Registry[FamilySpec] = Registry("family")
