@@ -194,3 +194,15 @@ def test_the_loop_case_end_to_end_on_a_tiny_gan(monkeypatch, tmp_path, capsys):
     assert scenario["rounds"] == 2 and set(scenario["seconds"]) == {"hand", "genbench", "train_step only"}
     assert scenario["ratios"]["genbench / hand"]["n"] == 2 and 0 < scenario["eval"]["share"] < 1
     assert [t["name"] for t in case["targets"]] == ["gan genbench loop / hand"]
+
+
+def test_evaluation_case_shares_add_up_for_one_family() -> None:
+    from genbench.bench import loop
+
+    said: list[str] = []
+    line, share = loop._family_share(Context(quick=True, say=said.append), "gan", "grid25")
+    run_s = share["steps"] * share["step_s"] + share["evals"] * share["eval_s"]
+    assert share["evals"] == 4 and share["steps"] == 2000  # the GAN's defaults: 2,000 steps, evaluated every 500
+    assert 0 < share["share"] < 1 and abs(share["share"] - share["evals"] * share["eval_s"] / run_s) < 1e-12
+    assert share["measured_n_samples"] == 500 and share["likelihood_s"] >= 0
+    assert line.split()[:2] == ["gan", "grid25"] and f"{share['share']:.1%}" in line

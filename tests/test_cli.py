@@ -93,3 +93,22 @@ def test_train_rows_carry_likelihood_and_provenance(tmp_path: Path) -> None:
     row = ds.dataset(out / "trials", format="parquet").to_table().to_pylist()[0]
     assert row["likelihood.method"] == "exact" and row["likelihood.nll"] == row["likelihood.nll"]
     assert row["provenance.reference"] == "grid25 test split"
+
+
+def test_train_progress_prints_at_evaluations_and_every_ten_seconds_between(monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    from genbench import commands
+
+    clock = iter([0.0, 4.0, 11.0, 12.0, 30.0])  # start, then one reading per report
+    monkeypatch.setattr(commands.time, "monotonic", lambda: next(clock))
+    history: list[dict] = []
+    report = commands._train_reporter(history, 100)
+    report(10, {"train.loss": 1.5})  # 4 s: too soon, kept but not printed
+    report(20, {"train.loss": 1.25, "train.grad_norm": 3.0})  # 11 s: a window line with the losses only
+    report(25, {"train.loss": 1.0, "eval.fd": 7.5})  # an evaluation prints at once
+    report(50, {"train.loss": 0.5})  # 30 s: 18 s after the last line
+    lines = capsys.readouterr().out.splitlines()
+    assert [h["step"] for h in history] == [10, 20, 25, 50]
+    assert lines[0] == "step 20/100 | train.loss 1.25 | 11.0s elapsed, ~44s left"
+    assert lines[1].startswith("step 25/100 | eval.fd 7.5 |") and lines[2].startswith("step 50/100 | train.loss 0.5")
+    assert len(lines) == 3

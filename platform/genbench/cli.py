@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-BENCH_CASES = ("loop", "sweep_overhead", "concurrency", "ray_train", "search", "sampling", "startup")
+BENCH_CASES = ("loop", "evaluation", "sweep_overhead", "concurrency", "ray_train", "search", "sampling", "startup")
 
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:

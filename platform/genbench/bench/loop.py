@@ -232,3 +232,68 @@ def loop_case(ctx: Context) -> CaseResult:
     finally:
         torch.set_num_threads(threads)
     return result
+
+
+EVAL_SHARE_MAX = 0.15  # evaluation should stay a bounded share of a default run (the issue sets no number)
+
+
+def _step_cpu_s(family: Any, cfg: Any, data: Any, steps: int) -> float:
+    """CPU seconds per train_step after two warm-up steps (one torch thread, as a trial trains)."""
+    run = _steps_only_of(family, cfg, data)
+    run(2)
+    cpu0 = time.process_time()
+    run(steps)
+    return (time.process_time() - cpu0) / steps
+
+
+def _likelihood_cpu_s(family: Any, data: Any) -> float:
+    """CPU seconds of the run's one final likelihood evaluation (0 for a family without one)."""
+    from genbench.train.evaluate import likelihood
+
+    cpu0 = time.process_time()
+    likelihood(family, data)
+    return time.process_time() - cpu0
+
+
+def _family_share(ctx: Context, family_name: str, data_name: str) -> tuple[str, dict[str, Any]]:
+    from genbench.data import load_dataset
+    from genbench.families import FAMILIES
+
+    spec = FAMILIES.get(family_name)
+    cfg = _config(family_name, data_name, spec.defaults.get("train.steps", 2000), {})
+    data = load_dataset(cfg.data)
+    family = spec.build(cfg, data)
+    step_s = _step_cpu_s(family, cfg, data, ctx.pick(5, 20))
+    share = eval_share(family_name, data, step_s, ctx)
+    final_s = _likelihood_cpu_s(family, data)
+    run_s = cfg.train.steps * step_s + share["evals"] * share["eval_s"] + final_s
+    share.update(step_s=step_s, likelihood_s=final_s, likelihood_share=final_s / run_s)
+    line = (f"  {family_name:<15} {data_name:<7} {step_s * 1e3:8.1f} ms/step x {share['steps']:>6}  "
+            f"{share['evals']} evals x {share['eval_s']:6.2f} s = {share['share']:5.1%}   "
+            f"final likelihood {final_s:6.2f} s = {final_s / run_s:5.1%}")
+    return line, share
+
+
+@CASES.register("evaluation", "evaluation cadence: the share of a default run every family spends evaluating "
+                              f"(target <= {EVAL_SHARE_MAX:.0%})")
+def evaluation_case(ctx: Context) -> CaseResult:
+    import torch
+
+    from genbench.families import FAMILIES
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    result = CaseResult(lines=["  family          data    CPU ms per step x default steps  evaluations (sampling + "
+                               "scoring) = share   final likelihood = share"])
+    try:
+        for family_name in FAMILIES.names():
+            for data_name in ("grid25", "digits"):
+                ctx.say(f"  {family_name} on {data_name}: steps, one evaluation, the final likelihood")
+                line, share = _family_share(ctx, family_name, data_name)
+                result.lines.append(line)
+                result.data[f"{family_name}/{data_name}"] = share
+    finally:
+        torch.set_num_threads(threads)
+    worst = max(result.data.values(), key=lambda s: s["share"])
+    result.targets.append(Target("largest evaluation share of a default run", worst["share"], EVAL_SHARE_MAX, "<="))
+    return result
