@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="train.device")
     parser.add_argument("--bf16", default="auto", help="train.bf16: auto (on with a bf16 GPU), true or false")
+    parser.add_argument("--channels-last", default="auto", help="train.channels_last: auto (on with CUDA), true, false")
+    parser.add_argument("--tf32", default="auto", help="train.tf32: auto (on with CUDA), true or false")
     parser.add_argument("--compile", action="store_true", help="train.compile=true (adds compile time per family)")
     parser.add_argument("--steps", type=int, default=300, help="training steps per family")
     parser.add_argument("--log-every", type=int, default=25, help="steps per timed window")
@@ -56,6 +58,7 @@ def run_flat(family: str, args: argparse.Namespace) -> dict[str, Any]:
     flat: dict[str, Any] = {"family": family, "data.name": args.data, "train.steps": args.steps,
                             "train.log_every": min(args.log_every, args.steps), "eval.every": args.steps,
                             "train.collapse_evals": 0, "train.device": args.device, "train.bf16": args.bf16,
+                            "train.channels_last": args.channels_last, "train.tf32": args.tf32,
                             "train.compile": args.compile}
     if args.batch:
         flat["train.batch_size"] = args.batch
@@ -93,7 +96,7 @@ def _measure(family: str, args: argparse.Namespace) -> dict[str, Any]:
     rows = cfg.train.batch_size * model.batches_per_step
     return {"family": family, **_figures(marks, start, rows), "status": outcome.status, "steps": outcome.steps,
             **syncs,
-            **_loss_check(marks), "peak_mem_bytes": peak_memory_bytes(),
+            **_loss_check(marks), "peak_mem_bytes": peak_memory_bytes(placement.device),
             "sample_per_s": sample_cost(model, args.sample_n)["cost.sample_per_s"], "batch_rows": rows,
             "params": sum(p.numel() for m in model.modules().values() for p in m.parameters()),
             **placement.columns()}

@@ -76,6 +76,12 @@ def test_auto_is_the_cpu_with_every_option_off_here() -> None:
     assert placement.columns() == {"cost.device": "cpu", "cost.device_options": "none"}
 
 
+def test_auto_on_an_assigned_gpu_is_tf32_and_channels_last_without_bf16() -> None:
+    placement = resolve(TrainConfig(), device=torch.device("cuda", 0))  # as a Ray Train worker is given its GPU
+    assert placement.cuda and (placement.bf16, placement.tf32, placement.channels_last) == (False, True, True)
+    assert resolve(TrainConfig(bf16="true"), device=torch.device("cuda", 0)).bf16
+
+
 def test_forced_options_resolve_on_cpu_except_tf32() -> None:
     train = TrainConfig(device="cpu", bf16="true", tf32="true", channels_last="true", compile=True)
     placement = resolve(train)

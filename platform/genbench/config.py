@@ -67,7 +67,7 @@ class TrainConfig:
     # Where and how the run computes, decided in the process that trains (a CPU driver may launch GPU workers):
     # 'auto' is the GPU where one is present and the option is safe there, off on CPU (genbench.train.device).
     device: str = "auto"  # auto | cpu | cuda
-    bf16: Switch = "auto"  # bf16 autocast of the training forward passes (auto: on with CUDA that has bf16)
+    bf16: Switch = "auto"  # bf16 autocast of the training forward passes (auto: off; measured slower at these sizes)
     tf32: Switch = "auto"  # TF32 matmuls and convolutions (auto: on with CUDA; no effect on CPU)
     channels_last: Switch = "auto"  # NHWC memory format of image nets and batches (auto: on with CUDA; 4-D only)
     compile: bool = False  # torch.compile every network (off by default: minutes of compile time per process)

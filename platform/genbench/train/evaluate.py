@@ -105,9 +105,9 @@ def sample_cost(family: Family, n_samples: int) -> dict[str, Any]:
     return out
 
 
-def peak_memory_bytes() -> float:
-    """Peak resident memory of this process (CPU; with reused Ray actors, the peak over the trials it ran),
-    or the peak CUDA allocation when a GPU is in use."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return float(torch.cuda.max_memory_allocated())
+def peak_memory_bytes(device: torch.device) -> float:
+    """The peak CUDA allocation on `device` when it is a GPU; else the peak resident memory of this process (with
+    reused Ray actors, the peak over the trials it ran). A CPU run reports its RSS even where CUDA was initialised."""
+    if device.type == "cuda":
+        return float(torch.cuda.max_memory_allocated(device))
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux reports KiB

@@ -180,8 +180,8 @@ def _final_row(run: WorkerRun, outcome: Any, evaluator: Any, curve: list[dict[st
                 "workers": run.world, "worker_nodes": ",".join(nodes),
                 "resumed_from": ",".join(map(str, state.resumed_from if state else [])),
                 "cost.wall_s": wall_s, "cost.device_s": device_seconds(run.placement, wall_s, cpu_s, run.world),
-                "cost.peak_mem_bytes": peak_memory_bytes(), **run.placement.columns(), "start_time": started,
-                "end_time": time.time()})
+                "cost.peak_mem_bytes": peak_memory_bytes(run.placement.device), **run.placement.columns(),
+                "start_time": started, "end_time": time.time()})
     return row
 
 

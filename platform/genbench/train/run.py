@@ -46,7 +46,7 @@ def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str]
     wall_s = time.perf_counter() - wall0
     row.update({"train_path": "in-process", "workers": 1, "cost.wall_s": wall_s,
                 "cost.device_s": device_seconds(placement, wall_s, time.process_time() - cpu0),
-                "cost.peak_mem_bytes": peak_memory_bytes(), **placement.columns(), "start_time": started,
+                "cost.peak_mem_bytes": peak_memory_bytes(placement.device), **placement.columns(), "start_time": started,
                 "end_time": time.time()})
     return row
 
