@@ -192,17 +192,17 @@ PROGRESS_EVERY_S = 10.0  # between evaluations, `genbench train` still prints a 
 def _train_reporter(history: list[dict[str, Any]], steps: int) -> Any:
     """Keeps every report in `history` and prints a progress line at each evaluation, and at least every
     PROGRESS_EVERY_S seconds in between (a family whose evaluations are rare still shows it is training)."""
-    start = time.monotonic()
-    printed = [start]
+    start = last_line = time.monotonic()
 
     def report(step: int, values: dict[str, float]) -> None:
+        nonlocal last_line
         history.append({"step": step, **values})
         now = time.monotonic()
         evals = {k: v for k, v in values.items() if k.startswith("eval.")}
-        if not evals and now - printed[0] < PROGRESS_EVERY_S:
+        if not evals and now - last_line < PROGRESS_EVERY_S:
             return
         shown = evals or {k: v for k, v in values.items() if ".loss" in k}
-        elapsed, printed[0] = now - start, now
+        elapsed, last_line = now - start, now
         print(f"step {step}/{steps} | {', '.join(f'{k} {v:.4g}' for k, v in shown.items())} | "
               f"{elapsed:.1f}s elapsed, ~{elapsed / step * (steps - step):.0f}s left", flush=True)
 

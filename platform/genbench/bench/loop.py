@@ -164,15 +164,21 @@ def loop_cost_s(cfg: Any, data: Any, steps: int, repeats: int) -> Any:
     return spread([(g - b) / steps for g, b in zip(times["genbench"], times["bare"])])
 
 
-def eval_share(family_name: str, data: Any, step_s: float, ctx: Context) -> dict[str, Any]:
-    """Share of a default-length run spent evaluating at the default cadence (eval.every, eval.n_samples).
+def default_run(family_name: str, data: Any) -> tuple[Any, Any]:
+    """(cfg, family) of a run at the family's default length and cadence on `data`, built but not trained."""
+    from genbench.families import FAMILIES
+
+    spec = FAMILIES.get(family_name)
+    cfg = _config(family_name, data.name, spec.defaults.get("train.steps", 2000), {})
+    return cfg, spec.build(cfg, data)
+
+
+def eval_share(family: Any, cfg: Any, data: Any, step_s: float, ctx: Context) -> dict[str, Any]:
+    """Share of a run of `cfg`'s length spent evaluating at its cadence (eval.every, eval.n_samples).
 
     --quick scores a fifth of the samples and scales the time up (sampling and features are linear in n)."""
-    from genbench.families import FAMILIES
     from genbench.train.evaluate import Evaluator
 
-    cfg = _config(family_name, data.name, FAMILIES.get(family_name).defaults.get("train.steps", 2000), {})
-    family = FAMILIES.get(family_name).build(cfg, data)
     n = ctx.pick(cfg.eval.n_samples // 5, cfg.eval.n_samples)
     evaluator = Evaluator(data, n)
     cpu0 = time.process_time()
@@ -200,7 +206,8 @@ def _scenario(ctx: Context, family: str, data_name: str, extra: dict[str, Any]) 
     ratios = {f"{n} / hand": spread(paired_ratios(times[n], times["hand"])) for n in VARIANTS}
     ratios["genbench / train_step only"] = spread(paired_ratios(times["genbench"], times["train_step only"]))
     hand_step_s = spread(times["hand"]).median / block
-    share = eval_share(family, data, spread(times["genbench"]).median / block, ctx)
+    default_cfg, fresh = default_run(family, data)
+    share = eval_share(fresh, default_cfg, data, spread(times["genbench"]).median / block, ctx)
     machinery = loop_cost_s(cfg, data, ctx.pick(500, 2000), ctx.pick(3, 7))
     lines = [f"{family}/{data_name}: hand loop {hand_step_s * 1e3:.2f} CPU ms/step; CPU-time ratios"]
     lines += [f"  {name}: {s.text()}" for name, s in ratios.items()]
@@ -256,15 +263,13 @@ def _likelihood_cpu_s(family: Any, data: Any) -> float:
 
 
 def _family_share(ctx: Context, family_name: str, data_name: str) -> tuple[str, dict[str, Any]]:
+    from genbench.config import DataConfig
     from genbench.data import load_dataset
-    from genbench.families import FAMILIES
 
-    spec = FAMILIES.get(family_name)
-    cfg = _config(family_name, data_name, spec.defaults.get("train.steps", 2000), {})
-    data = load_dataset(cfg.data)
-    family = spec.build(cfg, data)
+    data = load_dataset(DataConfig(name=data_name))
+    cfg, family = default_run(family_name, data)
     step_s = _step_cpu_s(family, cfg, data, ctx.pick(5, 20))
-    share = eval_share(family_name, data, step_s, ctx)
+    share = eval_share(family, cfg, data, step_s, ctx)  # the same family: built once for steps, samples, likelihood
     final_s = _likelihood_cpu_s(family, data)
     run_s = cfg.train.steps * step_s + share["evals"] * share["eval_s"] + final_s
     share.update(step_s=step_s, likelihood_s=final_s, likelihood_share=final_s / run_s)
