@@ -1,31 +1,32 @@
-"""cost.usd from the cluster profile's price per node-hour, added to every trials part without losing anything."""
+"""cost.usd from the cluster profile: a trial pays its GPU share of a GPU node, else its CPU share of the node."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import pyarrow.parquet as pq
 import pytest
 
-from genbench.cluster.remote import add_usd, node_share
-from genbench.results.store import ResultsStore
+from genbench.cluster.profiles import Profile
+from genbench.sweep.spec import Study
+from genbench.sweep.tuner import _pricing
 
 
-def test_node_share() -> None:
-    assert node_share(4, 8) == 0.5 and node_share(8, 8) == 1.0 and node_share(16, 8) == 1.0
-    assert node_share(1, 0) == 1.0  # unknown node size: the trial pays the whole node
+def _profile(gpus: int = 0, cpus: int = 8, price: float = 2.0) -> Profile:
+    return Profile(name="p", source="p.yaml", storage="/x", gpus_per_node=gpus, cpus_per_node=cpus,
+                   price_per_node_hour=price)
 
 
-def test_add_usd_prices_each_row_and_keeps_the_rest(tmp_path: Path) -> None:
-    store = ResultsStore(str(tmp_path))
-    store.write_trial("t1", {"study": "s", "family": "gan", "status": "completed", "seed": 0, "cost.wall_s": 1800.0},
-                      [{"step": 1, "train.loss_d": 0.5}])
-    store.write_trial("t2", {"study": "s", "family": "gan", "status": "failed", "seed": 1, "cost.wall_s": 360.0}, [])
-    before = store.read("trials").to_pandas()
-    assert add_usd(str(tmp_path), 2.0) == 2
-    assert add_usd(str(tmp_path), 2.0) == 2  # idempotent: the column is replaced, not repeated
-    after = store.read("trials").to_pandas().set_index("trial_id")
-    assert after.loc["t1", "cost.usd"] == pytest.approx(1.0) and after.loc["t2", "cost.usd"] == pytest.approx(0.2)
-    assert after.drop(columns="cost.usd").reset_index()[before.columns].equals(before)
-    part = pq.read_table(tmp_path / "trials" / "part-t1.parquet")
-    assert part.schema.metadata[b"genbench.schema_version"]
-    assert not [p for p in (tmp_path / "trials").iterdir() if p.name.startswith(".tmp")]
+def test_node_share_is_the_gpu_share_on_gpu_nodes_and_the_cpu_share_elsewhere() -> None:
+    assert _profile(gpus=8).node_share(cpus=1, gpus=0.25) == pytest.approx(0.25 / 8)  # not 1 CPU of 8
+    assert _profile(gpus=8).node_share(cpus=2, gpus=0.0) == pytest.approx(2 / 8)  # a CPU trial on a GPU node
+    assert _profile().node_share(4, 0) == 0.5 and _profile().node_share(16, 0) == 1.0
+    assert _profile(cpus=0).node_share(1, 0) == 1.0  # unknown node size: the trial pays the whole node
+    assert _profile(gpus=1).node_share(1, 2.0) == 1.0  # never more than the node
+
+
+def test_every_row_is_priced_by_what_it_held() -> None:
+    study = Study(name="s", families=["gan"], objectives=[], budget=None, dry_run=None, fixed={}, space={},
+                  cpus_per_trial=1)
+    price = _pricing(study, _profile(gpus=4, cpus=32, price=8.0))
+    half_hour = {"cost.wall_s": 1800.0}
+    assert price({**half_hour, "cost.gpu_share": 0.5})["cost.usd"] == pytest.approx(0.5 * 8.0 * 0.5 / 4)
+    assert price({**half_hour, "cost.gpu_share": 0.0})["cost.usd"] == pytest.approx(0.5 * 8.0 * 1 / 32)
+    assert price({"status": "failed"}) == {}  # no wall time measured, no price
+    assert _pricing(study, _profile(price=0.0)) is None and _pricing(study, None) is None

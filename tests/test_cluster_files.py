@@ -1,14 +1,16 @@
 """Every file in clusters/ validates (launcher files against Ray's own schema); bad ones name the file, line and key."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import shlex
 from pathlib import Path
 
 import pytest
 
 from genbench.cli import main
 from genbench.cluster.jobs import EXCLUDES, entrypoint, resolve_address, runtime_env
-from genbench.cluster.profiles import load_profile, validate_cluster_file
+from genbench.cluster.profiles import Profile, load_profile, validate_cluster_file
 from genbench.errors import ConfigError, GenbenchError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,8 +134,25 @@ def test_runtime_env_ships_the_project_and_the_study(tmp_path: Path) -> None:
     env = runtime_env(str(study), profile)
     assert env["working_dir"] == str(ROOT) and {"/.venv", "/results", "/.git"} <= set(EXCLUDES)
     assert env["env_vars"]["PYTHONPATH"] == "platform"
-    shipped = env["env_vars"]["GENBENCH_STUDY_YAML"]
-    assert shipped.startswith(text.rstrip("\n"))  # unchanged lines: errors on the cluster name the same lines
-    assert shipped.rstrip().endswith('resources: {"cpus_per_trial": 4}  # from aws-gpu')
+    assert env["env_vars"]["GENBENCH_STUDY_YAML"] == text  # unchanged: errors on the cluster name the same lines
+    record = json.loads(env["env_vars"]["GENBENCH_CLUSTER"])  # the profile travels beside it, whole
+    assert Profile.from_record(record) == dataclasses.replace(profile, storage="", address="", python="python",
+                                                              pip=[], env={}, source="aws-gpu.yaml")
+    assert record["trial_resources"] == {"cpus_per_trial": 1} and record["max_nodes"] == 8
     assert entrypoint(str(study), profile, "s3://b/x", True) == (
-        "$HOME/venv/bin/python -m genbench.cluster.remote mine.yaml --out s3://b/x --cluster-name aws-gpu --dry-run")
+        "$HOME/venv/bin/python -m genbench.cluster.remote mine.yaml --out s3://b/x --dry-run")
+
+
+def test_the_kuberay_profile_states_the_worker_groups_limit_and_the_rayjob_names_it() -> None:
+    """max_nodes is how far trials queue for the autoscaler; the RayJob's entrypoint loads the profile beside it."""
+    import yaml
+
+    profile = load_profile(ROOT / "clusters/kuberay/genbench.yaml")
+    for name, spec in (("raycluster.yaml", "spec"), ("rayjob.yaml", "rayClusterSpec")):
+        manifest = yaml.safe_load((ROOT / "clusters/kuberay" / name).read_text())
+        groups = (manifest["spec"] if spec == "spec" else manifest["spec"][spec])["workerGroupSpecs"]
+        assert sum(g["maxReplicas"] for g in groups) == profile.max_nodes, name
+    entry = shlex.split(yaml.safe_load((ROOT / "clusters/kuberay/rayjob.yaml").read_text())["spec"]["entrypoint"])
+    assert (ROOT / entry[entry.index("--cluster") + 1]).is_file()
+    assert load_profile(ROOT / "clusters/aws-gpu.yaml").max_nodes == 8  # a launcher file's max_workers
+    assert load_profile(ROOT / "clusters/local.yaml").max_nodes == 0  # this machine does not grow

@@ -100,8 +100,16 @@ def test_early_stopping_savings_counts_steps_not_spent() -> None:
 
 def test_run_stream_reports_then_its_row(tiny_flat: dict[str, Any]) -> None:
     items = list(run_stream(tiny_flat))
-    assert [i[0] for i in items[:-1]] == ["report"] * (len(items) - 1) and items[-1][0] == "row"
-    assert items[-1][1]["status"] == "completed" and items[-2][1] == tiny_flat["train.steps"]
+    reports = [i for i in items if i[0] == "report"]
+    assert {i[0] for i in items[:-1]} == {"report", "partial"} and items[-1][0] == "row"
+    assert items[-1][1]["status"] == "completed" and reports[-1][1] == tiny_flat["train.steps"]
+    for before, after in zip(items, items[1:]):  # a snapshot comes right before each evaluation's report
+        if before[0] == "partial":
+            assert after[0] == "report" and any(k.startswith("eval.") for k in after[2])
+            assert before[1]["steps"] == after[1] and before[1]["cost.wall_s"] > 0
+            assert {"provenance.n_generated", "stability.grad_norm_max", "cost.params", "cost.device"} <= set(before[1])
+    evaluations = sum(any(k.startswith("eval.") for k in i[2]) for i in reports)
+    assert sum(i[0] == "partial" for i in items) == evaluations == 2  # eval.every 10 of 20 steps
 
 
 def test_closing_a_run_stream_stops_its_run(tiny_flat: dict[str, Any]) -> None:

@@ -23,7 +23,8 @@ def _add_study_args(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("space", metavar="SPACE.yaml", help="study file (see search_spaces/)")
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                   help="override a run setting for every trial, e.g. --set train.batch_size=128 (repeatable)")
+                   help="override a run setting for every trial, e.g. --set train.batch_size=128, or the trials' "
+                        "resources, e.g. --set resources.gpus_per_trial=0.25 (repeatable)")
     p.add_argument("--resume", action="store_true",
                    help="complete an interrupted study in --out: finished trials are kept, unfinished ones rerun, "
                         "the search continues from the Optuna journal")
@@ -34,6 +35,10 @@ def _add_study_args(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--max-failures", type=int, metavar="N",
                    help="times a trial whose process or node dies is run again (default: the study's "
                         "resources.max_failures, else 2)")
+    p.add_argument("--cluster", metavar="FILE",
+                   help="cluster file (see clusters/): its trial_resources fill in what the study's resources: "
+                        "leaves out, its storage is the default --out, its max_nodes tell how far the cluster grows, "
+                        "its price gives every row cost.usd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +108,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from genbench.commands import run_study, sweep_address
 
     return run_study(args.space, dry_run=args.command == "dry-run", out=args.out, overrides=args.overrides,
-                     resume=args.resume, address=sweep_address(args.address), max_failures=args.max_failures)
+                     resume=args.resume, address=sweep_address(args.address), max_failures=args.max_failures,
+                     cluster=args.cluster)
 
 
 def _add_worker_args(p: argparse.ArgumentParser) -> None:

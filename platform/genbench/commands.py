@@ -41,18 +41,29 @@ def _finish(out: str, summary_lines: list[str]) -> None:
 
 
 def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], resume: bool = False,
-              address: str | None = None, max_failures: int | None = None) -> int:
+              address: str | None = None, max_failures: int | None = None, cluster: str | None = None,
+              profile: Any = None) -> int:
+    """dry-run / sweep: the study at its budget on a private local Ray or the cluster at `address`. A cluster file
+    (`cluster`, or a job's `profile`) fills in the trial resources the study leaves out, names the default results
+    location, states how far the cluster grows and prices the rows."""
     from genbench.sweep.progress import fmt_s
-    from genbench.sweep.spec import load_study
+    from genbench.sweep.spec import fill_resources, load_study, set_resources
     from genbench.sweep.summary import describe
     from genbench.sweep.tuner import run_sweep
 
     from genbench.results.store import ResultsStore
 
     study = load_study(space)
+    profile = profile or _profile(cluster)
+    if profile is not None and (filled := fill_resources(study, profile.trial_resources, profile.source)):
+        print(f"Trial resources from {profile.name}: " + ", ".join(f"{k} {profile.trial_resources[k]}"
+                                                                    for k in filled))
     _cluster_settings(study, address, max_failures)
+    run_keys = set_resources(study, parse_set(overrides))  # --set resources.KEY=VALUE: the trials' resources
     budget = study.dry_run if dry_run else study.budget
-    out = out or os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name)
+    default = profile.results_uri(study.name, dry_run) if profile is not None and profile.storage else \
+        os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name)
+    out = out or default
     if resume and not ResultsStore(out).trial_ids():
         raise GenbenchError(f"{out}: nothing to resume (no trials there yet); run without --resume")
     out = out if resume else prepare_out(out)
@@ -61,9 +72,18 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     workers = f", {study.workers} workers each" if study.distributed else ""
     print(f"{label}: {budget.trials} trials{seeds} x {budget.steps} steps of family '{study.family}'{workers} -> {out}",
           flush=True)
-    result = run_sweep(study, budget, out, label, parse_set(overrides), resume=resume, address=address)
+    result = run_sweep(study, budget, out, label, run_keys, resume=resume, address=address, profile=profile)
     _finish(out, describe(result.summary, fmt_s(result.wall_s)))
     return 0
+
+
+def _profile(cluster: str | None) -> Any:
+    """The genbench profile of a cluster file (--cluster), or None."""
+    if not cluster:
+        return None
+    from genbench.cluster.profiles import load_profile
+
+    return load_profile(cluster)
 
 
 def _cluster_settings(study: Any, address: str | None, max_failures: int | None) -> None:

@@ -81,19 +81,15 @@ def client(address: str) -> Any:
         return JobSubmissionClient(address, headers=headers)
 
 
-def study_text(space: str, profile: Profile) -> str:
-    """The study file's text; the profile's trial resources are appended when the study sets none."""
-    from genbench.yamlfile import load_yaml
-
-    text = Path(space).read_text(encoding="utf-8")
-    if profile.trial_resources and "resources" not in load_yaml(space).data:
-        text = text.rstrip("\n") + f"\nresources: {json.dumps(profile.trial_resources)}  # from {profile.name}\n"
-    return text
+def study_text(space: str) -> str:
+    """The study file's text, shipped as it is (errors on the cluster name its lines); the profile travels beside it
+    (its trial resources fill in what the study's resources: leaves out)."""
+    return Path(space).read_text(encoding="utf-8")
 
 
 def runtime_env(space: str, profile: Profile) -> dict[str, Any]:
     """Ship the project (not its results, environments or caches); genbench imports from platform/ there."""
-    env_vars = {"PYTHONPATH": "platform", STUDY_ENV: study_text(space, profile),
+    env_vars = {"PYTHONPATH": "platform", STUDY_ENV: study_text(space),
                 CLUSTER_ENV: json.dumps(profile.record()), **profile.env}
     if not (PROJECT_ROOT / "platform" / "genbench").is_dir():
         raise GenbenchError(f"genbench is not running from a source checkout ({PROJECT_ROOT}); submit ships the "
@@ -106,8 +102,7 @@ def runtime_env(space: str, profile: Profile) -> dict[str, Any]:
 
 def entrypoint(space: str, profile: Profile, out: str, dry_run: bool) -> str:
     """The job's shell command; the profile's python is left unquoted so that `$HOME/venv/bin/python` works."""
-    args = ["-m", "genbench.cluster.remote", Path(space).name, "--out", out,
-            "--cluster-name", profile.name] + (["--dry-run"] if dry_run else [])
+    args = ["-m", "genbench.cluster.remote", Path(space).name, "--out", out] + (["--dry-run"] if dry_run else [])
     return f"{profile.python} {shlex.join(args)}"
 
 

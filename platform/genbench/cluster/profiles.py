@@ -9,7 +9,7 @@ from typing import Any
 from genbench.errors import ConfigError, suggest
 from genbench.yamlfile import YamlDoc, load_yaml
 
-PROFILE_KEYS = ("name", "address", "storage", "gpu_type", "gpus_per_node", "cpus_per_node",
+PROFILE_KEYS = ("name", "address", "storage", "gpu_type", "gpus_per_node", "cpus_per_node", "max_nodes",
                 "price_per_node_hour", "trial_resources", "python", "pip", "env")
 KUBERAY_KINDS = ("RayCluster", "RayJob")
 COMPANION = "genbench.yaml"  # the profile of the KubeRay manifests beside it
@@ -26,6 +26,7 @@ class Profile:
     gpu_type: str = ""
     gpus_per_node: int = 0
     cpus_per_node: int = 0  # CPUs of a worker node: a trial pays its share of the node (0: the whole node)
+    max_nodes: int = 0  # worker nodes the autoscaler may add (a launcher file's max_workers); 0: a fixed cluster
     price_per_node_hour: float = 0.0  # USD, for cost.usd
     trial_resources: dict[str, Any] = field(default_factory=dict)  # a study's `resources:` when it sets none
     python: str = "python"  # the interpreter on the cluster
@@ -37,10 +38,31 @@ class Profile:
         return f"{self.storage.rstrip('/')}/{study}{'-dry-run' if dry_run else ''}"
 
     def record(self) -> dict[str, Any]:
-        """The cluster as study.yaml records it."""
+        """The cluster as study.yaml records it (and as a submitted job carries it: see from_record)."""
         return {"name": self.name, "gpu_type": self.gpu_type or None, "gpus_per_node": self.gpus_per_node,
-                "cpus_per_node": self.cpus_per_node, "price_per_node_hour": self.price_per_node_hour,
+                "cpus_per_node": self.cpus_per_node, "max_nodes": self.max_nodes,
+                "price_per_node_hour": self.price_per_node_hour, "trial_resources": dict(self.trial_resources),
                 "source": Path(self.source).name}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Profile:
+        """The profile a job carries (record()), on the cluster: what the sweep there needs of it."""
+        return cls(name=str(record.get("name") or "ray-cluster"), source=str(record.get("source") or ""), storage="",
+                   gpu_type=record.get("gpu_type") or "", gpus_per_node=int(record.get("gpus_per_node") or 0),
+                   cpus_per_node=int(record.get("cpus_per_node") or 0), max_nodes=int(record.get("max_nodes") or 0),
+                   price_per_node_hour=float(record.get("price_per_node_hour") or 0.0),
+                   trial_resources=dict(record.get("trial_resources") or {}))
+
+    def node_share(self, cpus: float, gpus: float) -> float:
+        """The part of a node a run holding `cpus` CPUs and `gpus` GPUs pays for: its GPU share on GPU nodes, else
+        its CPU share (the whole node when the profile does not say the node's size)."""
+        if gpus > 0 and self.gpus_per_node > 0:
+            return min(1.0, gpus / self.gpus_per_node)
+        return min(1.0, cpus / self.cpus_per_node) if self.cpus_per_node > 0 else 1.0
+
+    def usd(self, wall_s: float, cpus: float, gpus: float) -> float:
+        """cost.usd of a run: its hours x the price per node-hour x its share of the node (node_share)."""
+        return wall_s / 3600 * self.price_per_node_hour * self.node_share(cpus, gpus)
 
 
 def cluster_kind(doc: YamlDoc) -> str:
@@ -64,6 +86,15 @@ def load_profile(path: str | Path) -> Profile:
                               fix=f"write one in {companion} (see clusters/kuberay/{COMPANION})")
         return load_profile(companion)
     return _profile(doc, "metadata.genbench" if kind == "launcher" else "genbench")
+
+
+def _launcher_max_nodes(doc: YamlDoc) -> int:
+    """A launcher file's worker limit: its max_workers, else the sum of its worker node types' (0 for profiles)."""
+    if "max_workers" in doc.data:
+        return int(doc.data["max_workers"])
+    types = doc.data.get("available_node_types") or {}
+    head = doc.data.get("head_node_type")
+    return sum(int(t.get("max_workers", 0)) for name, t in types.items() if name != head and isinstance(t, dict))
 
 
 def validate_cluster_file(path: str | Path) -> str:
@@ -119,6 +150,7 @@ def _profile(doc: YamlDoc, prefix: str) -> Profile:
     return Profile(name=get("name", str, Path(doc.path).stem), source=doc.path, storage=storage, address=address,
                    gpu_type=get("gpu_type", str, ""), gpus_per_node=get("gpus_per_node", int, 0),
                    cpus_per_node=get("cpus_per_node", int, 0),
+                   max_nodes=get("max_nodes", int, _launcher_max_nodes(doc) if prefix.startswith("metadata") else 0),
                    price_per_node_hour=float(get("price_per_node_hour", (int, float), 0.0)),
                    trial_resources=_resources(doc, prefix, get("trial_resources", dict, {})),
                    python=get("python", str, "python"), pip=[str(p) for p in get("pip", list, [])],

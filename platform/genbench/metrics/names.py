@@ -41,8 +41,9 @@ METRICS: dict[str, Metric] = {
                                             "(status completed) and reached the study's success threshold, "
                                             "if it sets one"),
     "cost.wall_s": Metric("min", "wall-clock seconds of the run, data and final evaluation included"),
-    "cost.device_s": Metric("min", "GPU-seconds of the run (wall seconds times GPUs) on CUDA, else CPU "
-                                   "core-seconds of the run's process (user + system time)"),
+    "cost.device_s": Metric("min", "GPU-seconds of the run (wall seconds times the GPUs it held: its share of a "
+                                   "shared GPU) on CUDA, else CPU core-seconds of the run's process (user + system "
+                                   "time)"),
     "cost.params": Metric("min", "trainable parameters of all networks"),
     "cost.sample_per_s": Metric("max", "samples per second generating one evaluation batch"),
     "cost.train_flops": Metric("min", "FLOPs of one training step (torch FlopCounterMode) times the steps taken"),

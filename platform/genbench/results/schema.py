@@ -19,7 +19,8 @@ STATUSES = ("completed", "diverged", "early_stopped", "failed")
 TIME_COLUMNS = ("start_time", "end_time")  # stored as UTC timestamps, given as epoch seconds
 STRING_COLUMNS = {"trial_id", "config_id", "train_path", "worker_nodes", "resumed_from", "study", "family",
                   "status", "error", "traceback", "likelihood.method", "provenance.extractor", "provenance.reference",
-                  "provenance.sampler", "cost.device", "cost.device_options"}  # cost.device*: what cost was measured on
+                  "provenance.sampler", "cost.device", "cost.device_options",  # cost.device*: what cost was measured on
+                  "cost.visible_devices"}  # the GPU ids the run saw: '' none, '0', '0,1'; ';' between Ray Train ranks
 TYPES = {"stability.diverged": pa.bool_(), "stability.steps_to_diverge": pa.int64(), "cost.params": pa.int64(),
          "seed": pa.int64(), "steps": pa.int64(), "workers": pa.int64(), "step": pa.int64(),
          "likelihood.n_test": pa.int64(),

@@ -19,7 +19,7 @@ SCHEDULERS = ("none", "asha")
 SEARCH_KEYS = ("algorithm", "seed", "max_concurrent", "scheduler", "grace_evals")
 BUDGET_KEYS = ("trials", "steps", "eval_every", "seeds")
 SEED_METRICS = ("stability.seed_std", "stability.seed_cv")  # need two seeds or more
-RESOURCE_KEYS = ("cpus_per_trial", "workers", "gpus_per_worker", "placement", "max_failures")
+RESOURCE_KEYS = ("cpus_per_trial", "gpus_per_trial", "workers", "gpus_per_worker", "placement", "max_failures")
 PLACEMENTS = ("pack", "spread")
 
 
@@ -48,6 +48,7 @@ class Study:
     search_seed: int = 0
     max_concurrent: int = 0  # 0: as many as the CPUs allow
     cpus_per_trial: int = 1  # CPUs (and torch threads) of each training process: the trial's, or each worker's
+    gpus_per_trial: float | None = None  # GPU share of an in-process trial (per seed); None: chosen by the cluster
     workers: int = 1  # data-parallel Ray Train workers per trial; 1: the trial trains in its own process
     gpus_per_worker: float = 0.0  # > 0 also sends a one-worker trial through Ray Train
     placement: str = "pack"  # pack | spread: a trial's workers on few nodes, or one per node
@@ -228,17 +229,62 @@ def load_study(path: str | Path) -> Study:
 def parse_resources(doc: YamlDoc, section: str, raw: dict[str, Any]) -> dict[str, Any]:
     """A study's `resources:` (or a cluster profile's `trial_resources:`), validated, with the defaults filled in."""
     _check_keys(doc, section, raw, RESOURCE_KEYS)
-    gpus = raw.get("gpus_per_worker", 0.0)
-    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not 0 <= gpus < float("inf"):
-        raise ConfigError(f"expected a number >= 0, got {gpus!r}", key=f"{section}.gpus_per_worker",
-                          source=doc.where(f"{section}.gpus_per_worker", section), fix="e.g. gpus_per_worker: 1")
     placement = raw.get("placement", "pack")
     if placement not in PLACEMENTS:
         raise ConfigError(f"unknown value {placement!r}", key=f"{section}.placement",
                           source=doc.where(f"{section}.placement", section), fix=suggest(str(placement), PLACEMENTS))
-    return {"cpus_per_trial": _int(doc, section, raw, "cpus_per_trial", 1),
-            "workers": _int(doc, section, raw, "workers", 1), "gpus_per_worker": float(gpus), "placement": placement,
-            "max_failures": _int(doc, section, raw, "max_failures", 2, minimum=0)}
+    out = {"cpus_per_trial": _int(doc, section, raw, "cpus_per_trial", 1),
+           "gpus_per_trial": _gpus(doc, section, raw, "gpus_per_trial", None),
+           "workers": _int(doc, section, raw, "workers", 1), "gpus_per_worker": _gpus(doc, section, raw,
+                                                                                      "gpus_per_worker", 0.0),
+           "placement": placement, "max_failures": _int(doc, section, raw, "max_failures", 2, minimum=0)}
+    if out["gpus_per_trial"] and (out["workers"] > 1 or out["gpus_per_worker"]):
+        raise ConfigError("a data-parallel trial's GPUs are its workers'", key=f"{section}.gpus_per_trial",
+                          source=doc.where(f"{section}.gpus_per_trial", section),
+                          fix="use gpus_per_worker with workers (or gpus_per_trial with workers: 1)")
+    return out
+
+
+def _gpus(doc: YamlDoc, section: str, raw: dict[str, Any], key: str, default: float | None) -> float | None:
+    """A GPU count for Ray: a fraction below 1 packs trials on one GPU; above 1 it must be whole (Ray's rule)."""
+    value = raw.get(key, default)
+    if value is None:
+        return None
+    fine = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")
+    if not fine or (value > 1 and value != int(value)):
+        raise ConfigError(f"expected a number >= 0 (a fraction below 1, or whole GPUs), got {value!r}",
+                          key=f"{section}.{key}", source=doc.where(f"{section}.{key}", section),
+                          fix=f"e.g. {key}: 0.25 (four trials share one GPU) or {key}: 1")
+    return float(value)
+
+
+def fill_resources(study: Study, defaults: dict[str, Any], source: str) -> list[str]:
+    """Set the resource keys the study's own `resources:` leaves out from a cluster profile's `trial_resources`
+    (already validated); returns the keys filled. The combined request is checked as the study's would be."""
+    given = dict(study.raw.get("resources") or {})
+    filled = [k for k in defaults if k not in given]
+    parsed = parse_resources(YamlDoc(source, {}), "trial_resources", {k: defaults[k] for k in filled})
+    for key in filled:
+        setattr(study, key, parsed[key])
+    study.raw = {**study.raw, "resources": {**given, **{k: defaults[k] for k in filled}}}
+    if study.gpus_per_trial and study.distributed:
+        raise ConfigError("a data-parallel trial's GPUs are its workers'", key="trial_resources.gpus_per_trial",
+                          source=source, fix="set resources.gpus_per_trial: 0 in the study, or use gpus_per_worker")
+    return filled
+
+
+def set_resources(study: Study, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply the `--set resources.KEY=VALUE` overrides to the study (validated as its `resources:` section would be);
+    returns the other overrides, the run keys."""
+    given = {k.removeprefix("resources."): v for k, v in overrides.items() if k.startswith("resources.")}
+    if given:
+        merged = {**(study.raw.get("resources") or {}), **given}
+        resources = parse_resources(YamlDoc("--set", {"resources": merged}), "resources", merged)
+        for key, value in resources.items():
+            setattr(study, key, value)
+        study.raw = {**study.raw, "resources": merged}
+        _check_workers(YamlDoc("--set", {}), study)
+    return {k: v for k, v in overrides.items() if not k.startswith("resources.")}
 
 
 def _check_workers(doc: YamlDoc, study: Study) -> None:

@@ -3,32 +3,61 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from ray import tune
 
 from genbench.errors import GenbenchError
 from genbench.results.analysis import seed_aggregate
+from genbench.train.device import Assignment
 from genbench.train.run import run
 
-Item = tuple[Any, ...]  # ("report", step, values) ... then ("row", row) or ("error", message)
+Item = tuple[Any, ...]  # ("report", step, values), ("partial", row) ... then ("row", row) or ("error", message)
+_warned_cuda: list[bool] = []
 
 
 class Cancelled(BaseException):
     """Raised inside a run's report callback once its trial is stopped; a BaseException so run() does not record it."""
 
 
-def run_stream(flat: dict[str, Any]) -> Iterator[Item]:
-    """run(flat) as a stream: its reports as they happen, then its row. Closing the stream stops the run.
+def ray_assignment(gpu_share: float) -> Assignment:
+    """The device Ray gave this process (a trial or a seed's task), as the run must use it.
 
-    The run trains in a thread so that the consumer can aggregate seeds and report to Tune between reports.
+    Ray 2.60 sets CUDA_VISIBLE_DEVICES only for a task or actor that holds GPUs: one that holds none still sees
+    every GPU of its node. A run without a GPU share hides them all from itself before torch looks, so that it
+    trains on the CPU and Ray's accounting of the node's GPUs stays true.
+    """
+    import ray
+
+    if not ray.is_initialized():  # not in a Ray worker (a test, a plain script): train.device decides
+        return Assignment()
+    if not ray.get_gpu_ids():
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        return Assignment(torch.device("cpu"), 0.0, "")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    if torch.cuda.is_available():
+        return Assignment(torch.device("cuda", 0), gpu_share, visible)  # Ray's GPU is this process's first one
+    if not _warned_cuda:  # e.g. a CPU build of torch on a GPU node: the share is held, the run trains on the CPU
+        _warned_cuda.append(True)
+        print(f"genbench: warning: Ray gave this trial GPU {visible} but torch {torch.__version__} sees no CUDA "
+              "device; it trains on the CPU", file=sys.stderr, flush=True)
+    return Assignment(torch.device("cpu"), gpu_share, visible)
+
+
+def run_stream(flat: dict[str, Any], gpu_share: float = 0.0) -> Iterator[Item]:
+    """run(flat) as a stream: its reports and snapshots as they happen, then its row. Closing the stream stops
+    the run. The run trains in a thread so that the consumer can aggregate seeds and report to Tune meanwhile.
     """
     items: queue.Queue[Item] = queue.Queue()
     stop = threading.Event()
+    assignment = ray_assignment(gpu_share)
 
     def report(step: int, values: dict[str, float]) -> None:
         if stop.is_set():
@@ -37,7 +66,7 @@ def run_stream(flat: dict[str, Any]) -> Iterator[Item]:
 
     def work() -> None:
         try:
-            items.put(("row", run(flat, report)))
+            items.put(("row", run(flat, report, assignment=assignment, snapshot=lambda r: items.put(("partial", r)))))
         except Cancelled:
             pass
         except Exception as exc:  # a GenbenchError (bad data or settings): the trial fails with its message
@@ -48,7 +77,7 @@ def run_stream(flat: dict[str, Any]) -> Iterator[Item]:
         while True:
             item = items.get()
             yield item
-            if item[0] != "report":
+            if item[0] not in ("report", "partial"):
                 return
     finally:
         stop.set()
@@ -62,11 +91,12 @@ def _seed_task() -> Any:
     return ray.remote(num_returns="streaming", max_retries=0)(run_stream)
 
 
-def _remote_stream(flat: dict[str, Any], cpus: int) -> Iterator[Item]:
-    """The same stream from a Ray task in one of the trial's placement-group bundles (a seed on its own CPUs)."""
+def _remote_stream(flat: dict[str, Any], cpus: int, gpus: float) -> Iterator[Item]:
+    """The same stream from a Ray task in one of the trial's placement-group bundles (a seed on its own CPUs and
+    GPU share)."""
     import ray
 
-    refs = _seed_task().options(num_cpus=cpus).remote(flat)
+    refs = _seed_task().options(num_cpus=cpus, num_gpus=gpus).remote(flat, gpus)
     try:
         for ref in refs:
             yield ray.get(ref)
@@ -76,12 +106,14 @@ def _remote_stream(flat: dict[str, Any], cpus: int) -> Iterator[Item]:
 
 @dataclass
 class Lane:
-    """One seed of the trial: its stream, the history it reported, its latest evaluation and, at the end, its row."""
+    """One seed of the trial: its stream, the history it reported, its latest evaluation, its row as of that
+    evaluation (a stopped trial's row) and, at the end, its final row."""
 
     seed: int
     stream: Iterator[Item]
     history: list[dict[str, Any]] = field(default_factory=list)
     latest: dict[str, float] = field(default_factory=dict)
+    partial: dict[str, Any] = field(default_factory=dict)
     row: dict[str, Any] | None = None
 
     def advance(self) -> None:
@@ -89,6 +121,9 @@ class Lane:
         for item in self.stream:
             if item[0] == "error":
                 raise GenbenchError(item[1])
+            if item[0] == "partial":
+                self.partial = {**item[1], "seed": self.seed}
+                continue
             if item[0] == "row":
                 self.row = {**item[1], "seed": self.seed}
                 self.latest.update({k: v for k, v in item[1].items() if k.startswith("quality.")})
@@ -109,11 +144,13 @@ def _mean_latest(lanes: list[Lane]) -> dict[str, float]:
 
 
 def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), intermediate: bool = True,
-               seeds: int = 1, cpus: int = 1, spread_metric: str = "",
+               seeds: int = 1, cpus: int = 1, gpus: float = 0.0, spread_metric: str = "",
                threshold: tuple[str, str, float] | None = None, workers: Any = None, storage: str = "") -> None:
     """Train `config` under `seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
 
-    One seed trains in this process; several train as Ray tasks in the trial's placement group. The final
+    One seed trains in this process; several train as Ray tasks in the trial's placement group, each with `cpus`
+    CPUs and a `gpus` share. Every intermediate report carries each seed's row as of that evaluation
+    (`partial_rows`: cost, provenance and stability so far), which is what a stopped trial's rows hold. The final
     report carries `final: True`, the seed aggregate (mean metrics, seed_std, seed_cv, success_rate), every
     objective (NaN where none was measured, so that Optuna records a failure) and the per-seed rows.
     `intermediate` is False when an objective is known only at the end (cost, stability). With `workers`
@@ -124,7 +161,7 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), interme
         return
     base = int(config.get("seed", 0))
     flats = [{**config, "seed": base + i} for i in range(seeds)]
-    lanes = [Lane(f["seed"], run_stream(f) if seeds == 1 else _remote_stream(f, cpus)) for f in flats]
+    lanes = [Lane(f["seed"], run_stream(f, gpus) if seeds == 1 else _remote_stream(f, cpus, gpus)) for f in flats]
     try:
         while any(lane.row is None for lane in lanes):
             for lane in lanes:
@@ -133,7 +170,8 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), interme
             step = max((h["step"] for lane in lanes for h in lane.history[-1:]), default=0)
             # The last evaluation goes out with the final report: a scheduler stops a trial at max_t, before it.
             if intermediate and any(lane.row is None for lane in lanes) and step < config["train.steps"]:
-                tune.report({"step": step, **_mean_latest(lanes), "history": _drain(lanes)})
+                tune.report({"step": step, **_mean_latest(lanes), "history": _drain(lanes),
+                             "partial_rows": [lane.partial for lane in lanes if lane.partial]})
         rows = [lane.row for lane in lanes if lane.row is not None]
         aggregate = seed_aggregate(rows, spread_metric, threshold)
         missing = {m: math.nan for m in objectives if m not in aggregate}

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,12 +15,15 @@ from typing import Any
 import pyarrow.fs as pafs
 from optuna.storages.journal import JournalFileBackend
 
+from genbench.cluster.profiles import Profile
 from genbench.config import from_flat, to_flat
 from genbench.errors import GenbenchError
 from genbench.results.schema import SCHEMA_VERSION
 from genbench.results.store import ResultsStore, fault
 from genbench.results.analysis import config_status
 from genbench.sweep.progress import Progress
+from genbench.sweep.resources import (REFRESH_S, Request, concurrency, plan_line, read_cluster, resolve_gpu_share,
+                                      trial_request)
 from genbench.sweep.space import DefineByRun
 from genbench.sweep.spec import Budget, Study, grid_space
 from genbench.sweep.summary import summarise
@@ -62,13 +67,16 @@ def seed_trial_id(config_id: str, seed: int, seeds: int) -> str:
     return config_id if seeds == 1 else f"{config_id}_s{seed}"
 
 
-def _stopped_rows(history: list[dict[str, Any]], seeds: list[int], reason: str) -> list[dict[str, Any]]:
-    """Rows of the seeds of a trial stopped before its final report: their last step and last evaluation."""
+def _stopped_rows(history: list[dict[str, Any]], seeds: list[int], reason: str,
+                  partial: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of the seeds of a trial stopped before its final report: each seed's row as of its last evaluation
+    (cost, provenance, stability so far), its last step and its last evaluation's quality."""
     rows = []
     for seed in seeds:
         mine = [h for h in history if h.get("seed", seeds[0]) == seed]
         evals = {f"quality.{k[5:]}": v for h in mine for k, v in h.items() if k.startswith("eval.")}
-        rows.append({"seed": seed, "status": "early_stopped", "error": reason,
+        snapshot = next((r for r in partial if r.get("seed", seeds[0]) == seed), {})
+        rows.append({**snapshot, "seed": seed, "status": "early_stopped", "error": reason,
                      "steps": max((h["step"] for h in mine), default=0), **evals})
     return rows
 
@@ -81,13 +89,19 @@ def trial_error(trial: Any) -> str:
     return lines[-1].strip()[:500] if lines else "trial process failed (Ray recorded no error)"
 
 
-def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: int) -> Any:
-    """A Tune Callback that gathers each trial's history chunks and writes its rows when it ends, however it ends."""
+def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: int,
+                price: Callable[[dict[str, Any]], dict[str, float]] | None = None,
+                after_write: Callable[[], None] | None = None) -> Any:
+    """A Tune Callback that gathers each trial's history chunks and writes its rows when it ends, however it ends.
+
+    `price(row)` adds cost.usd from the cluster profile; `after_write()` runs once a configuration's rows are
+    written (the journal's copy beside results on a URI)."""
     from ray.tune import Callback
 
     class ResultsWriter(Callback):
         def __init__(self) -> None:
             self.history: dict[str, list[dict[str, Any]]] = {}
+            self.partial: dict[str, list[dict[str, Any]]] = {}  # each seed's row as of the trial's last report
             self.started: dict[str, float] = {}
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -95,10 +109,13 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
 
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             self.history.setdefault(trial.trial_id, []).extend(result.get("history", []))
+            if result.get("partial_rows"):
+                self.partial[trial.trial_id] = result["partial_rows"]
 
         def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             # Its process or node died and Tune runs it again from the start: the curve starts over too.
             self.history.pop(trial.trial_id, None)
+            self.partial.pop(trial.trial_id, None)
             print(f"[{progress.label}] trial {trial.trial_id} lost its process or node ({trial_error(trial)}); "
                   f"running it again", file=progress.out, flush=True)
 
@@ -108,7 +125,9 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
                 self._write(trial, last["rows"], last)
             else:  # stopped by the scheduler before its last report
                 reason = f"stopped by the scheduler ({study.scheduler}) at step {last.get('step', 0)}"
-                self._write(trial, _stopped_rows(self.history.get(trial.trial_id, []), self._seeds(trial), reason), {})
+                stopped = _stopped_rows(self.history.get(trial.trial_id, []), self._seeds(trial), reason,
+                                        self.partial.pop(trial.trial_id, []))
+                self._write(trial, stopped, {})
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             message = trial_error(trial)
@@ -128,9 +147,13 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
             written = [trial_row(study, ids[r["seed"]], {**trial.config, "seed": r["seed"]},
                                  {"start_time": self.started.get(config_id), **r, **shared, "config_id": config_id})
                        for r in rows]
+            for row in written:
+                row.update(price(row) if price is not None else {})
             history = [{"trial_id": ids.get(h.get("seed"), config_id), **{k: v for k, v in h.items() if k != "seed"}}
                        for h in self.history.pop(config_id, [])]
             store.write_config(config_id, written, history)
+            if after_write is not None:
+                after_write()
             progress.finished(config_id, config_status([r["status"] for r in written]), aggregate or written[0])
 
     return ResultsWriter()
@@ -160,33 +183,6 @@ def _scheduler(study: Study, budget: Budget) -> Any:
                          reduction_factor=3)
 
 
-DRIVER_MEMORY_BYTES = 2**20  # a data-parallel trial's only resource: a bundle must hold something, and no CPU
-
-
-def trial_resources(study: Study, budget: Budget, cluster: dict[str, float]) -> tuple[Any, int]:
-    """What one trial asks Ray for, and how many trials fit at once.
-
-    One seed trains in the trial's own process; with several, a placement group holds one bundle per seed
-    that can run at the same time (an empty head bundle: the trial process only waits and aggregates).
-    A data-parallel trial is only the driver of Ray Train, whose worker group reserves its own placement
-    group: the trial holds no CPU (one it held would be missing from a worker group that needs every CPU),
-    and the concurrency limit keeps the trials to the worker groups that fit at once.
-    """
-    from ray import tune
-
-    cluster_cpus = int(cluster.get("CPU", 1))
-    if study.distributed:
-        fit = cluster_cpus // study.trial_cpus
-        if study.gpus_per_worker:
-            fit = min(fit, int(cluster.get("GPU", 0) // (study.gpus_per_worker * study.workers)))
-        return tune.PlacementGroupFactory([{"memory": DRIVER_MEMORY_BYTES}]), max(fit, 1)
-    cpus = study.cpus_per_trial
-    if budget.seeds == 1:
-        return {"cpu": cpus}, max(cluster_cpus // cpus, 1)
-    lanes = max(1, min(budget.seeds, cluster_cpus // cpus))
-    return tune.PlacementGroupFactory([{}] + [{"CPU": cpus}] * lanes), max(cluster_cpus // (cpus * lanes), 1)
-
-
 def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False, dashboard: bool = False) -> None:
     """A private local Ray instance: never joins a cluster that happens to be running on this machine.
 
@@ -198,6 +194,9 @@ def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False, da
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=dashboard,
                  dashboard_host="127.0.0.1", log_to_driver=log_to_driver, logging_level=logging.WARNING,
                  configure_logging=True)
+
+
+PRIVATE_RAY = "a private local Ray"
 
 
 def connect_ray(address: str | None, dashboard: bool = False) -> str:
@@ -212,7 +211,7 @@ def connect_ray(address: str | None, dashboard: bool = False) -> str:
         return "the connected Ray cluster"
     if not address or address == "local":
         start_local_ray(dashboard=dashboard)
-        return "a private local Ray"
+        return PRIVATE_RAY
     check_address(address)
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
@@ -321,73 +320,152 @@ def _check_resumable(store: ResultsStore, constants: dict[str, Any]) -> None:
                             "or start a new sweep with another --out")
 
 
+@dataclass
+class Plan:
+    """Where and how a sweep's trials run: the cluster, each trial's request and how many run at once."""
+
+    where: str  # 'a private local Ray', 'the Ray cluster at HOST:PORT', ...
+    joined: bool  # an existing cluster (it may grow), not the private local Ray
+    profile: Profile | None
+    request: Request
+    live: int  # trials running or waiting for resources at once, as the sweep starts
+
+    def record(self, study: Study) -> dict[str, Any]:
+        """study.yaml's `resources`: what the trials asked for and how many ran at once at the start."""
+        return {"cpus_per_trial": study.cpus_per_trial, "gpus_per_trial": study.gpus_per_trial,
+                "workers": study.workers, "gpus_per_worker": study.gpus_per_worker, "placement": study.placement,
+                "trial_request": self.request.describe(), "seeds_side_by_side": self.request.lanes,
+                "concurrent_at_start": self.live, "max_concurrent": study.max_concurrent or None}
+
+
+def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials: int, address: str | None,
+                profile: Profile | None) -> Plan:
+    """Connect to Ray (a private local one, or the cluster at `address`) and decide each trial's request; prints
+    the plan. A study that cannot run there (train.device=cuda with no GPU) fails here, before anything is written."""
+    where = connect_ray(address, dashboard=study.distributed)  # Ray Train's controller uses the state API
+    joined = where != PRIVATE_RAY
+    view = read_cluster(profile, joined)
+    note = resolve_gpu_share(study, str(constants.get("train.device", "auto")), view)
+    request = trial_request(study, budget.seeds, view)
+    live = concurrency(request, view, study.max_concurrent, trials)
+    print(plan_line(request, view, live, study.max_concurrent) + (f" ({note})" if note else ""), flush=True)
+    return Plan(where, joined, profile, request, live)
+
+
 def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dict[str, Any] | None = None,
-              resume: bool = False, address: str | None = None) -> SweepSummary:
+              resume: bool = False, address: str | None = None, profile: Profile | None = None) -> SweepSummary:
     """Run the study's configurations with Ray Tune + OptunaSearch until `out` holds `budget.trials` of them.
 
     With `resume`, configurations already in `out` are kept and counted, those a killed driver left unfinished
     are run again as new trials, and the searcher continues from the Optuna journal beside the results.
+    `profile` (a cluster file's) fills in the trial resources the study leaves out, states how far the cluster
+    grows and prices every row (cost.usd).
     """
     import optuna
+    import ray
 
     store = ResultsStore(out)
     constants = {**study.run_settings(budget), **(overrides or {})}
     from_flat(constants, {k: "--set" for k in overrides or {}})  # bad overrides fail before Ray starts
     if resume:
         _check_resumable(store, constants)
-    done = recover(store) if resume else set()
-    if resume and "://" not in out and (note := repair_journal(store.path("optuna.journal"))):
-        print(f"Resume: {store.path('optuna.journal')}: {note}")
-    else:
-        store.write_study(study_record(study, budget, constants, address))
-    progress = Progress(label, budget.trials, study.objectives[0])
-    progress.counts = _status_counts(store) if done else {}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna_storage(store)
-    if storage is not None and resume:
-        fail_stale_trials(storage, study.name)
-    start = time.monotonic()
-    if budget.trials > len(done):
-        _fit(study, budget, store, constants, progress, storage, budget.trials - len(done), address)
+    done = store.trial_ids() if resume else set()
+    plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile)
+    try:
+        if resume:
+            done = recover(store)
+        if resume and "://" not in out and (note := repair_journal(store.path("optuna.journal"))):
+            print(f"Resume: {store.path('optuna.journal')}: {note}")
+        elif not resume:
+            store.write_study(study_record(study, budget, constants, address, plan))
+        progress = Progress(label, budget.trials, study.objectives[0])
+        progress.counts = _status_counts(store) if done else {}
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = optuna_storage(store)
+        if storage is not None and resume:
+            fail_stale_trials(storage, study.name)
+        start = time.monotonic()
+        if budget.trials > len(done):
+            _fit(study, budget, store, constants, progress, storage, budget.trials - len(done), plan)
+    finally:
+        ray.shutdown()  # a private local Ray stops; a joined cluster is only disconnected from
     return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, time.monotonic() - start,
                         summarise(study, budget, store, storage))
 
 
 def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str, Any], progress: Progress,
-         storage: Any, trials: int, address: str | None = None) -> None:
-    """`trials` more configurations through Tune on a private local Ray (shut down afterwards) or a cluster."""
-    import ray
+         storage: Any, trials: int, plan: Plan) -> None:
+    """`trials` more configurations through Tune on the connected Ray, as many at once as the plan allows."""
     from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
     from genbench.sweep.trainable import trial_main
 
-    where = connect_ray(address, dashboard=study.distributed)  # Ray Train's controller uses the state API
-    _note_storage(store, where)
+    _note_storage(store, plan.where)
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
-    search = OptunaSearch(DefineByRun(study.space, constants), metric=metrics if len(metrics) > 1 else metrics[0],
-                          mode=modes if len(modes) > 1 else modes[0], sampler=_sampler(study),
-                          storage=storage, study_name=study.name)
-    resources, fit = trial_resources(study, budget, ray.cluster_resources())
+    search = ConcurrencyLimiter(OptunaSearch(
+        DefineByRun(study.space, constants), metric=metrics if len(metrics) > 1 else metrics[0],
+        mode=modes if len(modes) > 1 else modes[0], sampler=_sampler(study), storage=storage,
+        study_name=study.name), max_concurrent=plan.live)
     spread = next((m for m in metrics if m.startswith(("quality.", "likelihood."))), "quality.modes")
     trainable = tune.with_resources(tune.with_parameters(
         trial_main, objectives=tuple(metrics), intermediate=all(m.startswith("quality.") for m in metrics),
-        seeds=budget.seeds, cpus=study.cpus_per_trial, spread_metric=spread, threshold=study.success,
-        workers=_workers(study), storage=_ray_storage(store, "ray_train")), resources)
+        seeds=budget.seeds, cpus=study.cpus_per_trial, gpus=plan.request.gpu_share, spread_metric=spread,
+        threshold=study.success, workers=_workers(study), storage=_ray_storage(store, "ray_train")),
+        tune.PlacementGroupFactory(plan.request.bundles))
+    price = _pricing(study, plan.profile)
+    callbacks = [make_writer(study, store, progress, budget.seeds, price),
+                 make_follower(search, plan, study, trials, progress)]
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
         search_alg=search, scheduler=_scheduler(study, budget), num_samples=trials,
-        reuse_actors=not study.distributed, max_concurrent_trials=study.max_concurrent or fit),
+        reuse_actors=not study.distributed),
         run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=_ray_storage(store), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=study.max_failures),
-                                  callbacks=[make_writer(study, store, progress, budget.seeds)]))
+                                  callbacks=callbacks))
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune warns that its own (disabled) logs are missing
     # A failed trial's traceback: the writer prints its reason in one line and records it in the row.
     logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
-    try:
-        tuner.fit()
-    finally:
-        ray.shutdown()
+    tuner.fit()
+
+
+def make_follower(limiter: Any, plan: Plan, study: Study, total: int, progress: Progress) -> Any:
+    """A Tune Callback that looks at the cluster every REFRESH_S seconds and lets as many trials be live as fit now
+    (or at the cluster's limit): nodes an autoscaler adds, or that join a fixed cluster, take trials at once."""
+    from ray.tune import Callback
+
+    class ConcurrencyFollower(Callback):
+        def __init__(self) -> None:
+            self.checked = time.monotonic()
+
+        def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+            if time.monotonic() - self.checked < REFRESH_S:
+                return
+            self.checked = time.monotonic()
+            view = read_cluster(plan.profile, plan.joined)
+            live = concurrency(plan.request, view, study.max_concurrent, total)
+            if live != limiter.max_concurrent:
+                have = ", ".join(f"{v:g} {k}" for k, v in view.now.items() if v)
+                print(f"[{progress.label}] the cluster has {have or 'no CPU or GPU'} now: up to {live} trials at "
+                      "once", file=progress.out, flush=True)
+                limiter.max_concurrent = live
+
+    return ConcurrencyFollower()
+
+
+def _pricing(study: Study, profile: Profile | None) -> Callable[[dict[str, Any]], dict[str, float]] | None:
+    """cost.usd of a row from the cluster profile: its GPU share of a node on GPU nodes, else its CPU share."""
+    if profile is None or profile.price_per_node_hour <= 0:
+        return None
+
+    def price(row: dict[str, Any]) -> dict[str, float]:
+        wall_s = row.get("cost.wall_s")
+        if not isinstance(wall_s, (int, float)) or not math.isfinite(wall_s):
+            return {}
+        return {"cost.usd": profile.usd(wall_s, study.trial_cpus, float(row.get("cost.gpu_share") or 0.0))}
+
+    return price
 
 
 def _status_counts(store: ResultsStore) -> dict[str, int]:
@@ -422,8 +500,10 @@ def _note_storage(store: ResultsStore, where: str) -> None:
               "must see that path (a shared file system), else give --out s3://... or gs://...", flush=True)
 
 
-def study_record(study: Study, budget: Budget, constants: dict[str, Any], address: str | None = None) -> dict[str, Any]:
-    """study.yaml: the resolved study, the budget used, and the versions that produced the results."""
+def study_record(study: Study, budget: Budget, constants: dict[str, Any], address: str | None = None,
+                 plan: Plan | None = None) -> dict[str, Any]:
+    """study.yaml: the resolved study, the budget used, the cluster and resources, and the versions that produced
+    the results."""
     import optuna
     import ray
     import torch
@@ -435,8 +515,16 @@ def study_record(study: Study, budget: Budget, constants: dict[str, Any], addres
             "success": dict(zip(("metric", "side", "value"), study.success)) if study.success else None,
             "budget": vars(budget), "algorithm": study.algorithm, "search_seed": study.search_seed,
             "constants": constants, "space": study.raw.get("space", {}),
-            "cluster": {"ray_address": address} if address and address != "local" else "local",
+            "cluster": _cluster_record(address, plan.profile if plan else None),
+            "resources": plan.record(study) if plan else None,
             "schema_version": SCHEMA_VERSION,
             "versions": {"genbench": genbench.__version__, "torch": str(torch.__version__), "ray": ray.__version__,
                          "optuna": optuna.__version__},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def _cluster_record(address: str | None, profile: Profile | None) -> dict[str, Any] | str:
+    joined = {"ray_address": address} if address and address != "local" else {}
+    if profile is not None:
+        return {**profile.record(), **joined}
+    return joined or "local"

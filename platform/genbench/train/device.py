@@ -3,6 +3,7 @@ from the train.* keys in the process that trains, and applied to a family, its b
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,27 @@ class Placement:
         return f"{device_name(self.device)}; " + (", ".join(self.options()) or "fp32, no GPU options")
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """What a launcher gave the process that trains: Ray's device, its GPU share and the GPU ids it saw.
+
+    The default is no launcher (`genbench train`): train.device decides, and a CUDA run holds its whole GPU.
+    """
+
+    device: torch.device | None = None  # the device to train on; None: train.device decides
+    gpu_share: float | None = None  # GPUs held for the run (a fraction packs several on one GPU); None: see above
+    visible: str | None = None  # CUDA_VISIBLE_DEVICES as the run saw it ('' none); None: read it here
+
+    def gpus_held(self, placement: Placement) -> float:
+        return self.gpu_share if self.gpu_share is not None else float(placement.cuda)
+
+    def columns(self, placement: Placement) -> dict[str, float | str]:
+        """cost.gpu_share and cost.visible_devices of the run's row: the GPU it held, and the ids it could see."""
+        visible = self.visible if self.visible is not None else os.environ.get(
+            "CUDA_VISIBLE_DEVICES", str(placement.device.index or 0) if placement.cuda else "")
+        return {"cost.gpu_share": self.gpus_held(placement), "cost.visible_devices": visible}
+
+
 def device_name(device: torch.device) -> str:
     """'cpu', or 'cuda:0 (NVIDIA H200)'."""
     if device.type != "cuda":
@@ -76,8 +98,9 @@ def _device(asked: str, assigned: torch.device | None) -> torch.device:
         return torch.device("cpu")
     if assigned is not None:
         if asked == "cuda" and assigned.type != "cuda":
-            raise ConfigError("'cuda' but the Ray Train workers were given no GPU", key="train.device",
-                              fix="pass --gpus-per-worker 1 (or resources.gpus_per_worker), or set train.device=auto")
+            raise ConfigError("'cuda' but Ray gave this run no GPU it can use", key="train.device",
+                              fix="give the trials a GPU share (resources.gpus_per_trial, or gpus_per_worker for "
+                                  "Ray Train workers), or set train.device=auto")
         return assigned
     if torch.cuda.is_available():
         return torch.device("cuda", torch.cuda.current_device())

@@ -91,6 +91,7 @@ class WorkerRun:
     data: Dataset
     family: Any
     placement: Placement  # this worker's device (its own GPU, or the CPU) and options
+    gpus: float = 0.0  # the GPUs Ray holds for this worker (resources_per_worker)
 
 
 def _setup(config: dict[str, Any]) -> WorkerRun:
@@ -112,7 +113,7 @@ def _setup(config: dict[str, Any]) -> WorkerRun:
     family = place(FAMILIES.get(cfg.family).build(local, data), placement)
     if world > 1:
         make_data_parallel(family)
-    return WorkerRun(rank, world, cfg, local, data, family, placement)
+    return WorkerRun(rank, world, cfg, local, data, family, placement, float(config.get("gpus_per_worker", 0.0)))
 
 
 def _progress(run: WorkerRun, history: list[dict[str, Any]]) -> Any:
@@ -154,33 +155,44 @@ def worker_main(config: dict[str, Any]) -> None:
     outcome = train(run.family, shard(run.data, rank, world), run.local, _progress(run, history), evaluate,
                     reduce=mean_over_workers if world > 1 else (lambda v: v), state=state, checkpoint=save,
                     checkpoint_every=cfg.train.checkpoint_every, placement=run.placement)
-    nodes = _worker_nodes(world)
-    row = _final_row(run, outcome, evaluator, curve, nodes, state, clock) if rank == 0 else {}
+    nodes = _gathered(world, ray_node_id())
+    visible = _gathered(world, os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    row = _final_row(run, outcome, evaluator, curve, (nodes, visible), state, clock) if rank == 0 else {}
     _report({"step": outcome.steps, "final": 1}, rank, lambda d: _write_result(d, row, history))
 
 
-def _worker_nodes(world: int) -> list[str]:
-    """The Ray node of every worker, in rank order."""
+def ray_node_id() -> str:
     import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+def _gathered(world: int, mine: str) -> list[str]:
+    """Every worker's value of `mine` (its Ray node, the GPU ids it sees), in rank order."""
     import torch.distributed as dist
 
-    nodes = [ray.get_runtime_context().get_node_id()] * world
+    values = [mine] * world
     if world > 1:
-        dist.all_gather_object(nodes, nodes[0])
-    return nodes
+        dist.all_gather_object(values, mine)
+    return values
 
 
-def _final_row(run: WorkerRun, outcome: Any, evaluator: Any, curve: list[dict[str, float]], nodes: list[str],
-               state: LoopState | None, clock: tuple[float, float, float]) -> dict[str, Any]:
-    """Rank 0's row: measured like an in-process run, plus how and where it trained (times since the last start)."""
+def _final_row(run: WorkerRun, outcome: Any, evaluator: Any, curve: list[dict[str, float]],
+               where: tuple[list[str], list[str]], state: LoopState | None,
+               clock: tuple[float, float, float]) -> dict[str, Any]:
+    """Rank 0's row: measured like an in-process run, plus how and where it trained (times since the last start).
+    The worker group holds world x gpus GPUs; cost.visible_devices lists each rank's ids (';' between ranks)."""
     row = measure(run.family, run.data, run.cfg, outcome, evaluator, curve)
     started, wall0, cpu0 = clock
     wall_s, cpu_s = time.perf_counter() - wall0, (time.process_time() - cpu0) * run.world
+    held = run.gpus * run.world
+    nodes, visible = where
     row.update({"cost.train_flops": row["cost.train_flops"] * run.world, "train_path": "ray-train",
                 "workers": run.world, "worker_nodes": ",".join(nodes),
                 "resumed_from": ",".join(map(str, state.resumed_from if state else [])),
-                "cost.wall_s": wall_s, "cost.device_s": device_seconds(run.placement, wall_s, cpu_s, run.world),
+                "cost.wall_s": wall_s, "cost.device_s": device_seconds(run.placement, wall_s, cpu_s, held),
                 "cost.peak_mem_bytes": peak_memory_bytes(run.placement.device), **run.placement.columns(),
+                "cost.gpu_share": held, "cost.visible_devices": ";".join(visible),
                 "start_time": started, "end_time": time.time()})
     return row
 
@@ -212,7 +224,7 @@ def run_distributed(flat: dict[str, Any], workers: Workers, storage: str) -> tup
     check_workers(cfg, workers)
     flat = {**flat, "train.threads": workers.cpus}
     trainer = TorchTrainer(
-        worker_main, train_loop_config={"flat": flat},
+        worker_main, train_loop_config={"flat": flat, "gpus_per_worker": workers.gpus},
         scaling_config=ScalingConfig(num_workers=workers.count, use_gpu=workers.gpus > 0,
                                      resources_per_worker={"CPU": workers.cpus, **(
                                          {"GPU": workers.gpus} if workers.gpus else {})},
