@@ -135,6 +135,10 @@ def test_metrics_page_defines_every_metric_and_mixed_provenance_is_flagged(
     metrics = (site / "metrics.html").read_text()
     assert all(f"<code>{name}</code>" in metrics for name in METRICS) and "digits-cnn v1" in metrics
     assert "computed 2 ways" not in (site / "quality.html").read_text()
+    failed = {k: v for k, v in rows[1].items() if not k.startswith(("provenance.", "quality."))}
+    store.write_trial(rows[1]["trial_id"], {**failed, "status": "failed"}, [])  # it scored nothing: not a way
+    site = Path(write_dashboards(str(tmp_path))).parent
+    assert "computed 2 ways" not in (site / "quality.html").read_text()
     store.write_trial(rows[0]["trial_id"], {**rows[0], "provenance.n_generated": 500}, [])  # one run, fewer samples
     site = Path(write_dashboards(str(tmp_path))).parent
     for page in ("index.html", "stability.html", "quality.html", "cost.html"):

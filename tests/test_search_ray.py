@@ -123,3 +123,23 @@ def test_asha_stops_a_losing_trial_and_says_so(asha_run: tuple[subprocess.Comple
     assert summary["early_stopping"]["runs_stopped"] == len(stopped)
     assert summary["early_stopping"]["steps_saved"] == int((90 - stopped["steps"]).sum())
     assert "Early stopping:" in proc.stdout and "Importance for quality.swd (fANOVA): optim.lr_g" in proc.stdout
+
+
+def test_asha_stopped_rows_carry_cost_provenance_and_stability(
+        asha_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    """A stopped trial's row holds what it spent and how it was scored as of its last evaluation, so study totals,
+    the cost page and the early-stopping savings count it; and its quality provenance matches the others'."""
+    _, out = asha_run
+    trials = ds.dataset(out / "trials").to_table().to_pandas()
+    stopped = trials[trials["status"] == "early_stopped"]
+    columns = ["cost.wall_s", "cost.device_s", "cost.params", "cost.train_flops", "cost.peak_mem_bytes",
+               "provenance.extractor", "provenance.n_generated", "provenance.sampler",
+               "stability.diverged", "stability.steps_to_diverge", "stability.grad_norm_max"]
+    assert stopped[columns].notna().all().all(), stopped[columns]
+    assert (stopped["cost.device_s"] > 0).all() and (stopped["cost.device"] == "cpu").all()
+    assert (stopped["cost.gpu_share"] == 0.0).all() and (stopped["cost.visible_devices"] == "").all()
+    assert trials["provenance.extractor"].nunique() == 1 and trials["provenance.n_generated"].nunique() == 1
+    flops_per_step = trials["cost.train_flops"] / trials["steps"]
+    assert flops_per_step.max() == pytest.approx(flops_per_step.min())  # counted up to the step each one reached
+    summary = yaml.safe_load((out / "summary.yaml").read_text())
+    assert summary["early_stopping"]["device_s_spent"] == pytest.approx(trials["cost.device_s"].sum())

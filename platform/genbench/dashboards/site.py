@@ -84,9 +84,10 @@ PROVENANCE = ("provenance.extractor", "provenance.reference", "provenance.n_refe
 def provenances(trials: pd.DataFrame) -> pd.DataFrame:
     """The distinct ways this study's quality scores were computed, with how many runs used each."""
     columns = [c for c in PROVENANCE if c in trials]
-    if not columns:
+    scored = trials[columns].dropna(how="all") if columns else trials[:0]  # a failed run scored nothing
+    if not columns or scored.empty:
         return pd.DataFrame(columns=[*PROVENANCE, "runs"])
-    return trials[columns].astype(str).value_counts(dropna=False).rename("runs").reset_index()
+    return scored.astype(str).value_counts(dropna=False).rename("runs").reset_index()
 
 
 def provenance_note(trials: pd.DataFrame) -> str:
