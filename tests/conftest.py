@@ -1,9 +1,8 @@
-"""Shared fixtures: a tiny GAN run on grid25, a builder for tiny GAN families, a two-raylet Ray cluster."""
+"""Shared fixtures: a tiny GAN run on grid25, a builder for tiny GAN families, Ray clusters and heads."""
 from __future__ import annotations
 
-import os
+import contextlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +11,9 @@ import torch
 from genbench.config import DataConfig, from_flat
 from genbench.data import Dataset, load_dataset
 from genbench.families import FAMILIES
+
+import ray_heads  # tests/ is on sys.path (rootdir conftest, no __init__.py)
+from ray_heads import Head, fake_autoscaling_config
 
 TINY: dict[str, Any] = {
     "family": "gan", "data.name": "grid25", "data.n_train": 2000, "data.n_test": 500,
@@ -74,28 +76,42 @@ def two_nodes() -> Iterator[Any]:
     cluster.shutdown()
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process started under `pid` (a driver's local Ray, a raylet's worker processes), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+@contextlib.contextmanager
+def _running(head: Head) -> Iterator[Head]:
+    """The head, ready, with no RAY_ADDRESS in this process's environment (nothing joins another cluster)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RAY_ADDRESS", raising=False)
+        try:
+            head.wait_ready()
+            yield head
+        finally:
+            head.stop()
+
+
+@pytest.fixture(scope="module")
+def gpu_head() -> Iterator[Head]:
+    """A real local head (no token) with 4 CPUs and 2 fake GPUs; `.gcs_address` for ray.init / --address."""
+    with _running(Head(num_cpus=4, num_gpus=2)) as head:
+        yield head
+
+
+@pytest.fixture
+def autoscaling_head() -> Iterator[Head]:
+    """A fake autoscaling cluster with no worker node yet: a head with 0 CPUs, and up to 2 `gpu_node` workers
+    of {CPU: 2, GPU: 1} that Ray's fake_multinode autoscaler starts on demand (idle ones go after ~6 s).
+
+    Per test, so every test starts from zero workers; `stop()` may be called early (it ends the fake nodes too).
+    """
+    workers = {"gpu_node": {"resources": {"CPU": 2, "GPU": 1}, "min_workers": 0, "max_workers": 2}}
+    config = fake_autoscaling_config(workers, gcs_address="", max_workers=2)  # Head fills in its own address
+    with _running(Head(autoscaling_config=config)) as head:
+        yield head
 
 
 @pytest.fixture
 def descendants() -> Callable[[int], list[int]]:
     """descendants(pid) -> the pids of every process under pid (for tests that kill one of them)."""
-    return _descendants
+    return ray_heads.descendants
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,15 +4,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +16,7 @@ import pytest
 
 from genbench.cli import main
 from genbench.results.store import ResultsStore
+from ray_heads import Head, free_port
 
 pytestmark = pytest.mark.ray
 
@@ -40,71 +35,6 @@ space:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _kill_leftovers(marker: str) -> None:
-    """Processes of the head we started (their command lines name its private temp dir), by pid."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline:
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-            except OSError:
-                pass
-
-
-class Head:
-    """`ray start --head --block` with token authentication, on free ports and a private temp dir."""
-
-    def __init__(self, token: str) -> None:
-        self.tmp = tempfile.mkdtemp(prefix="gbr", dir="/tmp")  # short: Ray's socket paths have a length limit
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token,
-                   PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}")
-        cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus=2",
-               f"--port={_free_port()}", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-               f"--dashboard-port={self.port}", f"--ray-client-server-port={_free_port()}",
-               f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={self.tmp}", "--disable-usage-stats"]
-        self.log = open(Path(self.tmp) / "head.log", "w")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, token: str, timeout: float = 90) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, Path(self.log.name).read_text()[-3000:]
-            try:
-                r = requests.get(f"{self.url}/api/jobs/", headers={"Authorization": f"Bearer {token}"}, timeout=2)
-                if r.status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"the Jobs API did not come up:\n{Path(self.log.name).read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()  # `ray start --block` stops its own Ray processes on SIGTERM
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        _kill_leftovers(self.tmp)
-        self.log.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def head() -> Iterator[tuple[Head, str]]:
     """The head, with its token (and no RAY_ADDRESS) in this process's environment for the module's tests."""
@@ -115,7 +45,7 @@ def head() -> Iterator[tuple[Head, str]]:
         mp.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
         mp.setenv("RAY_AUTH_TOKEN", token)
         try:
-            h.wait_ready(token)
+            h.wait_ready()
             yield h, token
         finally:
             h.stop()
@@ -125,7 +55,7 @@ def head() -> Iterator[tuple[Head, str]]:
 def s3(head: tuple[Head, str]) -> Iterator[dict[str, str]]:
     """An S3-compatible server (moto) on 127.0.0.1 with a bucket `genbench`; its endpoint and fake keys in env."""
     moto_server = pytest.importorskip("moto.server")
-    port = _free_port()
+    port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
@@ -247,7 +177,7 @@ def test_an_unknown_job_is_one_clear_message(cluster: tuple[Head, Path, Path], c
 
 
 def test_unreachable_cluster_is_one_clear_message(capsys: pytest.CaptureFixture) -> None:
-    assert main(["jobs", "list", "--address", f"http://127.0.0.1:{_free_port()}"]) == 2
+    assert main(["jobs", "list", "--address", f"http://127.0.0.1:{free_port()}"]) == 2
     assert "cannot reach the Jobs API" in capsys.readouterr().err
 
 
