@@ -30,9 +30,10 @@ class Cancelled(BaseException):
 def ray_assignment(gpu_share: float) -> Assignment:
     """The device Ray gave this process (a trial or a seed's task), as the run must use it.
 
-    Ray 2.60 sets CUDA_VISIBLE_DEVICES only for a task or actor that holds GPUs: one that holds none still sees
-    every GPU of its node. A run without a GPU share hides them all from itself before torch looks, so that it
-    trains on the CPU and Ray's accounting of the node's GPUs stays true.
+    Ray 2.60 sets CUDA_VISIBLE_DEVICES only for a task or actor that holds GPUs: in one that holds none it is
+    unset, so torch would see every GPU of the node. A run without a GPU share hides them all from itself before
+    torch looks, so that it trains on the CPU and Ray's accounting of the node's GPUs stays true. The row records
+    the ids as the process then sees them ('' none; 'all' had the variable stayed unset).
     """
     import ray
 
@@ -40,8 +41,9 @@ def ray_assignment(gpu_share: float) -> Assignment:
         return Assignment()
     if not ray.get_gpu_ids():
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-        return Assignment(torch.device("cpu"), 0.0, "")
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "all")
+    if not ray.get_gpu_ids():
+        return Assignment(torch.device("cpu"), 0.0, visible)
     if torch.cuda.is_available():
         return Assignment(torch.device("cuda", 0), gpu_share, visible)  # Ray's GPU is this process's first one
     if not _warned_cuda:  # e.g. a CPU build of torch on a GPU node: the share is held, the run trains on the CPU
@@ -66,7 +68,8 @@ def run_stream(flat: dict[str, Any], gpu_share: float = 0.0) -> Iterator[Item]:
 
     def work() -> None:
         try:
-            items.put(("row", run(flat, report, assignment=assignment, snapshot=lambda r: items.put(("partial", r)))))
+            row = run(flat, report, assignment=assignment, snapshot=lambda r: items.put(("partial", r)))
+            items.put(("row", {**row, "worker_nodes": _node_id()}))
         except Cancelled:
             pass
         except Exception as exc:  # a GenbenchError (bad data or settings): the trial fails with its message
@@ -81,6 +84,13 @@ def run_stream(flat: dict[str, Any], gpu_share: float = 0.0) -> Iterator[Item]:
                 return
     finally:
         stop.set()
+
+
+def _node_id() -> str:
+    """The Ray node this run trained on ('' outside Ray): which node of a cluster ran each trial."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
 
 @functools.cache
