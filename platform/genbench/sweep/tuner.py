@@ -1,23 +1,24 @@
 """Ray Tune + Optuna runner of a study on a private local Ray or a given cluster; a callback writes every trial."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
-from optuna.storages.journal import JournalFileBackend
 
 from genbench.config import from_flat, to_flat
 from genbench.errors import GenbenchError
 from genbench.results.schema import SCHEMA_VERSION
-from genbench.results.store import ResultsStore, fault
+from genbench.results.store import ResultsStore
 from genbench.results.analysis import config_status
+from genbench.sweep.journal import (  # noqa: F401 (all but journal_storage: moved there, still importable here)
+    Journal, fail_stale_trials, journal_storage, optuna_storage, repair_journal)
 from genbench.sweep.progress import Progress
 from genbench.sweep.space import DefineByRun
 from genbench.sweep.spec import Budget, Study, grid_space
@@ -81,7 +82,8 @@ def trial_error(trial: Any) -> str:
     return lines[-1].strip()[:500] if lines else "trial process failed (Ray recorded no error)"
 
 
-def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: int) -> Any:
+def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: int,
+                sync: Callable[[], None] = lambda: None) -> Any:
     """A Tune Callback that gathers each trial's history chunks and writes its rows when it ends, however it ends."""
     from ray.tune import Callback
 
@@ -131,6 +133,7 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
             history = [{"trial_id": ids.get(h.get("seed"), config_id), **{k: v for k, v in h.items() if k != "seed"}}
                        for h in self.history.pop(config_id, [])]
             store.write_config(config_id, written, history)
+            sync()  # the journal of results at a URI: its copy there now holds this trial too
             progress.finished(config_id, config_status([r["status"] for r in written]), aggregate or written[0])
 
     return ResultsWriter()
@@ -243,45 +246,6 @@ def check_address(address: str) -> None:
                             f"up (`ray start --head`) and the address right? ({ADDRESS_HELP})") from None
 
 
-class Journal(JournalFileBackend):
-    """Optuna's journal file with the 'journal' fault point inside its append (inert by default)."""
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        fault("journal", lambda: self._torn_append(logs))
-        super().append_logs(logs)
-
-    def _torn_append(self, logs: list[dict[str, Any]]) -> None:
-        self._lock.acquire()  # a driver killed here leaves the lock taken and half a line written
-        with open(self._file_path, "ab") as f:
-            f.write(json.dumps(logs[0]).encode()[:20])
-
-
-def optuna_storage(store: ResultsStore) -> Any:
-    """The Optuna study lives in a journal file beside the results (crash-safe appends; optuna-dashboard opens it)."""
-    import optuna
-
-    if "://" in store.uri:  # a journal needs a local file: the searcher's memory does not survive the driver there
-        return None
-    store.fs.create_dir(store.root, recursive=True)
-    return optuna.storages.JournalStorage(Journal(store.path("optuna.journal")))
-
-
-def repair_journal(path: str) -> str:
-    """Undo what a driver killed inside a journal append left: its lock file and a torn last line."""
-    notes = []
-    if os.path.lexists(path + ".lock"):
-        os.unlink(path + ".lock")
-        notes.append("removed the stale lock")
-    if os.path.exists(path):
-        with open(path, "rb+") as f:
-            data = f.read()
-            keep = data.rfind(b"\n") + 1
-            if keep < len(data):
-                f.truncate(keep)
-                notes.append(f"dropped a torn last entry of {len(data) - keep} bytes")
-    return "; ".join(notes)
-
-
 def recover(store: ResultsStore) -> set[str]:
     """Before a resume: set aside unreadable trials parts (their configurations run again), delete history
     parts without their trials part and temporary files; returns the ids of the configurations kept."""
@@ -295,21 +259,6 @@ def recover(store: ResultsStore) -> set[str]:
             if info.base_name.startswith(".tmp-"):
                 store.fs.delete_file(info.path)
     return store.trial_ids()
-
-
-def fail_stale_trials(storage: Any, study_name: str) -> int:
-    """Trials a killed driver left RUNNING in the journal are marked FAIL, so that the searcher ignores them."""
-    import optuna
-    from optuna.trial import TrialState
-
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        return 0
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    return len(stale)
 
 
 def _check_resumable(store: ResultsStore, constants: dict[str, Any]) -> None:
@@ -336,25 +285,21 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     if resume:
         _check_resumable(store, constants)
     done = recover(store) if resume else set()
-    if resume and "://" not in out and (note := repair_journal(store.path("optuna.journal"))):
-        print(f"Resume: {store.path('optuna.journal')}: {note}")
-    else:
+    if not resume:
         store.write_study(study_record(study, budget, constants, address))
     progress = Progress(label, budget.trials, study.objectives[0])
     progress.counts = _status_counts(store) if done else {}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna_storage(store)
-    if storage is not None and resume:
-        fail_stale_trials(storage, study.name)
-    start = time.monotonic()
-    if budget.trials > len(done):
-        _fit(study, budget, store, constants, progress, storage, budget.trials - len(done), address)
-    return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, time.monotonic() - start,
-                        summarise(study, budget, store, storage))
+    with journal_storage(store, resume, study.name) as (storage, sync):  # resumed: repaired, stale trials failed
+        start = time.monotonic()
+        if budget.trials > len(done):
+            _fit(study, budget, store, constants, progress, storage, budget.trials - len(done), address, sync)
+        return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, time.monotonic() - start,
+                            summarise(study, budget, store, storage))
 
 
 def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str, Any], progress: Progress,
-         storage: Any, trials: int, address: str | None = None) -> None:
+         storage: Any, trials: int, address: str | None = None, sync: Callable[[], None] = lambda: None) -> None:
     """`trials` more configurations through Tune on a private local Ray (shut down afterwards) or a cluster."""
     import ray
     from ray import tune
@@ -380,7 +325,7 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
         run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=_ray_storage(store), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=study.max_failures),
-                                  callbacks=[make_writer(study, store, progress, budget.seeds)]))
+                                  callbacks=[make_writer(study, store, progress, budget.seeds, sync)]))
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune warns that its own (disabled) logs are missing
     # A failed trial's traceback: the writer prints its reason in one line and records it in the row.
     logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
