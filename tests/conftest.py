@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny GAN run on grid25, a builder for tiny GAN families, Ray clusters and heads."""
+"""Shared fixtures: a tiny GAN run on grid25, tiny GAN families, Ray clusters and heads, an S3 server."""
 from __future__ import annotations
 
 import contextlib
@@ -120,3 +120,35 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["GENBENCH_CACHE"] = str(tmp_path_factory.mktemp("genbench-cache"))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """An S3-compatible server (moto) on 127.0.0.1 with a bucket `genbench`; yields its endpoint URL."""
+    moto_server = pytest.importorskip("moto.server")
+    import logging
+
+    import pyarrow.fs as pafs
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request would bury a failure's output
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # 0: a free port
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        pafs.S3FileSystem(endpoint_override=f"{host}:{port}", scheme="http", access_key="testing",
+                          secret_key="testing", allow_bucket_creation=True).create_dir("genbench")
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_server: str) -> Iterator[dict[str, str]]:
+    """The S3 server's endpoint and fake keys, in this process's environment (so its children's) for a module."""
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL_S3": s3_server}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        yield env

@@ -52,23 +52,9 @@ def head() -> Iterator[tuple[Head, str]]:
 
 
 @pytest.fixture(scope="module")
-def s3(head: tuple[Head, str]) -> Iterator[dict[str, str]]:
-    """An S3-compatible server (moto) on 127.0.0.1 with a bucket `genbench`; its endpoint and fake keys in env."""
-    moto_server = pytest.importorskip("moto.server")
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in env.items():
-                mp.setenv(key, value)
-            pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="testing",
-                              secret_key="testing", allow_bucket_creation=True).create_dir("genbench")
-            yield env
-    finally:
-        server.stop()
+def s3(head: tuple[Head, str], s3: dict[str, str]) -> dict[str, str]:
+    """The shared S3 server (tests/conftest.py), its keys set after the head started: jobs get them from the profile."""
+    return s3
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +133,7 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
     s3fs, root = pafs.FileSystem.from_uri(results)
     assert s3fs.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File  # written by the job
     assert s3fs.get_file_info(pafs.FileSelector(f"{root}/ray", allow_not_found=True))  # Ray Tune's state
+    assert s3fs.get_file_info(f"{root}/optuna.journal").type == pafs.FileType.File  # the searcher's, mirrored
     s3fs.delete_dir(f"{root}/dashboards")
     assert main(["dashboard", results]) == 0  # rebuilt here, straight from the bucket
     assert s3fs.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File

@@ -1,7 +1,6 @@
 """Ray Tune + Optuna runner of a study on a private local Ray or a given cluster; a callback writes every trial."""
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -13,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
-from optuna.storages.journal import JournalFileBackend
 
 from genbench.cluster.profiles import Profile
 from genbench.config import from_flat, to_flat
 from genbench.errors import GenbenchError
 from genbench.results.schema import SCHEMA_VERSION
-from genbench.results.store import ResultsStore, fault
+from genbench.results.store import ResultsStore
 from genbench.results.analysis import config_status
+from genbench.sweep.journal import (  # noqa: F401 (all but journal_storage: moved there, still importable here)
+    Journal, fail_stale_trials, journal_storage, optuna_storage, repair_journal)
 from genbench.sweep.progress import Progress
 from genbench.sweep.resources import (REFRESH_S, Request, concurrency, plan_line, read_cluster, resolve_gpu_share,
                                       trial_request)
@@ -91,11 +91,11 @@ def trial_error(trial: Any) -> str:
 
 def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: int,
                 price: Callable[[dict[str, Any]], dict[str, float]] | None = None,
-                after_write: Callable[[], None] | None = None) -> Any:
+                sync: Callable[[], None] = lambda: None) -> Any:
     """A Tune Callback that gathers each trial's history chunks and writes its rows when it ends, however it ends.
 
-    `price(row)` adds cost.usd from the cluster profile; `after_write()` runs once a configuration's rows are
-    written (the journal's copy beside results on a URI)."""
+    `price(row)` adds cost.usd from the cluster profile; `sync()` runs once a configuration's rows are written
+    (the journal's copy beside results on a URI)."""
     from ray.tune import Callback
 
     class ResultsWriter(Callback):
@@ -152,8 +152,7 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
             history = [{"trial_id": ids.get(h.get("seed"), config_id), **{k: v for k, v in h.items() if k != "seed"}}
                        for h in self.history.pop(config_id, [])]
             store.write_config(config_id, written, history)
-            if after_write is not None:
-                after_write()
+            sync()  # the journal of results at a URI: its copy there now holds this trial too
             progress.finished(config_id, config_status([r["status"] for r in written]), aggregate or written[0])
 
     return ResultsWriter()
@@ -242,45 +241,6 @@ def check_address(address: str) -> None:
                             f"up (`ray start --head`) and the address right? ({ADDRESS_HELP})") from None
 
 
-class Journal(JournalFileBackend):
-    """Optuna's journal file with the 'journal' fault point inside its append (inert by default)."""
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        fault("journal", lambda: self._torn_append(logs))
-        super().append_logs(logs)
-
-    def _torn_append(self, logs: list[dict[str, Any]]) -> None:
-        self._lock.acquire()  # a driver killed here leaves the lock taken and half a line written
-        with open(self._file_path, "ab") as f:
-            f.write(json.dumps(logs[0]).encode()[:20])
-
-
-def optuna_storage(store: ResultsStore) -> Any:
-    """The Optuna study lives in a journal file beside the results (crash-safe appends; optuna-dashboard opens it)."""
-    import optuna
-
-    if "://" in store.uri:  # a journal needs a local file: the searcher's memory does not survive the driver there
-        return None
-    store.fs.create_dir(store.root, recursive=True)
-    return optuna.storages.JournalStorage(Journal(store.path("optuna.journal")))
-
-
-def repair_journal(path: str) -> str:
-    """Undo what a driver killed inside a journal append left: its lock file and a torn last line."""
-    notes = []
-    if os.path.lexists(path + ".lock"):
-        os.unlink(path + ".lock")
-        notes.append("removed the stale lock")
-    if os.path.exists(path):
-        with open(path, "rb+") as f:
-            data = f.read()
-            keep = data.rfind(b"\n") + 1
-            if keep < len(data):
-                f.truncate(keep)
-                notes.append(f"dropped a torn last entry of {len(data) - keep} bytes")
-    return "; ".join(notes)
-
-
 def recover(store: ResultsStore) -> set[str]:
     """Before a resume: set aside unreadable trials parts (their configurations run again), delete history
     parts without their trials part and temporary files; returns the ids of the configurations kept."""
@@ -294,21 +254,6 @@ def recover(store: ResultsStore) -> set[str]:
             if info.base_name.startswith(".tmp-"):
                 store.fs.delete_file(info.path)
     return store.trial_ids()
-
-
-def fail_stale_trials(storage: Any, study_name: str) -> int:
-    """Trials a killed driver left RUNNING in the journal are marked FAIL, so that the searcher ignores them."""
-    import optuna
-    from optuna.trial import TrialState
-
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        return 0
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    return len(stale)
 
 
 def _check_resumable(store: ResultsStore, constants: dict[str, Any]) -> None:
@@ -372,21 +317,16 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     done = store.trial_ids() if resume else set()
     plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile)
     try:
-        if resume:
-            done = recover(store)
-        if resume and "://" not in out and (note := repair_journal(store.path("optuna.journal"))):
-            print(f"Resume: {store.path('optuna.journal')}: {note}")
-        elif not resume:
+        done = recover(store) if resume else set()
+        if not resume:
             store.write_study(study_record(study, budget, constants, address, plan))
         progress = Progress(label, budget.trials, study.objectives[0])
         progress.counts = _status_counts(store) if done else {}
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage = optuna_storage(store)
-        if storage is not None and resume:
-            fail_stale_trials(storage, study.name)
-        start = time.monotonic()
-        if budget.trials > len(done):
-            _fit(study, budget, store, constants, progress, storage, budget.trials - len(done), plan)
+        with journal_storage(store, resume, study.name) as (storage, sync):  # resumed: repaired, stale trials failed
+            start = time.monotonic()
+            if budget.trials > len(done):
+                _fit(study, budget, store, constants, progress, (storage, sync), budget.trials - len(done), plan)
     finally:
         ray.shutdown()  # a private local Ray stops; a joined cluster is only disconnected from
     return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, time.monotonic() - start,
@@ -394,8 +334,9 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
 
 
 def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str, Any], progress: Progress,
-         storage: Any, trials: int, plan: Plan) -> None:
-    """`trials` more configurations through Tune on the connected Ray, as many at once as the plan allows."""
+         journal: tuple[Any, Callable[[], None]], trials: int, plan: Plan) -> None:
+    """`trials` more configurations through Tune on the connected Ray, as many at once as the plan allows.
+    `journal`: the Optuna storage and its sync (after every written trial)."""
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
@@ -403,6 +344,7 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
     from genbench.sweep.trainable import trial_main
 
     _note_storage(store, plan.where)
+    storage, sync = journal
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     search = ConcurrencyLimiter(OptunaSearch(
         DefineByRun(study.space, constants), metric=metrics if len(metrics) > 1 else metrics[0],
@@ -415,7 +357,7 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
         threshold=study.success, workers=_workers(study), storage=_ray_storage(store, "ray_train")),
         tune.PlacementGroupFactory(plan.request.bundles))
     price = _pricing(study, plan.profile)
-    callbacks = [make_writer(study, store, progress, budget.seeds, price),
+    callbacks = [make_writer(study, store, progress, budget.seeds, price, sync),
                  make_follower(search, plan, study, trials, progress)]
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
         search_alg=search, scheduler=_scheduler(study, budget), num_samples=trials,
