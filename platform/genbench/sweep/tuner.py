@@ -327,10 +327,10 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
             start = time.monotonic()
             if budget.trials > len(done):
                 _fit(study, budget, store, constants, progress, (storage, sync), budget.trials - len(done), plan)
+            wall_s, summary = time.monotonic() - start, summarise(study, budget, store, storage)
     finally:
         ray.shutdown()  # a private local Ray stops; a joined cluster is only disconnected from
-    return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, time.monotonic() - start,
-                        summarise(study, budget, store, storage))
+    return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, wall_s, summary)
 
 
 def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str, Any], progress: Progress,
