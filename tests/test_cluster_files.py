@@ -156,3 +156,16 @@ def test_the_kuberay_profile_states_the_worker_groups_limit_and_the_rayjob_names
     assert (ROOT / entry[entry.index("--cluster") + 1]).is_file()
     assert load_profile(ROOT / "clusters/aws-gpu.yaml").max_nodes == 8  # a launcher file's max_workers
     assert load_profile(ROOT / "clusters/local.yaml").max_nodes == 0  # this machine does not grow
+
+
+def test_a_job_takes_the_profile_it_carries_else_the_cluster_file_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`submit` ships the profile in the job's environment; a KubeRay RayJob names the file in its image."""
+    from genbench.cluster.remote import CLUSTER_ENV, job_profile
+
+    monkeypatch.delenv(CLUSTER_ENV, raising=False)
+    kuberay = job_profile(str(ROOT / "clusters/kuberay/genbench.yaml"))
+    assert (kuberay.name, kuberay.max_nodes, kuberay.trial_resources) == ("kuberay-gpu", 8, {"cpus_per_trial": 1})
+    assert job_profile(None) is None
+    monkeypatch.setenv(CLUSTER_ENV, json.dumps(load_profile(ROOT / "clusters/aws-gpu.yaml").record()))
+    carried = job_profile(str(ROOT / "clusters/kuberay/genbench.yaml"))
+    assert (carried.name, carried.price_per_node_hour, carried.gpus_per_node) == ("aws-gpu", 1.006, 1)
