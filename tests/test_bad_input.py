@@ -1,10 +1,12 @@
 """Broken user files of every kind through the CLI: exit 2 (validate: 1), one line naming file and key, no traceback."""
 from __future__ import annotations
 
+import io
 import math
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from genbench.cli import main
-from genbench.errors import GenbenchError
+from genbench.config import parse_set
+from genbench.errors import ConfigError, GenbenchError
 from genbench.sweep.spec import BUDGET_KEYS, SEARCH_KEYS, TOP_KEYS, load_study
+from genbench.yamlfile import load_yaml
 from test_study import BASE, BROKEN  # the study corpus of tests/test_study.py, reused here through the CLI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +46,13 @@ STUDY_EXTRA = {  # more broken studies: (old, new, text the message must name be
     "family_nested_list": ("family: gan", "family: [[gan]]", ["family", "unknown family"]),
     "tab_indent": ("fixed:\n  train", "fixed:\n\ttrain", ["malformed YAML"]),
     "python_tag": ("study: tiny", "study: !!python/object/apply:os.system [echo]", ["malformed YAML", "tag"]),
+    "duplicate_key": ("dry_run: {trials: 2, steps: 10}", "dry_run: {trials: 2, steps: 10}\nbudget: {trials: 9}",
+                      ["budget", "duplicate key", "also on line 6"]),
+    "recursive_alias": ("fixed:\n", "description: &x [*x]\nfixed:\n", ["description[0]", "refers to the value"]),
+    "missing_budget": ("budget: {trials: 4, steps: 100, eval_every: 50}\n", "", ["budget", "missing section"]),
+    "nan_step": ("{int: [1, 3]}", "{int: [1, 3], step: .nan}", ["gan.d_steps", "step"]),
+    "nan_success": ("budget:", "success: {metric: quality.modes, at_least: .nan}\nbudget:", ["success.at_least", "nan"]),
+    "inf_fixed": ("train.batch_size: 64", "train.diverge_loss: .inf", ["train.diverge_loss", "finite"]),
 }
 
 CLUSTER = {  # (file to start from, old, new, text the message must name)
@@ -53,6 +64,14 @@ CLUSTER = {  # (file to start from, old, new, text the message must name)
                              ["max_wrkers"]),
     "launcher_wrong_type": ("gcp-gpu.yaml", "resources: {CPU: 8, GPU: 1}", "resources: {CPU: eight, GPU: 1}",
                             ["resources.CPU"]),
+    "profile_duplicate_key": ("local.yaml", "  python: python", "  python: python\n  gpus_per_node: 1",
+                              ["genbench.gpus_per_node", "duplicate key", "also on line 9"]),
+    "profile_nan_price": ("local.yaml", "price_per_node_hour: 0.0", "price_per_node_hour: .nan",
+                          ["genbench.price_per_node_hour", "finite"]),
+    "profile_inf_price": ("local.yaml", "price_per_node_hour: 0.0", "price_per_node_hour: .inf",
+                          ["genbench.price_per_node_hour", "finite"]),
+    "kuberay_replicas_word": ("kuberay/raycluster.yaml", "  replicas: 0\n", "  replicas: one\n",
+                              ["workerGroupSpecs[0].replicas", "integers"]),
 }
 
 DASHBOARD = {  # definition file text, text the message must name
@@ -64,6 +83,14 @@ DASHBOARD = {  # definition file text, text the message must name
     "panels_not_list": ("page: x\npanels: {id: a}\n", ["panels", "list of panels"]),
     "page_name_wrong_type": ("page: [x]\npanels:\n  - {id: a, kind: rates, columns: {group: family}}\n", ["page"]),
     "malformed": ("page: x\npanels:\n  - {id: a, kind: rates\n", ["malformed YAML"]),
+    "duplicate_key": ("page: x\npanels:\n  - id: a\n    kind: rates\n    columns: {group: family}\n    kind: curves\n",
+                      ["panels[0].kind", "duplicate key", "also on line 4"]),
+    "order_nan": ("page: x\norder: .nan\npanels:\n  - {id: a, kind: rates, columns: {group: family}}\n",
+                  ["order", "integer"]),
+    "order_word": ("page: x\norder: first\npanels:\n  - {id: a, kind: rates, columns: {group: family}}\n",
+                   ["order", "integer"]),
+    "where_nan": ("page: x\npanels:\n  - {id: a, kind: rates, columns: {group: family}, where: {quality.modes: .nan}}\n",
+                  ["panels[0].where.quality.modes", "NaN"]),
 }
 
 
@@ -170,3 +197,264 @@ def test_random_study_documents_raise_only_genbench_errors(doc: Any) -> None:
             load_study(path)
         except GenbenchError as exc:
             assert str(path) in str(exc) and "\n" not in str(exc).strip()
+
+
+# Strict input (issue 17): each of these was a traceback, a silent acceptance or a moved directory before.
+
+def _one_line(capsys: pytest.CaptureFixture, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("genbench: error: ") and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+@pytest.mark.parametrize("kind, text, key, lines", [
+    ("study", BASE.replace("  gan.d_steps: {int: [1, 3]}\n", "  gan.d_steps: {int: [1, 3]}\n  gan.loss: {choice: [hinge]}\n"),
+     "space.gan.loss", (11, 16)),
+    ("cluster", "genbench:\n  name: a\n  storage: results\n  name: b\n", "genbench.name", (2, 4)),
+    ("dashboard", "page: x\npanels:\n  - {id: a, kind: rates, columns: {group: family, group: status}}\n",
+     "panels[0].columns.group", (3, 3)),
+])
+def test_a_duplicate_key_in_any_file_is_refused_naming_both_lines(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                   kind: str, text: str, key: str,
+                                                                   lines: tuple[int, int]) -> None:
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(text)
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"error {path}:{lines[1]}: {key}: duplicate key: also on line {lines[0]} " \
+                  "(keep one of them; YAML would silently keep only the last)", err
+
+
+def test_a_recursive_alias_in_a_study_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(BASE.replace("fixed:\n  train.batch_size: 64\n", "fixed: &f\n  train.batch_size: [*f]\n"))
+    assert main(["dry-run", str(path), "--out", str(tmp_path / "out")]) == 2
+    _one_line(capsys, f"{path}:8: fixed.train.batch_size[0]: an alias refers to the value that contains it")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["[1,", "{a: 1", "&x [*x]", "!!python/name:os.system", "'open", "{a: 1, a: 2}"])
+@pytest.mark.parametrize("command", ["train", "dry-run"])
+def test_a_set_value_that_is_not_yaml_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch,
+                                                  value: str, command: str) -> None:
+    monkeypatch.setattr("genbench.sweep.tuner.run_sweep", _no_sweep)
+    study = tmp_path / "s.yaml"
+    study.write_text(BASE)
+    target = ["train", "gan"] if command == "train" else ["dry-run", str(study)]
+    assert main([*target, "--set", f"train.steps={value}", "--out", str(tmp_path / "out")]) == 2
+    _one_line(capsys, "--set: train.steps: cannot read")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("pair", ["gan.clip=nan", "gan.penalty_weight=.nan", "train.diverge_loss=.inf",
+                                  "optim.lr_g=NaN", "train.diverge_loss=1e999"])
+def test_nan_and_inf_run_keys_are_refused_before_training(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          pair: str) -> None:
+    out = tmp_path / "out"
+    assert main(["train", "gan", "--set", pair, "--set", "train.steps=2", "--out", str(out)]) == 2
+    _one_line(capsys, f"--set: {pair.partition('=')[0]}: ")
+    assert not out.exists()
+
+
+def test_a_nan_gpu_count_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    assert main(["train", "gan", "--gpus-per-worker", "nan", "--set", "train.steps=2", "--out", str(out)]) == 2
+    _one_line(capsys, "--workers")
+    assert not out.exists()
+
+
+class _SweepStarted(Exception):
+    """Raised by the stand-in for run_sweep: the command got past its checks."""
+
+
+def _no_sweep(study: Any, budget: Any, out: str, label: str, overrides: Any = None, **kwargs: Any) -> Any:
+    raise _SweepStarted(study, out, overrides)
+
+
+def _earlier_results(tmp_path: Path) -> tuple[Path, set[str]]:
+    from genbench.dashboards.synthetic import synthetic_study
+
+    out = tmp_path / "out"
+    synthetic_study(str(out), configs=1, seeds=1)
+    return out, {str(p.relative_to(out)) for p in out.rglob("*")}
+
+
+@pytest.mark.parametrize("pair, needles", [
+    ("optim.lrr=1e-3", ["optim.lrr", "did you mean 'optim.lr_g'"]),  # not a key of the family
+    ("train.steps=-1", ["train.steps", "> 0"]),
+    ("gan.clip=.nan", ["gan.clip", "finite"]),
+    ("gan.loss=hinge", ["gan.loss", "searched by the study"]),  # the searcher's choice would be overwritten
+    ("gan.penalty_weight=5", ["gan.penalty_weight", "searched by the study"]),
+    ("family=vae", ["family", "the study's family"]),
+    ("resources.workers=many", ["resources.workers", "integer"]),
+])
+def test_bad_overrides_are_refused_before_earlier_results_are_moved(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                    monkeypatch: pytest.MonkeyPatch, pair: str,
+                                                                    needles: list[str]) -> None:
+    monkeypatch.setattr("genbench.sweep.tuner.run_sweep", _no_sweep)
+    study = tmp_path / "s.yaml"
+    study.write_text(BASE)
+    out, before = _earlier_results(tmp_path)
+    assert main(["dry-run", str(study), "--set", pair, "--out", str(out)]) == 2
+    _one_line(capsys, "--set", *needles)
+    assert {str(p.relative_to(out)) for p in out.rglob("*")} == before  # nothing moved aside, nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s.yaml"]
+
+
+def test_a_key_of_one_family_only_is_refused_in_a_families_study(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("genbench.sweep.tuner.run_sweep", _no_sweep)
+    families = ROOT / "search_spaces" / "families.yaml"
+    assert main(["dry-run", str(families), "--set", "gan.loss=hinge", "--out", str(tmp_path / "out")]) == 2
+    _one_line(capsys, "--set: gan.loss: unknown key for family 'vae'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_resources_and_run_key_overrides_still_reach_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("genbench.sweep.tuner.run_sweep", _no_sweep)
+    study = tmp_path / "s.yaml"
+    study.write_text(BASE)
+    with pytest.raises(_SweepStarted) as started:
+        main(["dry-run", str(study), "--set", "resources.gpus_per_trial=0.25", "--set", "resources.cpus_per_trial=2",
+              "--set", "train.diverge_loss=1000.0", "--out", str(tmp_path / "out")])
+    sweep, _, overrides = started.value.args
+    assert (sweep.gpus_per_trial, sweep.cpus_per_trial) == (0.25, 2) and overrides == {"train.diverge_loss": 1000.0}
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "65536"])
+def test_an_out_of_range_port_is_one_line_before_anything_is_built(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                   port: str) -> None:
+    out, before = _earlier_results(tmp_path)
+    assert main(["dashboard", str(out), "--serve", "--port", port]) == 2
+    _one_line(capsys, f"--port: expected a port in 0..65535, got {port}")
+    assert {str(p.relative_to(out)) for p in out.rglob("*")} == before
+
+
+def _png_claiming(path: Path, width: int, height: int) -> None:
+    """A valid 8x8 PNG whose header (IHDR) then claims width x height pixels, with a correct checksum."""
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 128).save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+def _image_bomb(path: Path) -> None:
+    path.mkdir()
+    _png(path / "a.png", (8, 8))
+    _png_claiming(path / "b.png", 100_000, 100_000)  # 10^10 pixels: Pillow's DecompressionBombError
+
+
+def _large_image(path: Path) -> None:
+    path.mkdir()
+    _png_claiming(path / "a.png", 10_000, 10_000)  # 10^8 pixels: over Image.MAX_IMAGE_PIXELS, Pillow only warns
+
+
+def _npz_bomb(path: Path) -> None:
+    """An .npz whose array header claims 10^12 float64 values (7 TiB) in a few hundred bytes."""
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+    member.write(b"\0" * 64)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", member.getvalue())
+
+
+def _npy_claiming(path: Path) -> None:
+    member = io.BytesIO()
+    np.lib.format.write_array_header_2_0(member, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+    path.write_bytes(member.getvalue() + b"\0" * 64)
+
+
+BOMBS = {  # name: (builder, suffix, text the message must name)
+    "png_header_10g_pixels": (_image_bomb, "", "decompression bomb"),
+    "png_over_pillow_limit": (_large_image, "", "decompression bomb"),
+    "npz_7_tib": (_npz_bomb, ".npz", "7,450.6 GiB in memory"),
+    "npy_header_7_tib": (_npy_claiming, ".npy", "GiB in memory"),
+    "not_parquet": (lambda p: p.write_text("hello"), ".parquet", "not a readable Parquet file"),
+}
+
+
+@pytest.mark.parametrize("name", BOMBS)
+def test_decompression_bombs_are_one_line_before_training(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          name: str) -> None:
+    make, suffix, needle = BOMBS[name]
+    path = tmp_path / f"bad{suffix}"
+    make(path)
+    code = main(["train", "autoregressive", "--data", "files", "--set", f"data.path={path}", "--set",
+                 "train.steps=2", "--out", str(tmp_path / "out")])
+    _one_line(capsys, str(path), needle)
+    assert code == 2
+
+
+def test_a_parquet_file_that_decompresses_past_the_limit_is_refused_before_reading(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("genbench.data.files.MAX_DATA_BYTES", 2**20, raising=False)  # 1 MiB stands for the real 8 GiB
+    path = tmp_path / "images.parquet"
+    pq.write_table(pa.table({"image": [bytes(4 * 2**20)]}), path, compression="zstd")  # 4 MiB of zeros
+    assert path.stat().st_size < 2**16
+    code = main(["train", "autoregressive", "--data", "files", "--set", f"data.path={path}", "--set",
+                 "train.steps=2", "--out", str(tmp_path / "out")])
+    _one_line(capsys, str(path), "decompresses to")
+    assert code == 2
+
+
+# Property: random YAML text never makes load_yaml, or a --set value, raise anything but a ConfigError.
+
+YAML_TEXT = st.lists(st.sampled_from([*"ab01 :-,[]{}&*!|>?'\"#\n.~<", "  ", ": ", "- ", "&x ", "*x", "<<: ", ".nan",
+                                      "!!", "\n  "]), max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=YAML_TEXT)
+@example(text="a: &x [*x]\n")
+@example(text="a: &x {b: *x}\n")
+@example(text="a: 1\na: 2\n")
+@example(text="? [a]\n: 1\n")
+def test_random_yaml_text_raises_only_config_errors(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.yaml"
+        path.write_text(text)
+        for call in (lambda: load_yaml(path), lambda: parse_set([f"train.steps={text}"])):
+            try:
+                call()
+            except ConfigError as exc:
+                assert "\n" not in str(exc).strip()
+
+
+# Property: random dashboard definitions and cluster profiles raise only GenbenchErrors naming the file.
+
+PAGE_WORDS = ["page", "title", "order", "intro", "panels", "id", "kind", "columns", "where", "log_x", "log_y", "note",
+              "metric", "group", "x", "y", "params", "rates", "curves", "family", "quality.modes", "objective"]
+PAGE_TREES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                           st.dictionaries(st.sampled_from(PAGE_WORDS), inner,
+                                                                           max_size=4)), max_leaves=12)
+PROFILE_WORDS = ["genbench", "name", "address", "storage", "gpu_type", "gpus_per_node", "cpus_per_node", "max_nodes",
+                 "price_per_node_hour", "trial_resources", "python", "pip", "env", "cpus_per_trial", "workers"]
+PROFILE_TREES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                              st.dictionaries(st.sampled_from(PROFILE_WORDS), inner,
+                                                                              max_size=4)), max_leaves=12)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(page=st.dictionaries(st.sampled_from(PAGE_WORDS), PAGE_TREES, max_size=5),
+       profile=st.dictionaries(st.sampled_from(PROFILE_WORDS), PROFILE_TREES, max_size=6))
+@example(page={"page": "x", "order": math.nan, "panels": [{"kind": "rates", "columns": {"group": "family"}}]},
+         profile={"name": "x", "storage": "results", "price_per_node_hour": math.nan})
+def test_random_dashboards_and_profiles_raise_only_genbench_errors(page: dict[str, Any], profile: dict[str, Any]) -> None:
+    from genbench.cluster.profiles import load_profile
+    from genbench.dashboards.spec import load_page
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, doc, load in (("page.yaml", page, load_page), ("profile.yaml", {"genbench": profile}, load_profile)):
+            path = Path(tmp) / name
+            path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+            try:
+                load(path)
+            except GenbenchError as exc:
+                assert str(path) in str(exc) and "\n" not in str(exc).strip()

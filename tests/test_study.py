@@ -12,7 +12,8 @@ from genbench.errors import ConfigError
 from genbench.sweep.space import DefineByRun
 from genbench.sweep.spec import Study, load_study
 
-SPACES = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[1]
+SPACES = sorted((ROOT / "search_spaces").glob("*.yaml"))
 
 BASE = """\
 study: tiny
@@ -238,3 +239,55 @@ def test_a_cluster_profile_takes_the_same_trial_resources(tmp_path: Path) -> Non
     path.write_text("genbench:\n  storage: /shared\n  trial_resources: {placement: everywhere}\n")
     with pytest.raises(ConfigError, match=r"c\.yaml:3: genbench\.trial_resources\.placement: unknown value"):
         load_profile(path)
+
+
+def test_the_families_study_keeps_its_success_threshold() -> None:
+    # an edit once merged a comment with `success:` and left two `budget:` keys, the last silently winning
+    study = load_study(ROOT / "search_spaces" / "families.yaml")
+    assert study.success == ("quality.modes", "at_least", 20.0)
+    assert (study.budget.trials, study.budget.steps, study.budget.seeds) == (5, 10000, 3)
+
+
+def _without(text: str, section: str) -> str:
+    """The study text without one top-level section (its line and the indented lines under it)."""
+    out, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        if not line.startswith(" "):
+            skipping = line.startswith(f"{section}:")
+        if not skipping:
+            out.append(line)
+    return "".join(out)
+
+
+@pytest.mark.parametrize("section", ["data", "objectives", "budget", "dry_run", "space"])
+def test_a_missing_required_section_is_reported_as_missing(tmp_path: Path, section: str) -> None:
+    path = _write(tmp_path, _without(BASE, section))
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    assert str(err.value).startswith(f"{path}: {section}: missing section"), err.value
+    path = _write(tmp_path, _without(BASE, section) + f"{section}:\n")  # the key with nothing after it
+    with pytest.raises(ConfigError, match=f"{section}: empty section"):
+        load_study(path)
+
+
+NON_FINITE = {  # (old, new, key the message names): NaN passes `x > 0` and `x < 0` checks alike
+    "range_nan": ("[1.0e-5, 1.0e-2]", "[.nan, 1.0e-2]", "optim.lr_g"),
+    "step_nan": ("{int: [1, 3]}", "{int: [1, 3], step: .nan}", "gan.d_steps"),
+    "step_inf": ("{int: [1, 3]}", "{int: [1, 3], step: .inf}", "gan.d_steps"),
+    "choice_nan": ("{float: [0.1, 100.0], log: true,", "{choice: [.nan, 10.0],", "gan.penalty_weight"),
+    "success_nan": ("budget:", "success: {metric: quality.modes, at_least: .nan}\nbudget:", "success.at_least"),
+    "success_inf": ("budget:", "success: {metric: quality.modes, at_most: -.inf}\nbudget:", "success.at_most"),
+    "fixed_nan": ("train.batch_size: 64", "train.batch_size: 64\n  gan.clip: .nan", "gan.clip"),
+    "fixed_nan_string": ("train.batch_size: 64", "train.batch_size: 64\n  gan.clip: nan", "gan.clip"),
+    "fixed_inf": ("train.batch_size: 64", "train.batch_size: 64\n  train.diverge_loss: .inf", "train.diverge_loss"),
+}
+
+
+@pytest.mark.parametrize("name", NON_FINITE)
+def test_nan_and_inf_are_refused_where_a_number_is_expected(tmp_path: Path, name: str) -> None:
+    old, new, key = NON_FINITE[name]
+    assert old in BASE
+    path = _write(tmp_path, BASE.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    assert str(err.value).startswith(f"{path}:") and f"{key}: " in str(err.value), err.value

@@ -130,7 +130,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from genbench.errors import ConfigError
     from genbench.train.ray_worker import Workers
 
-    if args.workers < 1 or args.cpus_per_worker < 1 or args.gpus_per_worker < 0 or args.max_failures < 0:
+    if args.workers < 1 or args.cpus_per_worker < 1 or not 0 <= args.gpus_per_worker < float("inf") \
+            or args.max_failures < 0:  # argparse's float() takes 'nan', which no `< 0` check refuses
         raise ConfigError("workers and CPUs per worker must be >= 1, GPUs and failures >= 0", key="--workers",
                           fix="e.g. --workers 2 --cpus-per-worker 1")
     distributed = args.workers > 1 or args.gpus_per_worker > 0 or bool(args.address)
@@ -169,6 +170,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     if args.serve:
+        if not 0 <= args.port <= 65535:  # checked before anything is built; bind() would raise OverflowError
+            from genbench.errors import ConfigError
+
+            raise ConfigError(f"expected a port in 0..65535, got {args.port}", key="--port",
+                              fix="e.g. --port 8050, or --port 0 for a free one")
         from genbench.dashboards.serve import serve
 
         return serve(args.results, args.port)

@@ -47,7 +47,7 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     (`cluster`, or a job's `profile`) fills in the trial resources the study leaves out, names the default results
     location, states how far the cluster grows and prices the rows."""
     from genbench.sweep.progress import fmt_s
-    from genbench.sweep.spec import fill_resources, load_study, set_resources
+    from genbench.sweep.spec import check_overrides, fill_resources, load_study, set_resources
     from genbench.sweep.summary import describe
     from genbench.sweep.tuner import run_sweep
 
@@ -61,6 +61,7 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     _cluster_settings(study, address, max_failures)
     run_keys = set_resources(study, parse_set(overrides))  # --set resources.KEY=VALUE: the trials' resources
     budget = study.dry_run if dry_run else study.budget
+    check_overrides(study, budget, run_keys)  # before --out is moved aside or written
     default = profile.results_uri(study.name, dry_run) if profile is not None and profile.storage else \
         os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name)
     out = out or default

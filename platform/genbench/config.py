@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -148,13 +149,12 @@ def coerce(value: Any, kind: type, key: str) -> Any:
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if kind is float and not isinstance(value, bool):
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads 1e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
+        number = _number(value)
+        if number is not None and not math.isfinite(number):  # NaN passes every `x > 0` check: refuse it here, once
+            raise ConfigError(f"expected a finite number, got {value!r}", key=key,
+                              fix="give a number such as 1e-3; nan and inf are not allowed")
+        if number is not None:
+            return number
     if kind is str and isinstance(value, str):
         return value
     if kind is Switch:
@@ -162,6 +162,24 @@ def coerce(value: Any, kind: type, key: str) -> Any:
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     raise ConfigError(f"expected {names.get(kind, kind.__name__)}, got {type(value).__name__} {value!r}", key=key,
                       fix=f"give {names.get(kind, kind.__name__)}")
+
+
+def _number(value: Any) -> float | None:
+    """A float from a number or a numeric string (PyYAML reads 1e-4, without a dot, as a string), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+    except OverflowError:  # an integer beyond any float
+        return math.inf
+
+
+def finite_number(value: Any) -> bool:
+    """Whether a YAML value is a number (not a bool) with a finite float value; NaN fails every comparison, so
+    checks such as `x > 0` or `x < 0` alone let it through."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(_number(value) or 0.0)
 
 
 def section_from_flat(cls: type, prefix: str, flat: dict[str, Any], where: dict[str, str]) -> Any:
@@ -236,15 +254,21 @@ def to_flat(cfg: RunConfig) -> dict[str, Any]:
 
 
 def parse_set(pairs: list[str]) -> dict[str, Any]:
-    """Command-line overrides 'k=v' (values parsed as YAML scalars: 1e-3, true, hinge)."""
-    import yaml
+    """Command-line overrides 'k=v' (values parsed as YAML scalars: 1e-3, true, hinge; the last of a repeated key
+    wins); a value that is not valid YAML is a ConfigError naming the key."""
+    from genbench.yamlfile import parse_yaml
 
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise ConfigError(f"expected key=value, got {pair!r}", source="--set", fix="write --set train.steps=500")
-        out[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+        try:
+            out[key] = parse_yaml(text, "--set")[0] if text.strip() else ""
+        except ConfigError as exc:
+            raise ConfigError(f"cannot read {text!r}: {exc.problem}", key=key, source="--set",
+                              fix="quote a value with YAML's special characters, e.g. --set 'data.path=\"a[1].png\"'")
     return out
 
 

@@ -1,6 +1,7 @@
-"""Safe YAML loading that remembers the line of every key, so errors can say file:line."""
+"""Strict, safe YAML loading that remembers the line of every key, so errors can say file:line."""
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,45 +28,111 @@ class YamlDoc:
 
 
 PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_VALUES = 100_000  # values one document may expand to: a real study has a few hundred; aliases of aliases of
+# lists ("billion laughs") expand exponentially, and every value walked costs memory in `data` and `lines`
 
 
-def _walk(node: yaml.Node, loader: yaml.SafeLoader, prefix: str, lines: dict[str, int]) -> Any:
-    if isinstance(node, yaml.CollectionNode) and node.tag not in PLAIN_TAGS:  # e.g. !!python/object/apply: [...]
-        raise yaml.constructor.ConstructorError(None, None, f"the tag {node.tag!r} is not allowed",
-                                                node.start_mark)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor)
+class _Refused(Exception):
+    """What the walk refuses (a duplicate key, an alias inside itself): line, key path, problem, fix."""
+
+    def __init__(self, line: int, key: str, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.line, self.key, self.problem, self.fix = line, key, problem, fix
+
+
+@dataclass
+class _Walk:
+    """One document's walk over PyYAML's nodes, building plain dicts and lists and recording each key's line."""
+
+    loader: yaml.SafeLoader
+    lines: dict[str, int] = field(default_factory=dict)
+    inside: set[int] = field(default_factory=set)  # collection nodes being walked: an alias to one is a cycle
+    flattened: set[int] = field(default_factory=set)  # mappings checked and merged once (an alias walks them again)
+    count: int = 0
+
+    def value(self, node: yaml.Node, prefix: str) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _Refused(node.start_mark.line + 1, prefix, f"the document expands to more than {MAX_VALUES} values "
+                          "(aliases of aliases?)", "write the values out, or use fewer aliases")
+        if not isinstance(node, yaml.CollectionNode):
+            return self.loader.construct_object(node, deep=True)
+        if node.tag not in PLAIN_TAGS:  # e.g. !!python/object/apply: [...]
+            raise yaml.constructor.ConstructorError(None, None, f"the tag {node.tag!r} is not allowed", node.start_mark)
+        if id(node) in self.inside:  # a: &x [*x] is a structure without end; every reader would loop or crash
+            raise _Refused(node.start_mark.line + 1, prefix, "an alias refers to the value that contains it "
+                          "(a recursive structure)", "an alias *name may only repeat a value defined outside it")
+        self.inside.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, prefix)
+            return [self.value(item, f"{prefix}[{i}]") for i, item in enumerate(node.value)]
+        finally:
+            self.inside.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, prefix: str) -> dict[Any, Any]:
+        if id(node) not in self.flattened:
+            self.check_keys(node, prefix)
+            self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor); explicit keys win
+            self.flattened.add(id(node))
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = self.loader.construct_object(key_node, deep=True)
             path = f"{prefix}.{key}" if prefix else str(key)
-            lines[path] = key_node.start_mark.line + 1
-            out[key] = _walk(value_node, loader, path, lines)
+            self.lines[path] = key_node.start_mark.line + 1
+            out[key] = self.value(value_node, path)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, loader, f"{prefix}[{i}]", lines) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+
+    def check_keys(self, node: yaml.MappingNode, prefix: str) -> None:
+        """Keys are plain values, each written once: YAML itself would keep only the last of a duplicate."""
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue
+            line, key = key_node.start_mark.line + 1, self.loader.construct_object(key_node, deep=True)
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if not isinstance(key, Hashable):
+                raise _Refused(line, prefix or "(top level)", f"a key must be a name or number, got {key!r}",
+                              "write key: value")
+            if key in seen:
+                raise _Refused(line, path, f"duplicate key: also on line {seen[key]}",
+                              "keep one of them; YAML would silently keep only the last")
+            seen[key] = line
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
+    """One YAML document (any value, None when empty) and the line of each key path; malformed or
+    ambiguous YAML is a ConfigError naming `source`:line."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        walk = _Walk(loader)
+        return (walk.value(node, "") if node is not None else None), walk.lines
+    except _Refused as exc:
+        raise ConfigError(exc.problem, key=exc.key, source=f"{source}:{exc.line}", fix=exc.fix) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"malformed YAML: {problem}", source=where, fix="fix the syntax at that line") from None
+    except RecursionError:  # PyYAML's composer recurses once per level of nesting
+        raise ConfigError("malformed YAML: nested too deeply", source=source, fix="flatten the structure") from None
+    finally:
+        loader.dispose()
 
 
 def load_yaml(path: str | Path) -> YamlDoc:
-    """Load one YAML mapping safely; malformed YAML or a non-mapping is a ConfigError naming the line."""
+    """Load one YAML mapping safely; malformed YAML, a duplicate key, a recursive alias or a non-mapping is a
+    ConfigError naming the line."""
     path = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", source=path, fix="check the path") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        lines: dict[str, int] = {}
-        data = _walk(node, loader, "", lines) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else path
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"malformed YAML: {problem}", source=where, fix="fix the syntax at that line") from None
-    finally:
-        loader.dispose()
+    except UnicodeDecodeError:
+        raise ConfigError("cannot read file: not UTF-8 text", source=path, fix="save it as UTF-8") from None
+    data, lines = parse_yaml(text, path)
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping of keys at the top level", source=path, fix="see search_spaces/ for examples")
     return YamlDoc(path=path, data=data, lines=lines)

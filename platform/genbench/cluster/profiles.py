@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genbench.config import finite_number
 from genbench.errors import ConfigError, suggest
 from genbench.yamlfile import YamlDoc, load_yaml
 
@@ -161,10 +162,10 @@ def _getter(doc: YamlDoc, prefix: str, sec: dict[str, Any]) -> Any:
     def get(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         value = sec.get(key, default)
         bad = not isinstance(value, kind) or isinstance(value, bool) or (
-            isinstance(value, (int, float)) and value < 0)
+            isinstance(value, (int, float)) and not (finite_number(value) and value >= 0))  # NaN passes `< 0`
         if value is not default and bad:
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise ConfigError(f"expected a non-negative {names}, got {value!r}",
+            raise ConfigError(f"expected a finite, non-negative {names}, got {value!r}",
                               source=doc.where(f"{prefix}.{key}"), key=f"{prefix}.{key}", fix="see clusters/")
         return value
 
@@ -254,6 +255,10 @@ def _check_groups(doc: YamlDoc, spec_key: str, groups: Any) -> None:
             if not isinstance(group, dict) or need not in group:
                 raise ConfigError("missing", source=doc.where(key), key=f"{key}.{need}",
                                   fix="see clusters/kuberay/raycluster.yaml")
+        counts = [group[k] for k in ("minReplicas", "replicas", "maxReplicas")]
+        if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+            raise ConfigError(f"replica counts must be integers >= 0, got {counts}", source=doc.where(f"{key}.replicas"),
+                              key=f"{key}.replicas", fix="e.g. minReplicas: 0, replicas: 1, maxReplicas: 4")
         if not group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]:
             raise ConfigError("needs minReplicas <= replicas <= maxReplicas", source=doc.where(f"{key}.replicas"),
                               key=f"{key}.replicas")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +155,12 @@ def _where(doc: YamlDoc, where: Any, path: str) -> dict[str, list[Any]]:
         if column in TOKENS:
             raise ConfigError("where takes result columns, not tokens", key=f"{path}.{column}",
                               source=doc.where(f"{path}.{column}"), fix="e.g. family or config.gan.loss")
-    return {c: v if isinstance(v, list) else [v] for c, v in where.items()}
+    values = {c: v if isinstance(v, list) else [v] for c, v in where.items()}
+    for column, listed in values.items():
+        if any(isinstance(v, float) and math.isnan(v) for v in listed):  # NaN equals nothing, itself included
+            raise ConfigError("NaN matches no run", key=f"{path}.{column}", source=doc.where(f"{path}.{column}"),
+                              fix="list the values to keep, e.g. where: {family: [diffusion]}")
+    return values
 
 
 def load_page(path: str | Path) -> PageDef:
@@ -175,7 +181,11 @@ def load_page(path: str | Path) -> PageDef:
     if duplicate:
         raise ConfigError(f"panel id {duplicate!r} is used twice", key="panels", source=doc.where("panels"),
                           fix="give each panel its own id")
-    return PageDef(name=name, title=str(doc.data.get("title", name)), order=int(doc.data.get("order", 100)),
+    order = doc.data.get("order", 100)
+    if isinstance(order, bool) or not isinstance(order, int):  # int() of .nan, .inf or a word would raise
+        raise ConfigError(f"expected an integer, got {order!r}", key="order", source=doc.where("order"),
+                          fix="e.g. order: 10 (pages are listed by it)")
+    return PageDef(name=name, title=str(doc.data.get("title", name)), order=order,
                    intro=str(doc.data.get("intro", "")), panels=parsed, source=str(path))
 
 

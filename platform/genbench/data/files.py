@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import io
+import math
+import warnings
+import zipfile
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -14,6 +18,9 @@ from genbench.errors import GenbenchError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 SPLIT_SEED = 0
+MAX_DATA_BYTES = 8 * 2**30  # what an array file or Parquet file may decompress to: data are held in memory (as
+# float32, four times uint8) by every trial, and a small archive can claim terabytes (a decompression bomb)
+TOO_BIG_FIX = "genbench holds data in memory: use a subset of it"
 
 
 def _fail(path: str | Path, problem: str, fix: str) -> GenbenchError:
@@ -25,11 +32,24 @@ def _decode(source: object, name: str, channels: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+        with _open_image(source) as img:
             mode = {1: "L", 3: "RGB"}.get(channels, "RGB" if img.mode not in ("L", "1", "I;16") else "L")
             return np.array(img.convert(mode)).reshape(img.size[1], img.size[0], -1)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _fail(name, f"refused: {exc}", "a decompression bomb, or an image far larger than a data set's; "
+                    "remove or shrink it") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise _fail(name, f"not a readable image: {exc}", "remove or replace the file") from None
+
+
+def _open_image(source: object) -> Any:
+    """Image.open, with Pillow's warning for a header that claims more than Image.MAX_IMAGE_PIXELS pixels raised
+    as an error: Pillow only refuses twice that, and would decode the rest (gigabytes from a few bytes)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
 
 
 def _stack(images: list[np.ndarray], names: list[str], cfg: DataConfig) -> np.ndarray:
@@ -58,7 +78,36 @@ def _folder(path: Path, cfg: DataConfig) -> tuple[np.ndarray, None]:
     return _stack(images, [str(f) for f in files], cfg), None
 
 
+def _array_bytes(stream: BinaryIO) -> int:
+    """The bytes an .npy stream's header says its array holds (what numpy allocates before reading any data)."""
+    version = np.lib.format.read_magic(stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(stream)
+    return math.prod(shape) * dtype.itemsize
+
+
+def _check_array_size(path: Path) -> None:
+    """Refuse an .npy or .npz whose arrays would take more than MAX_DATA_BYTES once loaded, read from their headers
+    before numpy allocates them: an .npz of zeros compresses a thousandfold, and a header may claim any shape."""
+    try:
+        if path.suffix == ".npy":
+            with open(path, "rb") as f:
+                claimed = _array_bytes(f)
+        else:
+            claimed = 0
+            with zipfile.ZipFile(path) as archive:
+                for member in (m for m in archive.namelist() if m.endswith(".npy")):
+                    with archive.open(member) as f:
+                        claimed += _array_bytes(f)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise _fail(path, f"not a readable numpy file: {exc}", "save it with numpy.save / numpy.savez") from None
+    if claimed > MAX_DATA_BYTES:
+        raise _fail(path, f"its arrays would take {claimed / 2**30:,.1f} GiB in memory, more than genbench loads "
+                    f"({MAX_DATA_BYTES / 2**30:.3g} GiB)", TOO_BIG_FIX)
+
+
 def _array(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    _check_array_size(path)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -74,12 +123,23 @@ def _array(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _parquet(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    if "image" not in table.column_names:
-        raise _fail(path, f"no 'image' column (columns: {', '.join(table.column_names)})",
-                    "store encoded images (PNG/JPEG bytes) in a column named 'image'")
+    try:
+        with pq.ParquetFile(path) as parquet:
+            meta = parquet.metadata
+        columns = meta.schema.to_arrow_schema().names
+        if "image" not in columns:
+            raise _fail(path, f"no 'image' column (columns: {', '.join(columns)})",
+                        "store encoded images (PNG/JPEG bytes) in a column named 'image'")
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))  # uncompressed
+        if size > MAX_DATA_BYTES:  # checked before read_table decompresses it all
+            raise _fail(path, f"decompresses to {size / 2**30:,.1f} GiB, more than genbench loads "
+                        f"({MAX_DATA_BYTES / 2**30:.3g} GiB)", TOO_BIG_FIX)
+        table = pq.read_table(path, columns=[c for c in ("image", "label") if c in columns])
+    except (pa.ArrowException, OSError) as exc:
+        raise _fail(path, f"not a readable Parquet file: {exc}", "write it with pyarrow or pandas.to_parquet") from None
     cells = table.column("image").to_pylist()
     blobs = [c.get("bytes") if isinstance(c, dict) else c for c in cells]  # Hugging Face style {bytes, path}
     if not blobs or not all(isinstance(b, bytes) for b in blobs):

@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from genbench.config import finite_number
 from genbench.errors import ConfigError, suggest
 
 KINDS = ("choice", "float", "int")
@@ -62,7 +63,7 @@ def _range(kind: str, key: str, raw: Any, log: bool, source: str) -> tuple[float
         raise _fail(f"'{kind}' needs [low, high] as numbers, got {raw!r}", key, source,
                     f"write {{{kind}: [1, 10]}}" + (" with integers" if kind == "int" else " (1.0e-4, not 1e-4)"))
     low, high = raw
-    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+    if not (finite_number(low) and finite_number(high)) or low >= high:
         raise _fail(f"empty or inverted range [{low}, {high}]", key, source, "low must be below high")
     if log and low <= 0:
         raise _fail(f"log range must be positive, got low={low}", key, source, "use a low > 0 or drop log: true")
@@ -103,6 +104,6 @@ def parse_param(key: str, raw: Any, source: str, earlier: list[str]) -> Param:
         return Param("choice", values=values, when=when)
     low, high = _range(kind, key, raw[kind], log, source)
     step = raw.get("step")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0 or log):
-        raise _fail("step must be a positive number and cannot go with log", key, source, "drop step or log")
+    if step is not None and (not finite_number(step) or step <= 0 or log):  # `step <= 0` alone lets NaN through
+        raise _fail("step must be a finite positive number and cannot go with log", key, source, "drop step or log")
     return Param(kind, low=low, high=high, log=log, step=step, when=when)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genbench.config import from_flat, valid_keys
+from genbench.config import finite_number, from_flat, valid_keys
 from genbench.errors import ConfigError, suggest
 from genbench.metrics.names import METRICS
 from genbench.results.names import safe_name
@@ -84,6 +84,9 @@ def _mapping(doc: YamlDoc, key: str, required: bool = True) -> dict[str, Any]:
     value = doc.data.get(key)
     if value is None and not required:
         return {}
+    if value is None:  # absent, or `key:` with nothing after it
+        raise ConfigError("missing section" if key not in doc.data else "empty section", key=key,
+                          source=doc.where(key), fix=f"add '{key}:'; see search_spaces/ for examples")
     if not isinstance(value, dict):
         raise ConfigError("expected a mapping", key=key, source=doc.where(key), fix=f"see search_spaces/ for '{key}:'")
     return value
@@ -109,6 +112,9 @@ def _budget(doc: YamlDoc, key: str) -> Budget:
 
 def _objectives(doc: YamlDoc) -> list[tuple[str, str]]:
     raw = doc.data.get("objectives")
+    if raw is None:
+        raise ConfigError("missing section" if "objectives" not in doc.data else "empty section", key="objectives",
+                          source=doc.where("objectives"), fix="e.g. objectives: [{metric: quality.modes, mode: max}]")
     if not isinstance(raw, list) or not raw:
         raise ConfigError("expected a non-empty list", key="objectives", source=doc.where("objectives"),
                           fix="e.g. objectives: [{metric: quality.modes, mode: max}]")
@@ -139,7 +145,7 @@ def _success(doc: YamlDoc) -> tuple[str, str, float] | None:
     if raw["metric"] not in METRICS:
         raise ConfigError(f"unknown metric {raw['metric']!r}", key="success.metric",
                           source=doc.where("success.metric", "success"), fix=suggest(str(raw["metric"]), METRICS))
-    if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+    if not finite_number(bound):
         raise ConfigError(f"expected a number, got {bound!r}", key=f"success.{side}",
                           source=doc.where(f"success.{side}", "success"), fix=fix)
     return raw["metric"], side, float(bound)
@@ -188,7 +194,8 @@ def _families(doc: YamlDoc) -> list[str]:
 def _study_name(doc: YamlDoc) -> str:
     name = doc.data.get("study")
     if not isinstance(name, str):
-        raise ConfigError("missing or not a string", key="study", source=doc.where("study"), fix="study: my_study")
+        raise ConfigError("missing" if "study" not in doc.data else f"expected a name, got {name!r}", key="study",
+                          source=doc.where("study"), fix="study: my_study")
     try:
         return safe_name(name, "study")
     except ConfigError as exc:
@@ -285,6 +292,19 @@ def set_resources(study: Study, overrides: dict[str, Any]) -> dict[str, Any]:
         study.raw = {**study.raw, "resources": merged}
         _check_workers(YamlDoc("--set", {}), study)
     return {k: v for k, v in overrides.items() if not k.startswith("resources.")}
+
+
+def check_overrides(study: Study, budget: Budget, overrides: dict[str, Any]) -> None:
+    """The --set run keys of a sweep, checked before anything is moved or written: a searched key or the family
+    cannot be fixed from the command line, and every family's run with the overrides must be valid."""
+    for key in overrides:
+        if key in study.space or key == "family":
+            what = "searched by the study" if key in study.space else "the study's family:"
+            raise ConfigError(f"is {what}; --set would replace it in every trial", key=key, source="--set",
+                              fix=f"edit {key} in {study.source or 'the study file'} instead")
+    where = {k: "--set" for k in overrides}
+    for family in study.families:
+        from_flat({**study.run_settings(budget), "family": family, **overrides}, where)
 
 
 def _check_workers(doc: YamlDoc, study: Study) -> None:
