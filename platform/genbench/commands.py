@@ -16,11 +16,14 @@ if TYPE_CHECKING:
 
 
 def prepare_out(out: str) -> str:
-    """A results directory ready for a new run; earlier results there are moved aside, never overwritten."""
+    """A results directory ready for a new run; earlier results there (rows, or a study record or journal of a run
+    that wrote no row yet) are moved aside, never overwritten or joined. A live driver's directory is refused."""
+    from genbench.results.lock import check_free
     from genbench.results.store import ResultsStore
 
     store = ResultsStore(out)
-    if not store.trial_ids():
+    check_free(store, "a new run there")
+    if not store.trial_ids() and not any(store.exists(name) for name in ("study.yaml", "optuna.journal")):
         return out
     if "://" in out:
         raise GenbenchError(f"{out} already holds results; give another --out")
@@ -46,6 +49,7 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     """dry-run / sweep: the study at its budget on a private local Ray or the cluster at `address`. A cluster file
     (`cluster`, or a job's `profile`) fills in the trial resources the study leaves out, names the default results
     location, states how far the cluster grows and prices the rows."""
+    from genbench.results.lock import holding
     from genbench.sweep.progress import fmt_s
     from genbench.sweep.spec import check_overrides, fill_resources, load_study, set_resources
     from genbench.sweep.summary import describe
@@ -65,15 +69,22 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     default = profile.results_uri(study.name, dry_run) if profile is not None and profile.storage else \
         os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name)
     out = out or default
-    if resume and not ResultsStore(out).trial_ids():
-        raise GenbenchError(f"{out}: nothing to resume (no trials there yet); run without --resume")
+    if resume and not ResultsStore(out).exists("study.yaml"):
+        raise GenbenchError(f"{out}: nothing to resume (no study was started there); run without --resume")
     out = out if resume else prepare_out(out)
     label = f"{'dry-run' if dry_run else 'sweep'} {study.name}"
     seeds = f" x {budget.seeds} seeds" if budget.seeds > 1 else ""
     workers = f", {study.workers} workers each" if study.distributed else ""
-    print(f"{label}: {budget.trials} trials{seeds} x {budget.steps} steps of family '{study.family}'{workers} -> {out}",
-          flush=True)
-    result = run_sweep(study, budget, out, label, run_keys, resume=resume, address=address, profile=profile)
+    with holding(out, "--resume" if resume else "this run") as note:  # one driver per results directory
+        print(f"{label}: {budget.trials} trials{seeds} x {budget.steps} steps of family '{study.family}'{workers} "
+              f"-> {out}" + (f"\nNote: {note}" if note else ""), flush=True)
+        result = run_sweep(study, budget, out, label, run_keys, resume=resume, address=address, profile=profile)
+    if result.interrupted:
+        finished = sum(result.counts.values())
+        print(f"Interrupted: {finished} of {budget.trials} trials finished and are kept in {out}; "
+              f"`genbench {'dry-run' if dry_run else 'sweep'} {space} --out {out} --resume` completes the study",
+              file=sys.stderr, flush=True)
+        return 130
     _finish(out, describe(result.summary, fmt_s(result.wall_s)))
     return 0
 

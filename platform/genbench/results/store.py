@@ -1,6 +1,7 @@
 """Atomic, trial-keyed writes of a study's results and their readers, on a local path or any pyarrow.fs URI."""
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
@@ -14,6 +15,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
+from genbench.atomic import replace_durably
 from genbench.errors import ConfigError, GenbenchError
 from genbench.results.samples import decode, pop_samples
 from genbench.results.names import HISTORY_PAD, TRIAL_PAD, safe_name
@@ -29,12 +31,15 @@ def fault(point: str, before_exit: Callable[[], None] | None = None) -> None:
 
     The n-th time this process reaches `point` it runs `before_exit` (e.g. half a write) and exits at once,
     as if SIGKILLed: no cleanup, no flush. Points: 'write' (inside a results write), 'journal' (inside an
-    Optuna journal append).
+    Optuna journal append); 'write-error' instead makes the n-th results write and every later one fail with
+    ENOSPC, as a full disk does.
     """
     name, _, count = os.environ.get("GENBENCH_FAULT", "").partition(":")
     if name != point:
         return
     _FAULT_HITS[point] = _FAULT_HITS.get(point, 0) + 1
+    if point == "write-error" and _FAULT_HITS[point] >= int(count or 1):  # the storage fails from then on
+        raise OSError(errno.ENOSPC, "No space left on device (GENBENCH_FAULT)")
     if _FAULT_HITS[point] == int(count or 1):
         if before_exit is not None:
             before_exit()
@@ -65,14 +70,22 @@ class ResultsStore:
         return "/".join([self.root.rstrip("/"), *(p for p in parts if p)])  # object stores refuse "a//b"
 
     def write_bytes(self, rel_dir: str, name: str, data: bytes) -> None:
-        """Write to a hidden temporary name beside the target, then rename: readers never see a partial file."""
+        """Write to a hidden temporary name beside the target, then rename: readers never see a partial file.
+
+        On a local disk the file is fsynced before the rename (and the directory after it), so that a crash or a
+        power loss leaves the old file or the whole new one, never an empty one; object stores write whole objects.
+        """
         self.fs.create_dir(self.path(rel_dir), recursive=True)
         tmp = self.path(rel_dir, f".tmp-{uuid.uuid4().hex}-{name}")  # dot files are ignored by pyarrow.dataset
+        fault("write-error")
         with self.fs.open_output_stream(tmp) as out:
             out.write(data[:len(data) // 2])
             fault("write", out.flush)
             out.write(data[len(data) // 2:])
-        self.fs.move(tmp, self.path(rel_dir, name))
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            replace_durably(tmp, self.path(rel_dir, name))
+        else:
+            self.fs.move(tmp, self.path(rel_dir, name))
 
     def write_study(self, study: dict[str, Any]) -> None:
         text = yaml.safe_dump(study, sort_keys=False)
@@ -100,6 +113,10 @@ class ResultsStore:
             self.write_bytes("history", f"part-{config_id}.parquet", _parquet_bytes(table))
         table = table_from_rows(rows, TRIAL_COLUMNS, TRIAL_PAD)
         self.write_bytes("trials", f"part-{config_id}.parquet", _parquet_bytes(table))
+
+    def exists(self, *parts: str) -> bool:
+        """Whether a file exists at `parts` below the root."""
+        return self.fs.get_file_info(self.path(*parts)).type == pafs.FileType.File
 
     def read_samples(self, trial_id: str) -> tuple[str, bytes] | None:
         """(extension, bytes) of samples/<trial_id>.png or .npy; None when the trial has no sample file."""

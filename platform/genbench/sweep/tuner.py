@@ -4,9 +4,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ class SweepSummary:
     best: tuple[float, str] | None
     wall_s: float
     summary: dict[str, Any]  # summary.yaml: best, Pareto front, importances, early-stopping savings
+    interrupted: bool = False  # Ctrl-C or SIGTERM ended it before the budget: the directory is left to --resume
 
 
 def trial_row(study: Study, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +93,10 @@ def trial_error(trial: Any) -> str:
     return lines[-1].strip()[:500] if lines else "trial process failed (Ray recorded no error)"
 
 
+class ResultsWriteError(GenbenchError):
+    """The results location refused a write: the sweep ends with one line; what was written is kept."""
+
+
 def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: int,
                 price: Callable[[dict[str, Any]], dict[str, float]] | None = None,
                 sync: Callable[[], None] = lambda: None) -> Any:
@@ -103,6 +111,7 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
             self.history: dict[str, list[dict[str, Any]]] = {}
             self.partial: dict[str, list[dict[str, Any]]] = {}  # each seed's row as of the trial's last report
             self.started: dict[str, float] = {}
+            self.failed = ""  # why the results could not be written (a full disk, a storage error)
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self.started[trial.trial_id] = time.time()
@@ -134,6 +143,8 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
             self._write(trial, [{"seed": s, "status": "failed", "error": message} for s in self._seeds(trial)], {})
 
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+            if self.failed:  # ends Tune's loop: an error here is not a trial's, so no trial is retried for it
+                raise ResultsWriteError(self.failed)
             progress.show(running=sum(t.status == "RUNNING" for t in trials))
 
         def _seeds(self, trial: Any) -> list[int]:
@@ -151,7 +162,14 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
                 row.update(price(row) if price is not None else {})
             history = [{"trial_id": ids.get(h.get("seed"), config_id), **{k: v for k, v in h.items() if k != "seed"}}
                        for h in self.history.pop(config_id, [])]
-            store.write_config(config_id, written, history)
+            if self.failed:  # the storage failed already: the sweep is ending; write nothing more
+                return
+            try:
+                store.write_config(config_id, written, history)
+            except OSError as exc:  # raised at the next step, outside Tune's handling of this trial's result
+                self.failed = (f"{store.uri}: cannot write results ({exc.strerror or exc}); every trial written "
+                               "before is kept: free space or fix the storage, then run again with --resume")
+                return
             sync()  # the journal of results at a URI: its copy there now holds this trial too
             progress.finished(config_id, config_status([r["status"] for r in written]), aggregate or written[0])
 
@@ -249,20 +267,51 @@ def recover(store: ResultsStore) -> set[str]:
     for path in store.orphan_history():
         store.fs.delete_file(path)
         print(f"Resume: removed {path} (its trial never finished writing; it runs again)")
-    for rel in ("trials", "history"):
+    for rel in ("", "trials", "history", "samples"):  # half-written files of a killed driver, wherever it wrote
         for info in store.fs.get_file_info(pafs.FileSelector(store.path(rel), allow_not_found=True)):
-            if info.base_name.startswith(".tmp-"):
+            if info.base_name.startswith(".tmp-") and info.type == pafs.FileType.File:
                 store.fs.delete_file(info.path)
     return store.trial_ids()
 
 
-def _check_resumable(store: ResultsStore, constants: dict[str, Any]) -> None:
-    stored = store.read_study().get("constants")
-    if stored != constants:
-        changed = sorted(k for k in set(stored or {}) | set(constants) if (stored or {}).get(k) != constants.get(k))
-        raise GenbenchError(f"{store.path('study.yaml')}: these results were made with other settings "
-                            f"({', '.join(changed[:5])}); resume with the same study file and --set values, "
-                            "or start a new sweep with another --out")
+PATH_KEYS = ("data.path", "eval.inception_weights")  # files a trial opens: Tune runs trials in directories of its own
+
+
+def absolute_paths(constants: dict[str, Any]) -> dict[str, Any]:
+    """Relative paths in the run settings, made absolute against the directory the user ran genbench from."""
+    out = dict(constants)
+    for key in PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and value and "://" not in value and not os.path.isabs(value):
+            out[key] = os.path.abspath(os.path.expanduser(value))
+    return out
+
+
+RESUME_KEYS = ("objectives", "success", "algorithm", "search_seed", "space")  # what the finished trials were made by
+BUDGET_RESUME_KEYS = ("steps", "eval_every", "seeds")  # a resume may ask for more or fewer trials, not other runs
+
+
+def _check_resumable(store: ResultsStore, record: dict[str, Any]) -> None:
+    """Refuse a resume whose study differs from the one the results were made with in anything that makes the
+    finished trials incomparable to the new ones (run settings, space, objectives, search, steps, seeds)."""
+    stored = store.read_study()
+    for key, old, new in _study_changes(stored, record):
+        raise GenbenchError(f"{store.path('study.yaml')}: {key}: these results were made with {old!r}, the study "
+                            f"now has {new!r}; resume with the same study file and --set values, or start a new "
+                            "sweep with another --out")
+
+
+def _study_changes(stored: dict[str, Any], record: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
+    old, new = stored.get("constants") or {}, record["constants"]
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            yield key, old.get(key), new.get(key)
+    for key in RESUME_KEYS:
+        if stored.get(key) != record.get(key):
+            yield key, stored.get(key), record.get(key)
+    for key in BUDGET_RESUME_KEYS:
+        if (stored.get("budget") or {}).get(key) != record["budget"].get(key):
+            yield f"budget.{key}", (stored.get("budget") or {}).get(key), record["budget"].get(key)
 
 
 @dataclass
@@ -310,10 +359,10 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     import ray
 
     store = ResultsStore(out)
-    constants = {**study.run_settings(budget), **(overrides or {})}
+    constants = absolute_paths({**study.run_settings(budget), **(overrides or {})})
     from_flat(constants, {k: "--set" for k in overrides or {}})  # bad overrides fail before Ray starts
     if resume:
-        _check_resumable(store, constants)
+        _check_resumable(store, study_record(study, budget, constants, address))
     done = store.trial_ids() if resume else set()
     plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile)
     try:
@@ -326,11 +375,28 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
         with journal_storage(store, resume, study.name) as (storage, sync):  # resumed: repaired, stale trials failed
             start = time.monotonic()
             if budget.trials > len(done):
-                _fit(study, budget, store, constants, progress, (storage, sync), budget.trials - len(done), plan)
-            wall_s, summary = time.monotonic() - start, summarise(study, budget, store, storage)
+                with sigterm_as_sigint():
+                    _fit(study, budget, store, constants, progress, (storage, sync), budget.trials - len(done), plan)
+            interrupted = len(store.trial_ids()) < budget.trials  # Tune ended early: Ctrl-C or SIGTERM
+            summary = {} if interrupted else summarise(study, budget, store, storage)
+            wall_s = time.monotonic() - start
     finally:
         ray.shutdown()  # a private local Ray stops; a joined cluster is only disconnected from
-    return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, wall_s, summary)
+    return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, wall_s, summary, interrupted)
+
+
+@contextmanager
+def sigterm_as_sigint() -> Iterator[None]:
+    """SIGTERM (what a cluster or a job stop sends) handled as Ctrl-C: Tune ends the sweep after its trials stop,
+    so rows written stay whole and the study is left to --resume; a second one stops at once, as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str, Any], progress: Progress,
@@ -357,8 +423,8 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
         threshold=study.success, workers=_workers(study), storage=_ray_storage(store, "ray_train")),
         tune.PlacementGroupFactory(plan.request.bundles))
     price = _pricing(study, plan.profile)
-    callbacks = [make_writer(study, store, progress, budget.seeds, price, sync),
-                 make_follower(search, plan, study, trials, progress)]
+    writer = make_writer(study, store, progress, budget.seeds, price, sync)
+    callbacks = [writer, make_follower(search, plan, study, trials, progress)]
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
         search_alg=search, scheduler=_scheduler(study, budget), num_samples=trials,
         reuse_actors=not study.distributed),
@@ -369,7 +435,12 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune warns that its own (disabled) logs are missing
     # A failed trial's traceback: the writer prints its reason in one line and records it in the row.
     logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
-    tuner.fit()
+    try:
+        tuner.fit()
+    except Exception:
+        if writer.failed:  # Tune may wrap or re-raise the writer's error: the message is what matters
+            raise ResultsWriteError(writer.failed) from None
+        raise
 
 
 def make_follower(limiter: Any, plan: Plan, study: Study, total: int, progress: Progress) -> Any:

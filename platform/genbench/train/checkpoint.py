@@ -7,6 +7,8 @@ from dataclasses import asdict
 from typing import Any
 
 import torch
+
+from genbench.atomic import replace_durably
 from torch import nn
 
 from genbench.families.base import Family
@@ -55,7 +57,7 @@ def load(directory: str, family: Family) -> tuple[LoopState, list[dict[str, Any]
 def _atomic(path: str, write: Any) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     write(tmp)
-    os.replace(tmp, path)
+    replace_durably(tmp, path)
 
 
 def _write_text(path: str, text: str) -> None:
