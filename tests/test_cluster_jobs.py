@@ -35,11 +35,16 @@ space:
 """
 
 
+# The cluster's own identity: the storage keys the head (so its jobs) is started with, never shipped with a job.
+NODE_KEYS = {"AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(), "AWS_SECRET_ACCESS_KEY": secrets.token_hex(20)}
+
+
 @pytest.fixture(scope="module")
 def head() -> Iterator[tuple[Head, str]]:
-    """The head, with its token (and no RAY_ADDRESS) in this process's environment for the module's tests."""
+    """The head, started with the storage keys in its environment, with its token (and no RAY_ADDRESS) in this
+    process's environment for the module's tests."""
     token = secrets.token_hex(16)
-    h = Head(token)
+    h = Head(token, extra_env=NODE_KEYS)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("RAY_ADDRESS", raising=False)
         mp.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
@@ -53,20 +58,24 @@ def head() -> Iterator[tuple[Head, str]]:
 
 @pytest.fixture(scope="module")
 def s3(head: tuple[Head, str], s3: dict[str, str]) -> dict[str, str]:
-    """The shared S3 server (tests/conftest.py), its keys set after the head started: jobs get them from the profile."""
+    """The shared S3 server (tests/conftest.py), its endpoint set after the head started: jobs get it from the
+    profile (not a secret), their keys from the head's environment (moto takes any)."""
     return s3
 
 
 @pytest.fixture(scope="module")
 def cluster(head: tuple[Head, str], s3: dict[str, str],
             tmp_path_factory: pytest.TempPathFactory) -> tuple[Head, Path, Path]:
-    """A cluster profile of the test head (results on the S3 server; the job gets its endpoint) and a study."""
+    """A cluster profile of the test head (results on the S3 server; the job gets its endpoint and region, and names
+    the keys the nodes hold) and a study."""
     h, _ = head
     root = tmp_path_factory.mktemp("cluster")
     profile = root / "test-head.yaml"
+    settings = {k: s3[k] for k in ("AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION")}
     profile.write_text(f"genbench:\n  name: test-head\n  address: {h.url}\n  storage: s3://genbench/studies\n"
                        f"  price_per_node_hour: 0.5\n  trial_resources: {{cpus_per_trial: 1}}\n"
-                       f"  python: {sys.executable}\n  env: {json.dumps(s3)}\n")
+                       f"  python: {sys.executable}\n  env: {json.dumps(settings)}\n"
+                       f"  credentials_env: {json.dumps(sorted(NODE_KEYS))}\n")
     study = root / "tiny.yaml"
     study.write_text(TINY_STUDY)
     return h, profile, study
@@ -139,6 +148,21 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
     assert s3fs.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File
     capsys.readouterr()
     assert main(["report", results]) == 0 and "tiny_cluster" in capsys.readouterr().out
+
+
+def test_the_job_record_holds_no_secret(cluster: tuple[Head, Path, Path], dry_run_job: tuple[str, str, str]) -> None:
+    """What `ray job list` and the dashboard show of the job (runtime env, metadata, entrypoint): the keys' names,
+    never their values, though the job wrote its results with them."""
+    import requests
+
+    h, _, _ = cluster
+    job_id, _, status = dry_run_job
+    record = requests.get(f"{h.url}/api/jobs/{job_id}", timeout=10,
+                          headers={"Authorization": f"Bearer {h.token}"}).json()
+    text = json.dumps(record)
+    assert status == "SUCCEEDED" and record["runtime_env"]["env_vars"]["AWS_ENDPOINT_URL_S3"].startswith("http://")
+    assert not [name for name, value in NODE_KEYS.items() if value in text]
+    assert not set(record["runtime_env"]["env_vars"]) & set(NODE_KEYS)
 
 
 def test_wrong_or_missing_token_is_one_clear_message(cluster: tuple[Head, Path, Path], tmp_path: Path,

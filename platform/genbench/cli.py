@@ -142,30 +142,38 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     address_help = "the cluster's Jobs API, e.g. http://127.0.0.1:8265 (default: $RAY_ADDRESS, else the profile's)"
+    insecure_help = ("send Ray's token over plain http to a host other than this machine (refused without it: "
+                     "anyone on the network path could read it; prefer https or a tunnel to 127.0.0.1)")
     p = sub.add_parser("submit", help="run a study as a Ray job on a cluster (Jobs API, token authentication)")
     p.add_argument("space", metavar="SPACE.yaml", help="study file (see search_spaces/)")
     p.add_argument("--cluster", required=True, metavar="FILE", help="cluster file (see clusters/)")
     p.add_argument("--address", metavar="URL", help=address_help)
     p.add_argument("--dry-run", action="store_true", help="the study's dry-run budget instead of its full budget")
     p.add_argument("--out", metavar="URI", help="results location (default: <profile storage>/<study>[-dry-run])")
+    p.add_argument("--show-upload", action="store_true",
+                   help="list every file the job would ship, with its size, and the total; submit nothing and "
+                        "contact no cluster")
+    p.add_argument("--allow-insecure-token", action="store_true", help=insecure_help)
     p = sub.add_parser("jobs", help="list, follow, inspect or stop the jobs of a cluster")
     p.add_argument("action", choices=["list", "status", "logs", "stop"])
     p.add_argument("job_id", nargs="?", metavar="ID", help="job id printed by submit (not for list)")
     p.add_argument("--address", metavar="URL", help=address_help)
     p.add_argument("--cluster", metavar="FILE", help="take the address from this cluster file")
     p.add_argument("--follow", action="store_true", help="logs: keep printing until the job ends")
+    p.add_argument("--allow-insecure-token", action="store_true", help=insecure_help)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from genbench.commands import submit_study
 
-    return submit_study(args.space, args.cluster, args.address, args.dry_run, args.out)
+    return submit_study(args.space, args.cluster, args.address, args.dry_run, args.out, args.show_upload,
+                        args.allow_insecure_token)
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     from genbench.commands import jobs_command
 
-    return jobs_command(args.action, args.job_id, args.address, args.cluster, args.follow)
+    return jobs_command(args.action, args.job_id, args.address, args.cluster, args.follow, args.allow_insecure_token)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:

@@ -278,16 +278,27 @@ def _file_kind(path: str) -> str:
     return "dashboard" if "panels" in keys or ("page" in keys and "study" not in keys) else "study"
 
 
-def submit_study(space: str, cluster: str, address: str | None, dry_run: bool, out: str | None) -> int:
-    """Submit a study as a Ray job to the cluster of a cluster file; print the job id and how to follow it."""
-    from genbench.cluster.jobs import resolve_address, submit
+def submit_study(space: str, cluster: str, address: str | None, dry_run: bool, out: str | None,
+                 show_upload: bool = False, allow_insecure_token: bool = False) -> int:
+    """Submit a study as a Ray job to the cluster of a cluster file; print the job id and how to follow it.
+    `show_upload`: only list the files the job would ship, with their sizes, and contact no cluster."""
+    from genbench.cluster.jobs import resolve_address, submit, upload_files, upload_summary
     from genbench.cluster.profiles import load_profile
 
     profile = load_profile(cluster)
+    files = upload_files()
+    if show_upload:
+        from genbench.sweep.spec import load_study
+
+        load_study(space)  # what submit would refuse, refused here too
+        print("\n".join(f"{size:>10}  {path}" for path, size in files))
+        print(f"Upload: {upload_summary(files)} (and the study file {space}); nothing was submitted")
+        return 0
     url = resolve_address(address, profile)
-    job_id, results = submit(space, profile, url, dry_run, out)
+    job_id, results = submit(space, profile, url, dry_run, out, allow_insecure_token)
     tail = f" --address {url}" if url != profile.address else ""
     print(f"Submitted {job_id} to {url} ({profile.name}, {'dry-run' if dry_run else 'full'} budget)")
+    print(f"Upload:    {upload_summary(files)} (genbench submit ... --show-upload lists them)")
     print(f"Results:   {results}")
     print(f"Follow:    genbench jobs logs {job_id} --follow{tail}")
     print(f"Status:    genbench jobs status {job_id}{tail}")
@@ -297,33 +308,34 @@ def submit_study(space: str, cluster: str, address: str | None, dry_run: bool, o
 
 
 def jobs_command(action: str, job_id: str | None, address: str | None, cluster: str | None,
-                 follow: bool = False) -> int:
+                 follow: bool = False, allow_insecure_token: bool = False) -> int:
     """`genbench jobs list|status|logs|stop` on the cluster at --address, $RAY_ADDRESS or the profile's."""
     from genbench.cluster import jobs
     from genbench.cluster.profiles import load_profile
 
     url = jobs.resolve_address(address, load_profile(cluster) if cluster else None)
+    insecure = allow_insecure_token
     if action == "list":
-        for row in jobs.list_jobs(url):
+        for row in jobs.list_jobs(url, insecure):
             print(f"{row['id']:<44} {row['status']:<10} {row['start']}  {row['results']}")
         return 0
     if not job_id:
         raise GenbenchError(f"genbench jobs {action} needs a job id (see: genbench jobs list)")
     if action == "status":
-        info = jobs.job_status(url, job_id)
+        info = jobs.job_status(url, job_id, insecure)
         print(f"{job_id}: {info['status']}" + (f" ({info['message']})" if info["message"] else ""))
         return 0 if info["status"] != "FAILED" else 1
     if action == "logs":
         if follow:
             try:
-                jobs.follow_logs(url, job_id, lambda chunk: print(chunk, end="", flush=True))
+                jobs.follow_logs(url, job_id, lambda chunk: print(chunk, end="", flush=True), insecure)
             except KeyboardInterrupt:
                 print(f"\nStopped following; {job_id} goes on (genbench jobs stop {job_id} stops it)")
                 return 130
         else:
-            print(jobs.job_logs(url, job_id), end="")
+            print(jobs.job_logs(url, job_id, insecure), end="")
         return 0
-    print(f"{job_id}: {jobs.stop_job(url, job_id)}")
+    print(f"{job_id}: {jobs.stop_job(url, job_id, insecure)}")
     return 0
 
 

@@ -11,7 +11,7 @@ from genbench.errors import ConfigError, suggest
 from genbench.yamlfile import YamlDoc, load_yaml
 
 PROFILE_KEYS = ("name", "address", "storage", "gpu_type", "gpus_per_node", "cpus_per_node", "max_nodes",
-                "price_per_node_hour", "trial_resources", "python", "pip", "env")
+                "price_per_node_hour", "trial_resources", "python", "pip", "env", "credentials_env")
 KUBERAY_KINDS = ("RayCluster", "RayJob")
 COMPANION = "genbench.yaml"  # the profile of the KubeRay manifests beside it
 
@@ -32,7 +32,8 @@ class Profile:
     trial_resources: dict[str, Any] = field(default_factory=dict)  # a study's `resources:` when it sets none
     python: str = "python"  # the interpreter on the cluster
     pip: list[str] = field(default_factory=list)  # extra requirements installed per job (runtime_env pip)
-    env: dict[str, str] = field(default_factory=dict)  # extra environment variables of the job
+    env: dict[str, str] = field(default_factory=dict)  # extra environment variables of the job: never secrets
+    credentials_env: list[str] = field(default_factory=list)  # variables the cluster's nodes set (keys); names only
 
     def results_uri(self, study: str, dry_run: bool) -> str:
         """`<storage>/<study>[-dry-run]`."""
@@ -43,7 +44,7 @@ class Profile:
         return {"name": self.name, "gpu_type": self.gpu_type or None, "gpus_per_node": self.gpus_per_node,
                 "cpus_per_node": self.cpus_per_node, "max_nodes": self.max_nodes,
                 "price_per_node_hour": self.price_per_node_hour, "trial_resources": dict(self.trial_resources),
-                "source": Path(self.source).name}
+                "credentials_env": list(self.credentials_env), "source": Path(self.source).name}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Profile:
@@ -52,7 +53,8 @@ class Profile:
                    gpu_type=record.get("gpu_type") or "", gpus_per_node=int(record.get("gpus_per_node") or 0),
                    cpus_per_node=int(record.get("cpus_per_node") or 0), max_nodes=int(record.get("max_nodes") or 0),
                    price_per_node_hour=float(record.get("price_per_node_hour") or 0.0),
-                   trial_resources=dict(record.get("trial_resources") or {}))
+                   trial_resources=dict(record.get("trial_resources") or {}),
+                   credentials_env=[str(n) for n in record.get("credentials_env") or []])
 
     def node_share(self, cpus: float, gpus: float) -> float:
         """The part of a node a run holding `cpus` CPUs and `gpus` GPUs pays for: its GPU share on GPU nodes, else
@@ -141,21 +143,61 @@ def _profile(doc: YamlDoc, prefix: str) -> Profile:
     if storage is None:
         raise ConfigError("missing", source=doc.where(prefix), key=f"{prefix}.storage",
                           fix="a path every node shares, or a URI such as s3://bucket/genbench")
+    pip, env = [str(p) for p in get("pip", list, [])], {str(k): str(v) for k, v in get("env", dict, {}).items()}
+    address = get("address", str, "")
+    _no_secrets(doc, prefix, {"storage": storage, "address": address, **{f"pip[{i}]": p for i, p in enumerate(pip)}},
+                env)
     if "?" in storage:
         raise ConfigError("a URI query cannot reach Ray Tune's storage", source=doc.where(f"{prefix}.storage"),
                           key=f"{prefix}.storage", fix="set the endpoint in env:, e.g. AWS_ENDPOINT_URL_S3")
-    address = get("address", str, "")
     if address and not address.startswith(("http://", "https://")):
         raise ConfigError(f"{address!r} is not a Jobs API URL", source=doc.where(f"{prefix}.address"),
                           key=f"{prefix}.address", fix="the Ray dashboard URL, e.g. http://127.0.0.1:8265")
+    credentials = _credentials_env(doc, prefix, get("credentials_env", list, []), env)
     return Profile(name=get("name", str, Path(doc.path).stem), source=doc.path, storage=storage, address=address,
                    gpu_type=get("gpu_type", str, ""), gpus_per_node=get("gpus_per_node", int, 0),
                    cpus_per_node=get("cpus_per_node", int, 0),
                    max_nodes=get("max_nodes", int, _launcher_max_nodes(doc) if prefix.startswith("metadata") else 0),
                    price_per_node_hour=float(get("price_per_node_hour", (int, float), 0.0)),
                    trial_resources=_resources(doc, prefix, get("trial_resources", dict, {})),
-                   python=get("python", str, "python"), pip=[str(p) for p in get("pip", list, [])],
-                   env={str(k): str(v) for k, v in get("env", dict, {}).items()})
+                   python=get("python", str, "python"), pip=pip, env=env, credentials_env=credentials)
+
+
+SECRET_FIX = ("give the cluster's nodes the credential instead (an instance role or workload identity, or the "
+              "variable in the environment `ray start` runs with)")
+
+
+def _no_secrets(doc: YamlDoc, prefix: str, values: dict[str, str], env: dict[str, str]) -> None:
+    """Nothing the job's record would show (`ray job list`, the dashboard) may be a credential: refused here."""
+    from genbench.cluster.secrets import secret_name, secret_value, uri_credentials
+
+    for key, value in values.items():
+        if found := uri_credentials(value):
+            raise ConfigError(f"credentials in a URI ({found}), which the job's record would show",
+                              source=doc.where(f"{prefix}.{key.split('[')[0]}"), key=f"{prefix}.{key}",
+                              fix=f"remove them; {SECRET_FIX}")
+    for name, value in env.items():
+        found = secret_value(value)
+        why = "its name says it holds a credential" if secret_name(name) else found and f"its value is {found}"
+        if why:
+            raise ConfigError(f"{why}, and env: values go into the job's runtime environment, which `ray job list` "
+                              "and the dashboard show", source=doc.where(f"{prefix}.env.{name}"),
+                              key=f"{prefix}.env.{name}",
+                              fix=f"remove it; {SECRET_FIX}, and list its name in credentials_env: [{name}]")
+
+
+def _credentials_env(doc: YamlDoc, prefix: str, names: list[Any], env: dict[str, str]) -> list[str]:
+    """credentials_env: names of variables the cluster's nodes set (the job checks them); never their values."""
+    key = f"{prefix}.credentials_env"
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(f"expected environment variable names, got {name!r}", source=doc.where(key), key=key,
+                              fix="e.g. credentials_env: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]")
+        if name in env:
+            raise ConfigError(f"{name} is both a credential the nodes set and a value shipped in env:",
+                              source=doc.where(f"{prefix}.env.{name}"), key=f"{prefix}.env.{name}",
+                              fix="remove it from env:; the nodes' own value is used")
+    return list(names)
 
 
 def _getter(doc: YamlDoc, prefix: str, sec: dict[str, Any]) -> Any:

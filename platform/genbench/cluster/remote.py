@@ -44,6 +44,17 @@ def job_profile(cluster: str | None) -> Any:
     return load_profile(cluster) if cluster else None
 
 
+def check_credentials(profile: Any) -> None:
+    """The variables the profile's credentials_env names are set here, on the cluster (never shipped by submit)."""
+    from genbench.errors import GenbenchError
+
+    missing = [name for name in (profile.credentials_env if profile else []) if not os.environ.get(name)]
+    if missing:
+        raise GenbenchError(f"the cluster's nodes do not set {', '.join(missing)} (named in the profile's "
+                            "credentials_env): start Ray there with them in its environment (KubeRay: env from a "
+                            "Secret), or give the nodes an identity and drop them from credentials_env")
+
+
 def main(argv: list[str] | None = None) -> int:
     import ray
 
@@ -51,10 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     from genbench.errors import GenbenchError
 
     args = parse(argv)
-    ray.init(address="auto", log_to_driver=False)  # the sweep then runs on this cluster, not a private Ray
     try:
+        profile = job_profile(args.cluster)
+        check_credentials(profile)
+        ray.init(address="auto", log_to_driver=False)  # the sweep then runs on this cluster, not a private Ray
         return run_study(study_file(args.space), dry_run=args.dry_run, out=args.out, overrides=[],
-                         address=ray.get_runtime_context().gcs_address, profile=job_profile(args.cluster))
+                         address=ray.get_runtime_context().gcs_address, profile=profile)
     except GenbenchError as exc:
         print(f"genbench: error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """Dashboard figures of a study: pure functions from results tables (pandas) to Plotly figures."""
 from __future__ import annotations
 
+import html
 import math
 from typing import Any, NamedTuple
 
@@ -25,11 +26,18 @@ def metric_label(metric: str) -> str:
     return f"{metric.removeprefix('config.')} ({unit(metric)}{arrow})"
 
 
+def plain(text: Any) -> str:
+    """User text (a setting's value, a note) as a Plotly label: Plotly draws labels as HTML-like markup (<b>, <a
+    href>), so <, > and & are escaped and the text is shown as written, never rendered."""
+    return html.escape(str(text), quote=False)
+
+
 def variant_labels(trials: pd.DataFrame) -> pd.Series:
-    """'loss / penalty / SN' per GAN trial, from the GAN variant columns present; the family for other rows."""
+    """'loss / penalty / SN' per GAN trial, from the GAN variant columns present; the family for other rows.
+    Labels are plain() text: they come from the study's settings."""
     keys = [k for k in VARIANT_KEYS if k in trials]
     if not keys:
-        return pd.Series(trials["family"], index=trials.index)
+        return pd.Series(trials["family"], index=trials.index).map(plain)
 
     def label(row: pd.Series) -> str:
         if row.get("family", "gan") != "gan":
@@ -37,7 +45,7 @@ def variant_labels(trials: pd.DataFrame) -> pd.Series:
         parts = [str(row[k]) for k in keys if k != "config.gan.spectral_norm"]
         if "config.gan.spectral_norm" in keys:
             parts.append("SN" if bool(row["config.gan.spectral_norm"]) else "no SN")
-        return " / ".join(parts)
+        return plain(" / ".join(parts))
 
     return trials.apply(label, axis=1)
 
@@ -231,7 +239,7 @@ def _dimension(values: pd.Series, name: str) -> dict[str, Any]:
     if values.dtype == object or values.dtype == bool or str(values.dtype) in ("string", "str"):
         cats = sorted({str(v) for v in values})
         codes = [cats.index(str(v)) for v in values]
-        return dict(label=name, values=codes, tickvals=list(range(len(cats))), ticktext=cats)
+        return dict(label=name, values=codes, tickvals=list(range(len(cats))), ticktext=[plain(c) for c in cats])
     numbers = values.astype(float)
     positive = numbers.dropna()
     if len(positive) and (positive > 0).all() and positive.max() / positive.min() > 50:
@@ -257,7 +265,7 @@ def importances(table: pd.DataFrame) -> go.Figure:
     colours = colour_map(list(table["metric"]))
     for metric, part in table.groupby("metric", sort=False):
         part = part.sort_values("importance")
-        fig.add_trace(go.Bar(x=part["importance"], y=part["param"], orientation="h", name=metric,
+        fig.add_trace(go.Bar(x=part["importance"], y=part["param"].map(plain), orientation="h", name=metric,
                              marker_color=colours[metric]))
     _layout(fig, "Hyperparameter importance (fANOVA over the finished trials)", barmode="group",
             height=160 + 28 * max(table["param"].nunique(), 3), margin=dict(l=180, r=30, t=60, b=60))
@@ -321,7 +329,7 @@ def trials_table(trials: pd.DataFrame, metric: str, mode: str, columns: list[str
     """The trials sorted best first by the objective, with their variant settings and outcome."""
     ordered = trials.sort_values(metric, ascending=mode == "min", na_position="last")
     shown = [c for c in dict.fromkeys(["trial_id", "status", metric, *columns, "cost.wall_s", "error"]) if c in ordered]
-    values = [[_fmt(v) for v in ordered[c]] for c in shown]
+    values = [[plain(_fmt(v)) for v in ordered[c]] for c in shown]  # errors and settings: user text
     fig = go.Figure(go.Table(header=dict(values=[c.removeprefix("config.") for c in shown], fill_color="#E8EEF4",
                                          align="left"),
                              cells=dict(values=values, align="left", height=24)))
@@ -337,7 +345,7 @@ def budget_curve(curve: pd.DataFrame) -> go.Figure:
     for value in ["all", *values]:
         part = curve[curve["value"] == value]
         fig.add_trace(go.Scatter(x=part["trials"], y=part["expected_best"], mode="lines+markers",
-                                 name="every trial" if value == "all" else value,
+                                 name="every trial" if value == "all" else plain(value),
                                  line=dict(color="#555555" if value == "all" else colours[value],
                                            dash="dash" if value == "all" else "solid")))
     group = next((g for g in curve["group"] if g != "all"), "")

@@ -58,14 +58,16 @@ class Context:
         return [c for c in cols if c in self.trials and self.trials[c].notna().any()]
 
     def groups(self, name: str, table: pd.DataFrame | None = None) -> pd.Series:
+        """Each run's group label, as Plotly text (figures.plain: settings and notes are the user's strings)."""
         table = self.trials if table is None else table
         if name == "variant":
             several = self.trials["family"].nunique() > 1
-            return table["family"].astype(str) if several else figures.variant_labels(table).astype(str)
+            return table["family"].map(figures.plain) if several else figures.variant_labels(table).astype(str)
         if name == "sampler":
             sampler = table["provenance.sampler"] if "provenance.sampler" in table else pd.Series("", index=table.index)
-            return table["family"].astype(str) + sampler.fillna("").map(lambda s: f": {s}" if s else "")
-        return table[name].astype(str)
+            labels = table["family"].astype(str) + sampler.fillna("").map(lambda s: f": {s}" if s else "")
+            return labels.map(figures.plain)
+        return table[name].map(figures.plain)
 
     def subset(self, where: dict[str, list[Any]]) -> Context:
         """The runs whose columns hold the given values (and their history); Missing when none does."""

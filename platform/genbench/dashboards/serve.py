@@ -20,7 +20,18 @@ WAITING = """<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="
 
 
 class _Quiet(SimpleHTTPRequestHandler):
-    """Static files without a log line per request, never cached (pages change while a sweep runs)."""
+    """Static files without a log line per request, never cached (pages change while a sweep runs), and only to
+    requests addressed to this server by name (127.0.0.1:PORT or localhost:PORT)."""
+
+    def parse_request(self) -> bool:
+        # DNS rebinding: a page of evil.example whose name is made to resolve to 127.0.0.1 reaches this server
+        # from the browser, but its requests still carry Host: evil.example.
+        if not super().parse_request():
+            return False
+        if allowed_host(self.headers.get("Host", ""), self.server.server_address[1]):
+            return True
+        self.send_error(403, "Unknown Host header", f"open http://127.0.0.1:{self.server.server_address[1]}/")
+        return False
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         pass
@@ -61,13 +72,24 @@ def rebuild(results: str, definitions: str | None = None) -> str:
         return f"not rebuilt ({type(exc).__name__}: {exc}); the previous pages stay"
 
 
-def start_server(directory: str, port: int) -> ThreadingHTTPServer:
-    """An HTTP server for `directory` on 127.0.0.1 in a daemon thread (port 0 picks a free port)."""
+def allowed_host(host: str, port: int) -> bool:
+    """The Host header of a request meant for this server: 127.0.0.1 or localhost, with its port."""
+    names = {f"127.0.0.1:{port}", f"localhost:{port}"} | ({"127.0.0.1", "localhost"} if port == 80 else set())
+    return host.strip().lower() in names
+
+
+def bind_server(directory: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server for `directory`, bound to 127.0.0.1 and listening, not serving yet (port 0: a free port)."""
     handler = functools.partial(_Quiet, directory=directory)
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        return ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as exc:
         raise GenbenchError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
+
+
+def start_server(directory: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server for `directory` on 127.0.0.1, serving in a daemon thread (port 0 picks a free port)."""
+    server = bind_server(directory, port)
     threading.Thread(target=server.serve_forever, name="genbench-dashboard", daemon=True).start()
     return server
 
@@ -86,11 +108,24 @@ def serve(results: str, port: int = 8050, poll_s: float = 2.0, stop: threading.E
     if "://" in results:
         raise GenbenchError(f"{results}: --serve needs a local results directory (copy it here first)")
     ResultsStore(results).read_study()  # a clear error when this is not a results directory
-    stop = stop or _stop_on_ctrl_c()  # before the URL is printed: Ctrl-C from then on ends the loop cleanly
-    print(f"Dashboard: {rebuild(results, definitions)}", flush=True)
-    server = start_server(str(Path(results) / "dashboards"), port)
-    print(f"Serving {Path(results).resolve()}/dashboards at http://127.0.0.1:{server.server_port}/ "
-          "(rebuilt when the results change; Ctrl-C stops)", flush=True)
+    server = bind_server(str(Path(results) / "dashboards"), port)  # a port in use fails now, not after the build
+    serving = threading.Thread(target=server.serve_forever, name="genbench-dashboard", daemon=True)
+    try:
+        stop = stop or _stop_on_ctrl_c()  # before the URL is printed: Ctrl-C from then on ends the loop cleanly
+        print(f"Dashboard: {rebuild(results, definitions)}", flush=True)
+        serving.start()  # requests that came while it built waited in the listen queue
+        print(f"Serving {Path(results).resolve()}/dashboards at http://127.0.0.1:{server.server_port}/ "
+              "(rebuilt when the results change; Ctrl-C stops)", flush=True)
+        _follow(results, poll_s, stop, definitions)
+    finally:
+        if serving.is_alive():  # shutdown() waits for serve_forever, forever if it never started
+            server.shutdown()
+        server.server_close()
+    return 0
+
+
+def _follow(results: str, poll_s: float, stop: threading.Event, definitions: str | None) -> None:
+    """Rebuild the site whenever the results change, until `stop` is set or Ctrl-C."""
     seen = fingerprint(results)
     try:
         while not stop.wait(poll_s):
@@ -101,7 +136,3 @@ def serve(results: str, port: int = 8050, poll_s: float = 2.0, stop: threading.E
         print("Stopped serving.", flush=True)
     except KeyboardInterrupt:  # Ctrl-C in a thread other than the main one (no handler there)
         print("Stopped serving.", flush=True)
-    finally:
-        server.shutdown()
-        server.server_close()
-    return 0

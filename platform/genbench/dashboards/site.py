@@ -42,7 +42,7 @@ class Page:
 
 def _panel(fig: go.Figure, panel_id: str) -> str:
     div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=panel_id, config={"responsive": True})
-    return f'<div class="panel" id="panel-{panel_id}">{div}</div>'
+    return f'<div class="panel" id="panel-{html.escape(panel_id)}">{div}</div>'
 
 
 def build_page(page: PageDef, ctx: Context) -> Page:
@@ -52,7 +52,7 @@ def build_page(page: PageDef, ctx: Context) -> Page:
         try:
             parts.append(_panel(render(panel, ctx), panel.id))
         except Missing as why:
-            parts.append(f'<p class="missing" id="{panel.id}">{html.escape(panel.title or panel.id)}: '
+            parts.append(f'<p class="missing" id="{html.escape(panel.id)}">{html.escape(panel.title or panel.id)}: '
                          f"not shown, {html.escape(str(why))}.</p>")
     return Page(page.name, page.title, "\n".join(parts))
 
@@ -159,7 +159,7 @@ def write_dashboards(results: str, live: bool = False, definitions: str | None =
     store.write_bytes("dashboards", "plotly.min.js", get_plotlyjs().encode())
     nav = " ".join(f'<a href="{p.name}.html">{p.name}</a>' for p in pages)
     for page in pages:
-        text = PAGE.format(title=f"{ctx.study.get('study', '')} - {page.name}", live=LIVE if live else "",
+        text = PAGE.format(title=html.escape(f"{ctx.study.get('study', '')} - {page.name}"), live=LIVE if live else "",
                            study=html.escape(ctx.study.get("study", "")), links=nav, heading=html.escape(page.heading),
                            body=note + page.body)
         store.write_bytes("dashboards", f"{page.name}.html", text.encode())

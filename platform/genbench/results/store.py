@@ -52,6 +52,12 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
         import os
 
         return pafs.LocalFileSystem(), os.path.abspath(uri)
+    from genbench.cluster.secrets import uri_credentials
+
+    if found := uri_credentials(uri):  # it would be printed, and recorded where the results are
+        raise ConfigError(f"credentials in the results URI ({found})", key="--out",
+                          fix="remove them: pyarrow reads credentials from the environment (AWS_ACCESS_KEY_ID, "
+                              "GOOGLE_APPLICATION_CREDENTIALS, ...) or the machine's identity")
     try:
         return pafs.FileSystem.from_uri(uri)
     except (pa.ArrowInvalid, OSError) as exc:

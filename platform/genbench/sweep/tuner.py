@@ -204,13 +204,17 @@ def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False, da
     """A private local Ray instance: never joins a cluster that happens to be running on this machine.
 
     `dashboard` starts Ray's dashboard (state API) on 127.0.0.1: Ray Train's controller watches itself with it.
+    Every server of it listens on 127.0.0.1 only (loopback_only), with Ray's token authentication still on.
     """
     import ray
 
+    from genbench.sweep.loopback import LOOPBACK, loopback_only
+
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=dashboard,
-                 dashboard_host="127.0.0.1", log_to_driver=log_to_driver, logging_level=logging.WARNING,
-                 configure_logging=True)
+        with loopback_only():
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=dashboard,
+                     dashboard_host=LOOPBACK, _node_ip_address=LOOPBACK, log_to_driver=log_to_driver,
+                     logging_level=logging.WARNING, configure_logging=True)
 
 
 PRIVATE_RAY = "a private local Ray"

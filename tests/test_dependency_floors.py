@@ -1,0 +1,55 @@
+"""pyproject.toml's floors exclude the known vulnerable releases and those without the APIs genbench calls, and what
+is installed here meets every floor."""
+from __future__ import annotations
+
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+# The lowest floor each may have, and why (README, "Dependency floors").
+NEEDED = {
+    "torch": ("2.6", "weights_only=True loading bypassable before 2.6 (CVE-2025-32434); nn.utils.get_total_norm"),
+    "ray": ("2.56", "ray.train.LoggingConfig (Train v2) from 2.56; token authentication from 2.52"),
+    "pillow": ("11.3", "image decoder and encoder CVEs up to 11.2 (CVE-2023-50447, CVE-2024-28219, CVE-2025-48379)"),
+}
+
+
+def _requirements() -> dict[str, Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {(r := Requirement(line)).name.lower(): r for line in project["dependencies"]}
+
+
+def _floor(requirement: Requirement) -> Version | None:
+    floors = [Version(s.version) for s in requirement.specifier if s.operator in (">=", "==", "~=")]
+    return max(floors) if floors else None
+
+
+@pytest.mark.parametrize("name", sorted(NEEDED))
+def test_the_floor_excludes_vulnerable_releases_and_missing_apis(name: str) -> None:
+    floor = _floor(_requirements()[name])
+    needed, why = NEEDED[name]
+    assert floor is not None and floor >= Version(needed), f"{name} needs >= {needed}: {why}"
+
+
+def test_the_installed_versions_meet_every_floor() -> None:
+    for name, requirement in _requirements().items():
+        installed = Version(version(name))
+        floor = _floor(requirement)
+        # A local build tag (torch 2.13.0+cpu) still meets its release's floor.
+        assert floor is None or Version(installed.base_version) >= floor, f"{name} {installed} < {floor}"
+
+
+def test_the_cpu_torch_pin_meets_the_floor_so_pip_keeps_it() -> None:
+    """`make` installs the Makefile's CPU torch first; the floor admits it and sets no upper bound or exact version,
+    so installing genbench never replaces it with a (CUDA) build from the index."""
+    import re
+
+    pin = re.search(r"^TORCH \?= torch==(\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    requirement = _requirements()["torch"]
+    assert pin and [s.operator for s in requirement.specifier] == [">="]
+    assert requirement.specifier.contains(pin.group(1))
