@@ -99,8 +99,6 @@ BROKEN = {  # name: (old, new, text the message must name besides the file)
     "gpus": ("fixed:\n", "resources: {gpus_per_worker: one}\nfixed:\n", ["resources.gpus_per_worker", "number"]),
     "batch_over_workers": ("fixed:\n", "resources: {workers: 3}\nfixed:\n",
                            ["train.batch_size 64 does not split over 3 workers", "multiples of 3"]),
-    "asha_workers": ("fixed:\n", "resources: {workers: 2}\nsearch: {scheduler: asha}\nfixed:\n",
-                     ["search.scheduler", "reports once", "scheduler: none"]),
 }
 
 
@@ -224,6 +222,8 @@ def test_resources_default_and_data_parallel(tmp_path: Path) -> None:
     study = load_study(_write(tmp_path, text))
     assert (study.workers, study.placement, study.max_failures, study.distributed, study.trial_cpus) == (
         4, "spread", 0, True, 8)
+    asha = load_study(_write(tmp_path, text.replace("fixed:\n", "search: {scheduler: asha}\nfixed:\n", 1)))
+    assert (asha.scheduler, asha.distributed) == ("asha", True)  # its trials report every evaluation to Tune
     searched = text.replace("  gan.d_steps: {int: [1, 3]}", "  train.batch_size: {choice: [64, 128, 30]}").replace(
         "  train.batch_size: 64\n", "")
     with pytest.raises(ConfigError, match="train.batch_size 30 does not split over 4 workers"):

@@ -8,6 +8,7 @@ from typing import Any
 from genbench.errors import ConfigError
 
 DRIVER_MEMORY_BYTES = 2**20  # a data-parallel trial's only resource: a bundle must hold something, and no CPU
+HEAD_NODE = "node:__internal_head__"  # Ray's resource of the head node (where the sweep's own driver runs)
 TRIALS_PER_GPU = 4  # the default share packs at most this many trials on one GPU (see default_gpu_share)
 REFRESH_S = 5.0  # how often a running sweep looks at the cluster again (nodes joined or left)
 Resources = dict[str, float]  # Ray resources: {"CPU": 4, "GPU": 1.0, ...}
@@ -57,18 +58,31 @@ def per_process(cpus: int, gpus: float) -> Resources:
 def trial_request(study: Any, seeds: int, view: ClusterView) -> Request:
     """What one trial of `study` asks Ray for. One seed trains in the trial's own process; several train as Ray
     tasks in the trial's placement group, side by side as far as the cluster (at its limit) holds them, behind an
-    empty head bundle (the trial process only waits and aggregates). A data-parallel trial is only the driver of
-    Ray Train worker groups, which reserve their own resources: it holds no CPU (one it held would be missing from
-    a worker group that needs every CPU of a node) and its demand is its worker group's."""
+    empty head bundle (the trial process only waits and aggregates).
+
+    A data-parallel trial is only the driver of its seeds' Ray Train worker groups, which reserve placement groups
+    of their own: it holds no CPU (one it held would be missing from a worker group that needs every CPU of a node),
+    only a sliver of the head node (see driver_bundle), and its demand is its seeds' groups side by side."""
     if study.distributed:
         group = {k: v * study.workers for k, v in per_process(study.cpus_per_trial, study.gpus_per_worker).items()}
-        return Request([{"memory": float(DRIVER_MEMORY_BYTES)}], group, 1, study.gpus_per_worker)
+        lanes = max(1, min(seeds, fits(group, view.grows_to or view.now)))
+        return Request([driver_bundle()], {k: v * lanes for k, v in group.items()}, lanes, study.gpus_per_worker)
     share = study.gpus_per_trial or 0.0
     one = per_process(study.cpus_per_trial, share)
     if seeds == 1:
         return Request([one], one, 1, share)
     lanes = max(1, min(seeds, fits(one, view.grows_to or view.now)))
     return Request([{}] + [one] * lanes, {k: v * lanes for k, v in one.items()}, lanes, share)
+
+
+def driver_bundle() -> Resources:
+    """A data-parallel trial's bundle: 1 MiB of memory on the head node, beside the sweep's driver.
+
+    Its worker groups' failures are Ray Train's to retry (from the latest checkpoint), so Tune does not retry these
+    trials (tuner._fit); a driver on the head node is not lost with a worker node, and the head is the node a sweep
+    cannot outlive anyway. Its Train controllers follow it there (Ray Train places them on their driver's node).
+    """
+    return {"memory": float(DRIVER_MEMORY_BYTES), HEAD_NODE: 0.001}
 
 
 def concurrency(request: Request, view: ClusterView, cap: int, remaining: int) -> int:
@@ -164,7 +178,7 @@ def _limit(nodes: list[Resources], profile: Any) -> tuple[Resources | None, str]
         return {k: float(config.get(k, 0)) for k in ("CPU", "GPU")}, "the autoscaler's node limits"
     if profile is None or not (profile.max_nodes and profile.cpus_per_node):
         return None, ""
-    head = next((n for n in nodes if "node:__internal_head__" in n), {})
+    head = next((n for n in nodes if HEAD_NODE in n), {})
     grown = {"CPU": head.get("CPU", 0.0) + profile.max_nodes * profile.cpus_per_node,
              "GPU": head.get("GPU", 0.0) + profile.max_nodes * profile.gpus_per_node}
     gpus = f", {profile.gpus_per_node} GPU" if profile.gpus_per_node else ""

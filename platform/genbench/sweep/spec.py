@@ -52,7 +52,7 @@ class Study:
     workers: int = 1  # data-parallel Ray Train workers per trial; 1: the trial trains in its own process
     gpus_per_worker: float = 0.0  # > 0 also sends a one-worker trial through Ray Train
     placement: str = "pack"  # pack | spread: a trial's workers on few nodes, or one per node
-    max_failures: int = 2  # retries of a trial whose process or node dies (and worker-group restarts)
+    max_failures: int = 2  # retries of a trial whose process or node dies; data-parallel: worker-group restarts only
     success: tuple[str, str, float] | None = None  # (metric, 'at_least' | 'at_most', value) a successful seed reaches
     description: str = ""
     source: str = ""
@@ -308,11 +308,7 @@ def check_overrides(study: Study, budget: Budget, overrides: dict[str, Any]) -> 
 
 
 def _check_workers(doc: YamlDoc, study: Study) -> None:
-    """Data-parallel trials: no scheduler, and every batch size splits evenly over the workers."""
-    if study.distributed and study.scheduler != "none":
-        raise ConfigError(f"{study.scheduler} stops trials on their reports during training; a data-parallel trial "
-                          "reports once, at its end", key="search.scheduler", source=doc.where("search.scheduler"),
-                          fix="use scheduler: none with resources.workers > 1 or gpus_per_worker")
+    """Data-parallel trials: every batch size splits evenly over the workers."""
     if study.workers == 1:
         return
     searched = study.space.get("train.batch_size")

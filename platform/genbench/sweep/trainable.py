@@ -7,12 +7,13 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from ray import tune
+from ray.train import UserCallback
 
 from genbench.errors import GenbenchError
 from genbench.results.analysis import seed_aggregate
@@ -159,19 +160,17 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), interme
     """Train `config` under `seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
 
     One seed trains in this process; several train as Ray tasks in the trial's placement group, each with `cpus`
-    CPUs and a `gpus` share. Every intermediate report carries each seed's row as of that evaluation
-    (`partial_rows`: cost, provenance and stability so far), which is what a stopped trial's rows hold. The final
-    report carries `final: True`, the seed aggregate (mean metrics, seed_std, seed_cv, success_rate), every
-    objective (NaN where none was measured, so that Optuna records a failure) and the per-seed rows.
-    `intermediate` is False when an objective is known only at the end (cost, stability). With `workers`
-    (a train.ray_worker.Workers), each seed trains data-parallel through Ray Train instead: see distributed_trial.
+    CPUs and a `gpus` share. With `workers` (a train.ray_worker.Workers) each seed trains data-parallel through its
+    own Ray Train run instead (train_stream), this process being only their driver. Every intermediate report
+    carries each seed's row as of that evaluation (`partial_rows`: cost, provenance and stability so far), which is
+    what a stopped trial's rows hold. The final report carries `final: True`, the seed aggregate (mean metrics,
+    seed_std, seed_cv, success_rate), every objective (NaN where none was measured, so that Optuna records a
+    failure) and the per-seed rows. `intermediate` is False when an objective is known only at the end (cost,
+    stability).
     """
-    if workers is not None:
-        distributed_trial(config, objectives, seeds, workers, storage, spread_metric, threshold)
-        return
     base = int(config.get("seed", 0))
     flats = [{**config, "seed": base + i} for i in range(seeds)]
-    lanes = [Lane(f["seed"], run_stream(f, gpus) if seeds == 1 else _remote_stream(f, cpus, gpus)) for f in flats]
+    lanes = [Lane(f["seed"], _stream(f, seeds, cpus, gpus, workers, storage)) for f in flats]
     try:
         while any(lane.row is None for lane in lanes):
             for lane in lanes:
@@ -192,26 +191,130 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), interme
             lane.stream.close()  # type: ignore[attr-defined]  # stops a seed still training (trial stopped)
 
 
-def distributed_trial(config: dict[str, Any], objectives: tuple[str, ...], seeds: int, workers: Any, storage: str,
-                      spread_metric: str, threshold: tuple[str, str, float] | None) -> None:
-    """Each seed in turn through Ray Train's TorchTrainer, this trial process being only its driver.
+def _stream(flat: dict[str, Any], seeds: int, cpus: int, gpus: float, workers: Any, storage: str) -> Iterator[Item]:
+    """One seed's stream: through Ray Train (data-parallel), in this process (one seed) or as a Ray task."""
+    if workers is not None:
+        trial_id = tune.get_context().get_trial_id()
+        return train_stream(flat, workers, f"{storage.rstrip('/')}/{trial_id}-s{flat['seed']}")
+    return run_stream(flat, gpus) if seeds == 1 else _remote_stream(flat, cpus, gpus)
 
-    The trial holds no CPU (see tuner.trial_resources): the worker group reserves its own placement group.
-    Rank 0's history comes back with the row, so the trial reports once, at the end of its last seed.
+
+class ForwardReports(UserCallback):
+    """Rank 0's evaluation reports, put on a Ray queue as the Train controller receives them (it runs there).
+
+    Modelled on Ray's TuneReportCallback, which hands one Train run's reports to the Tune session itself: a trial
+    here drives one Train run per seed and reports their mean in lockstep, so each run gets a queue of its own.
+    The first report also introduces the controller, so that the trial can abort the run (AbortsTrainingOnStop).
     """
+
+    def __init__(self, reports: Any) -> None:
+        self.reports = reports  # a ray.util.queue.Queue (an actor handle: it travels to the controller)
+        self.introduced = False
+
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+        import ray
+
+        if not self.introduced:
+            self.introduced = True
+            self.reports.put(("controller", ray.get_runtime_context().current_actor))
+        if metrics and "history" in metrics[0]:  # an evaluation (checkpoint-only reports carry no history)
+            self.reports.put(("train", metrics[0]))
+
+
+TRAINING: set[Any] = set()  # controllers of this process's Ray Train runs still training
+ABORT_S = 30.0  # the longest an abort waits for a controller to stop its workers
+
+
+def abort_training(controllers: list[Any]) -> None:
+    """Abort Ray Train runs: each controller stops its workers and removes their placement group, then exits."""
+    import ray
+    from ray.exceptions import GetTimeoutError, RayError
+
+    for ref in [c.abort.remote() for c in controllers]:
+        try:
+            ray.get(ref, timeout=ABORT_S)
+        except (RayError, GetTimeoutError):  # abort ends the controller: its caller sees the actor die
+            pass
+    TRAINING.difference_update(controllers)
+
+
+class AbortsTrainingOnStop:
+    """Mixin of each trial's Trainable (Tune builds it from trial_main, whose __mixins__ name it).
+
+    Tune calls a trial's cleanup() in the trial's process when it stops the trial (ASHA, a stopper), and ends the
+    process only once it returns. Its Train runs are aborted first: ending the process would kill their controllers
+    with it (it owns them) but leave their placement groups to Ray Train's PlacementGroupCleaner, which finds its
+    cluster through the state API and fails where a machine runs several Ray instances ('Found multiple active Ray
+    instances'): a group left behind holds its CPUs, and the next trial's worker group waits for them for ever.
+    """
+
+    def cleanup(self) -> None:
+        abort_training(list(TRAINING))
+        super().cleanup()  # type: ignore[misc]
+
+
+def _start_training(flat: dict[str, Any], workers: Any, storage: str) -> Any:
+    """run_distributed(flat) in a thread of this process (the run's driver); returns the queue its reports, then its
+    end ('end', row, history) or ('error', message), arrive on."""
+    from ray.exceptions import RayError
+    from ray.util.queue import Queue
+
     from genbench.train.ray_worker import run_distributed
 
-    base, trial_id = int(config.get("seed", 0)), tune.get_context().get_trial_id()
-    rows: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    for seed in range(base, base + seeds):
-        row, steps = run_distributed({**config, "seed": seed}, workers, f"{storage.rstrip('/')}/{trial_id}-s{seed}")
-        rows.append({**row, "seed": seed, "steps": row.get("steps", 0)})  # train_path, workers: set by rank 0
-        history.extend({"seed": seed, **h} for h in steps)
-    aggregate = seed_aggregate(rows, spread_metric, threshold)
-    missing = {m: math.nan for m in objectives if m not in aggregate}
-    tune.report({**aggregate, **missing, "step": max(r["steps"] for r in rows), "final": True, "rows": rows,
-                 "history": history})
+    reports = Queue(actor_options={"num_cpus": 0})  # unbounded: a seed ahead of the others never blocks its run
+
+    def work() -> None:
+        try:
+            end = ("end", *run_distributed(flat, workers, storage, [ForwardReports(reports)]))
+        except Exception as exc:  # a GenbenchError (no result checkpoint), Ray failing to start the run, an abort
+            end = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            reports.put(end)
+        except RayError:  # the trial has ended, and its queue with it
+            pass
+
+    threading.Thread(target=work, name=f"train-seed-{flat.get('seed', 0)}", daemon=True).start()
+    return reports
+
+
+def train_stream(flat: dict[str, Any], workers: Any, storage: str) -> Iterator[Item]:
+    """run_distributed(flat) as a stream: rank 0's evaluations as Ray Train reports them, then the rest of its history
+    and its row. The seeds' runs train side by side where the cluster holds their worker groups (a later one waits
+    for resources). Closing the stream, or Tune stopping the trial, aborts the run (AbortsTrainingOnStop).
+    """
+    reports = _start_training(flat, workers, storage)
+    controller, ended = None, False
+    seen = 0  # the last step passed on: a worker group restarted from a checkpoint reports later steps again
+    try:
+        while not ended:
+            item = reports.get()
+            if item[0] in ("end", "error"):
+                ended = True
+                TRAINING.discard(controller)  # a handle held keeps its actor alive
+            if item[0] == "controller":
+                controller = item[1]
+                TRAINING.add(controller)
+            elif item[0] == "error":
+                yield item
+            else:
+                seen = yield from train_items(item, seen)
+    finally:
+        if controller is not None and not ended:
+            abort_training([controller])
+
+
+def train_items(item: tuple[Any, ...], seen: int) -> Generator[Item, None, int]:
+    """A Train report ('train', metrics) or the run's end ('end', row, history) as stream items after step `seen`;
+    returns the last step passed on."""
+    if item[0] == "train" and item[1]["step"] > seen:
+        yield "partial", item[1]["row"]
+    for entry in item[1]["history"] if item[0] == "train" else item[2]:
+        if entry["step"] > seen:
+            seen = entry["step"]
+            yield "report", seen, {k: v for k, v in entry.items() if k != "step"}
+    if item[0] == "end":
+        yield "row", item[1]
+    return seen
 
 
 def _drain(lanes: list[Lane]) -> list[dict[str, Any]]:
@@ -219,3 +322,6 @@ def _drain(lanes: list[Lane]) -> list[dict[str, Any]]:
     for lane in lanes:
         lane.history.clear()
     return out
+
+
+trial_main.__mixins__ = (AbortsTrainingOnStop,)  # type: ignore[attr-defined]  # kept by tune.with_parameters

@@ -434,7 +434,7 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
         reuse_actors=not study.distributed),
         run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=_ray_storage(store), verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=study.max_failures),
+                                  failure_config=tune.FailureConfig(max_failures=_trial_retries(study)),
                                   callbacks=callbacks))
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune warns that its own (disabled) logs are missing
     # A failed trial's traceback: the writer prints its reason in one line and records it in the row.
@@ -495,6 +495,17 @@ def _status_counts(store: ResultsStore) -> dict[str, int]:
 
 def _ray_storage(store: ResultsStore, name: str = "ray") -> str:
     return store.path(name) if "://" not in store.uri else f"{store.uri.rstrip('/')}/{name}"
+
+
+def _trial_retries(study: Study) -> int:
+    """Tune's retries of a trial whose process or node dies: none for data-parallel trials.
+
+    A data-parallel trial's worker failures are Ray Train's to count (study.max_failures worker-group restarts from
+    the latest checkpoint): Tune rerunning the trial from scratch as well would count each failure twice. Its
+    driver holds a sliver of the head node (resources.driver_bundle), so no worker node takes it down; a driver that
+    dies all the same (killed, out of memory) fails its trial, with a row that says so.
+    """
+    return 0 if study.distributed else study.max_failures
 
 
 def _workers(study: Study) -> Any:

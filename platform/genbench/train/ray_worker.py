@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +20,11 @@ from genbench.data import Dataset, load_dataset
 from genbench.errors import ConfigError, GenbenchError
 from genbench.families import FAMILIES
 from genbench.train import checkpoint
-from genbench.train.device import Placement, apply_backends, place, resolve
-from genbench.train.evaluate import Evaluator, peak_memory_bytes
-from genbench.train.loop import LoopState, train
+from genbench.train.device import Assignment, Placement, apply_backends, place, resolve
+from genbench.train.evaluate import Evaluator
+from genbench.train.loop import LoopState, Report, train
 from genbench.train.parallel import from_rank0, make_data_parallel, mean_over_workers
-from genbench.train.run import device_seconds, measure
+from genbench.train.run import Meter, measure, running_row
 
 
 @dataclass
@@ -129,35 +130,67 @@ def _progress(run: WorkerRun, history: list[dict[str, Any]]) -> Any:
     return report
 
 
+def _reporter(run: WorkerRun, history: list[dict[str, Any]], snapshot: Callable[[int], dict[str, Any]]) -> Report:
+    """The loop's report: rank 0 keeps the history, and at every evaluation but the last every worker reports to
+    Ray Train (a barrier), rank 0 with the history since its previous report and its row so far (`snapshot`).
+
+    These reports reach a Tune trial as they happen (sweep.trainable.ForwardReports); the last evaluation goes with
+    the row, the run's result. After a restart rank 0 sends its restored history again: the trial keeps each step
+    once.
+    """
+    progress = _progress(run, history)
+    sent = 0
+
+    def report(step: int, values: dict[str, float]) -> None:
+        nonlocal sent
+        progress(step, values)
+        if step >= run.cfg.train.steps or not any(k.startswith("eval.") for k in values):
+            return
+        metrics: dict[str, Any] = {"step": step}
+        if run.rank == 0:
+            metrics.update(history=history[sent:], row=snapshot(step))
+            sent = len(history)
+        _report(metrics, run.rank)
+
+    return report
+
+
 def worker_main(config: dict[str, Any]) -> None:
-    """One data-parallel worker: its shard, averaged gradients, rank 0's evaluation shared by all, checkpoints."""
+    """One data-parallel worker: its shard, averaged gradients, rank 0's evaluation shared by all, a report at every
+    evaluation, checkpoints."""
     _quiet_reports()
     run = _setup(config)
     rank, world, cfg = run.rank, run.world, run.cfg
-    state, history = _restore(run.family)
-    if state is not None:  # a restarted worker group: the step it resumed from is part of the record
+    restored, history = _restore(run.family)
+    state = restored or LoopState()  # updated in place by the loop: the snapshots read its gradient norm and FLOPs
+    if restored is not None:  # a restarted worker group: the step it resumed from is part of the record
         state.resumed_from.append(state.step)
-    torch.manual_seed(cfg.seed * 7919 + rank + 104729 * (state.step if state else 0))  # own noise per worker
+    torch.manual_seed(cfg.seed * 7919 + rank + 104729 * state.step)  # own noise per worker
     ev = cfg.eval
     evaluator = Evaluator(run.data, ev.n_samples, ev.features, ev.inception_weights) if rank == 0 else None
     curve = [{k[5:]: v for k, v in h.items() if k.startswith("eval.")} for h in history
              if any(k.startswith("eval.") for k in h)]
-    clock = (time.time(), time.perf_counter(), time.process_time())
+    nodes, visible = _gathered(world, ray_node_id()), _gathered(world, os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    # The group holds world x gpus GPUs; cost.visible_devices lists each rank's ids (';' between ranks).
+    meter = Meter(run.placement, Assignment(run.placement.device, run.gpus * world, ";".join(visible)), world)
+    where = {"train_path": "ray-train", "workers": world, "worker_nodes": ",".join(nodes),
+             "resumed_from": ",".join(map(str, state.resumed_from))}
 
     def evaluate(f: Any) -> dict[str, float]:
         values = evaluator(f) if evaluator is not None else None
         curve.append(from_rank0(values) if world > 1 else values)
         return curve[-1]
 
+    def snapshot(step: int) -> dict[str, Any]:
+        return {**running_row(run.family, evaluator, curve, state, meter, step), **where}
+
     def save(loop: LoopState) -> None:
         _report({"step": loop.step}, rank, lambda d: checkpoint.save(d, run.family, loop, history))
 
-    outcome = train(run.family, shard(run.data, rank, world), run.local, _progress(run, history), evaluate,
+    outcome = train(run.family, shard(run.data, rank, world), run.local, _reporter(run, history, snapshot), evaluate,
                     reduce=mean_over_workers if world > 1 else (lambda v: v), state=state, checkpoint=save,
                     checkpoint_every=cfg.train.checkpoint_every, placement=run.placement)
-    nodes = _gathered(world, ray_node_id())
-    visible = _gathered(world, os.environ.get("CUDA_VISIBLE_DEVICES", ""))
-    row = _final_row(run, outcome, evaluator, curve, (nodes, visible), state, clock) if rank == 0 else {}
+    row = _final_row(run, outcome, evaluator, curve, meter, where) if rank == 0 else {}
     _report({"step": outcome.steps, "final": 1}, rank, lambda d: _write_result(d, row, history))
 
 
@@ -177,23 +210,12 @@ def _gathered(world: int, mine: str) -> list[str]:
     return values
 
 
-def _final_row(run: WorkerRun, outcome: Any, evaluator: Any, curve: list[dict[str, float]],
-               where: tuple[list[str], list[str]], state: LoopState | None,
-               clock: tuple[float, float, float]) -> dict[str, Any]:
-    """Rank 0's row: measured like an in-process run, plus how and where it trained (times since the last start).
-    The worker group holds world x gpus GPUs; cost.visible_devices lists each rank's ids (';' between ranks)."""
+def _final_row(run: WorkerRun, outcome: Any, evaluator: Any, curve: list[dict[str, float]], meter: Meter,
+               where: dict[str, Any]) -> dict[str, Any]:
+    """Rank 0's row: measured like an in-process run, plus how and where it trained (times since the last start)."""
     row = measure(run.family, run.data, run.cfg, outcome, evaluator, curve)
-    started, wall0, cpu0 = clock
-    wall_s, cpu_s = time.perf_counter() - wall0, (time.process_time() - cpu0) * run.world
-    held = run.gpus * run.world
-    nodes, visible = where
-    row.update({"cost.train_flops": row["cost.train_flops"] * run.world, "train_path": "ray-train",
-                "workers": run.world, "worker_nodes": ",".join(nodes),
-                "resumed_from": ",".join(map(str, state.resumed_from if state else [])),
-                "cost.wall_s": wall_s, "cost.device_s": device_seconds(run.placement, wall_s, cpu_s, held),
-                "cost.peak_mem_bytes": peak_memory_bytes(run.placement.device), **run.placement.columns(),
-                "cost.gpu_share": held, "cost.visible_devices": ";".join(visible),
-                "start_time": started, "end_time": time.time()})
+    row.update({"cost.train_flops": row["cost.train_flops"] * run.world, **where, **meter.columns(),
+                "end_time": time.time()})
     return row
 
 
@@ -211,11 +233,13 @@ def check_workers(cfg: RunConfig, workers: Workers) -> None:
                           fix="pass --gpus-per-worker 1 (or resources.gpus_per_worker), or set train.device=auto")
 
 
-def run_distributed(flat: dict[str, Any], workers: Workers, storage: str) -> tuple[dict[str, Any], list[dict]]:
+def run_distributed(flat: dict[str, Any], workers: Workers, storage: str,
+                    callbacks: list[Any] | None = None) -> tuple[dict[str, Any], list[dict]]:
     """Train `flat` with Ray Train's TorchTrainer on the connected Ray; returns rank 0's row and the history.
 
     A lost worker restarts the worker group from the latest checkpoint (FailureConfig); the history is kept
-    in the checkpoints, so a resumed run continues it without a gap or a repeated step.
+    in the checkpoints, so a resumed run continues it without a gap or a repeated step. `callbacks` (Ray Train
+    UserCallbacks) see every report as the controller receives it: a sweep's trial forwards them to Tune.
     """
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -232,7 +256,7 @@ def run_distributed(flat: dict[str, Any], workers: Workers, storage: str) -> tup
         run_config=RunConfig(name=f"train-{cfg.family}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=storage,
                              failure_config=FailureConfig(max_failures=workers.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2),
-                             logging_config=LoggingConfig(log_level="WARNING")))
+                             logging_config=LoggingConfig(log_level="WARNING"), callbacks=callbacks))
     try:
         result = trainer.fit()
     except Exception as exc:  # TrainingFailedError: more failures than allowed; an outcome, not a crash

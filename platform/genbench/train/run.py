@@ -30,17 +30,21 @@ Snapshot = Callable[[dict[str, Any]], None]  # snapshot(row so far): at each eva
 
 @dataclass
 class Meter:
-    """The clocks, device and GPU share of one run: its cost.* columns at any moment of it."""
+    """The clocks, device and GPU share of one run: its cost.* columns at any moment of it.
+
+    A data-parallel run is metered on rank 0 for all its `world` workers: CPU time x world, and the assignment
+    holds the whole group's GPUs and every rank's visible ids."""
 
     placement: Placement
     assignment: Assignment
+    world: int = 1
     started: float = field(default_factory=time.time)
     wall0: float = field(default_factory=time.perf_counter)
     cpu0: float = field(default_factory=time.process_time)
 
     def columns(self) -> dict[str, Any]:
         wall_s = time.perf_counter() - self.wall0
-        device_s = device_seconds(self.placement, wall_s, time.process_time() - self.cpu0,
+        device_s = device_seconds(self.placement, wall_s, (time.process_time() - self.cpu0) * self.world,
                                   self.assignment.gpus_held(self.placement))
         return {"cost.wall_s": wall_s, "cost.device_s": device_s,
                 "cost.peak_mem_bytes": peak_memory_bytes(self.placement.device), **self.placement.columns(),
@@ -107,7 +111,7 @@ def running_row(family: Any, evaluator: Evaluator, curve: list[dict[str, float]]
     series = [c.get(evaluator.primary[0], float("nan")) for c in curve]
     return {"steps": step, **meter.columns(), **evaluator.provenance(),
             "provenance.sampler": getattr(family, "sampler", type(family).__name__),
-            "cost.params": count_params(family), "cost.train_flops": state.step_flops * step,
+            "cost.params": count_params(family), "cost.train_flops": state.step_flops * step * meter.world,
             **_stability(False, None, state.grad_norm_max, series, evaluator.primary[1])}
 
 
