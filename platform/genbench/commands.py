@@ -53,7 +53,7 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     from genbench.sweep.progress import fmt_s
     from genbench.sweep.spec import check_overrides, fill_resources, load_study, set_resources
     from genbench.sweep.summary import describe
-    from genbench.sweep.tuner import run_sweep
+    from genbench.sweep.tuner import run_sweep, study_data
 
     from genbench.results.store import ResultsStore
 
@@ -69,6 +69,7 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     default = profile.results_uri(study.name, dry_run) if profile is not None and profile.storage else \
         os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name)
     out = out or default
+    data = study_data(study, budget, run_keys)  # a bad data set fails here, before anything moves or is written
     if resume and not ResultsStore(out).exists("study.yaml"):
         raise GenbenchError(f"{out}: nothing to resume (no study was started there); run without --resume")
     out = out if resume else prepare_out(out)
@@ -78,7 +79,8 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     with holding(out, "--resume" if resume else "this run") as note:  # one driver per results directory
         print(f"{label}: {budget.trials} trials{seeds} x {budget.steps} steps of family '{study.family}'{workers} "
               f"-> {out}" + (f"\nNote: {note}" if note else ""), flush=True)
-        result = run_sweep(study, budget, out, label, run_keys, resume=resume, address=address, profile=profile)
+        result = run_sweep(study, budget, out, label, run_keys, resume=resume, address=address, profile=profile,
+                           data=data)
     if result.interrupted:
         finished = sum(result.counts.values())
         print(f"Interrupted: {finished} of {budget.trials} trials finished and are kept in {out}; "
@@ -86,6 +88,10 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
               file=sys.stderr, flush=True)
         return 130
     _finish(out, describe(result.summary, fmt_s(result.wall_s)))
+    if result.counts and set(result.counts) == {"failed"}:
+        print(f"genbench: every trial failed; their errors are in the `error` column of {out}/trials",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -243,7 +249,7 @@ def _train_reporter(history: list[dict[str, Any]], steps: int) -> Any:
 
 def validate_files(files: list[str]) -> int:
     """Validate study, cluster and dashboard definition files; one line per file, non-zero exit if any is invalid."""
-    from genbench.sweep.spec import load_study
+    from genbench.sweep.spec import check_local_data, load_study
 
     failed = 0
     for path in files:
@@ -261,6 +267,7 @@ def validate_files(files: list[str]) -> int:
                 print(f"ok    {path}: dashboard page '{page.name}', {len(page.panels)} panels")
                 continue
             study = load_study(path)
+            check_local_data(study)
             print(f"ok    {path}: study '{study.name}', family {study.family}, {len(study.space)} searched keys")
         except GenbenchError as exc:
             failed += 1

@@ -1,7 +1,10 @@
 """The Dataset record and load_dataset (the registry, torch-free, is genbench.data.DATASETS)."""
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -41,6 +44,24 @@ class Dataset:
     def dim(self) -> int:
         """Number of values in one example (D, or C * H * W)."""
         return int(self.train[0].numel())
+
+
+TENSORS = ("train", "test", "modes", "train_labels", "test_labels")
+
+
+def to_arrays(data: Dataset) -> Dataset:
+    """The same record with numpy arrays instead of tensors: what Ray's object store shares between the processes
+    of a node without a copy (a tensor would be copied into every process that reads it)."""
+    return dataclasses.replace(data, **{k: getattr(data, k).numpy() for k in TENSORS if getattr(data, k) is not None})
+
+
+def from_arrays(data: Dataset) -> Dataset:
+    """Tensors over the arrays of to_arrays, without a copy. Those of an object in Ray's object store are read-only
+    shared memory: runs only read their data (batches are indexed copies), so torch's warning is silenced here."""
+    arrays: dict[str, Any] = {k: getattr(data, k) for k in TENSORS if getattr(data, k) is not None}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return dataclasses.replace(data, **{k: torch.from_numpy(v) for k, v in arrays.items()})
 
 
 def load_dataset(cfg: DataConfig) -> Dataset:

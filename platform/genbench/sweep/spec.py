@@ -73,6 +73,12 @@ class Study:
         """The family, or the families joined by '+' when a study compares several."""
         return "+".join(self.families)
 
+    def example_run(self, budget: Budget, family: str) -> dict[str, Any]:
+        """One run this study may make: its settings, with a value of every searched key (a search decides them,
+        but a fixed setting may need one, such as data.path for data.name 'files')."""
+        searched = {k: p.probe_values()[0] for k, p in self.space.items() if k != "family"}
+        return {**searched, **self.run_settings(budget), "family": family}
+
     def run_settings(self, budget: Budget) -> dict[str, Any]:
         """Flat keys every trial of this budget gets: the fixed settings plus the budget's steps."""
         single = {"family": self.families[0]} if len(self.families) == 1 else {}  # else the space chooses it
@@ -280,6 +286,19 @@ def fill_resources(study: Study, defaults: dict[str, Any], source: str) -> list[
     return filled
 
 
+def check_local_data(study: Study) -> None:
+    """`validate`'s light check of a study's own data files (no data is read): a data.path that does not exist
+    here. A relative path is taken from the directory genbench runs in, as dry-run and sweep take it."""
+    path = study.fixed.get("data.path")
+    if study.fixed.get("data.name") != "files" or not isinstance(path, str) or "://" in path:
+        return
+    if not Path(path).expanduser().exists():
+        doc = load_yaml(study.source) if study.source else YamlDoc("", {})
+        raise ConfigError(f"no such file or folder {path!r} (relative paths start in {Path.cwd()})", key="data.path",
+                          source=doc.where("data.path", "fixed.data.path"),
+                          fix="give the folder of images, the .npy/.npz file or the Parquet file of the data set")
+
+
 def set_resources(study: Study, overrides: dict[str, Any]) -> dict[str, Any]:
     """Apply the `--set resources.KEY=VALUE` overrides to the study (validated as its `resources:` section would be);
     returns the other overrides, the run keys."""
@@ -304,7 +323,7 @@ def check_overrides(study: Study, budget: Budget, overrides: dict[str, Any]) -> 
                               fix=f"edit {key} in {study.source or 'the study file'} instead")
     where = {k: "--set" for k in overrides}
     for family in study.families:
-        from_flat({**study.run_settings(budget), "family": family, **overrides}, where)
+        from_flat({**study.example_run(budget, family), **overrides}, where)
 
 
 def _check_workers(doc: YamlDoc, study: Study) -> None:

@@ -18,10 +18,16 @@ from ray.train import UserCallback
 from genbench.errors import GenbenchError
 from genbench.results.analysis import seed_aggregate
 from genbench.train.device import Assignment
+from genbench.train.shared import shared_data
 from genbench.train.run import run
 
-Item = tuple[Any, ...]  # ("report", step, values), ("partial", row) ... then ("row", row) or ("error", message)
+Item = tuple[Any, ...]  # ("report", step, values), ("partial", row) ... then ("row", row), ("error", message) or
+# ("input-error", message): the run could not start with its settings or data (it would fail the same way again)
 _warned_cuda: list[bool] = []
+
+
+class InputError(GenbenchError):
+    """A seed's settings or data are wrong (bad data file, a setting that does not fit the data): deterministic."""
 
 
 class Cancelled(BaseException):
@@ -54,13 +60,15 @@ def ray_assignment(gpu_share: float) -> Assignment:
     return Assignment(torch.device("cpu"), gpu_share, visible)
 
 
-def run_stream(flat: dict[str, Any], gpu_share: float = 0.0) -> Iterator[Item]:
+def run_stream(flat: dict[str, Any], gpu_share: float = 0.0, data: list[Any] | None = None) -> Iterator[Item]:
     """run(flat) as a stream: its reports and snapshots as they happen, then its row. Closing the stream stops
     the run. The run trains in a thread so that the consumer can aggregate seeds and report to Tune meanwhile.
+    `data`: [ObjectRef] of the data set the sweep's driver loaded once (shared_data), else the run loads its own.
     """
     items: queue.Queue[Item] = queue.Queue()
     stop = threading.Event()
     assignment = ray_assignment(gpu_share)
+    dataset = shared_data(data)
 
     def report(step: int, values: dict[str, float]) -> None:
         if stop.is_set():
@@ -69,12 +77,12 @@ def run_stream(flat: dict[str, Any], gpu_share: float = 0.0) -> Iterator[Item]:
 
     def work() -> None:
         try:
-            row = run(flat, report, assignment=assignment, snapshot=lambda r: items.put(("partial", r)))
+            row = run(flat, report, assignment=assignment, snapshot=lambda r: items.put(("partial", r)), data=dataset)
             items.put(("row", {**row, "worker_nodes": _node_id()}))
         except Cancelled:
             pass
-        except Exception as exc:  # a GenbenchError (bad data or settings): the trial fails with its message
-            items.put(("error", f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # a GenbenchError (bad data or settings): the trial fails once, with its message
+            items.put(("input-error", f"{type(exc).__name__}: {exc}"))
 
     threading.Thread(target=work, name=f"seed-{flat.get('seed', 0)}", daemon=True).start()
     try:
@@ -102,12 +110,13 @@ def _seed_task() -> Any:
     return ray.remote(num_returns="streaming", max_retries=0)(run_stream)
 
 
-def _remote_stream(flat: dict[str, Any], cpus: int, gpus: float) -> Iterator[Item]:
+def _remote_stream(flat: dict[str, Any], training: Training) -> Iterator[Item]:
     """The same stream from a Ray task in one of the trial's placement-group bundles (a seed on its own CPUs and
     GPU share)."""
     import ray
 
-    refs = _seed_task().options(num_cpus=cpus, num_gpus=gpus).remote(flat, gpus)
+    task = _seed_task().options(num_cpus=training.cpus, num_gpus=training.gpus)
+    refs = task.remote(flat, training.gpus, training.data)
     try:
         for ref in refs:
             yield ray.get(ref)
@@ -130,6 +139,8 @@ class Lane:
     def advance(self) -> None:
         """Read the stream up to this seed's next evaluation, or its end."""
         for item in self.stream:
+            if item[0] == "input-error":
+                raise InputError(item[1])
             if item[0] == "error":
                 raise GenbenchError(item[1])
             if item[0] == "partial":
@@ -154,23 +165,35 @@ def _mean_latest(lanes: list[Lane]) -> dict[str, float]:
     return {k: sum(v) / len(v) if v else math.nan for k, v in values.items()}
 
 
-def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), intermediate: bool = True,
-               seeds: int = 1, cpus: int = 1, gpus: float = 0.0, spread_metric: str = "",
-               threshold: tuple[str, str, float] | None = None, workers: Any = None, storage: str = "") -> None:
-    """Train `config` under `seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
+@dataclass(frozen=True)
+class Training:
+    """How each seed of a trial trains: in the trial's process (one seed) or as Ray tasks with `cpus` CPUs and a
+    `gpus` share each, or data-parallel through Ray Train (`workers`, with its checkpoints under `storage`); on the
+    data set the driver loaded once (`data`: [ObjectRef]), or on its own."""
 
-    One seed trains in this process; several train as Ray tasks in the trial's placement group, each with `cpus`
-    CPUs and a `gpus` share. With `workers` (a train.ray_worker.Workers) each seed trains data-parallel through its
-    own Ray Train run instead (train_stream), this process being only their driver. Every intermediate report
-    carries each seed's row as of that evaluation (`partial_rows`: cost, provenance and stability so far), which is
-    what a stopped trial's rows hold. The final report carries `final: True`, the seed aggregate (mean metrics,
-    seed_std, seed_cv, success_rate), every objective (NaN where none was measured, so that Optuna records a
-    failure) and the per-seed rows. `intermediate` is False when an objective is known only at the end (cost,
-    stability).
+    seeds: int = 1
+    cpus: int = 1
+    gpus: float = 0.0
+    workers: Any = None  # a train.ray_worker.Workers, or None
+    storage: str = ""
+    data: list[Any] | None = None
+
+
+def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), intermediate: bool = True,
+               spread_metric: str = "", threshold: tuple[str, str, float] | None = None,
+               training: Training = Training()) -> None:
+    """Train `config` under `training.seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
+
+    Every intermediate report carries each seed's row as of that evaluation (`partial_rows`: cost, provenance and
+    stability so far), which is what a stopped trial's rows hold. The final report carries `final: True`, the seed
+    aggregate (mean metrics, seed_std, seed_cv, success_rate), every objective (NaN where none was measured, so
+    that Optuna records a failure) and the per-seed rows. `intermediate` is False when an objective is known only
+    at the end (cost, stability). A seed whose settings or data are wrong ends the trial at once as `failed`, with
+    the message, and it is not retried: a second try would fail the same way.
     """
     base = int(config.get("seed", 0))
-    flats = [{**config, "seed": base + i} for i in range(seeds)]
-    lanes = [Lane(f["seed"], _stream(f, seeds, cpus, gpus, workers, storage)) for f in flats]
+    flats = [{**config, "seed": base + i} for i in range(training.seeds)]
+    lanes = [Lane(f["seed"], _stream(f, training)) for f in flats]
     try:
         while any(lane.row is None for lane in lanes):
             for lane in lanes:
@@ -182,21 +205,28 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), interme
                 tune.report({"step": step, **_mean_latest(lanes), "history": _drain(lanes),
                              "partial_rows": [lane.partial for lane in lanes if lane.partial]})
         rows = [lane.row for lane in lanes if lane.row is not None]
-        aggregate = seed_aggregate(rows, spread_metric, threshold)
-        missing = {m: math.nan for m in objectives if m not in aggregate}
-        tune.report({**aggregate, **missing, "step": max(r.get("steps", 0) for r in rows), "final": True,
-                     "rows": rows, "history": _drain(lanes)})
+    except InputError as exc:
+        rows = [{"seed": lane.seed, "status": "failed", "error": str(exc)} for lane in lanes]
     finally:
         for lane in lanes:
             lane.stream.close()  # type: ignore[attr-defined]  # stops a seed still training (trial stopped)
+    _final_report(rows, lanes, objectives, spread_metric, threshold)
 
 
-def _stream(flat: dict[str, Any], seeds: int, cpus: int, gpus: float, workers: Any, storage: str) -> Iterator[Item]:
+def _final_report(rows: list[dict[str, Any]], lanes: list[Lane], objectives: tuple[str, ...], spread_metric: str,
+                  threshold: tuple[str, str, float] | None) -> None:
+    aggregate = seed_aggregate(rows, spread_metric, threshold)
+    missing = {m: math.nan for m in objectives if m not in aggregate}
+    tune.report({**aggregate, **missing, "step": max(r.get("steps", 0) for r in rows), "final": True,
+                 "rows": rows, "history": _drain(lanes)})
+
+
+def _stream(flat: dict[str, Any], training: Training) -> Iterator[Item]:
     """One seed's stream: through Ray Train (data-parallel), in this process (one seed) or as a Ray task."""
-    if workers is not None:
+    if training.workers is not None:
         trial_id = tune.get_context().get_trial_id()
-        return train_stream(flat, workers, f"{storage.rstrip('/')}/{trial_id}-s{flat['seed']}")
-    return run_stream(flat, gpus) if seeds == 1 else _remote_stream(flat, cpus, gpus)
+        return train_stream(flat, training, f"{training.storage.rstrip('/')}/{trial_id}-s{flat['seed']}")
+    return run_stream(flat, training.gpus, training.data) if training.seeds == 1 else _remote_stream(flat, training)
 
 
 class ForwardReports(UserCallback):
@@ -253,7 +283,7 @@ class AbortsTrainingOnStop:
         super().cleanup()  # type: ignore[misc]
 
 
-def _start_training(flat: dict[str, Any], workers: Any, storage: str) -> Any:
+def _start_training(flat: dict[str, Any], training: Training, storage: str) -> Any:
     """run_distributed(flat) in a thread of this process (the run's driver); returns the queue its reports, then its
     end ('end', row, history) or ('error', message), arrive on."""
     from ray.exceptions import RayError
@@ -265,7 +295,7 @@ def _start_training(flat: dict[str, Any], workers: Any, storage: str) -> Any:
 
     def work() -> None:
         try:
-            end = ("end", *run_distributed(flat, workers, storage, [ForwardReports(reports)]))
+            end = ("end", *run_distributed(flat, training.workers, storage, [ForwardReports(reports)], training.data))
         except Exception as exc:  # a GenbenchError (no result checkpoint), Ray failing to start the run, an abort
             end = ("error", f"{type(exc).__name__}: {exc}")
         try:
@@ -277,12 +307,12 @@ def _start_training(flat: dict[str, Any], workers: Any, storage: str) -> Any:
     return reports
 
 
-def train_stream(flat: dict[str, Any], workers: Any, storage: str) -> Iterator[Item]:
+def train_stream(flat: dict[str, Any], training: Training, storage: str) -> Iterator[Item]:
     """run_distributed(flat) as a stream: rank 0's evaluations as Ray Train reports them, then the rest of its history
     and its row. The seeds' runs train side by side where the cluster holds their worker groups (a later one waits
     for resources). Closing the stream, or Tune stopping the trial, aborts the run (AbortsTrainingOnStop).
     """
-    reports = _start_training(flat, workers, storage)
+    reports = _start_training(flat, training, storage)
     controller, ended = None, False
     seen = 0  # the last step passed on: a worker group restarted from a checkpoint reports later steps again
     try:

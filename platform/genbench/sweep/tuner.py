@@ -327,6 +327,7 @@ class Plan:
     profile: Profile | None
     request: Request
     live: int  # trials running or waiting for resources at once, as the sweep starts
+    data: Any = None  # the data set the driver loaded once for every trial (study_data), or None
 
     def record(self, study: Study) -> dict[str, Any]:
         """study.yaml's `resources`: what the trials asked for and how many ran at once at the start."""
@@ -334,6 +335,21 @@ class Plan:
                 "workers": study.workers, "gpus_per_worker": study.gpus_per_worker, "placement": study.placement,
                 "trial_request": self.request.describe(), "seeds_side_by_side": self.request.lanes,
                 "concurrent_at_start": self.live, "max_concurrent": study.max_concurrent or None}
+
+
+def study_data(study: Study, budget: Budget, overrides: dict[str, Any]) -> Any:
+    """The study's data set, loaded once here before anything is written: a wrong path, an empty folder, mixed
+    image sizes or a bad file is one error now, not a failure in every trial; the trials then read one shared copy
+    per node. None when the study searches a data.* key (each trial loads its own)."""
+    from genbench.data import load_dataset
+
+    if any(key.startswith("data.") for key in study.space):
+        return None
+    constants = absolute_paths({**study.run_settings(budget), **overrides})
+    data = load_dataset(from_flat({"family": study.families[0], **constants}).data)
+    print(f"Data: {data.name}, {len(data.train):,} training and {len(data.test):,} test examples of shape "
+          f"{tuple(data.shape)}, loaded once for every trial", flush=True)
+    return data
 
 
 def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials: int, address: str | None,
@@ -351,24 +367,27 @@ def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials:
 
 
 def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dict[str, Any] | None = None,
-              resume: bool = False, address: str | None = None, profile: Profile | None = None) -> SweepSummary:
+              resume: bool = False, address: str | None = None, profile: Profile | None = None,
+              data: Any = None) -> SweepSummary:
     """Run the study's configurations with Ray Tune + OptunaSearch until `out` holds `budget.trials` of them.
 
     With `resume`, configurations already in `out` are kept and counted, those a killed driver left unfinished
     are run again as new trials, and the searcher continues from the Optuna journal beside the results.
     `profile` (a cluster file's) fills in the trial resources the study leaves out, states how far the cluster
-    grows and prices every row (cost.usd).
+    grows and prices every row (cost.usd). `data` (study_data) is shared with every trial through Ray's object store.
     """
     import optuna
     import ray
 
     store = ResultsStore(out)
     constants = absolute_paths({**study.run_settings(budget), **(overrides or {})})
-    from_flat(constants, {k: "--set" for k in overrides or {}})  # bad overrides fail before Ray starts
+    from_flat({**study.example_run(budget, study.families[0]), **constants},
+              {k: "--set" for k in overrides or {}})  # bad overrides fail before Ray starts
     if resume:
         _check_resumable(store, study_record(study, budget, constants, address))
     done = store.trial_ids() if resume else set()
     plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile)
+    plan.data = data
     try:
         done = recover(store) if resume else set()
         if not resume:
@@ -411,7 +430,8 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    from genbench.sweep.trainable import trial_main
+    from genbench.sweep.trainable import Training, trial_main
+    from genbench.train.shared import share
 
     _note_storage(store, plan.where)
     storage, sync = journal
@@ -421,10 +441,11 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
         mode=modes if len(modes) > 1 else modes[0], sampler=_sampler(study), storage=storage,
         study_name=study.name), max_concurrent=plan.live)
     spread = next((m for m in metrics if m.startswith(("quality.", "likelihood."))), "quality.modes")
+    training = Training(budget.seeds, study.cpus_per_trial, plan.request.gpu_share, _workers(study),
+                        _ray_storage(store, "ray_train"), share(plan.data) if plan.data is not None else None)
     trainable = tune.with_resources(tune.with_parameters(
         trial_main, objectives=tuple(metrics), intermediate=all(m.startswith("quality.") for m in metrics),
-        seeds=budget.seeds, cpus=study.cpus_per_trial, gpus=plan.request.gpu_share, spread_metric=spread,
-        threshold=study.success, workers=_workers(study), storage=_ray_storage(store, "ray_train")),
+        spread_metric=spread, threshold=study.success, training=training),
         tune.PlacementGroupFactory(plan.request.bundles))
     price = _pricing(study, plan.profile)
     writer = make_writer(study, store, progress, budget.seeds, price, sync)

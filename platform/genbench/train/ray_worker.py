@@ -25,6 +25,7 @@ from genbench.train.evaluate import Evaluator
 from genbench.train.loop import LoopState, Report, train
 from genbench.train.parallel import from_rank0, make_data_parallel, mean_over_workers
 from genbench.train.run import Meter, measure, running_row
+from genbench.train.shared import shared_data
 
 
 @dataclass
@@ -109,7 +110,7 @@ def _setup(config: dict[str, Any]) -> WorkerRun:
     apply_backends(placement)
     torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.seed)
-    data = load_dataset(cfg.data)
+    data = shared_data(config.get("data")) or load_dataset(cfg.data)
     local = local_config(cfg, world)
     family = place(FAMILIES.get(cfg.family).build(local, data), placement)
     if world > 1:
@@ -233,13 +234,14 @@ def check_workers(cfg: RunConfig, workers: Workers) -> None:
                           fix="pass --gpus-per-worker 1 (or resources.gpus_per_worker), or set train.device=auto")
 
 
-def run_distributed(flat: dict[str, Any], workers: Workers, storage: str,
-                    callbacks: list[Any] | None = None) -> tuple[dict[str, Any], list[dict]]:
+def run_distributed(flat: dict[str, Any], workers: Workers, storage: str, callbacks: list[Any] | None = None,
+                    data: list[Any] | None = None) -> tuple[dict[str, Any], list[dict]]:
     """Train `flat` with Ray Train's TorchTrainer on the connected Ray; returns rank 0's row and the history.
 
     A lost worker restarts the worker group from the latest checkpoint (FailureConfig); the history is kept
     in the checkpoints, so a resumed run continues it without a gap or a repeated step. `callbacks` (Ray Train
-    UserCallbacks) see every report as the controller receives it: a sweep's trial forwards them to Tune.
+    UserCallbacks) see every report as the controller receives it: a sweep's trial forwards them to Tune. `data`:
+    [ObjectRef] of the data set a sweep's driver loaded once; each worker reads the node's shared copy.
     """
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -248,7 +250,7 @@ def run_distributed(flat: dict[str, Any], workers: Workers, storage: str,
     check_workers(cfg, workers)
     flat = {**flat, "train.threads": workers.cpus}
     trainer = TorchTrainer(
-        worker_main, train_loop_config={"flat": flat, "gpus_per_worker": workers.gpus},
+        worker_main, train_loop_config={"flat": flat, "gpus_per_worker": workers.gpus, "data": data},
         scaling_config=ScalingConfig(num_workers=workers.count, use_gpu=workers.gpus > 0,
                                      resources_per_worker={"CPU": workers.cpus, **(
                                          {"GPU": workers.gpus} if workers.gpus else {})},

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from genbench.config import RunConfig, from_flat
-from genbench.data import load_dataset
+from genbench.data import Dataset, load_dataset
 from genbench.errors import GenbenchError
 from genbench.families import FAMILIES
 from genbench.families.base import count_params
@@ -52,11 +52,13 @@ class Meter:
 
 
 def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str] | None = None,
-        assignment: Assignment = Assignment(), snapshot: Snapshot | None = None) -> dict[str, Any]:
+        assignment: Assignment = Assignment(), snapshot: Snapshot | None = None,
+        data: Dataset | None = None) -> dict[str, Any]:
     """Train the run `flat` describes and return its row: status, quality.*, likelihood.*, stability.*, cost.*.
 
     `assignment` is what Ray gave the process (device, GPU share); `snapshot` receives the row as it stands at
-    every evaluation (cost, provenance and stability so far), which is the row of a trial stopped there.
+    every evaluation (cost, provenance and stability so far), which is the row of a trial stopped there; `data` is
+    the run's data set when the sweep loaded it once for every trial (else the run loads cfg.data itself).
     Bad configuration or data raise GenbenchError before anything trains; divergence and errors inside
     training become the row's status ('diverged', 'failed') so that a sweep goes on.
     """
@@ -68,7 +70,7 @@ def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str]
         torch.cuda.reset_peak_memory_stats(placement.device)
     meter = Meter(placement, assignment)
     try:
-        row = _train_and_measure(cfg, report, meter, snapshot)
+        row = _train_and_measure(cfg, report, meter, snapshot, data)
     except GenbenchError:  # the user's input (a data file, a setting that does not fit the data): not an outcome
         raise
     except Exception as exc:  # a crash inside training is an outcome to record, not the end of the sweep
@@ -84,8 +86,9 @@ def device_seconds(placement: Placement, wall_s: float, cpu_s: float, gpus_held:
     return wall_s * gpus_held if placement.cuda else cpu_s
 
 
-def _train_and_measure(cfg: RunConfig, report: Report, meter: Meter, snapshot: Snapshot | None) -> dict[str, Any]:
-    data = load_dataset(cfg.data)
+def _train_and_measure(cfg: RunConfig, report: Report, meter: Meter, snapshot: Snapshot | None,
+                       data: Dataset | None) -> dict[str, Any]:
+    data = data if data is not None else load_dataset(cfg.data)
     apply_backends(meter.placement)
     family = place(FAMILIES.get(cfg.family).build(cfg, data), meter.placement)
     evaluator = Evaluator(data, cfg.eval.n_samples, cfg.eval.features, cfg.eval.inception_weights)
