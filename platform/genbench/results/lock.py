@@ -115,7 +115,7 @@ class ResultsLock:
     def _write(self) -> None:
         now = time.time()
         self.holder = Holder(**{**vars(self.holder), "refreshed": now})
-        self.store.write_bytes("", LOCK_NAME, json.dumps(vars(self.holder)).encode())
+        self.store.write_bytes("", LOCK_NAME, json.dumps(vars(self.holder)).encode(), results=False)
 
     def _refresh(self) -> None:
         while not self._stop.wait(REFRESH_S):
