@@ -68,8 +68,11 @@ def two_nodes() -> Iterator[Any]:
     """
     from ray.cluster_utils import Cluster
 
+    # A free dashboard port: Cluster passes Ray's default 8265 explicitly, which Ray then never retries, and another
+    # local Ray on this shared machine (a genbench run's, a colleague's tests) often holds it
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True,
-                                                           "dashboard_host": "127.0.0.1"})
+                                                           "dashboard_host": "127.0.0.1",
+                                                           "dashboard_port": ray_heads.free_port()})
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     yield cluster

@@ -5,13 +5,16 @@ import gzip
 import hashlib
 import http.server
 import io
+import json
 import pickle
 import socket
 import struct
 import tarfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from genbench.cli import main
 from genbench.config import DataConfig
 from genbench.data import downloads, load_dataset
 from genbench.errors import ConfigError, GenbenchError
+from together import run_together  # tests/ is on sys.path
 
 N_TRAIN, N_TEST, SIDE = 12, 5, 6  # tiny stand-ins in the real file formats
 
@@ -74,12 +78,39 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@dataclass
+class Traffic:
+    """What the mirror was asked for (paths, in order), and how long it waits before answering each request."""
+
+    requests: list[str] = field(default_factory=list)
+    delay_s: float = 0.0
+
+
+class _Counted(_Quiet):
+    """Records every GET and answers it after the delay: a second fetcher can arrive while the first downloads."""
+
+    def __init__(self, *args: object, traffic: Traffic, **kwargs: object) -> None:
+        self.traffic = traffic  # set first: the base __init__ handles the request
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        self.traffic.requests.append(self.path)
+        time.sleep(self.traffic.delay_s)
+        super().do_GET()
+
+
 @pytest.fixture
-def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def traffic() -> Traffic:
+    return Traffic()
+
+
+@pytest.fixture
+def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, traffic: Traffic) -> Iterator[Path]:
     """A local HTTP mirror laid out like the cache (NAME/FILE), the env pointed at it, and a fresh cache."""
     root = tmp_path / "mirror"
     root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
+    handler = partial(_Counted, directory=str(root), traffic=traffic)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     monkeypatch.setenv("GENBENCH_DATA_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/")
@@ -151,6 +182,23 @@ def test_cifar10_pickled_batches(mirror: Path, monkeypatch: pytest.MonkeyPatch) 
     assert data.train_labels.tolist() == labels.tolist() and data.test_labels.tolist() == [7, 8, 9]
     grey = _load(name="cifar10", channels=1)
     assert grey.shape == (1, 32, 32) and grey.levels is None
+
+
+def test_fetchers_starting_together_download_once(mirror: Path, tmp_path: Path, traffic: Traffic) -> None:
+    """Two trials of a node load CIFAR-10 at once: one downloads the archive (slowly), the other waits and reads it."""
+    _cifar_tar(mirror / "cifar10")
+    md5 = _md5s(mirror / "cifar10")
+    traffic.delay_s = 1.0  # the first download is still running when the second process asks
+    setup = f"""
+from genbench.data import downloads
+downloads.REMOTES["cifar10"] = downloads.Remote(downloads.REMOTES["cifar10"].base_url, {json.dumps(md5)})
+"""
+    results = run_together(setup, "print(downloads.fetch('cifar10', downloads.CIFAR10_FILE))", 2, tmp_path)
+    archive = tmp_path / "cache" / "cifar10" / downloads.CIFAR10_FILE
+    assert traffic.requests == [f"/cifar10/{downloads.CIFAR10_FILE}"]  # one download, not one per process
+    assert [r.stdout.strip() for r in results] == [str(archive)] * 2
+    assert [p.name for p in archive.parent.iterdir()] == [archive.name]  # no lock or partial file left
+    assert _md5s(archive.parent) == md5
 
 
 def test_corrupted_download_is_refused_and_leaves_nothing(mirror: Path, tmp_path: Path,

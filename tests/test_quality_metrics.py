@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from genbench.metrics.extractors import accuracy, digit_net, extractor_for
 from genbench.metrics.features import density_coverage, frechet_distance, kid, precision_recall, sliced_wasserstein
 from genbench.metrics.stability import best_to_final_gap, oscillation
 from genbench.train.evaluate import class_modes
+from together import run_together  # tests/ is on sys.path
 
 
 def reference_fd(x: np.ndarray, y: np.ndarray) -> float:
@@ -46,6 +48,29 @@ def test_fd_closed_form_for_gaussians() -> None:
 def test_classifier_accuracy_above_95_percent(digits) -> None:
     net = digit_net(digits.train, digits.train_labels)
     assert accuracy(net, digits.test, digits.test_labels) > 0.95
+
+
+def test_processes_starting_together_train_the_digit_classifier_once(tmp_path: Path) -> None:
+    """Three trials of a node need the classifier at once: one trains and caches it, the others wait and load it."""
+    cache, trainings = tmp_path / "cache", tmp_path / "trainings"
+    setup = f"""
+import os, torch
+os.environ["GENBENCH_CACHE"] = {str(cache)!r}
+torch.set_num_threads(1)
+from genbench.metrics import extractors
+real = extractors.train_digit_net
+def counted(*args, **kwargs):  # the side effect counted: one line per training
+    with open({str(trainings)!r}, "a") as f:
+        f.write("trained\\n")
+    return real(*args, **kwargs)
+extractors.train_digit_net = counted
+train, labels = torch.rand(128, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(128) % 10
+"""
+    action = "print(sum(float(p.sum()) for p in extractors.digit_net(train, labels).parameters()))"
+    results = run_together(setup, action, 3, tmp_path)
+    assert trainings.read_text().splitlines() == ["trained"]
+    assert len({r.stdout for r in results}) == 1  # the same weights in every process
+    assert [p.suffix for p in cache.iterdir()] == [".pt"]  # no lock or temporary file left beside it
 
 
 def test_real_vs_real_is_close_and_real_vs_noise_is_far(digits, features) -> None:

@@ -1,7 +1,9 @@
 """Ray Train: data-parallel workers on one node and on two raylets, and recovery from a killed worker."""
 from __future__ import annotations
 
+import math
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -58,9 +60,42 @@ def _train_worker(pids: list[int], rank_hint: str = "RayTrainWorker") -> int | N
     return None
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # Ray deleted it since the glob (CheckpointConfig.num_to_keep)
+        return -math.inf
+
+
 def _latest_checkpoint_step(out: Path) -> int:
-    states = sorted(out.glob("ray_train/*/checkpoint_*/state.pt"), key=lambda p: p.stat().st_mtime)
-    return torch.load(states[-1], weights_only=True)["loop"]["step"] if states else 0
+    """The step of the newest checkpoint in Ray Train's storage that Ray has finished writing (0 if none yet).
+
+    Ray copies each file of a checkpoint into place (pyarrow copy_files, no rename): a state.pt still being
+    copied is torn (EOFError, or torch's zip reader finding no central directory), and an old checkpoint may be
+    deleted between the glob and the read. Both are skipped for the next newest; the caller polls again.
+    """
+    for state in sorted(out.glob("ray_train/*/checkpoint_*/state.pt"), key=_mtime, reverse=True):
+        try:
+            return torch.load(state, weights_only=True)["loop"]["step"]
+        except (OSError, EOFError, RuntimeError, pickle.UnpicklingError):
+            continue
+    return 0
+
+
+@pytest.mark.parametrize("keep", [0, 1, 60, 0.5, 0.9])  # bytes of the newest state.pt copied so far (or a fraction)
+def test_the_checkpoint_poll_skips_a_state_still_being_copied(tmp_path: Path, keep: float) -> None:
+    """Seen in one of two fresh-clone runs: the poll read state.pt while Ray was copying it (EOFError)."""
+    older, newer = (tmp_path / "ray_train" / "run" / f"checkpoint_{i}" / "state.pt" for i in (1, 2))
+    for path, step in ((older, 500), (newer, 1000)):
+        path.parent.mkdir(parents=True)
+        torch.save({"loop": {"step": step}, "family": {"w": torch.zeros(256)}}, path)
+    assert _latest_checkpoint_step(tmp_path) in (500, 1000)
+    whole = newer.read_bytes()
+    newer.write_bytes(whole[:int(keep * len(whole)) if keep < 1 else int(keep)])
+    os.utime(newer, (time.time() + 5, time.time() + 5))  # the newest, as it is while Ray copies it
+    assert _latest_checkpoint_step(tmp_path) == 500
+    newer.write_bytes(whole)
+    assert _latest_checkpoint_step(tmp_path) == 1000
 
 
 def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path, descendants: Callable) -> None:

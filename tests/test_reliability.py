@@ -6,12 +6,15 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
 
+from genbench.atomic import building
 from genbench.cli import main
 from genbench.errors import ConfigError
 from genbench.results import ResultsStore
@@ -77,6 +80,38 @@ def test_a_write_killed_midway_leaves_no_partial_file_where_readers_look(tmp_pat
     torn = list((tmp_path / "out" / "trials").glob(".tmp-*"))
     assert len(torn) == 1 and torn[0].stat().st_size > 0  # half a file, under a name no reader looks at
     assert store.orphan_history() == [str(tmp_path / "out" / "history" / "part-t1.parquet")]
+
+
+def test_a_builder_killed_while_holding_its_lock_blocks_no_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The lock beside a cache file or download (genbench.atomic.building) dies with its holder: the OS releases it."""
+    target, holding = tmp_path / "cache" / "file.bin", tmp_path / "holding"
+    code = (f"import pathlib, time\nfrom genbench.atomic import building\nwith building({str(target)!r}, 'x'):\n"
+            f"    pathlib.Path({str(holding)!r}).touch()\n    time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code])
+    taken = threading.Event()
+    try:
+        deadline = time.monotonic() + 60
+        while not holding.exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "the holder did not take the lock"
+            time.sleep(0.01)
+
+        def take() -> None:
+            with building(target, "building file.bin"):
+                taken.set()
+
+        taker = threading.Thread(target=take, daemon=True)
+        taker.start()
+        assert not taken.wait(0.5)  # waits while the holder lives
+        holder.kill()
+        holder.wait()
+        taker.join(10)
+        assert taken.is_set(), "the dead holder's lock was not released"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert "waiting for another process building file.bin" in capsys.readouterr().err
+    assert not target.with_name("file.bin.lock").exists()  # the file it left was reused, then removed
 
 
 def test_fault_hook_is_inert_unless_armed_for_its_point(monkeypatch: pytest.MonkeyPatch) -> None:

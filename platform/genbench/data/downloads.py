@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genbench.atomic import building, replace_durably
 from genbench.config import DataConfig
 from genbench.data import DATASETS
 from genbench.data.base import Dataset
@@ -126,13 +127,13 @@ def _stream(url: str, tmp: Path) -> str:
 
 def download(url: str, path: Path, md5: str) -> None:
     """url -> path through a temporary file beside it, renamed only once its MD5 matches (never a partial file)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")  # unique: concurrent trials may fetch at once
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")  # unique: a killed download's is removed by fetch
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         got = _stream(url, tmp)
         if got != md5:
             raise _download_error(url, path, f"checksum mismatch (md5 {got}, expected {md5})")
-        os.replace(tmp, path)  # atomic; when two trials race, the last rename wins and both files are whole
+        replace_durably(tmp, path)  # after a crash: no file, or the whole verified one
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         why = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", None) or exc
         raise _download_error(url, path, f"download failed: {why}") from None
@@ -141,13 +142,30 @@ def download(url: str, path: Path, md5: str) -> None:
     print(f"saved {path}", file=sys.stderr, flush=True)
 
 
+def _download_once(url: str, path: Path, md5: str) -> bool:
+    """Download `path` unless another process did while this one waited for the lock; True when this one did.
+
+    Trials starting together on a node would each fetch the same archive (CIFAR-10's 170 MB once per trial).
+    """
+    try:
+        with building(path, f"downloading {path.name}"):
+            if path.exists():
+                return False
+            for stale in path.parent.glob(f".{path.name}.*.part"):  # a killed download's: only the holder writes one
+                stale.unlink(missing_ok=True)
+            download(url, path, md5)  # its own OSErrors come out as one GenbenchError
+            return True
+    except OSError as exc:  # the lock beside the file: a cache folder that cannot be written
+        raise _download_error(url, path, f"cannot write there: {exc}") from None
+
+
 def fetch(name: str, filename: str) -> Path:
     """The verified local copy of one file of a data set, downloaded on first use."""
     md5 = REMOTES[name].md5[filename]
     path = data_dir() / name / filename
-    if not path.exists():
-        download(source_url(name, filename), path, md5)
-    elif _md5(path) != md5:  # a file put there by hand, or by an older tool, is checked like a download
+    if not path.exists() and _download_once(source_url(name, filename), path, md5):
+        return path
+    if _md5(path) != md5:  # a file put there by hand, by another process or an older tool is checked like a download
         raise GenbenchError(f"{path}: checksum mismatch (expected md5 {md5}) (delete it to download it again, "
                             "or replace it with the original file)")
     return path

@@ -10,7 +10,7 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast
+from genbench.families.base import Autocast, draw_categorical
 from genbench.families.configs.autoregressive import AutoregressiveConfig
 from genbench.nets.masked import MADE, PixelCNN
 
@@ -31,15 +31,18 @@ def mixture_log_prob(x: torch.Tensor, params: torch.Tensor, component: str) -> t
 
 
 def mixture_sample(params: torch.Tensor, component: str) -> torch.Tensor:
-    """One draw from each 1-D mixture: params (B, 3K) -> (B,)."""
+    """One draw from each 1-D mixture: params (B, 3K) -> (B,); NaN where the mixture weights are not finite."""
     logits, means, log_scales = params.chunk(3, dim=-1)  # (B, K) each
-    k = torch.distributions.Categorical(logits=logits).sample().unsqueeze(-1)  # (B, 1)
+    k, bad = draw_categorical(logits)  # (B,) each
+    k = k.unsqueeze(-1)  # (B, 1)
     mean = means.gather(-1, k).squeeze(-1)  # (B,)
     scale = log_scales.clamp(min=MIN_LOG_SCALE).gather(-1, k).squeeze(-1).exp()  # (B,)
     if component == "gaussian":
-        return mean + scale * torch.randn_like(mean)
-    u = torch.rand_like(mean).clamp(1e-6, 1 - 1e-6)
-    return mean + scale * (u.log() - (-u).log1p())  # inverse logistic CDF
+        draw = mean + scale * torch.randn_like(mean)
+    else:
+        u = torch.rand_like(mean).clamp(1e-6, 1 - 1e-6)
+        draw = mean + scale * (u.log() - (-u).log1p())  # inverse logistic CDF
+    return draw.masked_fill(bad, math.nan)
 
 
 def discretised_logistic_log_probs(params: torch.Tensor, levels: int) -> torch.Tensor:
@@ -195,6 +198,6 @@ class Autoregressive:
                     # head (a logistic mixture over every level) runs on the one pixel drawn.
                     params = self.net(x[:, :, :row + 1])[:, :, :, row:row + 1, col:col + 1]  # (n, C, P, 1, 1)
                     log_p = self._head(params)[:, c, :, 0, 0]  # (n, L)
-                    level = torch.distributions.Categorical(logits=log_p).sample()  # (n,)
-                    x[:, c, row, col] = level.float() / (self.levels - 1)
+                    level, bad = draw_categorical(log_p)  # (n,) each
+                    x[:, c, row, col] = (level.float() / (self.levels - 1)).masked_fill(bad, math.nan)
         return x

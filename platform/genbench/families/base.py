@@ -50,6 +50,19 @@ def params_finite(family: Family) -> torch.Tensor:
     return torch.stack(flags).all()
 
 
+def draw_categorical(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One draw per distribution of logits (..., K): (index (...,) long, bad (...,) bool).
+
+    A diverged network's logits (a NaN or +inf, or every one -inf) define no distribution, and
+    torch.distributions.Categorical raises on them; such rows draw from a uniform stand-in instead and are
+    marked `bad`, so that the caller turns them into NaN samples (the evaluation then ends the run as
+    diverged) rather than crash it. Good rows draw exactly what Categorical(logits) draws.
+    """
+    bad = ~torch.logsumexp(logits, dim=-1).isfinite()  # (...,): NaN, +inf, or no finite logit at all
+    safe = torch.where(bad.unsqueeze(-1), torch.zeros_like(logits), logits)  # (..., K)
+    return torch.distributions.Categorical(logits=safe).sample(), bad
+
+
 def family_device(family: Family) -> torch.device:
     """The device of the family's networks (where its noise must be drawn)."""
     first = next(iter(family.modules().values()))

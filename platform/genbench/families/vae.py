@@ -12,7 +12,7 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast
+from genbench.families.base import Autocast, draw_categorical
 from genbench.families.configs.vae import VaeConfig
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.mlp import mlp
@@ -64,7 +64,9 @@ class BernoulliHead(nn.Module):
         return torch.sigmoid(params[:, 0])
 
     def sample(self, params: torch.Tensor) -> torch.Tensor:
-        return torch.bernoulli(self.mean(params))
+        """Draws in {0, 1}, NaN where the probability is NaN (torch.bernoulli raises on it: a diverged decoder)."""
+        p = self.mean(params)
+        return torch.bernoulli(p.nan_to_num(0.5)).masked_fill(p.isnan(), math.nan)
 
 
 class CategoricalHead(nn.Module):
@@ -86,9 +88,8 @@ class CategoricalHead(nn.Module):
         return torch.tensordot(self.probs(params), values, dims=([1], [0]))  # (B, *shape)
 
     def sample(self, params: torch.Tensor) -> torch.Tensor:
-        moved = params.movedim(1, -1)  # (B, *shape, L)
-        index = torch.distributions.Categorical(logits=moved).sample()  # (B, *shape)
-        return index.float() / (self.levels - 1)
+        index, bad = draw_categorical(params.movedim(1, -1))  # (B, *shape) each, from logits (B, *shape, L)
+        return (index.float() / (self.levels - 1)).masked_fill(bad, math.nan)  # NaN: a diverged decoder
 
 
 class Decoder(nn.Module):

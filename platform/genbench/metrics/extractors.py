@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from genbench.atomic import building, replace_durably
 from genbench.data.base import Dataset
 from genbench.errors import ConfigError
 
@@ -77,17 +78,28 @@ def train_digit_net(train: torch.Tensor, labels: torch.Tensor, epochs: int = 30,
 
 
 def digit_net(train: torch.Tensor, labels: torch.Tensor) -> DigitNet:
-    """The classifier for this training split: loaded from the cache, or trained once and cached atomically."""
+    """The classifier for this training split: loaded from the cache, or trained once per node and cached.
+
+    Trials that start together on a node take turns on a lock beside the file: one trains, the others load it.
+    """
     path = cache_dir() / f"digitnet-{_key(train, labels)}.pt"
+    if not path.exists():
+        with building(path, "training the digit classifier"):
+            if not path.exists():  # else another process trained it while this one waited
+                return _train_and_cache(path, train, labels)
     net = DigitNet()
-    if path.exists():
-        net.load_state_dict(torch.load(path, weights_only=True))
-        return net.eval()
+    net.load_state_dict(torch.load(path, weights_only=True))
+    return net.eval()
+
+
+def _train_and_cache(path: Path, train: torch.Tensor, labels: torch.Tensor) -> DigitNet:
+    """Train the classifier and write it to `path` durably; the caller holds the lock beside `path`."""
+    for stale in path.parent.glob(f".{path.name}.*"):  # a killed trainer's temporary file: only the holder writes one
+        stale.unlink(missing_ok=True)
     net = train_digit_net(train, labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     torch.save(net.state_dict(), tmp)
-    os.replace(tmp, path)  # concurrent trials may both train; the last rename wins, both files are whole
+    replace_durably(tmp, path)  # after a crash: no file, or the whole one
     return net
 
 

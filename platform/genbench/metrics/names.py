@@ -27,8 +27,10 @@ METRICS: dict[str, Metric] = {
     "likelihood.nll": Metric("min", "negative log-likelihood of the test split, nats per example "
                                    "(exact or a bound: see likelihood.method)"),
     "likelihood.bpd": Metric("min", "likelihood.nll in bits per dimension (images; discrete values)"),
-    "stability.diverged": Metric("min", "the run ended on a non-finite or exploding loss, gradient or weight"),
-    "stability.steps_to_diverge": Metric("max", "first step whose scalars were non-finite or exploded; -1 if none"),
+    "stability.diverged": Metric("min", "the run ended on a non-finite or exploding loss, gradient or weight, or "
+                                        "on non-finite samples at an evaluation"),
+    "stability.steps_to_diverge": Metric("max", "first step whose scalars were non-finite or exploded (or the "
+                                                "evaluation step whose samples were not finite); -1 if none"),
     "stability.grad_norm_max": Metric("min", "largest gradient norm of any network over the run"),
     "stability.oscillation": Metric("min", "std / |mean| of the primary quality metric over the last third of "
                                            "the evaluations (modes on toy data, fd on images)"),

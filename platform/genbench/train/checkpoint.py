@@ -41,7 +41,12 @@ def save(directory: str, family: Family, loop: LoopState, history: list[dict[str
 
 
 def load(directory: str, family: Family) -> tuple[LoopState, list[dict[str, Any]]]:
-    """Restore the family in place; returns the loop state and the history up to the checkpoint."""
+    """Restore the family in place; returns the loop state and the history up to the checkpoint.
+
+    `directory` must be a checkpoint Ray Train has finished persisting: ray.train.get_checkpoint() and
+    Result.checkpoint give only those (Ray 2.60 registers a checkpoint after its synchronous copy into
+    storage). Ray copies the files into place without a rename, so never glob its storage for the newest.
+    """
     # tensors and plain containers only; read onto the CPU (a GPU run's checkpoint loads anywhere), then
     # load_state_dict copies each tensor onto the device of the family's own (already placed) tensors
     state = torch.load(os.path.join(directory, "state.pt"), weights_only=True, map_location="cpu")

@@ -17,6 +17,20 @@ from genbench.train.device import synchronize
 NLL_MAX_EXAMPLES, NLL_BATCH = 2000, 500  # bounded cost of the final likelihood evaluation
 
 
+class Scores(dict[str, float]):
+    """Quality scores of one evaluation (metric name -> value), and how many of its n samples were not finite.
+
+    The count travels beside the scores, not among them, so that the row's quality.* columns stay the metrics
+    (a dict subclass: it survives Ray Train's broadcast of rank 0's evaluation). A sample holding a NaN or inf
+    means the model diverged (its outputs overflowed, or its weights went non-finite), and the training loop
+    ends the run as `diverged` on it.
+    """
+
+    def __init__(self, values: dict[str, float], nonfinite: int = 0, n: int = 0) -> None:
+        super().__init__(values)
+        self.nonfinite, self.n = nonfinite, n
+
+
 class Evaluator:
     """Scores samples of a family against a data set's test split; reference features are computed once."""
 
@@ -38,13 +52,12 @@ class Evaluator:
         return {"provenance.extractor": name, "provenance.reference": f"{self.data.name} test split",
                 "provenance.n_reference": len(self.data.test), "provenance.n_generated": self.n_samples}
 
-    def __call__(self, family: Family) -> dict[str, float]:
-        """Quality metrics (names without prefix) of n_samples fresh samples."""
+    def __call__(self, family: Family) -> Scores:
+        """Quality metrics (names without prefix) of n_samples fresh samples; never raises for a diverged model."""
         samples = family.sample(self.n_samples).float().cpu()  # (n, D) or (n, C, H, W); metrics run on the CPU
         self.last_samples = samples
-        if self.extractor is None:
-            return self._toy(samples)
-        return self._images(samples)
+        nonfinite = int((~samples.flatten(1).isfinite().all(dim=1)).sum())  # samples holding a NaN or inf
+        return Scores(self._toy(samples) if self.extractor is None else self._images(samples), nonfinite, len(samples))
 
     def _toy(self, samples: torch.Tensor) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -76,7 +89,9 @@ def class_modes(classes: torch.Tensor, num_classes: int) -> dict[str, float]:
 
 @torch.no_grad()
 def likelihood(family: Family, data: Dataset) -> dict[str, Any]:
-    """likelihood.nll (nats per example) on the test split, bpd for images, and how it was computed."""
+    """likelihood.nll (nats per example) on the test split, bpd for images, and how it was computed.
+
+    A diverged model's is NaN (or inf), computed like any other: the honest value, never an exception."""
     if not getattr(family, "nll_method", ""):  # no likelihood, or one switched off (diffusion's bound is costly)
         return {}
     test, device = data.test[:NLL_MAX_EXAMPLES], family_device(family)

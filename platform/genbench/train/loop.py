@@ -14,7 +14,7 @@ from genbench.train.device import Placement, batch_to, compile_networks, train_s
 from genbench.train.flops import FlopCount
 
 Report = Callable[[int, dict[str, float]], None]  # report(step, {"train.loss_d": ..., "eval.modes": ...})
-Evaluate = Callable[[Family], dict[str, float]]  # evaluate(family) -> {"modes": ...}
+Evaluate = Callable[[Family], dict[str, float]]  # evaluate(family) -> {"modes": ...}; see _evaluate
 Reduce = Callable[[torch.Tensor], torch.Tensor]  # mean over data-parallel workers (identity in one process)
 
 
@@ -39,7 +39,7 @@ class LoopOutcome:
 
     status: str  # completed | diverged | early_stopped (mode collapse)
     steps: int  # optimisation steps taken
-    steps_to_diverge: int | None = None  # first step whose scalars were non-finite or exploded
+    steps_to_diverge: int | None = None  # first step with non-finite or exploded scalars, or non-finite samples
     reason: str = ""
     grad_norm_max: float = 0.0
     step_flops: float = 0.0  # FLOPs of one training step, counted on the first step
@@ -81,6 +81,19 @@ def close_window(scalars: list[dict[str, torch.Tensor]], diverge_loss: float, pa
     if bad is None and not host[-1]:
         bad, reason = width - 1, "non-finite parameters"
     return Window(dict(zip(keys, means)), bad, reason, host[-2])
+
+
+def _evaluate(family: Family, evaluate: Evaluate, values: dict[str, float], state: LoopState) -> str:
+    """Add an evaluation's eval.* to `values`; returns why the run diverged there, '' if it did not.
+
+    Samples holding a NaN or inf mean a diverged model even where the weights and the window's losses were
+    finite (outputs that overflow): the evaluation's Scores (evaluate.py) count them beside the metrics.
+    """
+    scores = evaluate(family)
+    values.update({f"eval.{k}": v for k, v in scores.items()})
+    state.collapsed_evals = state.collapsed_evals + 1 if values.get("eval.modes") == 1 else 0
+    bad = int(getattr(scores, "nonfinite", 0))
+    return f"non-finite samples ({bad} of {getattr(scores, 'n', '?')})" if bad else ""
 
 
 def _first_step(family: Family, batch: torch.Tensor, state: LoopState, compile_after: bool) -> dict[str, torch.Tensor]:
@@ -136,10 +149,10 @@ def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluat
             return LoopOutcome("diverged", step, at, closed.reason, state.grad_norm_max, state.step_flops)
         window = []
         values = dict(closed.means)
-        if evaluate_now:
-            values.update({f"eval.{k}": v for k, v in evaluate(family).items()})
-            state.collapsed_evals = state.collapsed_evals + 1 if values.get("eval.modes") == 1 else 0
+        diverged = _evaluate(family, evaluate, values, state) if evaluate_now else ""
         report(step, values)
+        if diverged:
+            return LoopOutcome("diverged", step, step, diverged, state.grad_norm_max, state.step_flops)
         state.step, state.batch_rng = step, generator.get_state()
         if cfg.train.collapse_evals and state.collapsed_evals >= cfg.train.collapse_evals and step < steps:
             reason = f"mode collapse: one mode covered in {state.collapsed_evals} evaluations in a row"
