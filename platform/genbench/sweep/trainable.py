@@ -46,10 +46,11 @@ def ray_assignment(gpu_share: float) -> Assignment:
 
     if not ray.is_initialized():  # not in a Ray worker (a test, a plain script): train.device decides
         return Assignment()
-    if not ray.get_gpu_ids():
+    held = bool(ray.get_gpu_ids())
+    if not held:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "all")
-    if not ray.get_gpu_ids():
+    if not held:
         return Assignment(torch.device("cpu"), 0.0, visible)
     if torch.cuda.is_available():
         return Assignment(torch.device("cuda", 0), gpu_share, visible)  # Ray's GPU is this process's first one
