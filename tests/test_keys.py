@@ -23,6 +23,7 @@ from genbench.errors import ConfigError
 from genbench.families import FAMILIES
 from genbench.runkeys import describe_keys, format_keys
 from genbench.sweep.spec import Study, check_overrides, load_study
+from test_study import assert_broken  # tests/ is on sys.path (rootdir conftest, no __init__.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "own_images.yaml"
@@ -127,15 +128,7 @@ BROKEN = {  # name: (old, new, texts the one-line message must hold besides the 
 
 @pytest.mark.parametrize("name", BROKEN)
 def test_a_misplaced_family_key_is_one_error_that_says_what_to_do(tmp_path: Path, name: str) -> None:
-    old, new, needles = BROKEN[name]
-    assert old in STUDY
-    path = _write(tmp_path, STUDY.replace(old, new, 1))
-    with pytest.raises(ConfigError) as err:
-        load_study(path)
-    message = str(err.value)
-    assert message.startswith(f"{path}:") and "\n" not in message, message
-    for needle in needles:
-        assert needle in message, message
+    assert_broken(tmp_path, STUDY, BROKEN[name])
 
 
 def test_a_key_fixed_for_one_family_may_be_searched_for_another(tmp_path: Path) -> None:
@@ -297,3 +290,8 @@ def test_the_how_to_shows_the_example_file_and_the_data_keys_defaults() -> None:
         value = next(f.default for f in dataclasses.fields(DataConfig) if f.name == key)
         shown = '""' if value == "" else f"{value:g}" if isinstance(value, float) else str(value)
         assert f"| `data.{key}` | `{shown}` |" in doc, f"docs/own-images.md: data.{key}'s default is {shown}"
+
+
+def test_family_is_not_a_space_key(tmp_path: Path) -> None:
+    assert_broken(tmp_path, STUDY, ("  optim.grad_clip:", "  family: {choice: [vae]}\n  optim.grad_clip:",
+                                    ["family: is the study's family:", "family: [vae, flow]"]))

@@ -13,8 +13,7 @@ from genbench.config import DataConfig, EvalConfig, Switch, TrainConfig, field_t
 from genbench.data import DATA_KEYS
 
 SHARED = (("data", DataConfig), ("train", TrainConfig), ("eval", EvalConfig))
-TOP_MEANINGS = {"family": "the model family: " + "{families}",
-                "seed": "seed of weights, noise and batch order; a study's seeds count up from it"}
+SEED_MEANING = "seed of weights, noise and batch order; a study's seeds count up from it"
 # Meanings the source comments do not give: keys whose comment is a measurement note, or has none
 MEANINGS = {"eval.every": "steps between evaluations of the quality scores during training; a study's budget sets it",
             "eval.n_samples": "generated samples per evaluation (2,500 is the toy-GAN mode protocol's)"}
@@ -92,9 +91,8 @@ def shared_keys(families: list[str]) -> list[KeyDoc]:
     from genbench.families import FAMILIES
 
     resolved = {f: to_flat(from_flat({"family": f})) for f in families}
-    top = TOP_MEANINGS["family"].format(families=" | ".join(FAMILIES.names()))
-    out = [KeyDoc("family", "str", families[0] if len(families) == 1 else "gan", top),
-           KeyDoc("seed", "int", "0", TOP_MEANINGS["seed"])]
+    out = [KeyDoc("family", "str", families[0] if len(families) == 1 else "gan",
+                  "the model family: " + " | ".join(FAMILIES.names())), KeyDoc("seed", "int", "0", SEED_MEANING)]
     for prefix, cls in SHARED:
         docs = field_docs(cls)
         for name, kind in field_types(cls).items():
@@ -145,14 +143,17 @@ def format_keys(sections: dict[str, list[KeyDoc]], markdown: bool = False) -> st
     """The listing as aligned text (one line a key), or as Markdown tables."""
     lines: list[str] = []
     for title, keys in sections.items():
-        if markdown:
-            lines += [f"### {title[0].upper()}{title[1:]}", "", "| key | type | default | meaning |", "|---|---|---|---|"]
-            lines += [f"| `{k.key}` | {k.kind} | `{k.default}` | {k.meaning.replace('|', chr(92) + '|')} |" for k in keys]
-            lines.append("")
-            continue
-        width = max(len(k.key) for k in keys)
-        kinds = max(len(k.kind) for k in keys)
-        lines.append(f"# {title}")
-        lines += [f"{k.key:<{width}}  {k.kind:<{kinds}}  {k.default:<10}  {k.meaning}".rstrip() for k in keys]
-        lines.append("")
+        lines += (_markdown if markdown else _text)(title, keys) + [""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _text(title: str, keys: list[KeyDoc]) -> list[str]:
+    width, kinds = max(len(k.key) for k in keys), max(len(k.kind) for k in keys)
+    return [f"# {title}"] + [f"{k.key:<{width}}  {k.kind:<{kinds}}  {k.default:<10}  {k.meaning}".rstrip()
+                             for k in keys]
+
+
+def _markdown(title: str, keys: list[KeyDoc]) -> list[str]:
+    escaped = [k.meaning.replace("|", "\\|") for k in keys]  # a bare | would end the table cell
+    return [f"### {title[0].upper()}{title[1:]}", "", "| key | type | default | meaning |", "|---|---|---|---|"] + \
+        [f"| `{k.key}` | {k.kind} | `{k.default}` | {meaning} |" for k, meaning in zip(keys, escaped)]

@@ -181,11 +181,11 @@ class _Fixed:
     where: dict[str, str]  # flat key -> 'file:line' of the shared keys
     doc: YamlDoc
 
-    def run(self, family: str, **more: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    def run(self, family: str, more: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
         """One run of `family` with these settings (and `more`), and where each key was written, for from_flat."""
         own = self.by_family.get(family, {})
         where = {**self.where, **{k: self.doc.where(f"fixed.{family}.{k}") for k in own}}
-        return {"family": family, **self.shared, **own, **more}, where
+        return {"family": family, **self.shared, **own, **(more or {})}, where
 
 
 def _flat_settings(doc: YamlDoc, families: list[str]) -> _Fixed:
@@ -210,6 +210,9 @@ def _space(doc: YamlDoc, families: list[str], fixed: _Fixed) -> dict[str, Param]
     space: dict[str, Param] = {"family": Param("choice", values=list(families))} if len(families) > 1 else {}
     for key, raw in _mapping(doc, "space").items():
         src = doc.where(f"space.{key}")
+        if key == "family":
+            raise ConfigError("is the study's family:, searched first when it lists several", key=key, source=src,
+                              fix="list the families in family: [vae, flow]")
         param = parse_param(key, raw, src, space)
         takers = families_of(param, space, families)
         if not takers:
@@ -219,7 +222,7 @@ def _space(doc: YamlDoc, families: list[str], fixed: _Fixed) -> dict[str, Param]
         _check_not_fixed(key, takers, fixed, src)
         space[key] = param
         for family, value in ((f, v) for f in takers for v in param.probe_values()):
-            run, where = fixed.run(family, **{key: value})
+            run, where = fixed.run(family, {key: value})
             from_flat(run, {**where, key: src})  # each must make a valid run
     return space
 
