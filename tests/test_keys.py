@@ -295,3 +295,20 @@ def test_the_how_to_shows_the_example_file_and_the_data_keys_defaults() -> None:
 def test_family_is_not_a_space_key(tmp_path: Path) -> None:
     assert_broken(tmp_path, STUDY, ("  optim.grad_clip:", "  family: {choice: [vae]}\n  optim.grad_clip:",
                                     ["family: is the study's family:", "family: [vae, flow]"]))
+
+
+def test_the_example_dry_run_trains_both_families(tmp_path: Path) -> None:
+    """The searcher's first four draws (the dry run's trials, in order) hold each family twice: the sweep's own
+    sampler, asked as Tune's OptunaSearch asks it (TPE's first trials are random, so the order is fixed by the seed)."""
+    from genbench.sweep.tuner import _sampler
+
+    study_file = _write(tmp_path, EXAMPLE.read_text().replace("/path/to/your/images", str(tmp_path)))
+    study = load_study(study_file)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search = optuna.create_study(directions=["minimize", "minimize"], sampler=_sampler(study))
+    define, families = study.define_by_run(study.run_settings(study.dry_run)), []
+    for _ in range(study.dry_run.trials):
+        trial = search.ask()
+        families.append(define(trial)["family"])
+        search.tell(trial, [1.0, 1.0])
+    assert sorted(families) == ["flow", "flow", "vae", "vae"], families
