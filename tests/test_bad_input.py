@@ -308,7 +308,8 @@ def test_a_key_of_one_family_only_is_refused_in_a_families_study(tmp_path: Path,
     monkeypatch.setattr("genbench.sweep.tuner.run_sweep", _no_sweep)
     families = ROOT / "search_spaces" / "families.yaml"
     assert main(["dry-run", str(families), "--set", "gan.loss=hinge", "--out", str(tmp_path / "out")]) == 2
-    _one_line(capsys, "--set: gan.loss: unknown key for family 'vae'")
+    _one_line(capsys, "--set: gan.loss: a key of gan only; the vae, diffusion, autoregressive and flow trials",
+              "in the study file: fixed: {gan: {gan.loss: VALUE}}")
     assert not (tmp_path / "out").exists()
 
 

@@ -16,6 +16,7 @@ EPILOG = """examples:
   genbench submit search_spaces/gan_stability.yaml --cluster clusters/aws-gpu.yaml
   genbench jobs logs JOB_ID --follow --address http://127.0.0.1:8265
   genbench list gan-variants
+  genbench list keys vae                               every run key of the VAE: type, default, meaning
 """
 
 
@@ -70,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print it as a Markdown table")
     p = sub.add_parser("validate", help="check study, cluster and dashboard definition files; prints one line per file")
     p.add_argument("files", metavar="FILE", nargs="+")
-    p = sub.add_parser("list", help="list families, datasets, metrics or GAN variants with one line each")
-    p.add_argument("what", choices=["families", "datasets", "metrics", "gan-variants"])
+    p = sub.add_parser("list", help="list families, datasets, metrics, GAN variants or run keys with one line each")
+    p.add_argument("what", choices=["families", "datasets", "metrics", "gan-variants", "keys"])
+    p.add_argument("family", nargs="?", metavar="FAMILY", help="keys: only this family's (defaults are its own)")
+    p.add_argument("--markdown", action="store_true", help="keys: print them as Markdown tables")
     _add_bench_command(sub)
     return parser
 
@@ -214,6 +217,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from genbench.commands import listing
 
+    if args.what == "keys":  # key, type, default, meaning, from the typed config dataclasses
+        from genbench.runkeys import describe_keys, format_keys
+
+        print(format_keys(describe_keys(args.family), args.markdown), end="")
+        return 0
+    if args.family or args.markdown:
+        from genbench.errors import ConfigError
+
+        raise ConfigError("takes no FAMILY or --markdown", key=f"list {args.what}",
+                          fix="only `genbench list keys [FAMILY] [--markdown]` does")
     for name, doc in listing(args.what).items():
         print(f"{name:<28} {doc}")
     return 0

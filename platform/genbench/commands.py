@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from genbench.config import parse_set
+from genbench.config import parse_set, resolved_text
 from genbench.errors import ConfigError, GenbenchError
 from genbench.results import safe_name
 
@@ -165,7 +165,7 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     resolved = to_flat(cfg)
     name = safe_name(f"train-{cfg.family}-{cfg.data.name}", "study")
     out = prepare_out(out or os.path.join("results", name))
-    print("Resolved config:\n" + json.dumps(resolved, indent=2), flush=True)
+    print("Resolved config:\n" + resolved_text(resolved), flush=True)
     print(device, flush=True)
     store = ResultsStore(out)
     budget = Budget(trials=1, steps=cfg.train.steps, eval_every=cfg.eval.every)

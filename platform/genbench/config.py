@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from genbench.data import DATASETS
+from genbench.data import DATA_KEYS, DATASETS
 from genbench.errors import ConfigError, suggest
 
 COMMON_SECTIONS = ("data", "train", "eval")
@@ -36,9 +38,9 @@ def switch(value: object, key: str) -> str:
 class DataConfig:
     """Which data set, and how much of it the run keeps in memory."""
 
-    name: str = "grid25"
-    n_train: int = 50_000  # toy and stacked data: examples drawn once with a fixed seed, kept as one tensor
-    n_test: int = 10_000
+    name: str = "grid25"  # the data set (genbench list datasets); 'files' is your own data at data.path
+    n_train: int = 50_000  # training examples: drawn once with a fixed seed (toy, stacked), or a fixed subset
+    n_test: int = 10_000  # test examples (the reference of the quality and likelihood scores), likewise
     path: str = ""  # user data ('files'): a folder of images, a .npy/.npz array or a Parquet file
     image_size: int = 0  # user images: resize to image_size x image_size (0: keep the files' size)
     channels: int = 0  # user images: 1 (grey) or 3 (RGB); 0: as stored
@@ -58,8 +60,8 @@ class DataConfig:
 class TrainConfig:
     """Length of training, batch size and the divergence guard shared by every family."""
 
-    steps: int = 2000
-    batch_size: int = 256
+    steps: int = 2000  # training steps (generator updates for the GAN); a study's budget sets it
+    batch_size: int = 256  # training examples per step
     log_every: int = 10  # train.* scalars are averaged and synced to the host once per window
     diverge_loss: float = 1.0e5  # |loss| above this counts as an explosion
     threads: int = 1  # torch intra-op threads of this run; concurrent trials must not oversubscribe
@@ -204,6 +206,50 @@ def section_to_flat(obj: Any, prefix: str) -> dict[str, Any]:
     return {f"{prefix}.{f.name}": getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
+def key_fix(key: str, valid: Iterable[str], families: list[str]) -> str:
+    """The fix for an unknown run key: the family it belongs to, the closest valid key, or every valid key of its
+    section (never cut off) and the command that lists them all."""
+    from genbench.families import FAMILIES
+
+    valid = sorted(valid)
+    section, dot, _ = key.partition(".")
+    sections = sorted({k.partition(".")[0] for k in valid})
+    listing = " or ".join(f"`genbench list keys {f}`" for f in families)
+    if dot and section not in sections and section in FAMILIES:
+        return f"{section}.* keys belong to family '{section}'; {listing} lists the keys here"
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    same = [k for k in valid if k.startswith(f"{section}.")] if dot else []
+    if same:
+        return f"the {section}.* keys are {', '.join(same)}"
+    return f"run keys are {', '.join(s if s in ('family', 'seed') else s + '.*' for s in sections)}; " \
+           f"{listing} lists them all"
+
+
+def unused_data_keys(flat: dict[str, Any]) -> list[str]:
+    """The data.* keys of a resolved run that its data set does not read (a folder of images is split by
+    data.test_fraction, so data.n_train / data.n_test keep defaults that say nothing about it)."""
+    reads = DATA_KEYS.get(str(flat.get("data.name")))
+    if reads is None:
+        return []
+    return [k for k in flat if k.startswith("data.") and k != "data.name" and k.removeprefix("data.") not in reads]
+
+
+def resolved_text(flat: dict[str, Any]) -> str:
+    """A resolved run as `genbench train` prints it: JSON of its keys, less the data.* keys its data set does not
+    read, which are named after it (a folder of images showed data.n_train 50000 that said nothing about it)."""
+    import json
+
+    unused = unused_data_keys(flat)
+    text = json.dumps({k: v for k, v in flat.items() if k not in unused}, indent=2)
+    if not unused:
+        return text
+    split = "; its test split is data.test_fraction of the examples, the rest trains" \
+        if "test_fraction" in DATA_KEYS.get(str(flat.get("data.name")), ()) else ""
+    return f"{text}\n(not read by data set '{flat.get('data.name')}': {', '.join(unused)}{split})"
+
+
 def valid_keys(family: str) -> list[str]:
     """Every flat key a run of this family accepts."""
     return list(to_flat(from_flat({"family": family})))
@@ -228,7 +274,7 @@ def from_flat(flat: dict[str, Any], where: dict[str, str] | None = None) -> RunC
     for key in flat:
         if key not in known:
             raise ConfigError(f"unknown key for family '{family}'", key=key, source=where.get(key, ""),
-                              fix=suggest(key, known))
+                              fix=key_fix(str(key), known, [family]))
     try:
         seed = coerce(flat.get("seed", 0), int, "seed")
     except ConfigError as exc:

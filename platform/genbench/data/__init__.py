@@ -15,7 +15,20 @@ DATASETS: Registry[Any] = Registry("dataset", {
     "files": "genbench.data.files",
 })
 
-__all__ = ["DATASETS", "Dataset", "load_dataset"]
+# The data.* keys (besides data.name) each data set reads; the others keep their defaults, which mean nothing for it
+# (a folder of images is split by data.test_fraction, not cut to data.n_train / data.n_test). The resolved config
+# that `genbench train` prints leaves those out; tests/test_keys.py checks the offline sets against their loaders.
+DATA_KEYS: dict[str, tuple[str, ...]] = {
+    "ring8": ("n_train", "n_test"), "grid25": ("n_train", "n_test"),
+    "digits": (), "stacked_digits": ("n_train", "n_test"),
+    "mnist": ("n_train", "n_test", "image_size", "channels"),
+    "fashion_mnist": ("n_train", "n_test", "image_size", "channels"),
+    "cifar10": ("n_train", "n_test", "image_size", "channels"),
+    "celeba": ("path", "n_train", "n_test", "test_fraction", "image_size", "channels"),
+    "files": ("path", "test_fraction", "image_size", "channels"),
+}
+
+__all__ = ["DATASETS", "DATA_KEYS", "Dataset", "load_dataset"]
 
 
 def __getattr__(name: str) -> Any:

@@ -70,21 +70,43 @@ def _range(kind: str, key: str, raw: Any, log: bool, source: str) -> tuple[float
     return low, high
 
 
-def _when(key: str, raw: Any, source: str, earlier: list[str]) -> dict[str, list[Any]]:
+def _when(key: str, raw: Any, source: str, earlier: dict[str, Param]) -> dict[str, list[Any]]:
     if not isinstance(raw, dict) or not raw:
         raise _fail("'when' needs a mapping of parameter -> allowed values", key, source,
                     "write when: {gan.penalty: [gradient_penalty, r1]}")
     out = {}
     for name, values in raw.items():
         if name not in earlier:
-            raise _fail(f"'when' names {name!r}, which is not a searched parameter above this one", key, source,
-                        suggest(str(name), earlier) if earlier else "condition only on parameters listed earlier")
+            fix = ("a study of one family needs no family guard: drop it" if name == "family" else
+                   suggest(str(name), earlier) if earlier else "condition only on parameters listed earlier")
+            raise _fail(f"'when' names {name!r}, which is not a searched parameter above this one", key, source, fix)
         out[name] = values if isinstance(values, list) else [values]
+        _check_when_values(key, name, out[name], earlier[name], source)
     return out
 
 
-def parse_param(key: str, raw: Any, source: str, earlier: list[str]) -> Param:
-    """Parse one space entry; `earlier` are the keys above it (the only ones 'when' may name)."""
+def _check_when_values(key: str, name: str, values: list[Any], parent: Param, source: str) -> None:
+    """A condition on a choice lists only values that choice takes (a misspelt family would never match)."""
+    if parent.kind != "choice":
+        return
+    for value in values:
+        if value not in parent.values:
+            raise _fail(f"'when' lists {value!r} for {name}, which takes only {parent.values}", key, source,
+                        suggest(str(value), map(str, parent.values)))
+
+
+def families_of(param: Param, space: dict[str, Param], families: list[str]) -> list[str]:
+    """The families whose trials can draw `param`: those its `when: {family: [...]}` lists (all without one),
+    narrowed by the parameters its condition names (a key conditioned on a VAE-only choice is VAE-only too)."""
+    allowed = [f for f in families if f in param.when.get("family", families)]
+    for name in param.when:
+        if name != "family":
+            allowed = [f for f in allowed if f in families_of(space[name], space, families)]
+    return allowed
+
+
+def parse_param(key: str, raw: Any, source: str, earlier: dict[str, Param]) -> Param:
+    """Parse one space entry; `earlier` are the parameters above it (the only ones 'when' may name)."""
     if not isinstance(raw, dict):
         raise _fail(f"expected a mapping like {{choice: [...]}}, got {raw!r}", key, source, "see search_spaces/")
     for option in raw:

@@ -5,11 +5,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genbench.config import finite_number, from_flat, valid_keys
+from genbench.config import finite_number, from_flat
 from genbench.errors import ConfigError, suggest
 from genbench.metrics.names import METRICS
 from genbench.results.names import safe_name
-from genbench.sweep.params import Param, parse_param
+from genbench.sweep.keys import check_key, family_sections, guard_fix, per_family_fix
+from genbench.sweep.params import Param, families_of, parse_param
+from genbench.sweep.space import DefineByRun
 from genbench.yamlfile import YamlDoc, load_yaml
 
 TOP_KEYS = ("study", "description", "family", "data", "objectives", "success", "budget", "dry_run", "search",
@@ -40,8 +42,8 @@ class Study:
     objectives: list[tuple[str, str]]  # (metric, 'max' | 'min')
     budget: Budget
     dry_run: Budget
-    fixed: dict[str, Any]  # flat run keys held constant (data.* included)
-    space: dict[str, Param]  # flat run keys searched, in file order
+    fixed: dict[str, Any]  # flat run keys held constant for every family (data.* included)
+    space: dict[str, Param]  # flat run keys searched, in file order; `when: {family: [...]}` keeps one to some families
     algorithm: str = "tpe"
     scheduler: str = "none"  # 'asha': successive halving on the (single, quality.*) objective
     grace_evals: int = 2  # evaluations every trial gets before the scheduler may stop it
@@ -57,6 +59,7 @@ class Study:
     description: str = ""
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    family_fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # fixed: {vae: {...}}: one family's trials
 
     @property
     def distributed(self) -> bool:
@@ -74,16 +77,28 @@ class Study:
         return "+".join(self.families)
 
     def example_run(self, budget: Budget, family: str) -> dict[str, Any]:
-        """One run this study may make: its settings, with a value of every searched key (a search decides them,
-        but a fixed setting may need one, such as data.path for data.name 'files')."""
-        searched = {k: p.probe_values()[0] for k, p in self.space.items() if k != "family"}
-        return {**searched, **self.run_settings(budget), "family": family}
+        """One run of `family` this study may make: its settings, with a value of every key searched for that family
+        (a search decides them, but a fixed setting may need one, such as data.path for data.name 'files')."""
+        searched = {k: p.probe_values()[0] for k, p in self.space.items() if k != "family" and family in
+                    families_of(p, self.space, self.families)}
+        return {**searched, **self.run_settings(budget), **self.family_fixed.get(family, {}), "family": family}
 
     def run_settings(self, budget: Budget) -> dict[str, Any]:
-        """Flat keys every trial of this budget gets: the fixed settings plus the budget's steps."""
+        """Flat keys every trial of this budget gets: the fixed settings plus the budget's steps (and, in a study of
+        one family, its family section; in a study of several, define_by_run adds each trial's)."""
         single = {"family": self.families[0]} if len(self.families) == 1 else {}  # else the space chooses it
-        return {**single, **self.fixed, "train.steps": budget.steps, "eval.every": budget.eval_every,
+        own = self.family_fixed.get(self.families[0], {}) if single else {}
+        return {**single, **self.fixed, **own, "train.steps": budget.steps, "eval.every": budget.eval_every,
                 "train.threads": self.cpus_per_trial}
+
+    def fixed_for(self, family: str) -> dict[str, Any]:
+        """The fixed keys of one family's trials: the shared ones, then its own section's."""
+        return {**self.fixed, **self.family_fixed.get(family, {})}
+
+    def define_by_run(self, constants: dict[str, Any]) -> DefineByRun:
+        """The search space as Optuna's define-by-run function: `constants` (run_settings and overrides), each trial's
+        family section, and the keys searched for its family."""
+        return DefineByRun(self.space, constants, self.family_fixed if len(self.families) > 1 else {})
 
 
 def _mapping(doc: YamlDoc, key: str, required: bool = True) -> dict[str, Any]:
@@ -157,30 +172,66 @@ def _success(doc: YamlDoc) -> tuple[str, str, float] | None:
     return raw["metric"], side, float(bound)
 
 
-def _flat_settings(doc: YamlDoc) -> tuple[dict[str, Any], dict[str, str]]:
-    """The study's fixed run keys ('data:' becomes data.*) and where each came from."""
-    fixed = {f"data.{k}": v for k, v in _mapping(doc, "data").items()}
-    where = {f"data.{k}": doc.where(f"data.{k}") for k in _mapping(doc, "data")}
-    for key, value in _mapping(doc, "fixed", required=False).items():
-        fixed[key], where[key] = value, doc.where(f"fixed.{key}")
-    return fixed, where
+@dataclass
+class _Fixed:
+    """A study's fixed run keys as written: shared by every family ('data:' becomes data.*), and per family."""
+
+    shared: dict[str, Any]
+    by_family: dict[str, dict[str, Any]]
+    where: dict[str, str]  # flat key -> 'file:line' of the shared keys
+    doc: YamlDoc
+
+    def run(self, family: str, more: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+        """One run of `family` with these settings (and `more`), and where each key was written, for from_flat."""
+        own = self.by_family.get(family, {})
+        where = {**self.where, **{k: self.doc.where(f"fixed.{family}.{k}") for k in own}}
+        return {"family": family, **self.shared, **own, **(more or {})}, where
 
 
-def _space(doc: YamlDoc, families: list[str], fixed: dict[str, Any], where: dict[str, str]) -> dict[str, Param]:
-    """The searched keys; a study over several families searches `family` first and keys they all share."""
-    keys = set.intersection(*(set(valid_keys(f)) for f in families)) - {"family"}
+def _flat_settings(doc: YamlDoc, families: list[str]) -> _Fixed:
+    """The study's fixed run keys, each checked against the families whose trials get it."""
+    data = _mapping(doc, "data")
+    fixed = _Fixed({f"data.{k}": v for k, v in data.items()}, {}, {f"data.{k}": doc.where(f"data.{k}") for k in data},
+                   doc)
+    raw = _mapping(doc, "fixed", required=False)
+    fixed.by_family = family_sections(doc, raw, families)
+    for key, value in raw.items():
+        if key not in fixed.by_family:
+            fixed.shared[key], fixed.where[key] = value, doc.where(f"fixed.{key}")
+            check_key(key, families, families, fixed.where[key], per_family_fix(str(key)))
+    for family in families:
+        from_flat(*fixed.run(family))
+    return fixed
+
+
+def _space(doc: YamlDoc, families: list[str], fixed: _Fixed) -> dict[str, Param]:
+    """The searched keys; a study over several families searches `family` first, then keys of the families each
+    entry's `when: {family: [...]}` names (of every family without one)."""
     space: dict[str, Param] = {"family": Param("choice", values=list(families))} if len(families) > 1 else {}
     for key, raw in _mapping(doc, "space").items():
         src = doc.where(f"space.{key}")
-        if key not in keys:
-            raise ConfigError(f"unknown key for family '{'+'.join(families)}'", key=key, source=src,
-                              fix=suggest(key, keys))
-        if key in fixed:
-            raise ConfigError("is both fixed and searched", key=key, source=src, fix="remove it from one of them")
-        space[key] = parse_param(key, raw, src, list(space))
-        for family, value in ((f, v) for f in families for v in space[key].probe_values()):
-            from_flat({"family": family, **fixed, key: value}, {**where, key: src})  # each must make a valid run
+        if key == "family":
+            raise ConfigError("is the study's family:, searched first when it lists several", key=key, source=src,
+                              fix="list the families in family: [vae, flow]")
+        param = parse_param(key, raw, src, space)
+        takers = families_of(param, space, families)
+        if not takers:
+            raise ConfigError("its 'when' holds for no family's trials", key=key, source=src,
+                              fix="condition it on values of parameters that the same family's trials draw")
+        check_key(key, takers, families, src, guard_fix)
+        _check_not_fixed(key, takers, fixed, src)
+        space[key] = param
+        for family, value in ((f, v) for f in takers for v in param.probe_values()):
+            run, where = fixed.run(family, {key: value})
+            from_flat(run, {**where, key: src})  # each must make a valid run
     return space
+
+
+def _check_not_fixed(key: str, takers: list[str], fixed: _Fixed, source: str) -> None:
+    both = [f for f in takers if key in fixed.by_family.get(f, {})]
+    if key in fixed.shared or both:
+        what = f"fixed for {', '.join(both)}" if both and key not in fixed.shared else "fixed"
+        raise ConfigError(f"is both {what} and searched", key=key, source=source, fix="remove it from one of them")
 
 
 def _families(doc: YamlDoc) -> list[str]:
@@ -219,21 +270,20 @@ def load_study(path: str | Path) -> Study:
     doc = load_yaml(path)
     _check_keys(doc, "", doc.data, TOP_KEYS)
     name, families = _study_name(doc), _families(doc)
-    fixed, where = _flat_settings(doc)
-    for family in families:
-        from_flat({"family": family, **fixed}, where)
+    fixed = _flat_settings(doc, families)
     search = _mapping(doc, "search", required=False)
     _check_keys(doc, "search", search, SEARCH_KEYS)
     resources = parse_resources(doc, "resources", _mapping(doc, "resources", required=False))
     study = Study(name=name, families=families, objectives=_objectives(doc), budget=_budget(doc, "budget"),
-                  dry_run=_budget(doc, "dry_run"), fixed=fixed, space=_space(doc, families, fixed, where),
+                  dry_run=_budget(doc, "dry_run"), fixed=fixed.shared, space=_space(doc, families, fixed),
                   algorithm=_choice(doc, "search.algorithm", search.get("algorithm", "tpe"), ALGORITHMS),
                   scheduler=_choice(doc, "search.scheduler", search.get("scheduler", "none"), SCHEDULERS),
                   grace_evals=_int(doc, "search", search, "grace_evals", 2),
                   search_seed=_int(doc, "search", search, "seed", 0, minimum=0),
                   max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
                   **resources, success=_success(doc),
-                  description=str(doc.data.get("description", "")), source=doc.path, raw=doc.data)
+                  description=str(doc.data.get("description", "")), source=doc.path, raw=doc.data,
+                  family_fixed=fixed.by_family)
     _check_search(doc, study)
     _check_workers(doc, study)
     return study
@@ -317,10 +367,13 @@ def check_overrides(study: Study, budget: Budget, overrides: dict[str, Any]) -> 
     """The --set run keys of a sweep, checked before anything is moved or written: a searched key or the family
     cannot be fixed from the command line, and every family's run with the overrides must be valid."""
     for key in overrides:
-        if key in study.space or key == "family":
-            what = "searched by the study" if key in study.space else "the study's family:"
+        sections = [f for f, own in study.family_fixed.items() if key in own]
+        if key in study.space or key == "family" or sections:
+            what = "searched by the study" if key in study.space else "the study's family:" if key == "family" \
+                else f"fixed for {', '.join(sections)} by the study"
             raise ConfigError(f"is {what}; --set would replace it in every trial", key=key, source="--set",
                               fix=f"edit {key} in {study.source or 'the study file'} instead")
+        check_key(key, study.families, study.families, "--set", per_family_fix(key, " in the study file"))
     where = {k: "--set" for k in overrides}
     for family in study.families:
         from_flat({**study.example_run(budget, family), **overrides}, where)
@@ -332,7 +385,7 @@ def _check_workers(doc: YamlDoc, study: Study) -> None:
         return
     searched = study.space.get("train.batch_size")
     batches = searched.grid_values() if searched is not None else [
-        from_flat({"family": f, **study.fixed}).train.batch_size for f in study.families]
+        from_flat({"family": f, **study.fixed_for(f)}).train.batch_size for f in study.families]
     for batch in batches:
         if int(batch) % study.workers:
             key = "space.train.batch_size" if searched is not None else "fixed.train.batch_size"

@@ -27,7 +27,6 @@ from genbench.sweep.journal import (  # noqa: F401 (all but journal_storage: mov
 from genbench.sweep.progress import Progress
 from genbench.sweep.resources import (REFRESH_S, Request, concurrency, plan_line, read_cluster, resolve_gpu_share,
                                       trial_request)
-from genbench.sweep.space import DefineByRun
 from genbench.sweep.spec import Budget, Study, grid_space
 from genbench.sweep.summary import summarise
 
@@ -291,7 +290,7 @@ def absolute_paths(constants: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-RESUME_KEYS = ("objectives", "success", "algorithm", "search_seed", "space")  # what the finished trials were made by
+RESUME_KEYS = ("objectives", "success", "algorithm", "search_seed", "space", "fixed_by_family")  # what the finished trials were made by
 BUDGET_RESUME_KEYS = ("steps", "eval_every", "seeds")  # a resume may ask for more or fewer trials, not other runs
 
 
@@ -437,7 +436,7 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
     storage, sync = journal
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     search = ConcurrencyLimiter(OptunaSearch(
-        DefineByRun(study.space, constants), metric=metrics if len(metrics) > 1 else metrics[0],
+        study.define_by_run(constants), metric=metrics if len(metrics) > 1 else metrics[0],
         mode=modes if len(modes) > 1 else modes[0], sampler=_sampler(study), storage=storage,
         study_name=study.name), max_concurrent=plan.live)
     spread = next((m for m in metrics if m.startswith(("quality.", "likelihood."))), "quality.modes")
@@ -563,7 +562,7 @@ def study_record(study: Study, budget: Budget, constants: dict[str, Any], addres
             "objectives": [{"metric": m, "mode": d} for m, d in study.objectives],
             "success": dict(zip(("metric", "side", "value"), study.success)) if study.success else None,
             "budget": vars(budget), "algorithm": study.algorithm, "search_seed": study.search_seed,
-            "constants": constants, "space": study.raw.get("space", {}),
+            "constants": constants, "fixed_by_family": study.family_fixed or None, "space": study.raw.get("space", {}),
             "cluster": _cluster_record(address, plan.profile if plan else None),
             "resources": plan.record(study) if plan else None,
             "schema_version": SCHEMA_VERSION,

@@ -20,17 +20,17 @@ class DiffusionConfig:
     sampler: str = "ddim"  # ddpm (ancestral, T steps) | ddim (ddim_steps steps)
     # 50, not 100: on digits DDIM 50 scored FD 6.96 against 6.91 at 100 (README, Performance, case 6) at half the
     # network evaluations, and a default digits run's evaluations fell from 17% of its time to 9.2% (genbench bench).
-    ddim_steps: int = 50
+    ddim_steps: int = 50  # sampling steps of DDIM (a sub-sequence of the T steps)
     eta: float = 0.0  # DDIM noise scale: 0 deterministic, 1 matches DDPM's posterior variance
     variance: str = "small"  # reverse variance: small = posterior beta~_t, large = beta_t (Ho et al. 2020)
     clip_x0: bool = True  # images only: clip the predicted x0 to [-1, 1] while sampling and in the bound
-    mlp_width: int = 128
+    mlp_width: int = 128  # units of the MLP denoiser's hidden layers (vector data)
     mlp_depth: int = 3  # hidden layers of the MLP denoiser (vector data)
     time_dim: int = 64  # width of the time embedding
     unet_channels: int = 16  # channels at full resolution; doubled at each lower one (image data)
     unet_levels: int = 2  # resolutions: 2 is 8x8 and 4x4
     unet_blocks: int = 1  # residual blocks per resolution on the way down
-    dropout: float = 0.0  # U-Net residual blocks
+    dropout: float = 0.0  # dropout rate in the U-Net residual blocks
     ema: float = 0.0  # decay of the denoiser's weight average used for sampling; 0 = off
     nll_bound: bool = False  # the variational bound costs T network evaluations per example
 
@@ -67,7 +67,7 @@ class DiffusionOptimConfig:
     lr: float = 2.0e-3
     beta1: float = 0.9
     beta2: float = 0.999
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # Adam's L2 weight decay
     grad_clip: float = 1.0  # max global gradient norm; 0 = off
     lr_decay: str = "cosine"  # none | cosine (to 0 over train.steps): the late small steps sharpen the modes
     warmup_steps: int = 100  # linear warm-up from 0

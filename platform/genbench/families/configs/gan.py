@@ -14,20 +14,20 @@ from genbench.nets.activations import ACTIVATIONS
 class GanConfig:
     """Generator and discriminator architecture and the adversarial game (flat keys 'gan.*')."""
 
-    latent_dim: int = 8
+    latent_dim: int = 8  # size of the generator's noise input z ~ N(0, I)
     conv_width: int = 32  # images: channels of the first D layer and the last G layer (DCGAN)
     g_depth: int = 3  # hidden layers (MLP, toy data)
-    g_width: int = 128
-    d_depth: int = 3
-    d_width: int = 128
+    g_width: int = 128  # units of the generator's hidden layers (MLP)
+    d_depth: int = 3  # hidden layers of the discriminator (MLP)
+    d_width: int = 128  # units of the discriminator's hidden layers (MLP)
     activation: str = "relu"  # relu | leaky_relu | maxout
     maxout_k: int = 2  # pieces per maxout unit
-    g_batch_norm: bool = False
-    d_batch_norm: bool = False
-    loss: str = "non_saturating"
-    penalty: str = "none"
-    penalty_weight: float = 10.0
-    spectral_norm: bool = False
+    g_batch_norm: bool = False  # batch norm after each hidden layer of G
+    d_batch_norm: bool = False  # batch norm after each hidden layer of D
+    loss: str = "non_saturating"  # adversarial loss (genbench list gan-variants)
+    penalty: str = "none"  # none | gradient_penalty (WGAN-GP) | r1, on the discriminator
+    penalty_weight: float = 10.0  # weight of the penalty (gamma for r1)
+    spectral_norm: bool = False  # spectral normalisation of every discriminator layer
     d_steps: int = 1  # discriminator steps per generator step
     ema: float = 0.0  # decay of the generator's weight average used for sampling; 0 = off
     pack: int = 1  # PacGAN: D sees `pack` samples concatenated (1..4)
