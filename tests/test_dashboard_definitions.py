@@ -83,7 +83,7 @@ def test_a_user_adds_a_panel_by_editing_a_definition(tmp_path: Path) -> None:
 
 
 def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) -> None:
-    from genbench.dashboards.panels import Missing, render
+    from genbench.dashboards.panels import Missing, NotApplicable, render
     from genbench.dashboards.site import load_context
     from genbench.dashboards.synthetic import synthetic_study
 
@@ -91,10 +91,13 @@ def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) 
         load_page(_write(tmp_path, "  - kind: rates\n    columns: {group: family}\n    where:\n      famly: [gan]\n"))
     page = load_page(_write(tmp_path, "  - kind: by_group\n    columns: {metric: objective, group: family}\n"
                                       "    where: {family: [flow, vae]}\n  - kind: rates\n"
-                                      "    columns: {group: family}\n    where: {family: nothing}\n"))
+                                      "    columns: {group: family}\n    where: {family: nothing}\n"
+                                      "  - kind: rates\n    columns: {group: family}\n    where: {config.gan.loss: [nothing]}\n"))
     synthetic_study(str(tmp_path / "results"), configs=10, seeds=1)
     ctx = load_context(str(tmp_path / "results"))
     fig = render(page.panels[0], ctx)
     assert sorted(t.name.split(" (")[0] for t in fig.data) == ["flow", "vae"]
-    with pytest.raises(Missing, match=r"no runs with family in \['nothing'\]"):
+    with pytest.raises(NotApplicable, match=r"the study has no runs of family nothing"):
         render(page.panels[1], ctx)
+    with pytest.raises(Missing, match=r"no runs with gan.loss in \['nothing'\]"):  # in the study's words
+        render(page.panels[2], ctx)
