@@ -101,3 +101,11 @@ def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) 
         render(page.panels[1], ctx)
     with pytest.raises(Missing, match=r"no runs with gan.loss in \['nothing'\]"):  # in the study's words
         render(page.panels[2], ctx)
+
+
+def test_a_title_names_only_the_known_fields(tmp_path: Path) -> None:
+    page = load_page(_write(tmp_path, "  - kind: rates\n    title: Runs per {variant} ({objective})\n"
+                                      "    columns: {group: variant}\n"))
+    assert page.panels[0].title == "Runs per {variant} ({objective})"
+    with pytest.raises(ConfigError, match=r"extra.yaml:\d+: panels\[0\].title: unknown title field \{objectiv\}"):
+        load_page(_write(tmp_path, "  - kind: rates\n    title: Runs ({objectiv})\n    columns: {group: variant}\n"))
