@@ -92,7 +92,8 @@ def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) 
     page = load_page(_write(tmp_path, "  - kind: by_group\n    columns: {metric: objective, group: family}\n"
                                       "    where: {family: [flow, vae]}\n  - kind: rates\n"
                                       "    columns: {group: family}\n    where: {family: nothing}\n"
-                                      "  - kind: rates\n    columns: {group: family}\n    where: {config.gan.loss: [nothing]}\n"))
+                                      "  - kind: rates\n    columns: {group: family}\n"
+                                      "    where: {config.gan.loss: [nothing]}\n"))
     synthetic_study(str(tmp_path / "results"), configs=10, seeds=1)
     ctx = load_context(str(tmp_path / "results"))
     fig = render(page.panels[0], ctx)

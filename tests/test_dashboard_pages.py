@@ -278,7 +278,8 @@ def test_a_family_has_one_colour_on_every_panel() -> None:
     from genbench.dashboards.style import FAMILY_COLOURS, colour_map, neutral_map
 
     colours = colour_map(["vae: prior -&gt; decoder pass", "flow", "hinge / r1 / SN"])
-    assert colours["vae: prior -&gt; decoder pass"] == FAMILY_COLOURS["vae"] and colours["flow"] == FAMILY_COLOURS["flow"]
+    assert colours["vae: prior -&gt; decoder pass"] == FAMILY_COLOURS["vae"]
+    assert colours["flow"] == FAMILY_COLOURS["flow"]
     assert not set(neutral_map(["likelihood.bpd", "quality.fd"]).values()) & set(FAMILY_COLOURS.values())
 
 

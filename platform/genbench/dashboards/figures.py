@@ -392,7 +392,8 @@ def sample_grids(shots: list[SampleShot], title: str) -> go.Figure:
         else:
             points = read_points(s.data)  # (N, 2) on toy data; the first two coordinates otherwise
             fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1] if points.shape[1] > 1 else np.zeros(len(points)),
-                                       mode="markers", marker={"size": 3, "color": _point_colour(s.group, col), "opacity": 0.6},
+                                       mode="markers", marker={"size": 3, "color": _point_colour(s.group, col),
+                                                               "opacity": 0.6},
                                        name=s.trial_id, showlegend=False), row=row, col=col)
             fig.update_xaxes(title_text="x1 (data units)", row=row, col=col)
             fig.update_yaxes(title_text="x2 (data units)", scaleanchor=f"x{2 * row - 2 + col}", row=row, col=col)
