@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from genbench.dashboards.stats import wilson
-from genbench.dashboards.style import (FAMILY_COLOURS, LAYOUT, OKABE_ITO, STATUS_COLOURS, STATUS_SYMBOLS,
+from genbench.dashboards.style import (FAMILY_COLOURS, LAYOUT, NEUTRAL, OKABE_ITO, STATUS_COLOURS, STATUS_SYMBOLS,
                                        colour_map, family_of, neutral_map, unit)
 from genbench.metrics.names import METRICS
 
@@ -121,7 +121,7 @@ def rates(trials: pd.DataFrame, groups: pd.Series, title: str) -> go.Figure:
     labels = groups.astype(str).values
     names = sorted(set(labels))
     fig = go.Figure()
-    for status, colour, label in (("completed", OKABE_ITO[0], "completed (success rate)"),
+    for status, colour, label in (("completed", NEUTRAL[0], "completed (success rate)"),  # no family's colour
                                   ("diverged", STATUS_COLOURS["diverged"], "diverged")):
         shares, lows, highs, texts = [], [], [], []
         for name in names:
@@ -319,9 +319,9 @@ def early_stopping(savings: dict[str, float]) -> go.Figure:
              (f"{steps_saved:,.0f} steps", f"~{saved_s:,.1f} device-s")]
     fig = go.Figure()
     runs = int(savings.get("runs_stopped", 0))
-    for name, values, text, colour in (("spent", spent, texts[0], OKABE_ITO[0]),
+    for name, values, text, colour in (("spent", spent, texts[0], NEUTRAL[0]),  # greys: no family's colour
                                         (f"saved by early stopping ({runs} runs ended early)", saved, texts[1],
-                                         OKABE_ITO[2])):
+                                         NEUTRAL[1])):
         fig.add_trace(go.Bar(x=kinds, y=values, name=name, marker_color=colour, text=list(text),
                              textposition="inside"))
     _layout(fig, "Compute spent and saved by early stopping", barmode="stack", legend=dict(orientation="h", y=1.08))
