@@ -110,3 +110,20 @@ def test_a_title_names_only_the_known_fields(tmp_path: Path) -> None:
     assert page.panels[0].title == "Runs per {variant} ({objective})"
     with pytest.raises(ConfigError, match=r"extra.yaml:\d+: panels\[0\].title: unknown title field \{objectiv\}"):
         load_page(_write(tmp_path, "  - kind: rates\n    title: Runs ({objectiv})\n    columns: {group: variant}\n"))
+
+
+def test_a_page_title_speaks_of_families_in_a_study_of_several(tmp_path: Path) -> None:
+    from genbench.dashboards.site import build_page, load_context
+    from genbench.dashboards.synthetic import synthetic_study
+
+    path = tmp_path / "titled.yaml"
+    panels = "panels:\n  - kind: rates\n    columns: {group: variant}\n"
+    path.write_text(f"page: titled\ntitle: How each {{variant}} trains\n{panels}")
+    titled = load_page(path)
+    synthetic_study(str(tmp_path / "vf"), configs=2, seeds=1, families=("vae", "flow"))
+    synthetic_study(str(tmp_path / "gan"), configs=2, seeds=1, families=("gan",))
+    assert build_page(titled, load_context(str(tmp_path / "vf"))).heading == "How each family trains"
+    assert build_page(titled, load_context(str(tmp_path / "gan"))).heading == "How each variant trains"
+    path.write_text(f"page: titled\ntitle: How each {{famly}} trains\n{panels}")
+    with pytest.raises(ConfigError, match=r"titled.yaml:2: title: unknown title field \{famly\}"):
+        load_page(path)

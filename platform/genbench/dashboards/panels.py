@@ -152,14 +152,19 @@ def _final(column: str) -> str:
 
 
 def _title(panel: Panel, default: str, ctx: Context | None = None) -> str:
-    """The panel's title, its {objective}, {objective_2} and {variant} in the study's words."""
+    """The panel's title in the study's words (study_words)."""
     title = panel.title or default
-    if ctx is None or "{" not in title:
-        return title
+    return title if ctx is None else study_words(title, ctx)
+
+
+def study_words(text: str, ctx: Context) -> str:
+    """A definition's title with its {objective}, {objective_2} and {variant} filled in for this study."""
+    if "{" not in text:
+        return text
     objectives = [m for m, _ in ctx.objectives()]
     tokens = {"objective": objectives[0], "objective_2": objectives[1] if len(objectives) > 1 else objectives[0],
               "variant": ctx.group_word("variant")}
-    return title.format_map(tokens)
+    return text.format_map(tokens)
 
 
 def _outcome_vs_lr(p: Panel, ctx: Context) -> go.Figure:

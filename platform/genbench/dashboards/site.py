@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from genbench.dashboards import table as family_table
-from genbench.dashboards.panels import Context, Missing, NotApplicable, panel_name, render
+from genbench.dashboards.panels import Context, Missing, NotApplicable, panel_name, render, study_words
 from genbench.dashboards.spec import PageDef, load_pages
 from genbench.errors import GenbenchError
 from genbench.results.store import ResultsStore
@@ -56,7 +56,7 @@ def build_page(page: PageDef, ctx: Context) -> Page:
         except Missing as why:
             parts.append(f'<p class="missing" id="{html.escape(panel.id)}">{html.escape(panel_name(panel, ctx))}: '
                          f"not shown, {html.escape(str(why))}.</p>")
-    return Page(page.name, page.title, "\n".join(parts))
+    return Page(page.name, study_words(page.title, ctx), "\n".join(parts))
 
 
 def overview_page(ctx: Context, pages: list[Page]) -> Page:

@@ -204,6 +204,7 @@ def load_page(path: str | Path) -> PageDef:
     if isinstance(order, bool) or not isinstance(order, int):  # int() of .nan, .inf or a word would raise
         raise ConfigError(f"expected an integer, got {order!r}", key="order", source=doc.where("order"),
                           fix="e.g. order: 10 (pages are listed by it)")
+    _check_title(doc, doc.data.get("title", name), "title")
     return PageDef(name=name, title=str(doc.data.get("title", name)), order=order,
                    intro=str(doc.data.get("intro", "")), panels=parsed, source=str(path))
 
