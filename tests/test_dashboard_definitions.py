@@ -83,7 +83,7 @@ def test_a_user_adds_a_panel_by_editing_a_definition(tmp_path: Path) -> None:
 
 
 def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) -> None:
-    from genbench.dashboards.panels import Missing, render
+    from genbench.dashboards.panels import Missing, NotApplicable, render
     from genbench.dashboards.site import load_context
     from genbench.dashboards.synthetic import synthetic_study
 
@@ -91,10 +91,39 @@ def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) 
         load_page(_write(tmp_path, "  - kind: rates\n    columns: {group: family}\n    where:\n      famly: [gan]\n"))
     page = load_page(_write(tmp_path, "  - kind: by_group\n    columns: {metric: objective, group: family}\n"
                                       "    where: {family: [flow, vae]}\n  - kind: rates\n"
-                                      "    columns: {group: family}\n    where: {family: nothing}\n"))
+                                      "    columns: {group: family}\n    where: {family: nothing}\n"
+                                      "  - kind: rates\n    columns: {group: family}\n"
+                                      "    where: {config.gan.loss: [nothing]}\n"))
     synthetic_study(str(tmp_path / "results"), configs=10, seeds=1)
     ctx = load_context(str(tmp_path / "results"))
     fig = render(page.panels[0], ctx)
     assert sorted(t.name.split(" (")[0] for t in fig.data) == ["flow", "vae"]
-    with pytest.raises(Missing, match=r"no runs with family in \['nothing'\]"):
+    with pytest.raises(NotApplicable, match=r"the study has no runs of family nothing"):
         render(page.panels[1], ctx)
+    with pytest.raises(Missing, match=r"no runs with gan.loss in \['nothing'\]"):  # in the study's words
+        render(page.panels[2], ctx)
+
+
+def test_a_title_names_only_the_known_fields(tmp_path: Path) -> None:
+    page = load_page(_write(tmp_path, "  - kind: rates\n    title: Runs per {variant} ({objective})\n"
+                                      "    columns: {group: variant}\n"))
+    assert page.panels[0].title == "Runs per {variant} ({objective})"
+    with pytest.raises(ConfigError, match=r"extra.yaml:\d+: panels\[0\].title: unknown title field \{objectiv\}"):
+        load_page(_write(tmp_path, "  - kind: rates\n    title: Runs ({objectiv})\n    columns: {group: variant}\n"))
+
+
+def test_a_page_title_speaks_of_families_in_a_study_of_several(tmp_path: Path) -> None:
+    from genbench.dashboards.site import build_page, load_context
+    from genbench.dashboards.synthetic import synthetic_study
+
+    path = tmp_path / "titled.yaml"
+    panels = "panels:\n  - kind: rates\n    columns: {group: variant}\n"
+    path.write_text(f"page: titled\ntitle: How each {{variant}} trains\n{panels}")
+    titled = load_page(path)
+    synthetic_study(str(tmp_path / "vf"), configs=2, seeds=1, families=("vae", "flow"))
+    synthetic_study(str(tmp_path / "gan"), configs=2, seeds=1, families=("gan",))
+    assert build_page(titled, load_context(str(tmp_path / "vf"))).heading == "How each family trains"
+    assert build_page(titled, load_context(str(tmp_path / "gan"))).heading == "How each variant trains"
+    path.write_text(f"page: titled\ntitle: How each {{famly}} trains\n{panels}")
+    with pytest.raises(ConfigError, match=r"titled.yaml:2: title: unknown title field \{famly\}"):
+        load_page(path)

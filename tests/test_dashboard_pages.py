@@ -202,3 +202,95 @@ def test_sample_panel_keeps_the_groups_with_the_best_runs(ctx: Context) -> None:
     shown = list(dict.fromkeys(a.text.split(":")[0] for a in fig.layout.annotations))
     assert len(shown) == 2 and f"of {len(best)})" in fig.layout.title.text
     assert best[shown[0]] >= best[shown[1]] >= best.drop(shown).max()
+
+
+@pytest.fixture(scope="module")
+def vae_flow(tmp_path_factory: pytest.TempPathFactory) -> Context:
+    """Generated results of a study of the VAE and the flow that searches optim.lr (no GAN, no diffusion)."""
+    out = tmp_path_factory.mktemp("vae-flow") / "results"
+    synthetic_study(str(out), configs=6, seeds=2, families=("vae", "flow"))
+    return load_context(str(out))
+
+
+def test_a_vae_flow_study_gets_no_panel_or_note_about_what_it_did_not_run(vae_flow: Context) -> None:
+    from genbench.dashboards.site import build_page
+
+    for page in load_pages():
+        body = build_page(page, vae_flow).body
+        assert not re.search(r"discriminator|\bgan\b|generator updates|diffusion|lr_g|config\.", body, re.I), page.name
+        notes = re.findall(r'<p class="missing" id="([^"]+)">([^:]+):', body)
+        assert all(title != panel_id for panel_id, title in notes), notes  # a note names a panel by its title
+    parallel = render(next(p for pg in load_pages() for p in pg.panels if p.id == "parallel"), vae_flow)
+    family = parallel.data[0].dimensions[0]
+    assert family.label == "family" and list(family.ticktext) == ["flow", "vae"]
+
+
+def test_the_learning_rate_panel_uses_the_rate_the_study_searches(vae_flow: Context) -> None:
+    panel = next(p for pg in load_pages() for p in pg.panels if p.id == "outcome-vs-lr")
+    fig = render(panel, vae_flow)
+    assert fig.layout.xaxis.title.text.startswith("optim.lr") and fig.layout.xaxis.type == "log"
+    assert "quality.modes" in fig.layout.yaxis.title.text and fig.layout.title.text.endswith("(quality.modes)")
+    runs = vae_flow.trials
+    assert sum(len(t.x) for t in fig.data) == len(runs)  # every run, those without a value at the worst one
+    unmeasured = [t for t in fig.data if "no value" in t.name]
+    assert sum(len(t.x) for t in unmeasured) == int(runs["quality.modes"].isna().sum())
+
+
+def test_steps_are_generator_updates_only_in_a_gan_study(ctx: Context, vae_flow: Context) -> None:
+    from genbench.dashboards.spec import Panel
+
+    panel = Panel("loss", "curves", "", {"metric": "train.loss", "group": "variant"})
+    assert render(panel, vae_flow).layout.xaxis.title.text == "step (training steps)"
+    gan = Context(ctx.trials[ctx.trials["family"] == "gan"], ctx.history, {**ctx.study, "family": "gan"})
+    panel = Panel("loss-d", "curves", "", {"metric": "train.loss_d", "group": "variant"})
+    assert render(panel, gan).layout.xaxis.title.text == "training step (generator updates)"
+
+
+def test_a_curve_measured_at_the_end_only_says_so(vae_flow: Context) -> None:
+    from genbench.dashboards.spec import Panel
+
+    study = {**vae_flow.study, "objectives": [{"metric": "likelihood.nll", "mode": "min"},
+                                              {"metric": "quality.modes", "mode": "max"}]}
+    ended = Context(vae_flow.trials, vae_flow.history, study)
+    panel = Panel("curve", "seed_bands", "{objective} during training", {"metric": "objective", "group": "family"})
+    fig = render(panel, ended)  # the next objective's curve, and why the first one has none
+    assert fig.layout.title.text.startswith("quality.modes during training")
+    assert "likelihood.nll: measured at the end only" in fig.layout.title.text.replace("<br>", " ")
+    only = Context(vae_flow.trials, vae_flow.history, {**study, "objectives": study["objectives"][:1]})
+    with pytest.raises(Missing, match="likelihood.nll is measured at the end of each run only"):
+        render(panel, only)
+
+
+def test_a_metric_no_run_measures_is_left_out_but_one_not_there_yet_is_a_note(vae_flow: Context) -> None:
+    from genbench.dashboards.panels import NotApplicable
+    from genbench.dashboards.spec import Panel
+
+    panel = Panel("fd", "seed_bands", "", {"metric": "eval.fd", "group": "family"})
+    with pytest.raises(NotApplicable):
+        render(panel, vae_flow)
+    running = Context(vae_flow.trials.assign(status="failed"), vae_flow.history.iloc[0:0], vae_flow.study)
+    with pytest.raises(Missing, match="no eval.fd values in these results yet") as why:
+        render(panel, running)
+    assert not isinstance(why.value, NotApplicable)
+
+
+def test_a_family_has_one_colour_on_every_panel() -> None:
+    from genbench.dashboards.style import FAMILY_COLOURS, colour_map, neutral_map
+
+    colours = colour_map(["vae: prior -&gt; decoder pass", "flow", "hinge / r1 / SN"])
+    assert colours["vae: prior -&gt; decoder pass"] == FAMILY_COLOURS["vae"]
+    assert colours["flow"] == FAMILY_COLOURS["flow"]
+    assert not set(neutral_map(["likelihood.bpd", "quality.fd"]).values()) & set(FAMILY_COLOURS.values())
+
+
+def test_long_titles_are_wrapped_to_fit() -> None:
+    from genbench.dashboards import figures
+
+    fig = go.Figure(go.Scatter(x=[1], y=[1]))
+    fig.update_layout(title="t " * 60, height=430)
+    fig.update_yaxes(title="stability.best_to_final_gap (units of the quality metric; lower is better), log scale")
+    fig.update_xaxes(title="short (unit)")
+    figures.fit_titles(fig)
+    lines = fig.layout.yaxis.title.text.split("<br>")
+    assert len(lines) == 2 and max(map(len, lines)) * figures.AXIS_PX_PER_CHAR <= 430 - 40
+    assert fig.layout.xaxis.title.text == "short (unit)" and "<br>" in fig.layout.title.text

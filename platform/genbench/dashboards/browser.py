@@ -22,7 +22,9 @@ PLOTS_JS = """(() => {
   const drawn = graphs.filter(g => g.querySelector('.main-svg') && g._fullLayout);
   return JSON.stringify({graphs: graphs.length, drawn: drawn.length, ids: graphs.map(g => g.id),
                          undrawn: graphs.filter(g => !drawn.includes(g)).map(g => g.id),
-                         titles: drawn.map(g => (g.querySelector('.gtitle') || {}).textContent || '')});
+                         titles: drawn.map(g => (g.querySelector('.gtitle') || {}).textContent || ''),
+                         text: [document.body ? document.body.innerText : '',
+                                ...[...document.querySelectorAll('svg text')].map(t => t.textContent)].join(' | ')});
 })()"""
 
 
@@ -42,6 +44,7 @@ class PageReport:
     drawn: int = 0
     undrawn: list[str] = field(default_factory=list)
     titles: list[str] = field(default_factory=list)
+    text: str = ""  # what a reader sees: the page's text and every drawn plot's (titles, axes, legends, tables)
     screenshot: str = ""
     draw_s: float = 0.0  # from navigation until every plot was drawn (or the time ran out)
 
@@ -106,6 +109,7 @@ async def _load(cdp: _Session, url: str, shot: Path | None, settle_s: float) -> 
     await asyncio.sleep(0.3)  # late console errors
     report.graphs, report.drawn, report.undrawn, report.titles = (state["graphs"], state["drawn"], state["undrawn"],
                                                                   state["titles"])
+    report.text = state["text"]
     report.errors = _errors(cdp.events, session)
     if shot is not None:
         report.screenshot = str(await _screenshot(cdp, session, shot))

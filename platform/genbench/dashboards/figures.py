@@ -10,10 +10,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from genbench.dashboards.stats import wilson
-from genbench.dashboards.style import LAYOUT, OKABE_ITO, STATUS_COLOURS, STATUS_SYMBOLS, colour_map, unit
+from genbench.dashboards.style import (FAMILY_COLOURS, LAYOUT, NEUTRAL, OKABE_ITO, STATUS_COLOURS, STATUS_SYMBOLS,
+                                       colour_map, family_of, neutral_map, unit)
 from genbench.metrics.names import METRICS
 
 VARIANT_KEYS = ("config.gan.loss", "config.gan.penalty", "config.gan.spectral_norm")
+STEPS = "step (training steps)"  # a GAN-only study says "training step (generator updates)"
+AXIS_PX_PER_CHAR = 6.6  # at the page font (13 px); an axis title may run into the margins, not past the figure
+TITLE_CHARS = 88  # a figure title longer than this runs under the toolbar on a 1,180 px page (measured in Chromium)
 
 
 def metric_label(metric: str) -> str:
@@ -117,7 +121,7 @@ def rates(trials: pd.DataFrame, groups: pd.Series, title: str) -> go.Figure:
     labels = groups.astype(str).values
     names = sorted(set(labels))
     fig = go.Figure()
-    for status, colour, label in (("completed", OKABE_ITO[0], "completed (success rate)"),
+    for status, colour, label in (("completed", NEUTRAL[0], "completed (success rate)"),  # no family's colour
                                   ("diverged", STATUS_COLOURS["diverged"], "diverged")):
         shares, lows, highs, texts = [], [], [], []
         for name in names:
@@ -145,7 +149,8 @@ def _joined(frame: pd.DataFrame, key: str, x: str, y: str, label: str) -> tuple[
 
 
 def training_curves(history: pd.DataFrame, trials: pd.DataFrame, column: str, title: str,
-                    y_title: str, log_y: bool = False, groups: pd.Series | None = None) -> go.Figure:
+                    y_title: str, log_y: bool = False, groups: pd.Series | None = None,
+                    steps: str = STEPS) -> go.Figure:
     """One line per trial of a history column over steps, coloured by group; diverged trials dashed.
 
     The lines of a group and outcome share one trace (separated by gaps), so hundreds of trials stay fast.
@@ -166,13 +171,13 @@ def training_curves(history: pd.DataFrame, trials: pd.DataFrame, column: str, ti
                                  name=f"{name}, diverged ({lines})" if diverged else f"{name} ({lines})",
                                  legendgroup=name, hovertext=texts, hoverinfo="text+x+y"))
     _layout(fig, title)
-    fig.update_xaxes(title="training step (generator updates)")
+    fig.update_xaxes(title=steps)
     fig.update_yaxes(title=y_title + (", log scale" if log_y else ""), type="log" if log_y else "linear")
     return fig
 
 
 def seed_bands(history: pd.DataFrame, trials: pd.DataFrame, column: str, groups: pd.Series, title: str,
-               log_y: bool = False) -> go.Figure:
+               log_y: bool = False, steps: str = STEPS) -> go.Figure:
     """Per configuration (config_id): the mean over its seeds of a history column and a min-max band, by group."""
     config = trials["config_id"] if "config_id" in trials else trials["trial_id"]
     meta = pd.DataFrame({"trial_id": trials["trial_id"].values, "config_id": config.values,
@@ -195,7 +200,7 @@ def seed_bands(history: pd.DataFrame, trials: pd.DataFrame, column: str, groups:
                                  name=f"{name} ({_count(part['config_id'].nunique(), 'configuration')})", legendgroup=name, hovertext=texts,
                                  hoverinfo="text+x+y"))
     _layout(fig, title)
-    fig.update_xaxes(title="training step (generator updates)")
+    fig.update_xaxes(title=steps)
     fig.update_yaxes(title=metric_label(column) + (", log scale" if log_y else ""), type="log" if log_y else "linear")
     return fig
 
@@ -262,7 +267,7 @@ def parallel(trials: pd.DataFrame, params: list[str], metric: str) -> go.Figure:
 def importances(table: pd.DataFrame) -> go.Figure:
     """fANOVA importance of each searched setting, one bar group per objective (table: metric, param, importance)."""
     fig = go.Figure()
-    colours = colour_map(list(table["metric"]))
+    colours = neutral_map(list(table["metric"]))  # objectives, not families: no family's colour
     for metric, part in table.groupby("metric", sort=False):
         part = part.sort_values("importance")
         fig.add_trace(go.Bar(x=part["importance"], y=part["param"].map(plain), orientation="h", name=metric,
@@ -274,10 +279,10 @@ def importances(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def pareto(configs: pd.DataFrame, x: str, y: str, front: list[str], groups: pd.Series) -> go.Figure:
+def pareto(configs: pd.DataFrame, x: str, y: str, front: list[str], groups: pd.Series, title: str = "") -> go.Figure:
     """Configurations at (x, y) over their seeds; the Pareto front highlighted and joined."""
-    fig = scatter(configs.assign(trial_id=configs["config_id"]), x, y, groups,
-                  f"Quality against stability: configurations (mean over seeds), Pareto front joined")
+    title = title or f"{y} against {x}: configurations (mean over seeds), Pareto front joined"
+    fig = scatter(configs.assign(trial_id=configs["config_id"]), x, y, groups, title)
     on_front = configs[configs["config_id"].astype(str).isin(front)].sort_values(x)
     fig.add_trace(go.Scatter(x=on_front[x], y=on_front[y], mode="lines+markers", name=f"Pareto front ({len(on_front)})",
                              line=dict(color="#000000", width=2, dash="dot"),
@@ -314,9 +319,9 @@ def early_stopping(savings: dict[str, float]) -> go.Figure:
              (f"{steps_saved:,.0f} steps", f"~{saved_s:,.1f} device-s")]
     fig = go.Figure()
     runs = int(savings.get("runs_stopped", 0))
-    for name, values, text, colour in (("spent", spent, texts[0], OKABE_ITO[0]),
+    for name, values, text, colour in (("spent", spent, texts[0], NEUTRAL[0]),  # greys: no family's colour
                                         (f"saved by early stopping ({runs} runs ended early)", saved, texts[1],
-                                         OKABE_ITO[2])):
+                                         NEUTRAL[1])):
         fig.add_trace(go.Bar(x=kinds, y=values, name=name, marker_color=colour, text=list(text),
                              textposition="inside"))
     _layout(fig, "Compute spent and saved by early stopping", barmode="stack", legend=dict(orientation="h", y=1.08))
@@ -387,9 +392,76 @@ def sample_grids(shots: list[SampleShot], title: str) -> go.Figure:
         else:
             points = read_points(s.data)  # (N, 2) on toy data; the first two coordinates otherwise
             fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1] if points.shape[1] > 1 else np.zeros(len(points)),
-                                       mode="markers", marker={"size": 3, "color": OKABE_ITO[col - 1], "opacity": 0.6},
+                                       mode="markers", marker={"size": 3, "color": _point_colour(s.group, col),
+                                                               "opacity": 0.6},
                                        name=s.trial_id, showlegend=False), row=row, col=col)
             fig.update_xaxes(title_text="x1 (data units)", row=row, col=col)
             fig.update_yaxes(title_text="x2 (data units)", scaleanchor=f"x{2 * row - 2 + col}", row=row, col=col)
     fig.update_annotations(font_size=11)
     return _layout(fig, title, height=max(360, 300 * len(groups)), showlegend=False)
+
+
+def _point_colour(group: str, col: int) -> str:
+    """A family's points in its colour, as on every other panel; other groups' (GAN variants) by column."""
+    family = family_of(group)
+    return FAMILY_COLOURS[family] if family else OKABE_ITO[col - 1]
+
+
+def outcome_vs_rate(trials: pd.DataFrame, metric: str, rate: str, groups: pd.Series) -> go.Figure:
+    """Every run's objective against its one learning rate (log x), coloured by group; runs without a value
+    (diverged, failed) as crosses on the worst value's line, so none is hidden."""
+    worst = trials[metric].max() if _lower_is_better(metric) else trials[metric].min()
+    labels = groups.astype(str).values
+    colours = colour_map(list(labels))
+    fig = go.Figure()
+    for name in sorted(set(labels)):
+        part = trials[labels == name]
+        measured = part[metric].notna()
+        for rows, unmeasured in ((part[measured], False), (part[~measured], True)):
+            if rows.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=rows[rate].astype(float), y=[worst] * len(rows) if unmeasured else rows[metric].astype(float),
+                mode="markers", name=f"{name}, no value: at the worst ({len(rows)})" if unmeasured else name,
+                marker=dict(size=11, color=colours[name], line=dict(width=1, color="#333"),
+                            symbol=["x" if unmeasured else STATUS_SYMBOLS.get(s, "circle") for s in rows["status"]]),
+                text=_hover(rows, metric, rows.assign(_g=name)["_g"]), hoverinfo="text+x"))
+    _layout(fig, f"{metric} of every run against its learning rate")
+    fig.update_xaxes(type="log", title=f"{rate.removeprefix('config.')} ({unit(rate)}, log scale)")
+    fig.update_yaxes(title=metric_label(metric))
+    return fig
+
+
+def _lower_is_better(metric: str) -> bool:
+    return METRICS[metric].better == "min" if metric in METRICS else True
+
+
+def _wrap(text: str, limit: int) -> str:
+    """A title longer than `limit` characters broken into lines at spaces (Plotly cuts long axis titles off)."""
+    lines: list[str] = []
+    width = min(limit, math.ceil(len(text) / math.ceil(len(text) / limit)) + 6)  # lines of even length
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def fit_titles(fig: go.Figure, width_px: float = 1100) -> go.Figure:
+    """Wrap the figure title and every axis title that would not fit its space, and make room for the lines."""
+    layout = fig.layout
+    room = {"x": width_px - 40, "y": (layout.height or LAYOUT["height"]) - 40}
+    for name in [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
+        axis = layout[name]
+        text = axis.title.text if axis.title else None
+        domain = (axis.domain[1] - axis.domain[0]) if axis.domain else 1.0
+        limit = max(12, int(room[name[0]] * domain / AXIS_PX_PER_CHAR))
+        if text and "<br>" not in text and len(text) > limit:
+            axis.title.text = _wrap(text, limit)
+            axis.automargin = True
+    title = layout.title.text if layout.title else None
+    if title and "<br>" not in title and len(title) > TITLE_CHARS:
+        layout.title.text = _wrap(title, TITLE_CHARS)
+        layout.margin.t = (layout.margin.t or 60) + 22
+    return fig

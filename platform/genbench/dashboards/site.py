@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from genbench.dashboards import table as family_table
-from genbench.dashboards.panels import Context, Missing, render
+from genbench.dashboards.panels import Context, Missing, NotApplicable, panel_name, render, study_words
 from genbench.dashboards.spec import PageDef, load_pages
 from genbench.errors import GenbenchError
 from genbench.results.store import ResultsStore
@@ -51,10 +51,12 @@ def build_page(page: PageDef, ctx: Context) -> Page:
     for panel in page.panels:
         try:
             parts.append(_panel(render(panel, ctx), panel.id))
+        except NotApplicable:
+            continue  # about a family or metric this study does not have: not a word of it on the page
         except Missing as why:
-            parts.append(f'<p class="missing" id="{html.escape(panel.id)}">{html.escape(panel.title or panel.id)}: '
+            parts.append(f'<p class="missing" id="{html.escape(panel.id)}">{html.escape(panel_name(panel, ctx))}: '
                          f"not shown, {html.escape(str(why))}.</p>")
-    return Page(page.name, page.title, "\n".join(parts))
+    return Page(page.name, study_words(page.title, ctx), "\n".join(parts))
 
 
 def overview_page(ctx: Context, pages: list[Page]) -> Page:

@@ -35,7 +35,9 @@ class Kind(NamedTuple):
 
 
 KINDS: dict[str, Kind] = {
-    "outcome_vs_lr": Kind(("x", "y", "metric"), doc="every run at two learning rates, colour the outcome"),
+    "outcome_vs_lr": Kind(("x", "y", "metric"), optional=("lr", "group"),
+                          doc="every run at its two learning rates (x, y), colour the outcome; where the study "
+                              "searches one rate (lr) instead, the outcome against it"),
     "rates": Kind(("group",), doc="share of runs completed / diverged per group, 95% Wilson intervals"),
     "by_group": Kind(("metric", "group"), doc="distribution of a final value per group"),
     "curves": Kind(("metric", "group"), source="history", doc="a history column over steps, one line per run"),
@@ -52,6 +54,7 @@ KINDS: dict[str, Kind] = {
     "samples": Kind(("metric",), optional=("group",), source="samples",
                     doc="samples of the best and median run per group by a metric (image grids or point clouds)"),
 }
+TITLE_FIELDS = ("objective", "objective_2", "variant")  # {objective} in a title: the study's first objective
 PANEL_KEYS = ("id", "kind", "title", "columns", "where", "log_x", "log_y", "note")
 PAGE_KEYS = ("page", "title", "order", "intro", "panels")
 
@@ -140,9 +143,25 @@ def _panel(doc: YamlDoc, raw: Any, i: int) -> Panel:
     for flag in ("log_x", "log_y"):
         if not isinstance(raw.get(flag, False), bool):
             raise ConfigError("expected true or false", key=f"{prefix}.{flag}", source=doc.where(f"{prefix}.{flag}"))
+    _check_title(doc, raw.get("title", ""), f"{prefix}.title")
     return Panel(id=str(raw.get("id") or f"{kind_name}-{i}"), kind=kind_name, title=str(raw.get("title", "")),
                  columns=dict(columns), log_x=raw.get("log_x", False), log_y=raw.get("log_y", False),
                  note=str(raw.get("note", "")), where=where)
+
+
+def _check_title(doc: YamlDoc, title: Any, path: str) -> None:
+    """A title may name {objective}, {objective_2} and {variant} (filled in with the study's words), nothing else."""
+    import string
+
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(str(title)) if f is not None]
+    except ValueError as e:
+        raise ConfigError(f"bad braces in the title: {e}", key=path, source=doc.where(path),
+                          fix="write {objective}, {objective_2} or {variant}; a literal brace is {{ or }}") from None
+    for name in fields:
+        if name not in TITLE_FIELDS:
+            raise ConfigError(f"unknown title field {{{name}}}", key=path, source=doc.where(path),
+                              fix=f"one of {', '.join('{' + f + '}' for f in TITLE_FIELDS)}; a literal brace is {{{{")
 
 
 def _where(doc: YamlDoc, where: Any, path: str) -> dict[str, list[Any]]:
@@ -185,6 +204,7 @@ def load_page(path: str | Path) -> PageDef:
     if isinstance(order, bool) or not isinstance(order, int):  # int() of .nan, .inf or a word would raise
         raise ConfigError(f"expected an integer, got {order!r}", key="order", source=doc.where("order"),
                           fix="e.g. order: 10 (pages are listed by it)")
+    _check_title(doc, doc.data.get("title", name), "title")
     return PageDef(name=name, title=str(doc.data.get("title", name)), order=order,
                    intro=str(doc.data.get("intro", "")), panels=parsed, source=str(path))
 

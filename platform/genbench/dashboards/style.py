@@ -35,10 +35,25 @@ def unit(column: str) -> str:
 
 FAMILY_COLOURS = {"gan": OKABE_ITO[3], "vae": OKABE_ITO[4], "diffusion": OKABE_ITO[1], "autoregressive": OKABE_ITO[0],
                   "flow": OKABE_ITO[2]}
+# Names that are not groups of runs (objectives in the importance bars) take colours no family has.
+NEUTRAL = ["#444444", "#AAAAAA", OKABE_ITO[5], OKABE_ITO[7]]
+
+
+def family_of(name: str) -> str | None:
+    """The family a group label belongs to: 'vae' or 'vae: prior -> decoder pass' -> 'vae'; None for others."""
+    head = str(name).split(":", 1)[0]
+    return head if head in FAMILY_COLOURS else None
 
 
 def colour_map(names: list[str]) -> dict[str, str]:
-    """The same name gets the same colour in every figure of a page: fixed colours for the families."""
-    others = sorted(set(names) - set(FAMILY_COLOURS))
-    return {**{n: c for n, c in FAMILY_COLOURS.items() if n in names},
-            **{name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(others)}}
+    """The same name gets the same colour in every figure of a page: a family's runs (also 'family: sampler'
+    labels) its fixed colour, other names the palette in sorted order."""
+    others = sorted({n for n in names if family_of(n) is None})
+    fixed = {n: FAMILY_COLOURS[f] for n in set(names) if (f := family_of(n)) is not None}
+    return {**fixed, **{name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(others)}}
+
+
+def neutral_map(names: list[str]) -> dict[str, str]:
+    """Colours for names that are not families (objectives), none of them a family's colour."""
+    unique = list(dict.fromkeys(names))
+    return {name: NEUTRAL[i % len(NEUTRAL)] for i, name in enumerate(unique)}

@@ -100,7 +100,7 @@ def synthetic_study(out: str, configs: int = 20, seeds: int = 3, steps: int = 10
         history = [h for r in config_rows for h in _history(rng, r["trial_id"], r, eval_every)]
         store.write_config(f"c{c:04d}", config_rows, history)
         rows += [{k: v for k, v in r.items() if k != "samples"} for r in config_rows]
-    _write_summary(store, rows, objectives, steps)
+    _write_summary(store, rows, objectives, steps, list(space))
     return store
 
 
@@ -115,7 +115,7 @@ def _seed_stats(rows: list[dict[str, Any]]) -> None:
 
 
 def _write_summary(store: ResultsStore, rows: list[dict[str, Any]], objectives: list[dict[str, str]],
-                   steps: int) -> None:
+                   steps: int, searched: list[str]) -> None:
     import pandas as pd
 
     trials = pd.DataFrame(rows)
@@ -124,7 +124,7 @@ def _write_summary(store: ResultsStore, rows: list[dict[str, Any]], objectives: 
     front = pareto_front(table, pairs)
     summary = {"configurations": len(table), "runs": len(trials),
                "pareto_front": [{"config_id": c} for c in front],
-               "importances": {"quality.modes": {"optim.lr_d": 0.5, "gan.loss": 0.3, "optim.lr_g": 0.2}},
+               "importances": {"quality.modes": dict(zip(searched, (0.5, 0.3, 0.2)))},  # made up, of its keys
                "early_stopping": early_stopping_savings(trials, steps)}
     store.write_bytes("", "summary.yaml", yaml.safe_dump(summary, sort_keys=False).encode())
     curve = budget_curve(table, "quality.modes", "max", "family")
