@@ -80,7 +80,8 @@ def _keys_html(values: dict[str, Any]) -> str:
 def _entry_rows(entry: dict[str, Any], metrics: list[str]) -> str:
     """A configuration's family, trial, scores, searched keys and other non-default keys as table cells."""
     scores = "<br>".join(f"{html.escape(m)} {html.escape(_value(entry.get(m)))}" for m in metrics)
-    seeds = f"<br><small>mean of {entry['seeds']} seeds</small>" if entry["seeds"] > 1 else ""
+    seeds = f"<br><small>{entry['seeds']} seeds</small>" if entry["seeds"] > 1 else ""
+    seeds += f"<br><small>not completed: {entry['status']}</small>" if entry["status"] != "completed" else ""
     return (f"<td>{html.escape(entry['family'])}</td><td>{html.escape(entry['config_id'])}{seeds}</td>"
             f"<td>{scores}</td><td>{_keys_html(entry['searched']) or 'none'}</td>"
             f"<td>{_keys_html(entry['not_default']) or 'none'}</td>")
@@ -89,11 +90,11 @@ def _entry_rows(entry: dict[str, Any], metrics: list[str]) -> str:
 def winners(ctx: Context) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The best configuration by the first objective and the Pareto front of several (best first), named as in
     summary.yaml: family, objective values, settings and every run key."""
-    from genbench.results.analysis import config_entry, pareto_front, ranked
+    from genbench.results.analysis import config_entry, pareto_front, ranked, searched_keys
 
     objectives, table = ctx.objectives(), ctx.configs()
     metrics = [m for m, _ in objectives]
-    searched = ["family", *(ctx.study.get("space") or {})]
+    searched = {"family": {}, **searched_keys(ctx.study.get("space") or {})}
     entry = lambda row: config_entry(row, ctx.trials, metrics, searched)  # noqa: E731
     order = ranked(table, ctx.trials, *objectives[0])
     front = set(pareto_front(table, objectives)) if len(objectives) > 1 else set()

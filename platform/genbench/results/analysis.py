@@ -177,13 +177,27 @@ def config_of(row: pd.Series | dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def settings(config: dict[str, Any], searched: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What makes a configuration what it is, besides its family: the values of the searched keys it has, and every
-    other key whose value differs from its family's default. The study's data (data.*) and what its budget sets for
-    every trial (steps, evaluation cadence, threads, seed) are the study's, not the configuration's: left out."""
+Searched = dict[str, dict[str, list[Any]]]  # a study's searched keys -> the condition ('when') each is searched under
+
+
+def searched_keys(space: dict[str, Any]) -> Searched:
+    """The searched keys of a study.yaml `space:` mapping (or of a Study's Params) with their `when` conditions."""
+    def when(param: Any) -> dict[str, list[Any]]:
+        found = param.get("when") if isinstance(param, dict) else getattr(param, "when", None)
+        return found if isinstance(found, dict) else {}
+
+    return {key: when(param) for key, param in space.items()}
+
+
+def settings(config: dict[str, Any], searched: Searched) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What makes a configuration what it is, besides its family: the values of the keys the search chose for it
+    (a conditional key only where its condition held), and every other key whose value differs from its family's
+    default. The study's data (data.*) and what its budget sets for every trial (steps, evaluation cadence,
+    threads, seed) are the study's, not the configuration's: left out."""
     defaults = family_defaults(config["family"])
-    chosen = {k: config[k] for k in searched if k in config and k != "family"}
-    other = {k: v for k, v in config.items() if k not in chosen and k in defaults and k not in STUDY_KEYS
+    chosen = {k: config[k] for k, when in searched.items() if k in config and k != "family"
+              and all(config.get(c) in values for c, values in when.items())}
+    other = {k: v for k, v in config.items() if k not in searched and k in defaults and k not in STUDY_KEYS
              and not k.startswith("data.") and v != defaults[k]}
     return chosen, other
 
@@ -196,9 +210,10 @@ def finite_or_none(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def config_entry(row: pd.Series, trials: pd.DataFrame, metrics: list[str], searched: list[str]) -> dict[str, Any]:
+def config_entry(row: pd.Series, trials: pd.DataFrame, metrics: list[str], searched: Searched) -> dict[str, Any]:
     """One configuration (a row of `configurations`) as summary.yaml and the index page name it: its id, family,
-    objective values (mean over its seeds; None where not measured), number of seeds, its searched keys, its other
+    objective values (mean over the seeds that measured them; None where none did), number of seeds, its status
+    (completed only when every seed completed: `config_status`), its searched keys, its other
     keys not at their default (`settings`) and its every run key (`config`, with its first seed)."""
     config = config_of(row)
     ids = trials["config_id"] if "config_id" in trials else trials["trial_id"]
@@ -207,4 +222,5 @@ def config_entry(row: pd.Series, trials: pd.DataFrame, metrics: list[str], searc
     config.update({"seed": seeds[0]} if seeds else {})
     return {"config_id": str(row["config_id"]), "family": config["family"],
             **{m: finite_or_none(row.get(m)) for m in metrics}, "seeds": int(len(runs)),
+            "status": config_status([str(s) for s in runs["status"]]) if "status" in runs else "completed",
             **dict(zip(("searched", "not_default"), settings(config, searched))), "config": config}

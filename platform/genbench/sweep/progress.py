@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 RUNNING_SHOWN = 4  # running trials whose steps the progress line lists; more are counted only
@@ -17,49 +18,60 @@ def fmt_s(seconds: float) -> str:
 class Progress:
     """Counts outcomes and prints one status line on every finished trial and at most every `every_s` seconds.
 
-    Time left is the work left at the rate this session has worked, in trials: a finished trial counts whole, a
-    running one by its last reported step against `steps` (the budget's). It is recomputed when a trial reports or
-    ends and counts down in between, so it does not grow while trials run without reporting. The first report (a
-    trial's first evaluation window) or, without one, the first completed trial gives an estimate of the whole
-    sweep, printed once with how it was made.
+    Time left is the work left, in trials, at the measured length of a trial, `live` at once (fewer when fewer are
+    left): a finished trial counts whole, a running one by its last reported step against `steps` (the budget's).
+    A trial's length is the mean of the finished trials' and of the running ones' paces so far (seconds since they
+    started, scaled to the budget's steps). It is recomputed when a trial reports or ends and counts down in
+    between, so it does not grow while trials run. The first report (a trial's first evaluation window) or, without
+    one, the first completed trial gives the estimate of the whole sweep, printed once with how it was made.
     """
 
     def __init__(self, label: str, total: int, objective: tuple[str, str], out: TextIO = sys.stdout,
-                 every_s: float = 10.0, steps: int = 0, live: int = 1) -> None:
+                 every_s: float = 10.0, steps: int = 0, live: int = 1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.label, self.total, self.objective, self.out, self.every_s = label, total, objective, out, every_s
         self.steps, self.live = steps, max(live, 1)  # budget steps of a trial; trials that run at once
-        self.start = time.monotonic()
+        self.clock = clock
+        self.start = clock()
         self.last_print = 0.0
         self.counts: dict[str, int] = {}
         self.best: tuple[float, str] | None = None
-        self.baseline = 0  # trials finished before this session (a resume): not part of its rate
         self.running: dict[str, int] = {}  # trial id -> its last reported step
-        self.started: dict[str, float] = {}  # trial id -> when it started (monotonic)
+        self.started: dict[str, float] = {}  # trial id -> when it started (clock)
+        self.paces: dict[str, float] = {}  # trial id -> its length in seconds: measured, or scaled from its reports
         self.eta: tuple[float, float] | None = None  # (seconds left, when that was computed)
         self.estimated = False
 
     def resumed(self, counts: dict[str, int]) -> None:
         """Outcomes of the configurations a resumed study had finished already."""
         self.counts = dict(counts)
-        self.baseline = sum(counts.values())
 
     def trial_started(self, trial_id: str) -> None:
         """A trial started (or started over after losing its process): it is running at step 0."""
-        self.started[trial_id] = time.monotonic()
+        self.started[trial_id] = self.clock()
         self.running[trial_id] = 0
+        self.paces.pop(trial_id, None)
 
     def advanced(self, trial_id: str, step: int) -> None:
         """A running trial reported an evaluation window that ended at `step`."""
+        if trial_id not in self.started or step <= 0 or not self.steps:
+            return
         self.running[trial_id] = max(int(step), self.running.get(trial_id, 0))
-        if not self.estimated and step > 0 and trial_id in self.started:
-            self._first_estimate(trial_id, step, "its first evaluation window")
+        took_s = self.clock() - self.started[trial_id]
+        self.paces[trial_id] = took_s * self.steps / self.running[trial_id]
+        if not self.estimated:
+            self._first_estimate(trial_id, took_s, f"reached step {step} of {self.steps} in {took_s:.0f} s, its "
+                                                   "first evaluation window")
         self._update_eta()
 
     def finished(self, trial_id: str, status: str, metrics: dict[str, Any]) -> None:
         self.running.pop(trial_id, None)
         self.counts[status] = self.counts.get(status, 0) + 1
-        if not self.estimated and status == "completed" and trial_id in self.started and self.steps:
-            self._first_estimate(trial_id, self.steps, "its whole run")
+        if trial_id in self.started:
+            took_s = self.clock() - self.started[trial_id]
+            self.paces[trial_id] = took_s
+            if not self.estimated and status == "completed":
+                self._first_estimate(trial_id, took_s, f"completed in {took_s:.0f} s")
         metric, mode = self.objective
         value = metrics.get(metric)
         if isinstance(value, (int, float)) and math.isfinite(value):
@@ -69,30 +81,25 @@ class Progress:
         self._update_eta()
         self.show(running=None, force=True)
 
-    def _first_estimate(self, trial_id: str, step: int, how: str) -> None:
-        """The sweep's length from one trial's pace: its seconds per step, `live` trials at once."""
-        if not self.steps:
-            return
+    def _first_estimate(self, trial_id: str, took_s: float, how: str) -> None:
+        """The sweep's length from the first trial that reported or completed, printed once."""
         self.estimated = True
-        took_s = time.monotonic() - self.started[trial_id]
-        trial_s = took_s * self.steps / step
-        left = self.total - self.baseline
-        estimate_s = trial_s * math.ceil(left / self.live)
-        print(f"[{self.label}] estimate: ~{fmt_s(estimate_s)} for {left} trials (trial {trial_id} reached step "
-              f"{step} of {self.steps} in {took_s:.0f} s, {how}: ~{fmt_s(trial_s)} a trial, {self.live} at once)",
-              file=self.out, flush=True)
-
-    def _work(self) -> tuple[float, float]:
-        """(trials' worth of work done this session, trials' worth left): running trials count by their steps."""
-        partial = sum(min(s / self.steps, 1.0) for s in self.running.values()) if self.steps else 0.0
-        done = sum(self.counts.values())
-        return done - self.baseline + partial, max(self.total - done - partial, 0.0)
+        self._update_eta()
+        if self.eta is None:
+            return
+        print(f"[{self.label}] estimate: ~{fmt_s(self.eta[0])} left for {self.total - sum(self.counts.values())} "
+              f"trials, {min(self.live, self.total)} at once (trial {trial_id} {how}: ~{fmt_s(self.paces[trial_id])} "
+              "a trial)", file=self.out, flush=True)
 
     def _update_eta(self) -> None:
-        now = time.monotonic()
-        worked, left = self._work()
-        if worked > 0:
-            self.eta = (left * (now - self.start) / worked, now)
+        """Time left: the work left (running trials by their steps) x a trial's mean length / trials at once."""
+        if not self.paces:
+            return
+        trial_s = sum(self.paces.values()) / len(self.paces)
+        partial = sum(min(s / self.steps, 1.0) for s in self.running.values()) if self.steps else 0.0
+        unfinished = self.total - sum(self.counts.values())
+        left = max(unfinished - partial, 0.0)
+        self.eta = (left * trial_s / max(min(self.live, unfinished), 1), self.clock())
 
     def _running_text(self, running: int | None) -> str:
         """', 2 running (steps 500/1000, 250/1000)': the running trials and how far each has reported."""
@@ -104,7 +111,7 @@ class Progress:
         return f", {count} running" + (f" (steps {listed})" if steps else "")
 
     def show(self, running: int | None, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if not force and now - self.last_print < self.every_s:
             return
         self.last_print = now

@@ -8,7 +8,7 @@ import pyarrow as pa
 import yaml
 
 from genbench.results.analysis import (budget_curve, config_entry, configurations, early_stopping_savings,
-                                       pareto_front, ranked)
+                                       pareto_front, ranked, searched_keys)
 from genbench.results.store import ResultsStore
 from genbench.sweep.spec import Budget, Study
 
@@ -58,7 +58,7 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
     metric, mode = study.objectives[0]
     best = ranked(table, trials, metric, mode)[:1]
     front = list(ranked(table[table["config_id"].isin(front)], trials, metric, mode)["config_id"])  # best first
-    searched = list(study.space)
+    searched = searched_keys(study.space)
 
     def entry(config_id: str) -> dict[str, Any]:
         return config_entry(table[table["config_id"] == config_id].iloc[0], trials, metrics, searched)
@@ -92,7 +92,8 @@ def _keys(values: dict[str, Any]) -> str:
 
 def _named(entry: dict[str, Any], metrics: list[str], indent: str = "") -> list[str]:
     """A configuration in two lines: family, trial and scores; its searched keys and its other non-default keys."""
-    seeds = f", mean of {entry['seeds']} seeds" if entry.get("seeds", 1) > 1 else ""
+    seeds = f", {entry['seeds']} seeds" if entry.get("seeds", 1) > 1 else ""
+    seeds += f", not completed: {entry['status']}" if entry.get("status", "completed") != "completed" else ""
     keys = [f"searched: {_keys(entry['searched'])}" if entry.get("searched") else "",
             f"not at the family's default: {_keys(entry['not_default'])}" if entry.get("not_default") else ""]
     return [f"{indent}{entry['family']} (trial {entry['config_id']}{seeds}): {_scores(entry, metrics)}",
