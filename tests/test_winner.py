@@ -216,3 +216,17 @@ def test_progress_without_evaluation_windows_estimates_from_the_first_completed_
     assert estimate == ("[sweep y] estimate: ~0:01:00 left for 2 trials, 1 at once (trial a completed in 30 s: "
                         "~0:00:30 a trial)")
     assert line.endswith("0:00:30 elapsed, ~0:01:00 left")
+
+
+def test_a_second_report_projects_the_trial_at_its_pace_after_start_up() -> None:
+    """30 s to step 50 (mostly start-up), then 5 s to step 75: the trial takes 35 + 25 x 5/25 = 40 s, not 46."""
+    clock, out = Clock(), io.StringIO()
+    progress = Progress("sweep z", 2, ("quality.fd", "min"), out=out, every_s=0, steps=100, live=1, clock=clock)
+    progress.trial_started("a")
+    clock.now = 30.0
+    progress.advanced("a", 50)
+    assert progress.paces["a"] == pytest.approx(60.0)
+    clock.now = 35.0
+    progress.advanced("a", 75)
+    assert progress.paces["a"] == pytest.approx(40.0)
+    assert progress.eta == (pytest.approx((2 - 0.75) * 40.0), 35.0)

@@ -20,8 +20,8 @@ class Progress:
 
     Time left is the work left, in trials, at the measured length of a trial, `live` at once (fewer when fewer are
     left): a finished trial counts whole, a running one by its last reported step against `steps` (the budget's).
-    A trial's length is the mean of the finished trials' and of the running ones' paces so far (seconds since they
-    started, scaled to the budget's steps). It is recomputed when a trial reports or ends and counts down in
+    A trial's length is the mean of the finished trials' lengths and of the running ones' projected lengths (from
+    the pace between their reports, or their time so far scaled to the budget's steps after one report). It is recomputed when a trial reports or ends and counts down in
     between, so it does not grow while trials run. The first report (a trial's first evaluation window) or, without
     one, the first completed trial gives the estimate of the whole sweep, printed once with how it was made.
     """
@@ -38,7 +38,8 @@ class Progress:
         self.best: tuple[float, str] | None = None
         self.running: dict[str, int] = {}  # trial id -> its last reported step
         self.started: dict[str, float] = {}  # trial id -> when it started (clock)
-        self.paces: dict[str, float] = {}  # trial id -> its length in seconds: measured, or scaled from its reports
+        self.paces: dict[str, float] = {}  # trial id -> its length in seconds: measured, or projected from its reports
+        self.first_report: dict[str, tuple[int, float]] = {}  # trial id -> (step, clock) of its first report
         self.eta: tuple[float, float] | None = None  # (seconds left, when that was computed)
         self.estimated = False
 
@@ -51,18 +52,28 @@ class Progress:
         self.started[trial_id] = self.clock()
         self.running[trial_id] = 0
         self.paces.pop(trial_id, None)
+        self.first_report.pop(trial_id, None)
 
     def advanced(self, trial_id: str, step: int) -> None:
         """A running trial reported an evaluation window that ended at `step`."""
         if trial_id not in self.started or step <= 0 or not self.steps:
             return
+        now = self.clock()
+        first = self.first_report.setdefault(trial_id, (int(step), now))
         self.running[trial_id] = max(int(step), self.running.get(trial_id, 0))
-        took_s = self.clock() - self.started[trial_id]
-        self.paces[trial_id] = took_s * self.steps / self.running[trial_id]
+        took_s = now - self.started[trial_id]
+        self.paces[trial_id] = self._length(took_s, first, (self.running[trial_id], now))
         if not self.estimated:
             self._first_estimate(trial_id, took_s, f"reached step {step} of {self.steps} in {took_s:.0f} s, its "
                                                    "first evaluation window")
         self._update_eta()
+
+    def _length(self, took_s: float, first: tuple[int, float], last: tuple[int, float]) -> float:
+        """A running trial's projected length: from its first report on, at the pace between its reports (start-up
+        is paid once); with one report only, its time so far scaled to the budget's steps."""
+        if last[0] <= first[0]:
+            return took_s * self.steps / last[0]
+        return took_s + (self.steps - last[0]) * (last[1] - first[1]) / (last[0] - first[0])
 
     def finished(self, trial_id: str, status: str, metrics: dict[str, Any]) -> None:
         self.running.pop(trial_id, None)

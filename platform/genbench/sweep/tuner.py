@@ -396,7 +396,8 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
         done = recover(store) if resume else set()
         if not resume:
             store.write_study(study_record(study, budget, constants, address, plan))
-        progress = Progress(label, budget.trials, study.objectives[0], steps=budget.steps, live=plan.live)
+        steps = int(constants.get("train.steps", budget.steps))  # the budget's, or a --set of it
+        progress = Progress(label, budget.trials, study.objectives[0], steps=steps, live=plan.live)
         progress.resumed(_status_counts(store) if done else {})
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with journal_storage(store, resume, study.name) as (storage, sync):  # resumed: repaired, stale trials failed
@@ -491,6 +492,7 @@ def make_follower(limiter: Any, plan: Plan, study: Study, total: int, progress: 
                 print(f"[{progress.label}] the cluster has {have or 'no CPU or GPU'} now: up to {live} trials at "
                       "once", file=progress.out, flush=True)
                 limiter.max_concurrent = live
+                progress.live = live  # its time left: trials at once
 
     return ConcurrencyFollower()
 
