@@ -110,7 +110,8 @@ def winner_html(ctx: Context) -> str:
     metrics = [m for m, _ in ctx.objectives()]
     head = ("<tr><th>family</th><th>trial</th><th>objectives</th><th>searched settings</th>"
             "<th>other settings not at the family's default</th></tr>")
-    out = f'<h2 id="best">Best configuration</h2><table class="families">{head}<tr>{_entry_rows(best, metrics)}</tr></table>'
+    out = (f'<h2 id="best">Best configuration</h2><table class="families">{head}<tr>{_entry_rows(best, metrics)}</tr>'
+           "</table>")
     if front:
         rows = "".join(f"<tr>{_entry_rows(e, metrics)}</tr>" for e in front)
         out += (f'<h2 id="pareto-front">Pareto front: {len(front)} configurations no other beats on every objective'

@@ -21,9 +21,10 @@ class Progress:
     Time left is the work left, in trials, at the measured length of a trial, `live` at once (fewer when fewer are
     left): a finished trial counts whole, a running one by its last reported step against `steps` (the budget's).
     A trial's length is the mean of the finished trials' lengths and of the running ones' projected lengths (from
-    the pace between their reports, or their time so far scaled to the budget's steps after one report). It is recomputed when a trial reports or ends and counts down in
-    between, so it does not grow while trials run. The first report (a trial's first evaluation window) or, without
-    one, the first completed trial gives the estimate of the whole sweep, printed once with how it was made.
+    the pace between their reports, or their time so far scaled to the budget's steps after one report). It is
+    recomputed when a trial reports or ends and counts down in between, so it does not grow while trials run. The
+    first report (a trial's first evaluation window) or, without one, the first completed trial gives the estimate
+    of the whole sweep, printed once with how it was made.
     """
 
     def __init__(self, label: str, total: int, objective: tuple[str, str], out: TextIO = sys.stdout,

@@ -180,8 +180,8 @@ class Training:
     data: list[Any] | None = None
 
 
-def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), spread_metric: str = "", threshold: tuple[str, str, float] | None = None,
-               training: Training = Training()) -> None:
+def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), spread_metric: str = "",
+               threshold: tuple[str, str, float] | None = None, training: Training = Training()) -> None:
     """Train `config` under `training.seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
 
     Every intermediate report carries each seed's row as of that evaluation (`partial_rows`: cost, provenance and
@@ -189,8 +189,8 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), spread_
     aggregate (mean metrics, seed_std, seed_cv, success_rate), every objective (NaN where none was measured, so
     that Optuna records a failure) and the per-seed rows. An intermediate report carries every objective too, NaN
     where it is known only at the end (cost, stability, likelihood): the report is what tells the sweep how far the
-    trial is (its step), whatever the objectives. A seed whose settings or data are wrong ends the trial at once as `failed`, with
-    the message, and it is not retried: a second try would fail the same way.
+    trial is (its step), whatever the objectives. A seed whose settings or data are wrong ends the trial at once as
+    `failed`, with the message, and it is not retried: a second try would fail the same way.
     """
     base = int(config.get("seed", 0))
     flats = [{**config, "seed": base + i} for i in range(training.seeds)]
