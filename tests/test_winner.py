@@ -216,6 +216,10 @@ def test_progress_without_evaluation_windows_estimates_from_the_first_completed_
     assert estimate == ("[sweep y] estimate: ~0:01:00 left for 2 trials, 1 at once (trial a completed in 30 s: "
                         "~0:00:30 a trial)")
     assert line.endswith("0:00:30 elapsed, ~0:01:00 left")
+    progress.trial_started("b")
+    clock.now = 100.0  # b runs longer than the estimate and has not reported: said so, not '0:00:00 left'
+    progress.show(running=1)
+    assert out.getvalue().splitlines()[-1].endswith("0:01:40 elapsed, 0:00:10 past the estimate")
 
 
 def test_a_second_report_projects_the_trial_at_its_pace_after_start_up() -> None:
@@ -230,3 +234,14 @@ def test_a_second_report_projects_the_trial_at_its_pace_after_start_up() -> None
     progress.advanced("a", 75)
     assert progress.paces["a"] == pytest.approx(40.0)
     assert progress.eta == (pytest.approx((2 - 0.75) * 40.0), 35.0)
+
+
+def test_one_report_with_the_runs_own_clock_pays_start_up_once() -> None:
+    """83 s to step 50, of which the run's own clock says 20 s: 63 s of start-up, then 40 s for 100 steps."""
+    clock, out = Clock(), io.StringIO()
+    progress = Progress("sweep w", 5, ("quality.modes", "max"), out=out, every_s=0, steps=100, live=1, clock=clock)
+    progress.trial_started("a")
+    clock.now = 83.0
+    progress.advanced("a", 50, run_s=20.0)
+    assert progress.paces["a"] == pytest.approx(103.0)
+    assert "~0:07:43 left for 5 trials" in out.getvalue()  # 4.5 trials x 103 s

@@ -55,26 +55,28 @@ class Progress:
         self.paces.pop(trial_id, None)
         self.first_report.pop(trial_id, None)
 
-    def advanced(self, trial_id: str, step: int) -> None:
-        """A running trial reported an evaluation window that ended at `step`."""
+    def advanced(self, trial_id: str, step: int, run_s: float = 0.0) -> None:
+        """A running trial reported an evaluation window that ended at `step`, `run_s` seconds into its run (the
+        run's own clock, cost.wall_s: the trial's time before it is start-up, paid once)."""
         if trial_id not in self.started or step <= 0 or not self.steps:
             return
         now = self.clock()
         first = self.first_report.setdefault(trial_id, (int(step), now))
         self.running[trial_id] = max(int(step), self.running.get(trial_id, 0))
         took_s = now - self.started[trial_id]
-        self.paces[trial_id] = self._length(took_s, first, (self.running[trial_id], now))
+        self.paces[trial_id] = self._length(took_s, min(run_s, took_s), first, (self.running[trial_id], now))
         if not self.estimated:
             self._first_estimate(trial_id, took_s, f"reached step {step} of {self.steps} in {took_s:.0f} s, its "
                                                    "first evaluation window")
         self._update_eta()
 
-    def _length(self, took_s: float, first: tuple[int, float], last: tuple[int, float]) -> float:
-        """A running trial's projected length: from its first report on, at the pace between its reports (start-up
-        is paid once); with one report only, its time so far scaled to the budget's steps."""
-        if last[0] <= first[0]:
-            return took_s * self.steps / last[0]
-        return took_s + (self.steps - last[0]) * (last[1] - first[1]) / (last[0] - first[0])
+    def _length(self, took_s: float, run_s: float, first: tuple[int, float], last: tuple[int, float]) -> float:
+        """A running trial's projected length: start-up once, then the rest of its steps at the pace between its
+        reports; after one report, at its run's pace so far (its whole time's without the run's own clock)."""
+        if last[0] > first[0]:
+            return took_s + (self.steps - last[0]) * (last[1] - first[1]) / (last[0] - first[0])
+        startup_s = took_s - run_s if run_s > 0 else 0.0
+        return startup_s + (took_s - startup_s) * self.steps / last[0]
 
     def finished(self, trial_id: str, status: str, metrics: dict[str, Any]) -> None:
         self.running.pop(trial_id, None)
@@ -129,8 +131,8 @@ class Progress:
         self.last_print = now
         done = sum(self.counts.values())
         elapsed = now - self.start
-        left = max(self.eta[0] - (now - self.eta[1]), 0.0) if self.eta and done < self.total else None
-        eta = f", ~{fmt_s(left)} left" if left is not None else ""
+        left = self.eta[0] - (now - self.eta[1]) if self.eta and done < self.total else None
+        eta = "" if left is None else f", ~{fmt_s(left)} left" if left >= 0 else f", {fmt_s(-left)} past the estimate"
         bad = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()) if s != "completed")
         best = f" | best {self.objective[0]} {self.best[0]:.4g} ({self.best[1]})" if self.best else ""
         line = f"[{self.label}] {done}/{self.total} done{' (' + bad + ')' if bad else ''}{self._running_text(running)}"

@@ -122,7 +122,8 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
             if result.get("partial_rows"):
                 self.partial[trial.trial_id] = result["partial_rows"]
             if not result.get("final"):
-                progress.advanced(trial.trial_id, int(result.get("step") or 0))
+                run_s = max((r.get("cost.wall_s") or 0.0 for r in result.get("partial_rows") or []), default=0.0)
+                progress.advanced(trial.trial_id, int(result.get("step") or 0), float(run_s))
 
         def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             # Its process or node died and Tune runs it again from the start: the curve starts over too.
