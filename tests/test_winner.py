@@ -98,7 +98,8 @@ def test_the_sweep_prints_the_winner_and_the_front_by_name(sweep: tuple[Any, str
                         "0:01:00; best likelihood.nll = 1.6 (trial c2)")
     assert lines[1] == "Best configuration: flow (trial c2, 2 seeds): likelihood.nll 1.6, quality.swd 0.55"
     assert lines[2] == "  searched: optim.lr 0.002; not at the family's default: train.batch_size 64"
-    assert lines[3].startswith("Pareto front (likelihood.nll min, quality.swd min): 2 configuration(s)")
+    assert lines[3] == ("Pareto front (likelihood.nll min, quality.swd min): 2 configurations that no other beats on "
+                        "every objective")
     assert lines[4:8] == ["  flow (trial c2, 2 seeds): likelihood.nll 1.6, quality.swd 0.55",
                           "    searched: optim.lr 0.002; not at the family's default: train.batch_size 64",
                           "  flow (trial c5, 2 seeds): likelihood.nll 1.85, quality.swd 0.225",
@@ -162,6 +163,9 @@ def test_index_page_names_the_winner_every_objective_and_the_budget(sweep: tuple
     front = index.split('id="pareto-front"')[1].split("</table>")[0]
     assert front.count("<tr>") == 3 and "c5" in front  # a header and its two members
     assert budget_words({"trials": 8, "steps": 600}) == "8 trials x 600 steps, 1 seed each"
+    assert budget_words({"trials": 5, "steps": 1000, "eval_every": 500, "seeds": 2},
+                        {"train.steps": 100, "eval.every": 50}) == ("5 trials x 100 steps, evaluated every 50 steps, "
+                                                                    "2 seeds each")  # --set over the budget
 
 
 class Clock:

@@ -57,16 +57,24 @@ def build_page(page: PageDef, ctx: Context) -> Page:
     return Page(page.name, page.title, "\n".join(parts))
 
 
-def budget_words(budget: Any) -> str:
-    """study.yaml's budget as a sentence: '8 trials x 600 steps, evaluated every 300 steps, 2 seeds each'."""
+def budget_words(budget: Any, constants: dict[str, Any] | None = None) -> str:
+    """study.yaml's budget as a sentence: '8 trials x 600 steps, evaluated every 300 steps, 2 seeds each'; the
+    steps and cadence the trials ran (`constants`: a --set of train.steps or eval.every) over the budget's."""
     if not isinstance(budget, dict):
         return str(budget or "")
-    parts = [f"{budget.get('trials', '?')} trials x {budget.get('steps', '?')} steps"]
-    if budget.get("eval_every"):
-        parts.append(f"evaluated every {budget['eval_every']} steps")
+    constants = constants if isinstance(constants, dict) else {}
+    steps = constants.get("train.steps", budget.get("steps", "?"))
+    every = constants.get("eval.every", budget.get("eval_every"))
+    parts = [f"{budget.get('trials', '?')} trials x {steps} steps"]
+    if every:
+        parts.append(f"evaluated every {every} steps")
     seeds = int(budget.get("seeds") or 1)
     parts.append(f"{seeds} seeds each" if seeds > 1 else "1 seed each")
     return ", ".join(parts)
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _value(value: Any) -> str:
@@ -77,13 +85,14 @@ def _keys_html(values: dict[str, Any]) -> str:
     return "<br>".join(f"<code>{html.escape(k)}</code> {html.escape(_value(v))}" for k, v in values.items())
 
 
-def _entry_rows(entry: dict[str, Any], metrics: list[str]) -> str:
-    """A configuration's family, trial, scores, searched keys and other non-default keys as table cells."""
+def _entry_rows(entry: dict[str, Any], metrics: list[str], several: bool) -> str:
+    """A configuration's family, trial, scores, searched keys and other non-default keys as table cells (`several`:
+    the study searched the family)."""
     scores = "<br>".join(f"{html.escape(m)} {html.escape(_value(entry.get(m)))}" for m in metrics)
     seeds = f"<br><small>{entry['seeds']} seeds</small>" if entry["seeds"] > 1 else ""
     seeds += f"<br><small>not completed: {entry['status']}</small>" if entry["status"] != "completed" else ""
     return (f"<td>{html.escape(entry['family'])}</td><td>{html.escape(entry['config_id'])}{seeds}</td>"
-            f"<td>{scores}</td><td>{_keys_html(entry['searched']) or 'none'}</td>"
+            f"<td>{scores}</td><td>{_keys_html(entry['searched']) or ('the family only' if several else 'none')}</td>"
             f"<td>{_keys_html(entry['not_default']) or 'none'}</td>")
 
 
@@ -107,15 +116,15 @@ def winner_html(ctx: Context) -> str:
     best, front = winners(ctx)
     if best is None:
         return "<p>No configuration has measured the objective yet.</p>"
-    metrics = [m for m, _ in ctx.objectives()]
+    metrics, several = [m for m, _ in ctx.objectives()], ctx.trials["family"].nunique() > 1
     head = ("<tr><th>family</th><th>trial</th><th>objectives</th><th>searched settings</th>"
             "<th>other settings not at the family's default</th></tr>")
-    out = (f'<h2 id="best">Best configuration</h2><table class="families">{head}<tr>{_entry_rows(best, metrics)}</tr>'
-           "</table>")
+    best_row = _entry_rows(best, metrics, several)
+    out = f'<h2 id="best">Best configuration</h2><table class="families">{head}<tr>{best_row}</tr></table>'
     if front:
-        rows = "".join(f"<tr>{_entry_rows(e, metrics)}</tr>" for e in front)
-        out += (f'<h2 id="pareto-front">Pareto front: {len(front)} configurations no other beats on every objective'
-                f'</h2><table class="families">{head}{rows}</table>')
+        rows = "".join(f"<tr>{_entry_rows(e, metrics, several)}</tr>" for e in front)
+        out += (f'<h2 id="pareto-front">Pareto front: {plural(len(front), "configuration")} that no other beats on '
+                f'every objective</h2><table class="families">{head}{rows}</table>')
     return out
 
 
@@ -131,7 +140,7 @@ def overview_page(ctx: Context, pages: list[Page]) -> Page:
             ("trials", f"{len(trials)}: " + ", ".join(f"{n} {s}" for s, n in counts.items())),
             ("objectives" if len(objectives) > 1 else "objective",
              ", ".join(f"{m} ({'lower' if d == 'min' else 'higher'} is better)" for m, d in objectives)),
-            ("budget", budget_words(study.get("budget"))), ("versions", versions),
+            ("budget", budget_words(study.get("budget"), study.get("constants"))), ("versions", versions),
             ("created", study.get("created", ""))]
     info = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     links = "".join(f'<li><a href="{p.name}.html">{html.escape(p.heading)}</a></li>' for p in pages)

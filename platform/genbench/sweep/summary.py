@@ -112,7 +112,8 @@ def winner_lines(summary: dict[str, Any]) -> list[str]:
     front = summary.get("pareto_front") or []
     if front:
         goals = ", ".join(f"{o['metric']} {o['mode']}" for o in summary["objectives"])
-        lines.append(f"Pareto front ({goals}): {len(front)} configuration(s) that no other beats on every objective")
+        members = f"{len(front)} configuration{'' if len(front) == 1 else 's'}"
+        lines.append(f"Pareto front ({goals}): {members} that no other beats on every objective")
         lines += [line for p in front for line in _named(p, metrics, "  ")]
     return lines
 
