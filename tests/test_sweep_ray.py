@@ -60,8 +60,9 @@ def test_dry_run_estimates_its_length_and_names_its_winner(dry_run: tuple[subpro
     assert best["not_default"]["gan.g_width"] == 16 and best["config"]["optim.lr_g"] == best["searched"]["optim.lr_g"]
     lines = proc.stdout.splitlines()
     i = lines.index(next(line for line in lines if line.startswith("Best configuration: ")))
+    status = "" if best["status"] == "completed" else f", not completed: {best['status']}"  # a tie: the first done
     modes = f"{best['quality.modes']:.4g}"
-    assert lines[i] == f"Best configuration: gan (trial {best['config_id']}): quality.modes {modes}"
+    assert lines[i] == f"Best configuration: gan (trial {best['config_id']}{status}): quality.modes {modes}"
     assert lines[i + 1].startswith(f"  searched: gan.loss {best['searched']['gan.loss']}, gan.penalty ")
     assert "; not at the family's default: " in lines[i + 1] and "gan.g_width 16" in lines[i + 1]
 
