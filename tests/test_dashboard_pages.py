@@ -133,8 +133,10 @@ def test_report_prints_the_table_in_the_terminal_and_as_markdown(study: str, cap
     assert main(["report", study, "--markdown"]) == 0
     md = capsys.readouterr().out.splitlines()
     table = [line for line in md if line.startswith("|")]
-    assert table[0] == "| family | quality | training stability | inference speed | mode collapse | likelihood |"
-    assert len(table) == 2 + 5 and all(line.count("|") == 7 for line in table)
+    assert table[0] == ("| family | quality, best configuration | inference speed, best configuration | mode collapse, "
+                        "best configuration | likelihood, best configuration | quality, all completed runs | "
+                        "training stability, all runs |")
+    assert len(table) == 2 + 5 and all(line.count("|") == 8 for line in table)
 
 
 def test_a_study_of_hundreds_of_runs_builds_in_seconds(tmp_path: Path) -> None:

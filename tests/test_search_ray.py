@@ -107,6 +107,12 @@ def test_multi_objective_study_records_its_pareto_front(seeds_run: tuple[subproc
         better = table[(q >= me["quality.modes"]) & (cv <= me["stability.seed_cv"])
                        & ((q > me["quality.modes"]) | (cv < me["stability.seed_cv"]))]
         assert better.empty, config_id
+        entry = next(p for p in summary["pareto_front"] if p["config_id"] == config_id)
+        assert entry["family"] == "gan" and entry["seeds"] == 2 and entry["quality.modes"] == pytest.approx(
+            me["quality.modes"]) and entry["searched"] == {"gan.loss": me["config.gan.loss"],
+                                                           "optim.lr_g": me["config.optim.lr_g"]}
+    assert "Pareto front (quality.modes max, stability.seed_cv min): " in seeds_run[0].stdout
+    assert "estimate: " in seeds_run[0].stdout  # an objective known only at the end no longer hides the progress
     curve = pd.read_parquet(out / "budget_curve.parquet")
     assert set(curve["group"]) == {"all", "config.gan.loss"} and curve["trials"].max() == 4
 

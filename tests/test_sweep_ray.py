@@ -1,12 +1,14 @@
 """A real sweep on a private local Ray through the CLI: Parquet rows, a diverged trial recorded, dashboards built."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+import yaml
 
 pytestmark = pytest.mark.ray
 
@@ -44,6 +46,25 @@ def test_dry_run_succeeds_and_says_where_results_are(dry_run: tuple[subprocess.C
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Dashboard: {out}/dashboards/index.html" in proc.stdout
     assert "[dry-run tiny_ray] 4/4 done" in proc.stdout
+
+
+def test_dry_run_estimates_its_length_and_names_its_winner(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    """An estimate from the first evaluation window (step 20 of 40), then the best configuration with its family,
+    searched keys (gan.penalty_weight only where gan.penalty is r1) and non-default keys, as summary.yaml holds it."""
+    proc, out = dry_run
+    assert re.search(r"^\[dry-run tiny_ray\] estimate: ~\d:\d\d:\d\d left for \d trials, \d at once \(trial \w+ "
+                     r"reached step 20 of 40 in \d+ s, its first evaluation window", proc.stdout, re.M), proc.stdout
+    best = yaml.safe_load((out / "summary.yaml").read_text())["best"]
+    assert set(best["searched"]) == {"gan.loss", "gan.penalty", "optim.lr_g"} | (
+        {"gan.penalty_weight"} if best["searched"]["gan.penalty"] == "r1" else set())
+    assert best["not_default"]["gan.g_width"] == 16 and best["config"]["optim.lr_g"] == best["searched"]["optim.lr_g"]
+    lines = proc.stdout.splitlines()
+    i = lines.index(next(line for line in lines if line.startswith("Best configuration: ")))
+    status = "" if best["status"] == "completed" else f", not completed: {best['status']}"  # a tie: the first done
+    modes = f"{best['quality.modes']:.4g}"
+    assert lines[i] == f"Best configuration: gan (trial {best['config_id']}{status}): quality.modes {modes}"
+    assert lines[i + 1].startswith(f"  searched: gan.loss {best['searched']['gan.loss']}, gan.penalty ")
+    assert "; not at the family's default: " in lines[i + 1] and "gan.g_width 16" in lines[i + 1]
 
 
 def test_one_row_per_trial_with_config_status_and_quality(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:

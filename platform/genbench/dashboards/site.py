@@ -59,24 +59,96 @@ def build_page(page: PageDef, ctx: Context) -> Page:
     return Page(page.name, study_words(page.title, ctx), "\n".join(parts))
 
 
+def budget_words(budget: Any, constants: dict[str, Any] | None = None) -> str:
+    """study.yaml's budget as a sentence: '8 trials x 600 steps, evaluated every 300 steps, 2 seeds each'; the
+    steps and cadence the trials ran (`constants`: a --set of train.steps or eval.every) over the budget's."""
+    if not isinstance(budget, dict):
+        return str(budget or "")
+    constants = constants if isinstance(constants, dict) else {}
+    steps = constants.get("train.steps", budget.get("steps", "?"))
+    every = constants.get("eval.every", budget.get("eval_every"))
+    parts = [f"{budget.get('trials', '?')} trials x {steps} steps"]
+    if every:
+        parts.append(f"evaluated every {every} steps")
+    seeds = int(budget.get("seeds") or 1)
+    parts.append(f"{seeds} seeds each" if seeds > 1 else "1 seed each")
+    return ", ".join(parts)
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _value(value: Any) -> str:
+    return "not measured" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _keys_html(values: dict[str, Any]) -> str:
+    return "<br>".join(f"<code>{html.escape(k)}</code> {html.escape(_value(v))}" for k, v in values.items())
+
+
+def _entry_rows(entry: dict[str, Any], metrics: list[str], several: bool) -> str:
+    """A configuration's family, trial, scores, searched keys and other non-default keys as table cells (`several`:
+    the study searched the family)."""
+    scores = "<br>".join(f"{html.escape(m)} {html.escape(_value(entry.get(m)))}" for m in metrics)
+    seeds = f"<br><small>{entry['seeds']} seeds</small>" if entry["seeds"] > 1 else ""
+    seeds += f"<br><small>not completed: {entry['status']}</small>" if entry["status"] != "completed" else ""
+    return (f"<td>{html.escape(entry['family'])}</td><td>{html.escape(entry['config_id'])}{seeds}</td>"
+            f"<td>{scores}</td><td>{_keys_html(entry['searched']) or ('the family only' if several else 'none')}</td>"
+            f"<td>{_keys_html(entry['not_default']) or 'none'}</td>")
+
+
+def winners(ctx: Context) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The best configuration by the first objective and the Pareto front of several (best first), named as in
+    summary.yaml: family, objective values, settings and every run key."""
+    from genbench.results.analysis import config_entry, pareto_front, ranked, searched_keys
+
+    objectives, table = ctx.objectives(), ctx.configs()
+    metrics = [m for m, _ in objectives]
+    searched = {"family": {}, **searched_keys(ctx.study.get("space") or {})}
+    entry = lambda row: config_entry(row, ctx.trials, metrics, searched)  # noqa: E731
+    order = ranked(table, ctx.trials, *objectives[0])
+    front = set(pareto_front(table, objectives)) if len(objectives) > 1 else set()
+    best = entry(order.iloc[0]) if len(order) else None
+    return best, [entry(row) for _, row in order.iterrows() if row["config_id"] in front]
+
+
+def winner_html(ctx: Context) -> str:
+    """The best configuration and, for several objectives, the Pareto front, with their settings."""
+    best, front = winners(ctx)
+    if best is None:
+        return "<p>No configuration has measured the objective yet.</p>"
+    metrics, several = [m for m, _ in ctx.objectives()], ctx.trials["family"].nunique() > 1
+    head = ("<tr><th>family</th><th>trial</th><th>objectives</th><th>searched settings</th>"
+            "<th>other settings not at the family's default</th></tr>")
+    best_row = _entry_rows(best, metrics, several)
+    out = f'<h2 id="best">Best configuration</h2><table class="families">{head}<tr>{best_row}</tr></table>'
+    if front:
+        rows = "".join(f"<tr>{_entry_rows(e, metrics, several)}</tr>" for e in front)
+        out += (f'<h2 id="pareto-front">Pareto front: {plural(len(front), "configuration")} that no other beats on '
+                f'every objective</h2><table class="families">{head}{rows}</table>')
+    return out
+
+
 def overview_page(ctx: Context, pages: list[Page]) -> Page:
-    """The index: the study in brief, the measured family table and links to the pages."""
+    """The index: the study in brief, its best configuration (and Pareto front), the measured family table and
+    links to the pages."""
     study, trials = ctx.study, ctx.trials
-    metric, mode = ctx.objectives()[0]
+    objectives = ctx.objectives()
     counts = trials["status"].value_counts().to_dict()
-    ranked = trials.dropna(subset=[metric]).sort_values(metric, ascending=mode == "min")
-    best = f"{ranked.iloc[0][metric]:.4g} (trial {ranked.iloc[0]['trial_id']})" if len(ranked) else "none yet"
     versions = ", ".join(f"{k} {v}" for k, v in (study.get("versions") or {}).items())
     family = study.get("family", "")
     rows = [("study", study.get("study", "")), ("family", ", ".join(family) if isinstance(family, list) else family),
             ("trials", f"{len(trials)}: " + ", ".join(f"{n} {s}" for s, n in counts.items())),
-            ("objective", f"{metric} ({mode})"), ("best", best),
-            ("budget", str(study.get("budget", ""))), ("versions", versions), ("created", study.get("created", ""))]
+            ("objectives" if len(objectives) > 1 else "objective",
+             ", ".join(f"{m} ({'lower' if d == 'min' else 'higher'} is better)" for m, d in objectives)),
+            ("budget", budget_words(study.get("budget"), study.get("constants"))), ("versions", versions),
+            ("created", study.get("created", ""))]
     info = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     links = "".join(f'<li><a href="{p.name}.html">{html.escape(p.heading)}</a></li>' for p in pages)
     cells, caption = family_table.family_table(trials, study)
     return Page("index", f"Study {study.get('study', '')}",
-                f"<table>{info}</table><ul>{links}</ul><h2>The families, measured</h2>"
+                f"<table>{info}</table><ul>{links}</ul>{winner_html(ctx)}<h2>The families, measured</h2>"
                 f"{family_table.to_html(cells, caption)}")
 
 

@@ -8,12 +8,15 @@ from typing import Any
 
 import pandas as pd
 
-from genbench.dashboards.stats import mean_std, wilson
+from genbench.dashboards.stats import finite, mean_std, wilson
 
 FAMILIES = ("gan", "vae", "diffusion", "autoregressive", "flow")
 QUALITY = (("quality.modes", "max", "modes covered"), ("quality.fd", "min", "Frechet distance"),
            ("quality.swd", "min", "sliced Wasserstein"))
-COLUMNS = ("quality", "training stability", "inference speed", "mode collapse", "likelihood")
+COLUMNS = ("quality", "inference speed", "mode collapse", "likelihood", "quality over runs", "training stability")
+HEADERS = {"quality": "quality, best configuration", "inference speed": "inference speed, best configuration",
+           "mode collapse": "mode collapse, best configuration", "likelihood": "likelihood, best configuration",
+           "quality over runs": "quality, all completed runs", "training stability": "training stability, all runs"}
 
 
 @dataclass(frozen=True)
@@ -35,14 +38,15 @@ class Cell:
             return self.note or "not measured"
         value = f"{_num(self.value)} {self.unit}".strip()
         if self.interval:
-            return value + f" [{_num(self.interval[0])}-{_num(self.interval[1])}]"
+            return value + f" [{_num(self.interval[0])}, {_num(self.interval[1])}]"
         return value + (f" ± {_num(self.spread)}" if math.isfinite(self.spread) else "")
 
     def detail(self) -> str:
         """'n=3 seeds, exact': what the spread is over, and a note."""
         if not math.isfinite(self.value):
             return ""
-        return ", ".join(x for x in (f"n={self.n} {self.over}" if self.over else "", self.note) if x)
+        over = self.over[:-1] if self.n == 1 and self.over.endswith("s") else self.over  # 'n=1 run'
+        return ", ".join(x for x in (f"n={self.n} {over}" if over else "", self.note) if x)
 
     def text(self) -> str:
         detail = self.detail()
@@ -68,15 +72,29 @@ def _best_config(rows: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     return rows[key.values == best]
 
 
-def _measured(best: pd.DataFrame, family_rows: pd.DataFrame, metric: str, unit: str, link: str,
-              note: str = "") -> Cell:
-    """Mean and std of a metric over the best configuration's seeds, or over the runs when it has one seed."""
-    source = best if len(best) > 1 else family_rows[family_rows["status"] == "completed"]
-    over = "seeds" if len(best) > 1 else "runs"
-    if metric not in source:
+def _best_cell(best: pd.DataFrame, metric: str, unit: str, link: str, note: str = "") -> Cell:
+    """A metric of the best configuration: the mean and [min, max] over its seeds, or its single run (n = 1).
+
+    The seeds' range, not a confidence interval of the mean: with the 2 or 3 seeds studies run, a 95% t-interval
+    is +-12.7 or +-4.3 standard errors wide and reaches impossible values (negative modes or speeds)."""
+    if metric not in best:
         return Cell(math.nan, unit, note="not measured")
-    mean, std, n = mean_std(source[metric])
-    return Cell(mean, unit, n, std, over=over if n else "", link=link, note=note if n else "not measured")
+    values = finite(best[metric])
+    if not values:
+        return Cell(math.nan, unit, note="not measured")
+    n = len(values)
+    return Cell(sum(values) / n, unit, n, interval=(min(values), max(values)) if n > 1 else None,
+                over="seeds" if n > 1 else "runs", link=link, note=note)
+
+
+def _runs_cell(rows: pd.DataFrame, metric: str, unit: str) -> Cell:
+    """A metric's spread over every completed run of the family: mean ± sample std (n runs)."""
+    done = rows[rows["status"] == "completed"]
+    mean, std, n = mean_std(done[metric]) if metric in done else (math.nan, math.nan, 0)
+    if not n:
+        return Cell(math.nan, unit, note="no completed run measured it")
+    return Cell(mean, unit, n, std, over="completed runs",
+                link="quality.html#quality-by-group")
 
 
 def _quality_metric(trials: pd.DataFrame, study: dict[str, Any]) -> tuple[str, str, str]:
@@ -90,68 +108,81 @@ def _likelihood(best: pd.DataFrame, rows: pd.DataFrame) -> Cell:
     for metric, unit in (("likelihood.bpd", "bits/dim"), ("likelihood.nll", "nats/example")):
         if metric in rows and rows[metric].notna().any():
             method = rows.get("likelihood.method", pd.Series(dtype=str)).dropna()
-            return _measured(best, rows, metric, unit, "quality.html#likelihood",
-                             note=str(method.iloc[0]) if len(method) else "")
+            return _best_cell(best, metric, unit, "quality.html#likelihood",
+                              note=str(method.iloc[0]) if len(method) else "")
     return Cell(math.nan, "", note="no likelihood")
 
 
 def family_row(rows: pd.DataFrame, metric: str, mode: str, quality_unit: str) -> dict[str, Cell]:
-    """The five cells of one family from its runs."""
+    """The cells of one family from its runs: its best configuration's, and over all its runs."""
     best = _best_config(rows, metric, mode) if metric in rows else rows.iloc[0:0]
     done = int((rows["status"] == "completed").sum())
     lo, hi = wilson(done, len(rows))
-    speed = _measured(best, rows, "cost.sample_per_s", "samples/s", "cost.html#sampling-speed")
-    nfe = _measured(best, rows, "cost.sample_nfe", "", "").value
+    speed = _best_cell(best, "cost.sample_per_s", "samples/s", "cost.html#sampling-speed")
+    nfe = _best_cell(best, "cost.sample_nfe", "", "").value
     if math.isfinite(nfe) and math.isfinite(speed.value):
         speed = replace(speed, note=f"NFE {nfe:.3g}")
+    quality = _best_cell(best, metric, quality_unit, "quality.html#quality-by-group")
+    if len(best) and math.isfinite(quality.value):
+        key = best["config_id"] if "config_id" in best else best["trial_id"]
+        quality = replace(quality, note=f"trial {key.iloc[0]}")
     return {
-        "quality": _measured(best, rows, metric, quality_unit, "quality.html#quality-by-group"),
-        "training stability": Cell(100 * done / len(rows), "% completed", len(rows), interval=(100 * lo, 100 * hi),
-                                   over="runs", link="stability.html#rates"),
+        "quality": quality,
         "inference speed": speed,
-        "mode collapse": _measured(best, rows, "quality.mode_kl", "nats KL to uniform", "quality.html#mode-kl"),
-        "likelihood": _likelihood(best, rows)}
+        "mode collapse": _best_cell(best, "quality.mode_kl", "nats KL to uniform", "quality.html#mode-kl"),
+        "likelihood": _likelihood(best, rows),
+        "quality over runs": _runs_cell(rows, metric, quality_unit),
+        "training stability": Cell(100 * done / len(rows), "% completed", len(rows), interval=(100 * lo, 100 * hi),
+                                   over="runs", link="stability.html#rates")}
+
+
+def ran(trials: pd.DataFrame) -> list[str]:
+    """The families the study ran, in the usual order (a family unknown to this version last)."""
+    present = [str(f) for f in trials["family"].dropna().unique()]
+    return [f for f in FAMILIES if f in present] + sorted(f for f in present if f not in FAMILIES)
 
 
 def family_table(trials: pd.DataFrame, study: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Cell]]], str]:
-    """(family, cells) for the five families (families not run have empty cells) and the caption."""
+    """(family, cells) for each family the study ran, and the caption that says what each column shows."""
     metric, mode, unit = _quality_metric(trials, study)
-    rows = [(f, family_row(trials[trials["family"] == f], metric, mode, unit) if (trials["family"] == f).any()
-             else {}) for f in FAMILIES]
-    caption = (f"Quality ({metric}), mode collapse, likelihood and inference speed: the family's best "
-               f"configuration by {metric}, mean ± std over its seeds (over the family's completed runs when "
-               "configurations ran one seed). Training stability: share of all the family's runs that completed, "
-               "with a 95% Wilson interval.")
+    rows = [(f, family_row(trials[trials["family"] == f], metric, mode, unit)) for f in ran(trials)]
+    caption = (f"Best configuration: each family's configuration with the best mean {metric} (among those whose "
+               "every seed completed, when there is one); its quality, inference speed, mode collapse and "
+               "likelihood are the mean and [min, max] over its seeds, or its single run (n=1 run). "
+               f"All runs: {metric} as mean ± std over every completed run of the family, and training stability "
+               "as the share of all the family's runs that completed, with a 95% Wilson interval.")
     return rows, caption
 
 
 def to_text(rows: list[tuple[str, dict[str, Cell]]], markdown: bool = False) -> str:
     """The table as Markdown or as aligned plain text for a terminal."""
-    header = ["family", *COLUMNS]
-    body = [[family, *((cells[c].text() if c in cells else "not run") for c in COLUMNS)] for family, cells in rows]
+    header = ["family", *(HEADERS[c] for c in COLUMNS)]
     if markdown:
+        body = [[family, *(cells[c].text() for c in COLUMNS)] for family, cells in rows]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
-    details = [["", *((cells[c].detail() if c in cells else "") for c in COLUMNS)] for _, cells in rows]
-    mains = [[family, *((cells[c].main() if c in cells else "not run") for c in COLUMNS)] for family, cells in rows]
+    details = [["", *(cells[c].detail() for c in COLUMNS)] for _, cells in rows]
+    mains = [[family, *(cells[c].main() for c in COLUMNS)] for family, cells in rows]
     lines = [header] + [line for m, d in zip(mains, details) for line in ([m, d] if any(d) else [m])]
     widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in lines)
 
 
 def to_html(rows: list[tuple[str, dict[str, Cell]]], caption: str) -> str:
-    """The table for the index page, each cell linked to the panel it comes from."""
-    def cell(c: Cell | None) -> str:
-        if c is None:
-            return '<td class="na">not run</td>'
+    """The table for the index page, each cell linked to the panel it comes from; a first header row says which
+    columns are the best configuration's and which are over all the family's runs."""
+    def cell(c: Cell) -> str:
         text = html.escape(c.main()) + (f"<br><small>{html.escape(c.detail())}</small>" if c.detail() else "")
         return f'<td><a href="{c.link}">{text}</a></td>' if c.link and math.isfinite(c.value) else f"<td>{text}</td>"
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("family", *COLUMNS))
-    body = "".join(f"<tr><th>{html.escape(f)}</th>{''.join(cell(cells.get(c)) for c in COLUMNS)}</tr>"
+    groups = ('<tr><th></th><th colspan="4">the family\'s best configuration</th>'
+              '<th colspan="2">all the family\'s runs</th></tr>')
+    short = {"quality over runs": "quality"}  # under the group header that says over what
+    head = "".join(f"<th>{html.escape(short.get(h, h))}</th>" for h in ("family", *COLUMNS))
+    body = "".join(f"<tr><th>{html.escape(f)}</th>{''.join(cell(cells[c]) for c in COLUMNS)}</tr>"
                    for f, cells in rows)
     return (f'<table class="families" id="family-table"><caption>{html.escape(caption)}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            f"<thead>{groups}<tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def report(results: str, markdown: bool = False) -> str:

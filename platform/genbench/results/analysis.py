@@ -1,6 +1,7 @@
 """What a study's rows say in aggregate: seed aggregates, configurations, the Pareto front, budget curves, savings."""
 from __future__ import annotations
 
+import functools
 import math
 from math import comb
 from typing import Any
@@ -129,3 +130,97 @@ def early_stopping_savings(trials: pd.DataFrame, budget_steps: int) -> dict[str,
     return {"runs_stopped": int(len(stopped)), "steps_saved": int(saved_steps.sum()),
             "steps_budgeted": int(budget_steps * len(trials)), "device_s_spent": spent,
             "device_s_saved_est": float(saved_steps.sum() * rate) if len(stopped) else 0.0}
+
+
+STUDY_KEYS = ("seed", "train.steps", "eval.every", "train.threads")  # set by the study's budget for every trial
+
+
+def _plain(value: Any, default: Any) -> Any:
+    """A Parquet cell as the plain Python value of its run key: numpy scalars unwrapped, and a whole float back to
+    an int where the key is an integer (a column shared by families with NaN rows is stored as float)."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _missing(value: Any) -> bool:
+    return bool(pd.api.types.is_scalar(value) and pd.isna(value))
+
+
+@functools.cache
+def family_defaults(family: str) -> dict[str, Any]:
+    """Every run key of a family at its default ({} for a family this version does not know: older results)."""
+    from genbench.config import from_flat, to_flat
+    from genbench.errors import GenbenchError
+
+    try:
+        return to_flat(from_flat({"family": family}))
+    except GenbenchError:
+        return {}
+
+
+def config_of(row: pd.Series | dict[str, Any]) -> dict[str, Any]:
+    """A configuration's run settings from its `trials` (or configurations) row: `family`, `seed` where the row has
+    one, and every config.* key it holds. Keys of other families (NaN in this row) are left out; values are plain
+    Python, typed as their key."""
+    row = dict(row)
+    family = str(row.get("family", ""))
+    defaults = family_defaults(family)
+    config: dict[str, Any] = {"family": family}
+    if not _missing(row.get("seed")):
+        config["seed"] = int(row["seed"])
+    for column, value in row.items():
+        key = column[len("config."):] if column.startswith("config.") else ""
+        if key and not _missing(value):
+            config[key] = _plain(value, defaults.get(key))
+    return config
+
+
+Searched = dict[str, dict[str, list[Any]]]  # a study's searched keys -> the condition ('when') each is searched under
+
+
+def searched_keys(space: dict[str, Any]) -> Searched:
+    """The searched keys of a study.yaml `space:` mapping (or of a Study's Params) with their `when` conditions."""
+    def when(param: Any) -> dict[str, list[Any]]:
+        found = param.get("when") if isinstance(param, dict) else getattr(param, "when", None)
+        return found if isinstance(found, dict) else {}
+
+    return {key: when(param) for key, param in space.items()}
+
+
+def settings(config: dict[str, Any], searched: Searched) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What makes a configuration what it is, besides its family: the values of the keys the search chose for it
+    (a conditional key only where its condition held), and every other key whose value differs from its family's
+    default. The study's data (data.*) and what its budget sets for every trial (steps, evaluation cadence,
+    threads, seed) are the study's, not the configuration's: left out."""
+    defaults = family_defaults(config["family"])
+    chosen = {k: config[k] for k, when in searched.items() if k in config and k != "family"
+              and all(config.get(c) in values for c, values in when.items())}
+    other = {k: v for k, v in config.items() if k not in searched and k in defaults and k not in STUDY_KEYS
+             and not k.startswith("data.") and v != defaults[k]}
+    return chosen, other
+
+
+def finite_or_none(value: Any) -> float | None:
+    """An objective value for YAML: a plain float, or None where it was not measured (NaN, absent)."""
+    value = value.item() if hasattr(value, "item") else value
+    if _missing(value) or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def config_entry(row: pd.Series, trials: pd.DataFrame, metrics: list[str], searched: Searched) -> dict[str, Any]:
+    """One configuration (a row of `configurations`) as summary.yaml and the index page name it: its id, family,
+    objective values (mean over the seeds that measured them; None where none did), number of seeds, its status
+    (completed only when every seed completed: `config_status`), its searched keys, its other
+    keys not at their default (`settings`) and its every run key (`config`, with its first seed)."""
+    config = config_of(row)
+    ids = trials["config_id"] if "config_id" in trials else trials["trial_id"]
+    runs = trials[(ids == row["config_id"]).values]
+    seeds = sorted(int(s) for s in runs["seed"].dropna()) if "seed" in runs else []
+    config.update({"seed": seeds[0]} if seeds else {})
+    return {"config_id": str(row["config_id"]), "family": config["family"],
+            **{m: finite_or_none(row.get(m)) for m in metrics}, "seeds": int(len(runs)),
+            "status": config_status([str(s) for s in runs["status"]]) if "status" in runs else "completed",
+            **dict(zip(("searched", "not_default"), settings(config, searched))), "config": config}

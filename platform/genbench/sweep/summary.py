@@ -7,7 +7,8 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from genbench.results.analysis import budget_curve, configurations, early_stopping_savings, pareto_front, ranked
+from genbench.results.analysis import (budget_curve, config_entry, configurations, early_stopping_savings,
+                                       pareto_front, ranked, searched_keys)
 from genbench.results.store import ResultsStore
 from genbench.sweep.spec import Budget, Study
 
@@ -48,12 +49,6 @@ def param_importances(storage: Any, study: Study) -> dict[str, dict[str, float]]
     return out
 
 
-def _finite(value: Any) -> float | None:
-    """An objective value for YAML: a plain float, or null where it was not measured (NaN)."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -> dict[str, Any]:
     """Write summary.yaml and budget_curve.parquet beside the results and return the summary."""
     trials = store.read("trials").to_pandas()
@@ -62,13 +57,18 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
     front = pareto_front(table, study.objectives) if all(m in table for m in metrics) else []
     metric, mode = study.objectives[0]
     best = ranked(table, trials, metric, mode)[:1]
+    front = list(ranked(table[table["config_id"].isin(front)], trials, metric, mode)["config_id"])  # best first
+    searched = searched_keys(study.space)
+
+    def entry(config_id: str) -> dict[str, Any]:
+        return config_entry(table[table["config_id"] == config_id].iloc[0], trials, metrics, searched)
+
     summary: dict[str, Any] = {
         "configurations": int(len(table)), "runs": int(len(trials)), "seeds": budget.seeds,
         "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
-        "best": {"config_id": str(best.iloc[0]["config_id"]), **{m: _finite(best.iloc[0][m]) for m in metrics}}
-        if len(best) else None,
-        "pareto_front": [{"config_id": c, **{m: _finite(table.loc[table["config_id"] == c, m].iloc[0])
-                                             for m in metrics}} for c in front] if len(metrics) > 1 else [],
+        "objectives": [{"metric": m, "mode": d} for m, d in study.objectives],
+        "best": entry(best.iloc[0]["config_id"]) if len(best) else None,
+        "pareto_front": [entry(c) for c in front] if len(metrics) > 1 else [],
         "importances": param_importances(storage, study),
         "early_stopping": early_stopping_savings(trials, budget.steps)}
     curve = budget_curve(table, metric, mode, curve_group(study))
@@ -77,17 +77,58 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
     return summary
 
 
+def _value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _scores(entry: dict[str, Any], metrics: list[str]) -> str:
+    """'likelihood.bpd 4.52, quality.fd 23.3' (a metric not measured: 'not measured')."""
+    return ", ".join(f"{m} {_value(entry[m]) if entry.get(m) is not None else 'not measured'}" for m in metrics)
+
+
+def _keys(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {_value(v)}" for k, v in values.items())
+
+
+def _named(entry: dict[str, Any], metrics: list[str], indent: str = "") -> list[str]:
+    """A configuration in two lines: family, trial and scores; its searched keys and its other non-default keys."""
+    seeds = f", {entry['seeds']} seeds" if entry.get("seeds", 1) > 1 else ""
+    seeds += f", not completed: {entry['status']}" if entry.get("status", "completed") != "completed" else ""
+    keys = [f"searched: {_keys(entry['searched'])}" if entry.get("searched") else "",
+            f"not at the family's default: {_keys(entry['not_default'])}" if entry.get("not_default") else ""]
+    return [f"{indent}{entry['family']} (trial {entry['config_id']}{seeds}): {_scores(entry, metrics)}",
+            f"{indent}  " + ("; ".join(k for k in keys if k) or "every key at the family's default")]
+
+
+def winner_lines(summary: dict[str, Any]) -> list[str]:
+    """The best configuration by the first objective, and each member of the Pareto front of several objectives:
+    family, scores, searched keys and every other non-default key (every key: summary.yaml)."""
+    metrics = [o["metric"] for o in summary.get("objectives") or []]
+    best = summary.get("best")
+    if not best:
+        return []
+    lines = _named(best, metrics)
+    lines[0] = f"Best configuration: {lines[0]}"
+    front = summary.get("pareto_front") or []
+    if front:
+        goals = ", ".join(f"{o['metric']} {o['mode']}" for o in summary["objectives"])
+        members = f"{len(front)} configuration{'' if len(front) == 1 else 's'}"
+        lines.append(f"Pareto front ({goals}): {members} that no other beats on every objective")
+        lines += [line for p in front for line in _named(p, metrics, "  ")]
+    return lines
+
+
 def describe(summary: dict[str, Any], wall: str) -> list[str]:
-    """The lines a finished sweep prints: outcomes, best, Pareto front, top importances, early-stopping savings."""
+    """The lines a finished sweep prints: outcomes, the winner and the Pareto front by name and settings, top
+    importances, early-stopping savings."""
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["status"].items()))
     runs = f" ({summary['runs']} runs: {summary['seeds']} seeds each)" if summary["seeds"] > 1 else ""
     best = summary.get("best") or {}
-    best_text = "".join(f"; best {k} = {v:.4g}" for k, v in list(best.items())[1:2] if isinstance(v, float))
+    metric = (summary.get("objectives") or [{}])[0].get("metric")
+    best_text = f"; best {metric} = {best[metric]:.4g}" if isinstance(best.get(metric), float) else ""
     lines = [f"Done: {summary['configurations']} trials{runs} ({counts}) in {wall}{best_text}"
              + (f" (trial {best['config_id']})" if best_text else "")]
-    if summary["pareto_front"]:
-        ids = ", ".join(p["config_id"] for p in summary["pareto_front"])
-        lines.append(f"Pareto front: {len(summary['pareto_front'])} trial(s): {ids}")
+    lines += winner_lines(summary)
     for metric, scores in summary["importances"].items():
         if not scores:
             continue

@@ -180,17 +180,17 @@ class Training:
     data: list[Any] | None = None
 
 
-def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), intermediate: bool = True,
-               spread_metric: str = "", threshold: tuple[str, str, float] | None = None,
-               training: Training = Training()) -> None:
+def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), spread_metric: str = "",
+               threshold: tuple[str, str, float] | None = None, training: Training = Training()) -> None:
     """Train `config` under `training.seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
 
     Every intermediate report carries each seed's row as of that evaluation (`partial_rows`: cost, provenance and
     stability so far), which is what a stopped trial's rows hold. The final report carries `final: True`, the seed
     aggregate (mean metrics, seed_std, seed_cv, success_rate), every objective (NaN where none was measured, so
-    that Optuna records a failure) and the per-seed rows. `intermediate` is False when an objective is known only
-    at the end (cost, stability). A seed whose settings or data are wrong ends the trial at once as `failed`, with
-    the message, and it is not retried: a second try would fail the same way.
+    that Optuna records a failure) and the per-seed rows. An intermediate report carries every objective too, NaN
+    where it is known only at the end (cost, stability, likelihood): the report is what tells the sweep how far the
+    trial is (its step), whatever the objectives. A seed whose settings or data are wrong ends the trial at once as
+    `failed`, with the message, and it is not retried: a second try would fail the same way.
     """
     base = int(config.get("seed", 0))
     flats = [{**config, "seed": base + i} for i in range(training.seeds)]
@@ -202,8 +202,9 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), interme
                     lane.advance()
             step = max((h["step"] for lane in lanes for h in lane.history[-1:]), default=0)
             # The last evaluation goes out with the final report: a scheduler stops a trial at max_t, before it.
-            if intermediate and any(lane.row is None for lane in lanes) and step < config["train.steps"]:
-                tune.report({"step": step, **_mean_latest(lanes), "history": _drain(lanes),
+            if any(lane.row is None for lane in lanes) and step < config["train.steps"]:
+                tune.report({"step": step, **dict.fromkeys(objectives, math.nan), **_mean_latest(lanes),
+                             "history": _drain(lanes),
                              "partial_rows": [lane.partial for lane in lanes if lane.partial]})
         rows = [lane.row for lane in lanes if lane.row is not None]
     except InputError as exc:

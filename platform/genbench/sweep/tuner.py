@@ -114,16 +114,21 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self.started[trial.trial_id] = time.time()
+            progress.trial_started(trial.trial_id)
 
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             self.history.setdefault(trial.trial_id, []).extend(result.get("history", []))
             if result.get("partial_rows"):
                 self.partial[trial.trial_id] = result["partial_rows"]
+            if not result.get("final"):
+                run_s = max((r.get("cost.wall_s") or 0.0 for r in result.get("partial_rows") or []), default=0.0)
+                progress.advanced(trial.trial_id, int(result.get("step") or 0), float(run_s))
 
         def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             # Its process or node died and Tune runs it again from the start: the curve starts over too.
             self.history.pop(trial.trial_id, None)
             self.partial.pop(trial.trial_id, None)
+            progress.trial_started(trial.trial_id)
             print(f"[{progress.label}] trial {trial.trial_id} lost its process or node ({trial_error(trial)}); "
                   f"running it again", file=progress.out, flush=True)
 
@@ -391,8 +396,9 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
         done = recover(store) if resume else set()
         if not resume:
             store.write_study(study_record(study, budget, constants, address, plan))
-        progress = Progress(label, budget.trials, study.objectives[0])
-        progress.counts = _status_counts(store) if done else {}
+        steps = int(constants.get("train.steps", budget.steps))  # the budget's, or a --set of it
+        progress = Progress(label, budget.trials, study.objectives[0], steps=steps, live=plan.live)
+        progress.resumed(_status_counts(store) if done else {})
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with journal_storage(store, resume, study.name) as (storage, sync):  # resumed: repaired, stale trials failed
             start = time.monotonic()
@@ -443,8 +449,7 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
     training = Training(budget.seeds, study.cpus_per_trial, plan.request.gpu_share, _workers(study),
                         _ray_storage(store, "ray_train"), share(plan.data) if plan.data is not None else None)
     trainable = tune.with_resources(tune.with_parameters(
-        trial_main, objectives=tuple(metrics), intermediate=all(m.startswith("quality.") for m in metrics),
-        spread_metric=spread, threshold=study.success, training=training),
+        trial_main, objectives=tuple(metrics), spread_metric=spread, threshold=study.success, training=training),
         tune.PlacementGroupFactory(plan.request.bundles))
     price = _pricing(study, plan.profile)
     writer = make_writer(study, store, progress, budget.seeds, price, sync)
@@ -487,6 +492,7 @@ def make_follower(limiter: Any, plan: Plan, study: Study, total: int, progress: 
                 print(f"[{progress.label}] the cluster has {have or 'no CPU or GPU'} now: up to {live} trials at "
                       "once", file=progress.out, flush=True)
                 limiter.max_concurrent = live
+                progress.live = live  # its time left: trials at once
 
     return ConcurrencyFollower()
 
