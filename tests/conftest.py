@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,3 +159,49 @@ def s3(s3_server: str) -> Iterator[dict[str, str]]:
         for key, value in env.items():
             mp.setenv(key, value)
         yield env
+
+
+# A study as a user writes it for their own images (docs/own-images.md): two families, a key both have searched
+# (optim.lr) and keys of one family fixed or searched for that family's trials only. Random search seed 10 draws
+# vae, flow, flow, vae: both rates, both latent sizes, both coupling counts.
+IMAGE_STUDY = """
+study: vae_flow_images
+family: [vae, flow]
+data: {name: files, path: images}
+objectives: [{metric: likelihood.bpd, mode: min}, {metric: quality.fd, mode: min}]
+budget: {trials: 4, steps: 6, eval_every: 3}
+dry_run: {trials: 4, steps: 6, eval_every: 3}
+search: {algorithm: random, seed: 10}
+fixed:
+  train.batch_size: 16
+  train.log_every: 1
+  eval.n_samples: 32
+  vae: {vae.iwae_k: 2}
+  flow: {flow.depth: 1}
+space:
+  optim.lr: {choice: [1.0e-3, 3.0e-3]}
+  vae.latent_dim: {choice: [2, 3], when: {family: [vae]}}
+  flow.couplings: {choice: [2, 4], when: {family: [flow]}}
+"""
+
+
+@pytest.fixture(scope="session")
+def image_study_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real dry run of the VAE and the flow (4 trials, 6 steps) on 120 RGB 8x8 PNG files; its results folder.
+    One per session: the browser tests read its pages, the keys tests its rows."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("image-study")
+    (root / "images").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(120):  # patches of one random colour each, with noise: (8, 8, 3) uint8
+        patch = rng.integers(0, 256, 3) + rng.normal(0, 30, (8, 8, 3))
+        Image.fromarray(np.clip(patch, 0, 255).astype(np.uint8)).save(root / "images" / f"{i:03d}.png")
+    (root / "study.yaml").write_text(IMAGE_STUDY)
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", "study.yaml", "--out", "results"],
+                          capture_output=True, text=True, timeout=600, cwd=root)  # Tune pickles the driver: no capsys
+    print(f"\nVAE/flow dry run on image files: {time.monotonic() - start:.1f} s")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return root / "results"

@@ -10,8 +10,6 @@ import html
 import importlib.util
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -112,19 +110,6 @@ def test_the_checker_sees_a_broken_page(tmp_path: Path) -> None:
     assert report.graphs == 1 and report.drawn == 0 and report.undrawn == ["x"]
 
 
-# A study as a user writes it for their own images (README "Study files", "Data"): two families, a key both have.
-IMAGE_STUDY = """
-study: vae_flow_images
-family: [vae, flow]
-data: {name: files, path: images}
-objectives: [{metric: likelihood.bpd, mode: min}, {metric: quality.fd, mode: min}]
-budget: {trials: 4, steps: 6, eval_every: 3}
-dry_run: {trials: 4, steps: 6, eval_every: 3}
-search: {algorithm: grid, seed: 0}
-fixed: {train.batch_size: 16, train.log_every: 1, eval.n_samples: 32}
-space:
-  optim.lr: {choice: [1.0e-3, 3.0e-3]}
-"""
 # Words of families, metrics and settings this study does not have (it has vae, flow, likelihood and fd).
 FOREIGN = re.compile(r"\b(gans?|discriminator|generator|modes?|mode collapse|swd|sliced wasserstein|hq_fraction|"
                      r"diffusion|autoregressive|lr_g|lr_d|ddim|ddpm)\b|config\.", re.IGNORECASE)
@@ -132,25 +117,9 @@ STUDY_PAGES = ("stability.html", "quality.html", "cost.html")
 
 
 @pytest.fixture(scope="session")
-def image_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real dry run of the VAE and the flow (2 learning rates each, 6 steps) on 120 RGB 8x8 PNG files; its
-    dashboards' folder. One per session: every test below reads the same pages."""
-    import numpy as np
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("image-study")
-    (root / "images").mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(120):  # patches of one random colour each, with noise: (8, 8, 3) uint8
-        patch = rng.integers(0, 256, 3) + rng.normal(0, 30, (8, 8, 3))
-        Image.fromarray(np.clip(patch, 0, 255).astype(np.uint8)).save(root / "images" / f"{i:03d}.png")
-    (root / "study.yaml").write_text(IMAGE_STUDY)
-    start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", "study.yaml", "--out", "results"],
-                          capture_output=True, text=True, timeout=600, cwd=root)
-    print(f"\nVAE/flow dry run on image files: {time.monotonic() - start:.1f} s")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return root / "results" / "dashboards"
+def image_study(image_study_results: Path) -> Path:
+    """The dashboards' folder of the real VAE/flow dry run on image files (tests/conftest.py)."""
+    return image_study_results / "dashboards"
 
 
 def _figures(page: Path) -> dict[str, dict[str, Any]]:

@@ -247,40 +247,21 @@ def test_the_printed_config_of_a_folder_leaves_out_the_keys_it_does_not_read() -
     assert '"data.n_train": 50000' in resolved_text(to_flat(from_flat({"family": "flow"})))
 
 
-DRY_RUN = """\
-study: tiny_vae_flow
-family: [vae, flow]
-data: {{name: files, path: {path}, test_fraction: 0.25}}
-objectives: [{{metric: likelihood.bpd, mode: min}}]
-budget: {{trials: 2, steps: 4, eval_every: 4}}
-dry_run: {{trials: 2, steps: 4, eval_every: 4}}
-search: {{algorithm: random, seed: 1}}                # its first two draws: flow, then vae
-fixed:
-  train.batch_size: 8
-  eval.n_samples: 16
-  vae: {{vae.conv_width: 4, vae.iwae_k: 2, optim.lr: 1.0e-3}}
-  flow: {{flow.conv_hidden: 4, flow.depth: 1, flow.scales: 1}}
-space:
-  vae.latent_dim: {{choice: [2, 3], when: {{family: [vae]}}}}
-  flow.couplings: {{choice: [2, 4], when: {{family: [flow]}}}}
-"""
-
-
 @pytest.mark.ray
-def test_a_dry_run_of_guarded_keys_gives_each_family_only_its_keys(tmp_path: Path) -> None:
-    study = _write(tmp_path, DRY_RUN.format(path=_images(tmp_path / "imgs", 40)))
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=600)  # Tune pickles the driver's state: no capsys
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    rows = ResultsStore(str(tmp_path / "out")).read("trials").to_pandas()  # the union of the parts' columns
-    assert set(rows["family"]) == {"vae", "flow"} and set(rows["status"]) == {"completed"}, rows[["family", "status"]]
+def test_a_dry_run_of_guarded_keys_gives_each_family_only_its_keys(image_study_results: Path) -> None:
+    """The shared VAE/flow dry run on image files (tests/conftest.py): fixed per-family sections and when-guarded
+    choices reach that family's trials only, as typed values in its rows."""
+    rows = ResultsStore(str(image_study_results)).read("trials").to_pandas()  # the union of the parts' columns
+    assert sorted(rows["family"]) == ["flow", "flow", "vae", "vae"] and set(rows["status"]) == {"completed"}, rows
     for _, row in rows.iterrows():
         if row["family"] == "vae":
             assert row["config.vae.latent_dim"] in (2, 3) and row["config.vae.iwae_k"] == 2
-            assert row["config.optim.lr"] == 1.0e-3 and row.isna()["config.flow.couplings"]
+            assert row.isna()["config.flow.couplings"] and row.isna()["config.flow.depth"]
         else:
-            assert row["config.flow.couplings"] in (2, 4) and row["config.flow.conv_hidden"] == 4
-            assert row["config.optim.lr"] == 2.0e-3 and row.isna()["config.vae.latent_dim"]  # the flow's default
+            assert row["config.flow.couplings"] in (2, 4) and row["config.flow.depth"] == 1
+            assert row.isna()["config.vae.latent_dim"] and row.isna()["config.vae.iwae_k"]
+        assert row["config.optim.lr"] in (1.0e-3, 3.0e-3)
+    assert set(rows["config.vae.latent_dim"].dropna()) == {2, 3} and set(rows["config.flow.couplings"].dropna()) == {2, 4}
 
 
 def test_the_how_to_shows_the_example_file_and_the_data_keys_defaults() -> None:
