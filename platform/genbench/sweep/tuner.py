@@ -25,8 +25,8 @@ from genbench.results.analysis import config_status
 from genbench.sweep.journal import (  # noqa: F401 (all but journal_storage: moved there, still importable here)
     Journal, fail_stale_trials, journal_storage, optuna_storage, repair_journal)
 from genbench.sweep.progress import Progress
-from genbench.sweep.resources import (REFRESH_S, Request, concurrency, plan_line, read_cluster, resolve_gpu_share,
-                                      trial_request)
+from genbench.sweep.resources import (REFRESH_S, Request, concurrency, memory_line, plan_line, read_cluster,
+                                      resolve_gpu_share, trial_request)
 from genbench.sweep.space import DefineByRun
 from genbench.sweep.spec import Budget, Study, grid_space
 from genbench.sweep.summary import summarise
@@ -353,9 +353,11 @@ def study_data(study: Study, budget: Budget, overrides: dict[str, Any]) -> Any:
 
 
 def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials: int, address: str | None,
-                profile: Profile | None) -> Plan:
+                profile: Profile | None, data: Any = None) -> Plan:
     """Connect to Ray (a private local one, or the cluster at `address`) and decide each trial's request; prints
-    the plan. A study that cannot run there (train.device=cuda with no GPU) fails here, before anything is written."""
+    the plan, and a warning where the trials at once may need more memory than the cluster has (for `data`, the
+    study's data set). A study that cannot run there (train.device=cuda with no GPU) fails here, before anything
+    is written."""
     where = connect_ray(address, dashboard=study.distributed)  # Ray Train's controller uses the state API
     joined = where != PRIVATE_RAY
     view = read_cluster(profile, joined)
@@ -363,7 +365,11 @@ def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials:
     request = trial_request(study, budget.seeds, view)
     live = concurrency(request, view, study.max_concurrent, trials)
     print(plan_line(request, view, live, study.max_concurrent) + (f" ({note})" if note else ""), flush=True)
-    return Plan(where, joined, profile, request, live)
+    processes = request.lanes * (study.workers if study.distributed else 1)
+    warning = memory_line(study.families, data.shape if data is not None else None, processes, live, view)
+    if warning:
+        print(warning, flush=True)
+    return Plan(where, joined, profile, request, live, data)
 
 
 def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dict[str, Any] | None = None,
@@ -386,8 +392,7 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     if resume:
         _check_resumable(store, study_record(study, budget, constants, address))
     done = store.trial_ids() if resume else set()
-    plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile)
-    plan.data = data
+    plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile, data)
     try:
         done = recover(store) if resume else set()
         if not resume:
