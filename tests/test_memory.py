@@ -73,3 +73,12 @@ def test_chunked_feature_statistics_equal_unchunked(monkeypatch: pytest.MonkeyPa
     chunked = [*features.precision_recall(real, fake), *features.density_coverage(real, fake)]
     assert chunked == pytest.approx(whole, abs=1e-12)
     assert 0 < whole[0] < 1 and 0 < whole[3] < 1  # not a degenerate case that any chunking would pass
+
+
+def test_a_sampling_pass_keeps_only_the_pixel_it_draws(digits: Dataset) -> None:
+    """Each chunk's pass returns a copy of one pixel's parameters, not a view that keeps its whole output alive
+    (chunks of views would hold as much memory as one unchunked pass)."""
+    family = build("autoregressive", digits)
+    params = family._pixel_params(torch.zeros(4, *digits.shape), row=5, col=2)  # (4, C, L, 1, 1)
+    assert params.shape == (4, 1, digits.levels, 1, 1)
+    assert params.untyped_storage().nbytes() == params.numel() * params.element_size()

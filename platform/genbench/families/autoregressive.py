@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -201,6 +202,11 @@ class Autoregressive:
             z[:, d] = mixture_sample(self.net(z)[:, d], self.cfg.component)  # one MADE pass per coordinate
         return z * self.scale + self.shift
 
+    def _pixel_params(self, x: torch.Tensor, row: int, col: int) -> torch.Tensor:
+        """The output parameters of pixel (row, col) for images x (b, C, H, W): (b, C, P, 1, 1), a copy, so that
+        the pass's whole output (b, C, P, row + 1, W) is freed before the next chunk's."""
+        return self.net(x[:, :, :row + 1])[:, :, :, row:row + 1, col:col + 1].clone()
+
     def _sample_images(self, n: int) -> torch.Tensor:
         colors, height, width = self.shape
         x = torch.zeros(n, colors, height, width, device=next(self.net.parameters()).device)
@@ -209,8 +215,8 @@ class Autoregressive:
                 for c in range(colors):
                     # Rows below `row` cannot influence it (causal masks), so only rows 0..row are fed; the
                     # head (a logistic mixture over every level) runs on the one pixel drawn.
-                    params = map_rows(lambda part: self.net(part[:, :, :row + 1])[:, :, :, row:, col:col + 1],
-                                      x, self.chunk)  # (n, C, P, 1, 1), the net in chunks, one draw for all n
+                    pixel = partial(self._pixel_params, row=row, col=col)  # the net over chunks of the n samples
+                    params = map_rows(pixel, x, self.chunk)  # (n, C, P, 1, 1)
                     log_p = self._head(params)[:, c, :, 0, 0]  # (n, L)
                     level, bad = draw_categorical(log_p)  # (n,) each
                     x[:, c, row, col] = (level.float() / (self.levels - 1)).masked_fill(bad, math.nan)
