@@ -111,6 +111,7 @@ def test_a_sweep_warns_when_its_trials_at_once_may_need_more_memory_than_the_clu
     assert memory_line(["vae"], (3, 32, 32), 1, fit, view) == ""  # as many as fit: no warning
     line = memory_line(["vae"], (3, 32, 32), 1, 16, view)
     assert line.startswith("Warning: memory: 16 trials at once") and f"search.max_concurrent: {fit}" in line
-    assert "\n" not in line and "8.0 GB" in line
+    assert "\n" not in line and "8.0 GiB" in line
+    assert "even one may not fit" in memory_line(["vae"], (3, 256, 256), 1, 2, view)
     assert memory_line(["vae"], None, 1, 16, view) == ""  # data loaded by each trial: its shape is unknown here
     assert memory_line(["vae"], (3, 32, 32), 1, 16, ClusterView({"CPU": 16.0})) == ""  # memory unknown

@@ -12,11 +12,12 @@ HEAD_NODE = "node:__internal_head__"  # Ray's resource of the head node (where t
 TRIALS_PER_GPU = 4  # the default share packs at most this many trials on one GPU (see default_gpu_share)
 REFRESH_S = 5.0  # how often a running sweep looks at the cluster again (nodes joined or left)
 Resources = dict[str, float]  # Ray resources: {"CPU": 4, "GPU": 1.0, ...}
-# Peak resident memory of one default run per family on 32x32 RGB images on the CPU, and of a bare training
-# process (Python, torch, the data): docs/measurements/2026-11-30-memory.md
+# Peak resident memory of a default `genbench train FAMILY` on 32x32 RGB images on the CPU, rounded up (measured
+# on 600 images: docs/measurements/2026-11-30-memory.md), and of a trial process before its run's networks and
+# data (Python, torch, genbench: about 320 MiB measured in a plain process; Ray's worker adds its own)
 PEAK_32_RGB_BYTES = {family: mib * 2.0**20 for family, mib in
-                     {"gan": 600, "vae": 900, "diffusion": 1500, "autoregressive": 1000, "flow": 1300}.items()}
-PROCESS_BASE_BYTES = 512 * 2.0**20  # a Ray trial process with torch imported: about 320 MiB measured, plus Ray's
+                     {"gan": 810, "vae": 1000, "diffusion": 1630, "autoregressive": 900, "flow": 1280}.items()}
+PROCESS_BASE_BYTES = 512 * 2.0**20
 
 
 @dataclass(frozen=True)
@@ -177,11 +178,12 @@ def memory_line(families: list[str], shape: tuple[int, ...] | None, processes: i
     each = trial_memory_bytes(families, tuple(shape), processes)
     if live * each <= view.memory_bytes:
         return ""
-    fit = max(1, int(view.memory_bytes // each))
-    return (f"Warning: memory: {live} trials at once may need about {live * each / 2**30:.1f} GB ({each / 2**30:.1f} "
-            f"GB each for {'/'.join(families)} on data of shape {tuple(shape)}), more than the "
-            f"{view.memory_bytes / 2**30:.1f} GB Ray may use on the cluster's nodes; set search.max_concurrent: {fit} "
-            f"in the study (or give each trial more CPUs: resources.cpus_per_trial) to run fewer at once")
+    fit = int(view.memory_bytes // each)
+    fix = (f"set search.max_concurrent: {fit} in the study (or give each trial more CPUs: resources.cpus_per_trial) "
+           "to run fewer at once" if fit else "even one may not fit: lower train.batch_size or data.image_size")
+    return (f"Warning: memory: {live} trials at once may need about {live * each / 2**30:.1f} GiB ({each / 2**30:.1f} "
+            f"GiB each for {'/'.join(families)} on data of shape {tuple(shape)}), more than the "
+            f"{view.memory_bytes / 2**30:.1f} GiB Ray may use on the cluster's nodes; {fix}")
 
 
 def read_cluster(profile: Any = None, joined: bool = False) -> ClusterView:
