@@ -1,6 +1,7 @@
-"""Bounded-memory evaluation: chunked sampling, likelihood, training steps and feature statistics equal unchunked."""
+"""Bounded memory: chunked sampling, likelihood, training and feature statistics equal unchunked; per-run peaks."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,3 +83,19 @@ def test_a_sampling_pass_keeps_only_the_pixel_it_draws(digits: Dataset) -> None:
     params = family._pixel_params(torch.zeros(4, *digits.shape), row=5, col=2)  # (4, C, L, 1, 1)
     assert params.shape == (4, 1, digits.levels, 1, 1)
     assert params.untyped_storage().nbytes() == params.numel() * params.element_size()
+
+
+def test_a_runs_peak_memory_is_its_own(tiny_flat: dict[str, Any]) -> None:
+    """cost.peak_mem_bytes starts afresh with each run (a reused Ray actor does not report an earlier trial's)."""
+    from genbench.train.evaluate import peak_memory_bytes
+    from genbench.train.run import run
+
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pytest.skip("this system does not let a process reset its resident high-water mark")
+    big = torch.ones(64 * 2**20)  # 256 MiB, written: resident
+    high = peak_memory_bytes(torch.device("cpu"))
+    del big
+    row = run(tiny_flat)
+    assert 0 < row["cost.peak_mem_bytes"] < high - 128 * 2**20, (row["cost.peak_mem_bytes"], high)
