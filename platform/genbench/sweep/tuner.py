@@ -25,8 +25,8 @@ from genbench.results.analysis import config_status
 from genbench.sweep.journal import (  # noqa: F401 (all but journal_storage: moved there, still importable here)
     Journal, fail_stale_trials, journal_storage, optuna_storage, repair_journal)
 from genbench.sweep.progress import Progress
-from genbench.sweep.resources import (REFRESH_S, Request, concurrency, memory_line, plan_line, read_cluster,
-                                      resolve_gpu_share, trial_request)
+from genbench.sweep.resources import (REFRESH_S, Request, concurrency, plan_line, read_cluster, resolve_gpu_share,
+                                      trial_request)
 from genbench.sweep.space import DefineByRun
 from genbench.sweep.spec import Budget, Study, grid_space
 from genbench.sweep.summary import summarise
@@ -365,6 +365,8 @@ def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials:
     request = trial_request(study, budget.seeds, view)
     live = concurrency(request, view, study.max_concurrent, trials)
     print(plan_line(request, view, live, study.max_concurrent) + (f" ({note})" if note else ""), flush=True)
+    from genbench.sweep.resources import memory_line
+
     processes = request.lanes * (study.workers if study.distributed else 1)
     warning = memory_line(study.families, data.shape if data is not None else None, processes, live, view)
     if warning:
