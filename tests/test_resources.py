@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from genbench.errors import ConfigError
-from genbench.sweep.resources import (ClusterView, concurrency, default_gpu_share, fits, plan_line,
-                                      resolve_gpu_share, trial_request)
+from genbench.sweep.resources import (ClusterView, concurrency, default_gpu_share, fits, memory_line, plan_line,
+                                      resolve_gpu_share, trial_memory_bytes, trial_request)
 from genbench.sweep.spec import fill_resources, load_study, set_resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,3 +99,19 @@ def test_gpus_per_trial_is_checked_in_the_study_file(tmp_path: Path) -> None:
         _study(tmp_path, "resources: {gpus_per_trial: -1}\n")
     with pytest.raises(ConfigError, match=r"resources\.gpus_per_trial: a data-parallel trial's GPUs are its"):
         _study(tmp_path, "resources: {gpus_per_trial: 0.5, workers: 2}\n")
+
+
+def test_a_sweep_warns_when_its_trials_at_once_may_need_more_memory_than_the_cluster_has() -> None:
+    view = ClusterView({"CPU": 16.0}, memory_bytes=8 * 2**30)
+    each = trial_memory_bytes(["vae"], (3, 32, 32))
+    assert trial_memory_bytes(["vae", "gan"], (3, 32, 32)) >= each  # the largest family of the study counts
+    assert trial_memory_bytes(["vae"], (3, 64, 64)) > each > trial_memory_bytes(["vae"], (1, 8, 8))
+    assert trial_memory_bytes(["vae"], (3, 32, 32), processes=3) == pytest.approx(3 * each)
+    fit = int(view.memory_bytes // each)
+    assert memory_line(["vae"], (3, 32, 32), 1, fit, view) == ""  # as many as fit: no warning
+    line = memory_line(["vae"], (3, 32, 32), 1, 16, view)
+    assert line.startswith("Warning: memory: 16 trials at once") and f"search.max_concurrent: {fit}" in line
+    assert "\n" not in line and "8.0 GiB" in line
+    assert "even one may not fit" in memory_line(["vae"], (3, 256, 256), 1, 2, view)
+    assert memory_line(["vae"], None, 1, 16, view) == ""  # data loaded by each trial: its shape is unknown here
+    assert memory_line(["vae"], (3, 32, 32), 1, 16, ClusterView({"CPU": 16.0})) == ""  # memory unknown

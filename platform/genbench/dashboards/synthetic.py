@@ -12,6 +12,7 @@ from genbench.results.store import ResultsStore
 
 FAMILIES = ("gan", "vae", "diffusion", "autoregressive", "flow")
 NFE = {"gan": 1, "vae": 1, "diffusion": 100, "autoregressive": 2, "flow": 1}
+PEAK_MIB = {"gan": 420, "vae": 450, "diffusion": 600, "autoregressive": 380, "flow": 520}  # toy-data scale
 SAMPLERS = {"gan": "generator pass", "vae": "prior -> decoder pass", "autoregressive": "one value at a time (2 passes)",
             "flow": "inverse flow pass"}
 LOSSES = ("non_saturating", "wasserstein", "hinge", "least_squares")
@@ -40,6 +41,7 @@ def _run(rng: np.random.Generator, family: str, settings: dict[str, Any], steps:
            "cost.device_s": float(rng.uniform(20, 200) * (3 if family == "diffusion" else 1)),
            "cost.wall_s": float(rng.uniform(10, 100)), "cost.sample_per_s": float(10 ** rng.uniform(3, 5) / NFE[family]),
            "cost.sample_nfe": float(settings.get("config.diffusion.ddim_steps", NFE[family])),
+           "cost.peak_mem_bytes": PEAK_MIB[family] * 2.0**20,  # no random draw: the rows after it stay the same
            "provenance.sampler": _sampler(family, settings), **settings}
     if not diverged:
         row["samples"] = _ring_samples(rng, modes)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +11,7 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast, draw_categorical
+from genbench.families.base import Autocast, backward_in_chunks, chunk_rows, draw_categorical, map_rows
 from genbench.families.configs.autoregressive import AutoregressiveConfig
 from genbench.nets.masked import MADE, PixelCNN
 
@@ -111,6 +112,7 @@ class Autoregressive:
         self.sample_nfe = data.dim  # D, or C * H * W: one evaluation per value, in order
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
         self.sampler = f"one value at a time ({data.dim} passes)"
+        self.chunk = chunk_rows(self._row_bytes(m, data))
 
     def _vector_net(self, m: AutoregressiveConfig, data: Dataset) -> nn.Module:
         self.shift = data.train.mean(dim=0)  # (D,)
@@ -131,6 +133,14 @@ class Autoregressive:
         self.levels = data.levels
         per_value = data.levels if m.pixel_head == "categorical" else 3 * m.mixtures
         return PixelCNN(colors, per_value, m.pixel_channels, m.pixel_blocks, m.first_kernel, m.kernel)
+
+    @staticmethod
+    def _row_bytes(m: AutoregressiveConfig, data: Dataset) -> float:
+        """Bytes of one example's largest tensor: the log-probabilities of every level of every sub-pixel
+        (x K mixture components for the logistic head), or a MADE's 3K parameters per coordinate."""
+        if not data.is_image:
+            return 4.0 * 3 * m.mixtures * data.dim
+        return 4.0 * data.dim * int(data.levels or 1) * (m.mixtures if m.pixel_head == "logistic" else 1)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"pixelcnn" if self.is_image else "made": self.net}
@@ -159,18 +169,22 @@ class Autoregressive:
 
     @torch.no_grad()
     def nll(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._nll(batch)
+        return map_rows(self._nll, batch, self.chunk)  # exact and noise-free: chunking changes nothing
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        with self.autocast():  # the forward pass and the loss; the reported likelihood (nll) stays fp32
-            loss = self._nll(batch).mean()
+        """One step on the batch's mean NLL, its gradient accumulated over micro-batches of self.chunk rows (the
+        same gradient: no layer depends on the batch); a batch that fits one chunk runs as one pass."""
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = backward_in_chunks(self._loss_share, batch, self.chunk)
         norm = grad_norm_and_clip(list(self.net.parameters()), self.grad_clip)
         self.opt.step()
         if self.sched is not None:
             self.sched.step()
         return {"train.loss": loss.detach(), "train.grad_norm": norm}
+
+    def _loss_share(self, part: torch.Tensor, share: float) -> torch.Tensor:
+        with self.autocast():  # the forward pass and the loss; the reported likelihood (nll) stays fp32
+            return self._nll(part).mean() * share
 
     # ---- sampling ---------------------------------------------------------------------------------------
 
@@ -188,6 +202,11 @@ class Autoregressive:
             z[:, d] = mixture_sample(self.net(z)[:, d], self.cfg.component)  # one MADE pass per coordinate
         return z * self.scale + self.shift
 
+    def _pixel_params(self, x: torch.Tensor, row: int, col: int) -> torch.Tensor:
+        """The output parameters of pixel (row, col) for images x (b, C, H, W): (b, C, P, 1, 1), a copy, so that
+        the pass's whole output (b, C, P, row + 1, W) is freed before the next chunk's."""
+        return self.net(x[:, :, :row + 1])[:, :, :, row:row + 1, col:col + 1].clone()
+
     def _sample_images(self, n: int) -> torch.Tensor:
         colors, height, width = self.shape
         x = torch.zeros(n, colors, height, width, device=next(self.net.parameters()).device)
@@ -196,7 +215,8 @@ class Autoregressive:
                 for c in range(colors):
                     # Rows below `row` cannot influence it (causal masks), so only rows 0..row are fed; the
                     # head (a logistic mixture over every level) runs on the one pixel drawn.
-                    params = self.net(x[:, :, :row + 1])[:, :, :, row:row + 1, col:col + 1]  # (n, C, P, 1, 1)
+                    pixel = partial(self._pixel_params, row=row, col=col)  # the net over chunks of the n samples
+                    params = map_rows(pixel, x, self.chunk)  # (n, C, P, 1, 1)
                     log_p = self._head(params)[:, c, :, 0, 0]  # (n, L)
                     level, bad = draw_categorical(log_p)  # (n,) each
                     x[:, c, row, col] = (level.float() / (self.levels - 1)).masked_fill(bad, math.nan)

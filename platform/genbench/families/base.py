@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import torch
 from torch import nn
+
+from genbench.chunks import CHUNK_BYTES, chunk_rows, map_rows, split_rows
+
+__all__ = ["CHUNK_BYTES", "chunk_rows", "map_rows", "split_rows"]  # the families import them from here
 
 
 class Family(Protocol):
@@ -87,3 +92,26 @@ class Autocast:
             return
         with torch.autocast(self.device_type, dtype=torch.bfloat16):
             yield
+
+
+def map_bytes(channels: int, shape: tuple[int, ...], live: int = 4) -> float:
+    """Bytes per example of `live` float32 feature maps of `channels` channels at the data's resolution (an
+    image shape (C, H, W)); for vectors (D,), of `live` hidden layers of `channels` units."""
+    spatial = math.prod(shape[1:]) if len(shape) == 3 else 1
+    return 4.0 * live * channels * spatial
+
+
+def backward_in_chunks(loss_share: Callable[[torch.Tensor, float], torch.Tensor], batch: torch.Tensor,
+                       rows: int) -> torch.Tensor:
+    """Accumulates the gradient of a batch's mean loss over micro-batches of at most `rows` rows; returns the mean.
+
+    loss_share(part, share) is part's mean loss times its share of the batch (len(part) / len(batch)). The
+    gradients add up to the whole batch's (up to float rounding) for networks without batch-dependent layers
+    (no batch norm), and the peak holds one micro-batch's activations instead of the whole batch's; a batch of
+    at most `rows` rows is one pass, exactly as without chunks."""
+    total = batch.new_zeros(())
+    for part in split_rows(batch, rows):
+        loss = loss_share(part, len(part) / len(batch))
+        loss.backward()
+        total = total + loss.detach()
+    return total

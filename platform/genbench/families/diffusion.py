@@ -10,12 +10,11 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast, family_device
+from genbench.families.base import Autocast, chunk_rows, family_device, map_bytes, map_rows, split_rows
 from genbench.families.configs.diffusion import DiffusionConfig
 from genbench.nets.unet import TimeMLP, UNet
 
 COSINE_OFFSET, MAX_BETA = 0.008, 0.999  # Nichol & Dhariwal 2021: s keeps beta_1 from vanishing; the clip avoids beta=1
-NLL_ROWS_PER_CHUNK = {False: 32_768, True: 4_096}  # network inputs per forward when summing the bound over t
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, decay: str) -> float:
@@ -159,6 +158,9 @@ class Diffusion:
         self.clip = m.clip_x0 and data.is_image
         self.nll_method = self._nll_method() if m.nll_bound else ""
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
+        # denoiser inputs per evaluation pass: the U-Net keeps skip maps of unet_channels at full resolution
+        # (images), the MLP hidden layers of mlp_width units (vectors)
+        self.chunk = chunk_rows(map_bytes(m.unet_channels if data.is_image else m.mlp_width, data.shape, live=8))
 
     @property
     def sample_nfe(self) -> int:
@@ -212,8 +214,10 @@ class Diffusion:
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """n samples in data space: (n, D), or (n, C, H, W) clamped to [0, 1]."""
-        return self.to_data(self.denoise(torch.randn(n, *self.shape, device=family_device(self))))
+        """n samples in data space: (n, D), or (n, C, H, W) clamped to [0, 1]; every x_T is drawn first, then
+        denoised in chunks of self.chunk (DDIM with eta = 0 draws nothing more: chunking cannot change it)."""
+        x_T = torch.randn(n, *self.shape, device=family_device(self))
+        return self.to_data(map_rows(self.denoise, x_T, self.chunk))
 
     @torch.no_grad()
     def denoise(self, x_T: torch.Tensor) -> torch.Tensor:
@@ -281,12 +285,15 @@ class Diffusion:
         net.eval()
         try:
             x0 = self.to_model(batch)  # (B, ...)
-            chunk = max(1, NLL_ROWS_PER_CHUNK[self.is_image] // len(x0))
-            steps = torch.arange(self.cfg.timesteps, device=x0.device)
-            terms = [self._terms_at(net, x0, ts) for ts in steps.split(chunk)]  # each (B, k)
+            terms = torch.cat([self._timestep_terms(net, part) for part in split_rows(x0, self.chunk)])  # (B, T)
         finally:
             net.train(was_training)
-        return torch.cat([*terms, self.prior_term(x0)[:, None]], dim=1)
+        return torch.cat([terms, self.prior_term(x0)[:, None]], dim=1)
+
+    def _timestep_terms(self, net: nn.Module, x0: torch.Tensor) -> torch.Tensor:
+        """L_0 .. L_{T-1} of x0 (b, ...) in model space: (b, T), over chunks of timesteps of self.chunk rows."""
+        steps = torch.arange(self.cfg.timesteps, device=x0.device)
+        return torch.cat([self._terms_at(net, x0, ts) for ts in steps.split(max(1, self.chunk // len(x0)))], dim=1)
 
     def prior_term(self, x0: torch.Tensor) -> torch.Tensor:
         """L_T = KL(q(x_T | x_0) || N(0, I)) per example (B,)."""

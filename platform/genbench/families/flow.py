@@ -11,7 +11,7 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast
+from genbench.families.base import Autocast, chunk_rows, map_bytes, map_rows
 from genbench.families.configs.flow import FlowConfig
 from genbench.nets.coupling import MultiScaleFlow, vector_flow
 
@@ -59,6 +59,8 @@ class Flow:
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
         self.nll_method = ("exact" if self.levels is None else
                            "bound: uniform dequantisation (1 draw per example), exact flow density")
+        # examples per evaluation pass: the conditioners' maps (conv_hidden channels, or hidden units)
+        self.chunk = chunk_rows(map_bytes(m.conv_hidden if data.is_image else m.hidden, data.shape))
 
     @staticmethod
     def _build_flow(m: FlowConfig, data: Dataset) -> nn.Module:
@@ -107,17 +109,22 @@ class Flow:
         z, logdet = self.flow(v)
         return standard_normal_logp(z.flatten(1)) + logdet
 
-    def _nll(self, batch: torch.Tensor) -> torch.Tensor:
-        """(B,) nats: -log p(x) for vectors and continuous images; -log p(y) + D log L for discrete images."""
+    def _dequantise(self, batch: torch.Tensor) -> torch.Tensor:
+        """What the flow models: discrete images dequantised (one uniform draw per value), else the batch."""
+        return self._to_unit(batch) if self.is_image and self.levels is not None else batch
+
+    def _nll(self, y: torch.Tensor) -> torch.Tensor:
+        """(B,) nats of dequantised y: -log p(x) for vectors and continuous images; -log p(y) + D log L for
+        discrete images."""
         if not self.is_image:
-            return -self.log_density(batch)
-        v, logdet = self._preprocess(batch if self.levels is None else self._to_unit(batch))
+            return -self.log_density(y)
+        v, logdet = self._preprocess(y)
         nll = -(self.log_density(v) + logdet)
         return nll if self.levels is None else nll + self.dim * math.log(self.levels)
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         with self.autocast():  # coupling conditioners in bf16; the 1x1 convs keep fp32 (InvConv1x1.forward)
-            loss = self._nll(batch).mean()
+            loss = self._nll(self._dequantise(batch)).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.flow.parameters() if p.grad is not None]
@@ -134,14 +141,16 @@ class Flow:
 
     @torch.no_grad()
     def nll(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B,) nats; the dequantisation noise of every example is drawn before the flow runs in chunks."""
         with eval_mode(self.flow):
-            return self._nll(batch)
+            return map_rows(self._nll, self._dequantise(batch), self.chunk)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         param = next(self.flow.parameters())  # draw on the flow's device, in its precision
+        z = torch.randn(n, self.dim, dtype=param.dtype, device=param.device)  # (n, D): every draw first
         with eval_mode(self.flow):
-            v = self.flow.inverse(torch.randn(n, self.dim, dtype=param.dtype, device=param.device))
+            v = map_rows(self.flow.inverse, z, self.chunk)
         return self._postprocess(v) if self.is_image else v
 
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from genbench.config import RunConfig
 from genbench.data import Dataset
-from genbench.families.base import Autocast, family_device
+from genbench.families.base import Autocast, chunk_rows, family_device, map_bytes, map_rows
 from genbench.families.configs.gan import GanConfig
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
 from genbench.nets.conv import ConvEncoder, ConvGenerator
@@ -52,6 +52,8 @@ class GAN:
         self.clip = m.clip if self.loss.clip_without_penalty and unbounded else 0.0
         self.batches_per_step = m.d_steps
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
+        # samples per generator pass: its widest maps have conv_width channels (images) or g_width units
+        self.chunk = chunk_rows(map_bytes(m.conv_width if data.is_image else m.g_width, data.shape))
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.g, "discriminator": self.d}
@@ -109,7 +111,7 @@ class GAN:
     def sample(self, n: int) -> torch.Tensor:
         g = self.g_ema if self.g_ema is not None else self.g
         was_training = g.training
-        g.eval()
-        out = g(torch.randn(n, self.cfg.latent_dim, device=family_device(self)))
+        g.eval()  # batch norm on running statistics: each sample is independent of its chunk
+        out = map_rows(g, torch.randn(n, self.cfg.latent_dim, device=family_device(self)), self.chunk)
         g.train(was_training)
         return ((torch.tanh(out) + 1) / 2).clamp(0, 1) if self.image else out

@@ -12,13 +12,12 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast, draw_categorical
+from genbench.families.base import Autocast, chunk_rows, draw_categorical, map_rows, split_rows
 from genbench.families.configs.vae import VaeConfig
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.mlp import mlp
 
 LOG_2PI = math.log(2 * math.pi)
-IWAE_MAX_ROWS = 8192  # decoder rows per IWAE chunk (batch * samples): bounds memory of the final NLL
 
 
 class GaussianHead(nn.Module):
@@ -176,6 +175,9 @@ class VAE:
         self.grad_clip = o.grad_clip
         self.steps_done, self.warmup_steps = 0, round(m.kl_warmup * cfg.train.steps)
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
+        # decoder rows per chunk: one row's output is P values per data value (256 levels x 3,072 sub-pixels of
+        # a 32x32 RGB image: 3 MiB), and a batch of 256 of them would hold gigabytes
+        self.chunk = chunk_rows(4.0 * head.params_per_value * data.dim)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder}
@@ -192,10 +194,13 @@ class VAE:
         mu, log_var = h.chunk(2, dim=1)  # (B, Z) each
         return mu, log_var
 
-    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(recon, kl), each (B,) nats: -log p(x|z) at one reparameterised z ~ q(z|x), and the analytic KL."""
+    def elbo_terms(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(recon, kl), each (B,) nats: -log p(x|z) at one reparameterised z ~ q(z|x), and the analytic KL.
+
+        eps (B, Z): the standard normal draws of z, when the caller drew them (for a whole batch, before chunks)."""
         mu, log_var = self.encode(x)
-        z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)  # reparameterisation trick
+        eps = torch.randn_like(mu) if eps is None else eps.to(mu.dtype)
+        z = mu + torch.exp(0.5 * log_var) * eps  # reparameterisation trick
         recon = -self.decoder.head.log_prob(self.decoder(z), x) + self.nll_offset
         return recon, kl_standard_normal(mu, log_var)
 
@@ -205,38 +210,59 @@ class VAE:
         return self.cfg.beta * min(1.0, (self.steps_done + 1) / warmup) if warmup else self.cfg.beta
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        with self.autocast():  # the forward passes and the loss; backward after
-            recon, kl = self.elbo_terms(self._target(batch))
-            loss = (recon + self.kl_weight() * kl).mean()
+        """One Adam step on the batch's mean loss, its gradient accumulated over micro-batches of self.chunk rows
+        (the same gradient: no layer depends on the batch); a batch that fits one chunk runs as one pass."""
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        target = self._target(batch)  # the noise of every row first (dequantisation, then z): chunks cannot change it
+        eps = torch.randn(len(batch), self.cfg.latent_dim, device=batch.device)  # (B, Z)
+        parts = [self._elbo_backward(x, e, len(batch)) for x, e in zip(split_rows(target, self.chunk),
+                                                                         split_rows(eps, self.chunk))]
+        loss, recon, kl = (torch.stack(terms).sum() for terms in zip(*parts))  # means over the whole batch
         grads = [p.grad for p in self.params if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads)
         if self.grad_clip:
             torch.nn.utils.clip_grads_with_norm_(self.params, self.grad_clip, norm)
         self.opt.step()
         self.steps_done += 1
-        recon, kl = recon.detach().mean(), kl.detach().mean()
-        return {"train.loss": loss.detach(), "train.elbo": -(recon + kl), "train.kl": kl, "train.recon": recon,
+        return {"train.loss": loss, "train.elbo": -(recon + kl), "train.kl": kl, "train.recon": recon,
                 "train.grad_norm": norm}
 
+    def _elbo_backward(self, x: torch.Tensor, eps: torch.Tensor,
+                       batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Backward of the share of x (b, *shape) in the batch's mean loss, z drawn with eps (b, Z); returns the
+        (loss, recon, kl) shares, detached 0-dim tensors."""
+        share = len(x) / batch_size
+        with self.autocast():  # the forward passes and the loss; backward after
+            recon, kl = self.elbo_terms(x, eps)
+            loss = (recon + self.kl_weight() * kl).mean() * share
+        loss.backward()
+        return loss.detach(), recon.detach().mean() * share, kl.detach().mean() * share
+
     def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x) per example: (k, B)."""
+        """log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x) per example: (k, B).
+
+        Every draw is made before the decoder runs, over chunks of at most self.chunk (draw, example) rows, so
+        that the value does not depend on the chunking."""
         mu, log_var = self.encode(x)
         eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)  # (k, B, Z)
         z = mu + torch.exp(0.5 * log_var) * eps
         log_q = -0.5 * (eps ** 2 + LOG_2PI + log_var).sum(-1)  # (k, B)
         log_prior = -0.5 * (z ** 2 + LOG_2PI).sum(-1)
-        x_rep = x.unsqueeze(0).expand(k, *x.shape).flatten(0, 1)  # (k * B, *shape)
-        log_px = self.decoder.head.log_prob(self.decoder(z.flatten(0, 1)), x_rep).view(k, len(x))
+        examples = split_rows(torch.arange(len(x), device=x.device), self.chunk)  # each (b,)
+        draws = max(1, self.chunk // len(examples[0]))
+        log_px = torch.cat([torch.cat([self._log_px(z[i:i + draws, e], x[e]) for i in range(0, k, draws)])
+                            for e in examples], dim=1)  # (k, B)
         return log_px + log_prior - log_q
+
+    def _log_px(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) of z (k', b, Z) for x (b, *shape): (k', b)."""
+        x_rep = x.unsqueeze(0).expand(len(z), *x.shape).flatten(0, 1)  # (k' * b, *shape)
+        return self.decoder.head.log_prob(self.decoder(z.flatten(0, 1)), x_rep).view(len(z), len(x))
 
     @torch.no_grad()
     def iwae_nll(self, batch: torch.Tensor, k: int) -> torch.Tensor:
-        """-log (1/k) sum_i w_i, the IWAE bound on -log p(x) (Burda et al. 2016), in chunks of draws: (B,)."""
-        x = self._target(batch)
-        chunk = max(1, IWAE_MAX_ROWS // len(x))
-        log_w = torch.cat([self.log_weights(x, min(chunk, k - i)) for i in range(0, k, chunk)])  # (k, B)
+        """-log (1/k) sum_i w_i, the IWAE bound on -log p(x) (Burda et al. 2016): (B,)."""
+        log_w = self.log_weights(self._target(batch), k)  # (k, B)
         return -(torch.logsumexp(log_w, dim=0) - math.log(k)) + self.nll_offset
 
     def nll(self, batch: torch.Tensor) -> torch.Tensor:
@@ -249,7 +275,11 @@ class VAE:
             return self._to_data(self._decode_prior(n))
 
     def _decode_prior(self, n: int) -> torch.Tensor:
-        params = self.decoder(torch.randn(n, self.cfg.latent_dim, device=self.params[0].device))  # (n, P, *shape)
+        """n draws z ~ N(0, I) (all made first), decoded in chunks of self.chunk rows: (n, *shape)."""
+        return map_rows(self._decode, torch.randn(n, self.cfg.latent_dim, device=self.params[0].device), self.chunk)
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        params = self.decoder(z)  # (n, P, *shape)
         head = self.decoder.head
         return head.mean(params) if self.sample_mode == "mean" else head.sample(params)
 

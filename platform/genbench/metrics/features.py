@@ -5,6 +5,8 @@ import math
 
 import torch
 
+from genbench.chunks import chunk_rows, split_rows
+
 
 def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     f = f.double()
@@ -51,18 +53,28 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: 
     return float(values.mean()), float(values.std())
 
 
+def _distance_rows(x: torch.Tensor, y: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """(rows of x, their distances to every row of y) in chunks: one (rows, len(y)) float64 matrix at a time,
+    never the whole (len(x), len(y)) one (10,000 reference features would take 800 MB)."""
+    return tuple((part, torch.cdist(part, y)) for part in split_rows(x, chunk_rows(8.0 * len(y))))
+
+
 def _knn_radii(f: torch.Tensor, k: int) -> torch.Tensor:
-    dist = torch.cdist(f, f)  # (N, N)
-    return dist.kthvalue(k + 1, dim=1).values  # +1: the point itself is its own nearest neighbour
+    """Distance of each row of f (N, D) to its k-th nearest other row: (N,)."""
+    # k + 1: the point itself is its own nearest neighbour
+    return torch.cat([dist.kthvalue(k + 1, dim=1).values for _, dist in _distance_rows(f, f)])
+
+
+def _covered(x: torch.Tensor, y: torch.Tensor, radii_y: torch.Tensor) -> torch.Tensor:
+    """(len(x),) bool: each row of x lies inside the k-NN ball of some row of y."""
+    return torch.cat([(dist <= radii_y[None, :]).any(dim=1) for _, dist in _distance_rows(x, y)])
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019): k-NN balls as the manifold of each set."""
     real, fake = real.double(), fake.double()
-    r_real, r_fake = _knn_radii(real, k), _knn_radii(fake, k)
-    d = torch.cdist(fake, real)  # (M, N)
-    precision = (d <= r_real[None, :]).any(dim=1).double().mean()
-    recall = (d.T <= r_fake[None, :]).any(dim=1).double().mean()
+    precision = _covered(fake, real, _knn_radii(real, k)).double().mean()
+    recall = _covered(real, fake, _knn_radii(fake, k)).double().mean()
     return float(precision), float(recall)
 
 
@@ -70,10 +82,11 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tupl
     """Density and coverage (Naeem et al. 2020) with k-NN balls around real samples only."""
     real, fake = real.double(), fake.double()
     r_real = _knn_radii(real, k)
-    inside = torch.cdist(fake, real) <= r_real[None, :]  # (M, N)
-    density = inside.double().sum() / (k * len(fake))
-    coverage = inside.any(dim=0).double().mean()
-    return float(density), float(coverage)
+    inside_count, covered = real.new_zeros(()), torch.zeros(len(real), dtype=torch.bool, device=real.device)
+    for _, dist in _distance_rows(fake, real):
+        inside = dist <= r_real[None, :]  # (rows, N)
+        inside_count, covered = inside_count + inside.double().sum(), covered | inside.any(dim=0)
+    return float(inside_count / (k * len(fake))), float(covered.double().mean())
 
 
 def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, projections: int = 256, seed: int = 0) -> float:

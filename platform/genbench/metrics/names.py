@@ -49,7 +49,7 @@ METRICS: dict[str, Metric] = {
     "cost.params": Metric("min", "trainable parameters of all networks"),
     "cost.sample_per_s": Metric("max", "samples per second generating one evaluation batch"),
     "cost.train_flops": Metric("min", "FLOPs of one training step (torch FlopCounterMode) times the steps taken"),
-    "cost.peak_mem_bytes": Metric("min", "peak resident memory of the trial's process (CPU; the peak over the "
-                                         "trials a reused worker ran) or peak CUDA allocation (GPU)"),
+    "cost.peak_mem_bytes": Metric("min", "peak resident memory of the run's process from the run's start (CPU; "
+                                         "Linux's VmHWM, reset per run) or peak CUDA allocation (GPU)"),
     "cost.sample_nfe": Metric("min", "network evaluations per sample (sequential cost of sampling)"),
 }

@@ -12,6 +12,12 @@ HEAD_NODE = "node:__internal_head__"  # Ray's resource of the head node (where t
 TRIALS_PER_GPU = 4  # the default share packs at most this many trials on one GPU (see default_gpu_share)
 REFRESH_S = 5.0  # how often a running sweep looks at the cluster again (nodes joined or left)
 Resources = dict[str, float]  # Ray resources: {"CPU": 4, "GPU": 1.0, ...}
+# Peak resident memory of a default `genbench train FAMILY` on 32x32 RGB images on the CPU, rounded up (measured
+# on 600 images: docs/measurements/2026-11-30-memory.md), and of a trial process before its run's networks and
+# data (Python, torch, genbench: about 320 MiB measured in a plain process; Ray's worker adds its own)
+PEAK_32_RGB_BYTES = {family: mib * 2.0**20 for family, mib in
+                     {"gan": 810, "vae": 1000, "diffusion": 1630, "autoregressive": 900, "flow": 1280}.items()}
+PROCESS_BASE_BYTES = 512 * 2.0**20
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class ClusterView:
     grows_to: Resources | None = None  # total at the autoscaler's limit; None: unknown (or it cannot grow)
     can_grow: bool = False  # a cluster genbench joined may grow even when its limit is unknown
     limit_source: str = ""  # where grows_to comes from, for the printed plan
+    memory_bytes: float = 0.0  # Ray's `memory` resource of the alive nodes: what their processes may use (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,35 @@ def plan_line(request: Request, view: ClusterView, live: int, cap: int) -> str:
             f"({have}){grow}{bound}: {live} at once")
 
 
+def trial_memory_bytes(families: list[str], shape: tuple[int, ...], processes: int = 1) -> float:
+    """Expected peak resident memory of one trial: its training processes (seeds side by side, or Ray Train
+    workers) at the largest of its families' measured peaks, scaled from 32x32 RGB images by the data's size.
+
+    Evaluation runs in chunks of bounded size (genbench.chunks), so what grows with the data is training's
+    batch of activations: the part of a peak above the process's own base is scaled by values per example."""
+    values = math.prod(shape)
+    if len(shape) != 3:  # vectors: small networks, the process's base is the whole of it
+        return float(processes * PROCESS_BASE_BYTES)
+    above = max(PEAK_32_RGB_BYTES.get(f, max(PEAK_32_RGB_BYTES.values())) for f in families) - PROCESS_BASE_BYTES
+    return processes * (PROCESS_BASE_BYTES + above * values / (3 * 32 * 32))
+
+
+def memory_line(families: list[str], shape: tuple[int, ...] | None, processes: int, live: int,
+                view: ClusterView) -> str:
+    """One warning line when `live` trials at once may need more memory than the cluster's nodes have; else ''."""
+    if shape is None or not view.memory_bytes:
+        return ""
+    each = trial_memory_bytes(families, tuple(shape), processes)
+    if live * each <= view.memory_bytes:
+        return ""
+    fit = int(view.memory_bytes // each)
+    fix = (f"set search.max_concurrent: {fit} in the study (or give each trial more CPUs: resources.cpus_per_trial) "
+           "to run fewer at once" if fit else "even one may not fit: lower train.batch_size or data.image_size")
+    return (f"Warning: memory: {live} trials at once may need about {live * each / 2**30:.1f} GiB ({each / 2**30:.1f} "
+            f"GiB each for {'/'.join(families)} on data of shape {tuple(shape)}), more than the "
+            f"{view.memory_bytes / 2**30:.1f} GiB Ray may use on the cluster's nodes; {fix}")
+
+
 def read_cluster(profile: Any = None, joined: bool = False) -> ClusterView:
     """The connected Ray cluster as a ClusterView. `joined`: an existing cluster (which may have an autoscaler), not
     the private local Ray; its limit comes from the autoscaler's configuration where Ray has one, else from the
@@ -163,7 +199,7 @@ def read_cluster(profile: Any = None, joined: bool = False) -> ClusterView:
         gpu_node = (float(profile.cpus_per_node), float(profile.gpus_per_node))
     can_grow = joined and (profile is None or profile.max_nodes > 0)
     limit, source = _limit(nodes, profile) if can_grow else (None, "")
-    return ClusterView(now, gpu_node, limit, can_grow, source)
+    return ClusterView(now, gpu_node, limit, can_grow, source, sum(n.get("memory", 0.0) for n in nodes))
 
 
 def _limit(nodes: list[Resources], profile: Any) -> tuple[Resources | None, str]:

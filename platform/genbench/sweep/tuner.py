@@ -357,9 +357,11 @@ def study_data(study: Study, budget: Budget, overrides: dict[str, Any]) -> Any:
 
 
 def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials: int, address: str | None,
-                profile: Profile | None) -> Plan:
+                profile: Profile | None, data: Any = None) -> Plan:
     """Connect to Ray (a private local one, or the cluster at `address`) and decide each trial's request; prints
-    the plan. A study that cannot run there (train.device=cuda with no GPU) fails here, before anything is written."""
+    the plan, and a warning where the trials at once may need more memory than the cluster has (for `data`, the
+    study's data set). A study that cannot run there (train.device=cuda with no GPU) fails here, before anything
+    is written."""
     where = connect_ray(address, dashboard=study.distributed)  # Ray Train's controller uses the state API
     joined = where != PRIVATE_RAY
     view = read_cluster(profile, joined)
@@ -367,7 +369,13 @@ def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials:
     request = trial_request(study, budget.seeds, view)
     live = concurrency(request, view, study.max_concurrent, trials)
     print(plan_line(request, view, live, study.max_concurrent) + (f" ({note})" if note else ""), flush=True)
-    return Plan(where, joined, profile, request, live)
+    from genbench.sweep.resources import memory_line
+
+    processes = request.lanes * (study.workers if study.distributed else 1)
+    warning = memory_line(study.families, data.shape if data is not None else None, processes, live, view)
+    if warning:
+        print(warning, flush=True)
+    return Plan(where, joined, profile, request, live, data)
 
 
 def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dict[str, Any] | None = None,
@@ -390,8 +398,7 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
     if resume:
         _check_resumable(store, study_record(study, budget, constants, address))
     done = store.trial_ids() if resume else set()
-    plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile)
-    plan.data = data
+    plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile, data)
     try:
         done = recover(store) if resume else set()
         if not resume:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import resource
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -120,9 +121,30 @@ def sample_cost(family: Family, n_samples: int) -> dict[str, Any]:
     return out
 
 
+PROC_SELF = Path("/proc/self")  # Linux: the resident high-water mark (VmHWM) can be read and reset per run
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a run's peak afresh: CUDA's peak statistics on a GPU, else the process's resident high-water mark
+    (writing 5 to /proc/self/clear_refs), so that a Ray actor reused for several trials reports each one's own
+    peak. Where Linux does not allow it the peak stays that of the process (ru_maxrss)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        (PROC_SELF / "clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def peak_memory_bytes(device: torch.device) -> float:
-    """The peak CUDA allocation on `device` when it is a GPU; else the peak resident memory of this process (with
-    reused Ray actors, the peak over the trials it ran). A CPU run reports its RSS even where CUDA was initialised."""
+    """The peak CUDA allocation on `device` when it is a GPU; else the peak resident memory of this process since
+    reset_peak_memory (VmHWM), or since it started where that is not available. A CPU run reports its RSS even
+    where CUDA was initialised."""
     if device.type == "cuda":
         return float(torch.cuda.max_memory_allocated(device))
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux reports KiB
+    try:
+        status = (PROC_SELF / "status").read_text()
+        return float(next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) * 1024)
+    except (OSError, StopIteration, ValueError, IndexError):
+        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux reports KiB

@@ -17,7 +17,7 @@ from genbench.families.base import count_params
 from genbench.metrics.stability import best_to_final_gap, oscillation
 from genbench.results.samples import encode as encode_samples
 from genbench.train.device import Assignment, Placement, apply_backends, place, resolve
-from genbench.train.evaluate import Evaluator, likelihood, peak_memory_bytes, sample_cost
+from genbench.train.evaluate import Evaluator, likelihood, peak_memory_bytes, reset_peak_memory, sample_cost
 from genbench.train.loop import LoopOutcome, LoopState, Report, train
 
 
@@ -41,6 +41,9 @@ class Meter:
     started: float = field(default_factory=time.time)
     wall0: float = field(default_factory=time.perf_counter)
     cpu0: float = field(default_factory=time.process_time)
+
+    def __post_init__(self) -> None:
+        reset_peak_memory(self.placement.device)  # cost.peak_mem_bytes of this run, not of an earlier trial
 
     def columns(self) -> dict[str, Any]:
         wall_s = time.perf_counter() - self.wall0
@@ -66,8 +69,6 @@ def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str]
     placement = resolve(cfg.train, assignment.device)  # a device that is not here fails now, before anything loads
     torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.seed)
-    if placement.cuda:  # cost.peak_mem_bytes of this run, not of an earlier trial of a reused process
-        torch.cuda.reset_peak_memory_stats(placement.device)
     meter = Meter(placement, assignment)
     try:
         row = _train_and_measure(cfg, report, meter, snapshot, data)
