@@ -87,7 +87,7 @@ class TrainConfig:
             setattr(self, key, switch(getattr(self, key), key))
 
 
-EVAL_FEATURES = ("auto", "classifier", "inception", "pixels")
+EVAL_FEATURES = ("auto", "classifier", "inception", "learned", "pixels")
 
 
 @dataclass
@@ -96,7 +96,9 @@ class EvalConfig:
 
     every: int = 500
     n_samples: int = 2500  # the standard toy-GAN mode protocol uses 2,500 samples
-    features: str = "auto"  # images: classifier on digits, else Inception if its weights file is present, else pixels
+    # images: classifier on digits, else Inception if its weights file is present, else 'learned' (a contrastive
+    # network trained once on the data's training split, genbench.metrics.learned); 'pixels': raw pixels
+    features: str = "auto"
     inception_weights: str = ""  # FID Inception weights file; '' = $GENBENCH_INCEPTION_WEIGHTS, else the cache copy
 
     def __post_init__(self) -> None:
