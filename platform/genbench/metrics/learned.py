@@ -70,16 +70,19 @@ def degrade(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, worse: torch.Tensor) -> torch.Tensor:
-    """SimCLR's loss, each view picking its partner among the other views and the degraded copies (cosine / T).
+    """SimCLR's loss (each view picks its partner among the other views, cosine similarity / T), plus the same
+    choice between its partner and the degraded copy of its own image alone.
 
-    The degraded copies are negatives only: a view of an image must be told from a blurred or noised copy of it,
-    so the features see sharpness and noise, which generative models differ in."""
-    z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2B, D)
-    sim = torch.cat([z @ z.T, z @ F.normalize(worse, dim=1).T], dim=1) / TEMPERATURE  # (2B, 3B)
-    sim[:, :len(z)].fill_diagonal_(float("-inf"))
+    The degraded copies are negatives only: a view must be told from a blurred or noised copy of itself, so the
+    features see sharpness and noise, which generative models differ in (instance discrimination alone is solved
+    by colour and layout, and left uniform noise inside the real images' k-NN balls)."""
+    z, w = F.normalize(torch.cat([z1, z2]), dim=1), F.normalize(torch.cat([worse, worse]), dim=1)  # (2B, D) each
     b = len(z1)
     partner = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
-    return F.cross_entropy(sim, partner)
+    sim = torch.cat([z @ z.T, z @ w[:b].T], dim=1) / TEMPERATURE  # (2B, 3B)
+    sim[:, :2 * b].fill_diagonal_(float("-inf"))
+    own = torch.stack([(z * z[partner]).sum(1), (z * w).sum(1)], dim=1) / TEMPERATURE  # (2B, 2): partner, own copy
+    return F.cross_entropy(sim, partner) + F.cross_entropy(own, torch.zeros(2 * b, dtype=torch.long))
 
 
 def train_contrastive(train: torch.Tensor, steps: int = 0, seed: int = SEED) -> ContrastiveNet:
