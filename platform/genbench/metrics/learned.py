@@ -42,12 +42,12 @@ def shrink(x: torch.Tensor) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """A view of each image: shifted by up to SHIFT pixels (reflected border) and flipped half of the time.
+    """A view of each image: shifted by up to SHIFT pixels (edge pixels repeated) and flipped half of the time.
 
     Views never resample or recolour pixels: features invariant to blur or colour would not see a blurry or
     off-colour generator, which is what they are meant to measure."""
     n, _, h, w = x.shape
-    padded = F.pad(x, (SHIFT,) * 4, mode="reflect")  # (N, C, H + 2 SHIFT, W + 2 SHIFT)
+    padded = F.pad(x, (SHIFT,) * 4, mode="replicate")  # (N, C, H + 2 SHIFT, W + 2 SHIFT); any size
     dy, dx = torch.randint(0, 2 * SHIFT + 1, (2, n), generator=gen)
     rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(n, x.shape[1], h, w + 2 * SHIFT)
     cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(n, x.shape[1], h, w)
@@ -60,7 +60,7 @@ def degrade(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """A worse copy of each image, a third of each kind: box-blurred (3x3 or 5x5), noised (Gaussian, std 0.02 to
     0.3) or mixed with uniform noise (weight 0.1 to 1)."""
     k = 3 if bool(torch.rand(1, generator=gen) < 0.5) else 5
-    blurred = F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="reflect"), k, stride=1)
+    blurred = F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
     std = torch.empty(len(x), 1, 1, 1).uniform_(0.02, 0.3, generator=gen)
     noised = (x + std * torch.randn(x.shape, generator=gen)).clamp(0, 1)
     weight = torch.empty(len(x), 1, 1, 1).uniform_(0.1, 1.0, generator=gen)
@@ -86,7 +86,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, worse: torch.Tensor) -> torch.Te
 
 
 def train_contrastive(train: torch.Tensor, steps: int = 0, seed: int = SEED) -> ContrastiveNet:
-    """Adam with a cosine schedule over `steps` (0: STEPS), fixed seed, on shrunk training images (N, C, S, S)."""
+    """Adam with a cosine schedule over `steps` (0: STEPS), fixed seed, on training images (N, C, H, W) shrunk
+    batch by batch (a copy of the whole split at 32x32 would double a large data set's memory)."""
     steps = steps or STEPS
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
@@ -96,7 +97,7 @@ def train_contrastive(train: torch.Tensor, steps: int = 0, seed: int = SEED) -> 
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     batch = min(BATCH, len(train))
     for _ in range(steps):
-        x = train[torch.randperm(len(train), generator=gen)[:batch]]
+        x = shrink(train[torch.randperm(len(train), generator=gen)[:batch]].float())  # (B, C, S, S)
         views = net(torch.cat([augment(x, gen), augment(x, gen), degrade(augment(x, gen), gen)]))  # (3B, D)
         loss = nt_xent(*views.split(batch))
         opt.zero_grad()
@@ -107,18 +108,19 @@ def train_contrastive(train: torch.Tensor, steps: int = 0, seed: int = SEED) -> 
 
 
 def _key(train: torch.Tensor) -> str:
-    digest = hashlib.sha256(train.numpy().tobytes())
-    digest.update(f"contrastive-v{VERSION} {tuple(train.shape)} {STEPS} {BATCH} {SEED}".encode())
+    """The cache key: the training images' bytes (hashed in place, no copy), their shape and the training recipe."""
+    digest = hashlib.sha256(train.contiguous().numpy().data)
+    digest.update(f"contrastive-v{VERSION} {tuple(train.shape)} {train.dtype} {STEPS} {BATCH} {SEED}".encode())
     return digest.hexdigest()[:16]
 
 
 def learned_extractor(data: Dataset) -> Extractor:
     """Features of the contrastive network trained once on `data`'s training split (cached per data set)."""
-    train = shrink(data.train.float().contiguous())
+    train = data.train  # (N, C, H, W)
     key = _key(train)
     net = cached_net(cache_dir() / f"contrastive-{key}.pt", lambda: ContrastiveNet(train.shape[1]),
                      lambda: train_contrastive(train), "training the contrastive feature network")
-    side = train.shape[-1]
+    side = min(train.shape[-1], MAX_SIDE)
 
     def features(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
