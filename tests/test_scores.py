@@ -80,18 +80,21 @@ def test_learned_training_is_deterministic(patches: Dataset) -> None:
     assert not all(torch.equal(first[k], other[k]) for k in first)
 
 
-def test_learned_features_tell_real_images_from_noised_and_uniform_noise(patches: Dataset,
+def test_learned_features_tell_real_images_from_blurred_noised_and_uniform_noise(patches: Dataset,
                                                                          learned_features: Extractor) -> None:
-    """Held-out real images are closer to the test split than noised ones, and uniform noise is far and outside."""
+    """Real training images are closer to the test split than blurred or noised ones (raw pixels put a 3x3 blur
+    closer than real images), and uniform noise is far and outside the real k-NN balls."""
     gen = torch.Generator().manual_seed(0)
     feats, real = learned_features.features, learned_features.features(patches.test)
+    noised = (patches.train + 0.1 * torch.randn(patches.train.shape, generator=gen)).clamp(0, 1)
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(patches.train, (1,) * 4, mode="replicate"), 3, 1)
+    uniform = torch.rand(patches.train.shape, generator=gen)
     fd = {name: frechet_distance(real, feats(x)) for name, x in {
-        "real": patches.train, "noised": (patches.train + 0.1 * torch.randn(patches.train.shape, generator=gen)
-                                          ).clamp(0, 1), "uniform": torch.rand(patches.train.shape, generator=gen)}.items()}
-    assert fd["real"] < fd["noised"] < fd["uniform"], fd
+        "real": patches.train, "blurred": blurred, "noised": noised, "uniform": uniform}.items()}
+    assert fd["real"] < fd["blurred"] and fd["real"] < fd["noised"] < fd["uniform"], fd
     precision, recall = precision_recall(real, feats(patches.train))
     assert precision > 0.8 and recall > 0.8
-    assert precision_recall(real, feats(torch.rand(patches.train.shape, generator=gen)))[0] < 0.2
+    assert precision_recall(real, feats(uniform))[0] < 0.2
 
 
 def _rows(extractor: str, dim: int, n_ref: int, precision: list[float], recall: list[float]) -> pd.DataFrame:

@@ -44,7 +44,9 @@ class DataConfig:
     path: str = ""  # user data ('files'): a folder of images, a .npy/.npz array or a Parquet file
     image_size: int = 0  # user images: resize to image_size x image_size (0: keep the files' size)
     channels: int = 0  # user images: 1 (grey) or 3 (RGB); 0: as stored
-    test_fraction: float = 0.1  # user data: share held out as the test split (fixed seed)
+    # user data: share held out as the test split (fixed seed); images hold out at least 150 (at most a quarter of
+    # them), the reference their feature scores need (genbench.data.files.held_out)
+    test_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         DATASETS.check(self.name, key="name")

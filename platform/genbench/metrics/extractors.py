@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -81,8 +82,9 @@ def train_digit_net(train: torch.Tensor, labels: torch.Tensor, epochs: int = 30,
 
 def digit_net(train: torch.Tensor, labels: torch.Tensor) -> DigitNet:
     """The classifier for this training split: loaded from the cache, or trained once per node and cached."""
-    return cached_net(cache_dir() / f"digitnet-{_key(train, labels)}.pt", DigitNet,
-                      lambda: train_digit_net(train, labels), "training the digit classifier")
+    net = cached_net(cache_dir() / f"digitnet-{_key(train, labels)}.pt", DigitNet,
+                     lambda: train_digit_net(train, labels), "training the digit classifier")
+    return cast(DigitNet, net)
 
 
 def cached_net(path: Path, fresh: Callable[[], nn.Module], train: Callable[[], nn.Module], what: str) -> nn.Module:

@@ -1,7 +1,8 @@
-"""A feature extractor learned offline on the data's own training split: a small contrastive CNN, trained once, cached."""
+"""A feature extractor learned offline on the data's own training split: a small contrastive CNN, trained once."""
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -118,8 +119,8 @@ def learned_extractor(data: Dataset) -> Extractor:
     """Features of the contrastive network trained once on `data`'s training split (cached per data set)."""
     train = data.train  # (N, C, H, W)
     key = _key(train)
-    net = cached_net(cache_dir() / f"contrastive-{key}.pt", lambda: ContrastiveNet(train.shape[1]),
-                     lambda: train_contrastive(train), "training the contrastive feature network")
+    net = cast(ContrastiveNet, cached_net(cache_dir() / f"contrastive-{key}.pt", lambda: ContrastiveNet(train.shape[1]),
+                                          lambda: train_contrastive(train), "training the contrastive feature network"))
     side = min(train.shape[-1], MAX_SIDE)
 
     def features(x: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,9 @@ METRICS: dict[str, Metric] = {
     "quality.mode_kl": Metric("min", "KL(mode histogram || uniform) of high-quality samples (toy) or predicted "
                                      "classes (images); NaN when no toy sample is high quality"),
     "quality.swd": Metric("min", "sliced Wasserstein-1 distance to the test split (toy data; 256 directions)"),
-    "quality.fd": Metric("min", "Frechet distance of image features (digit classifier, FID Inception pool3 or "
-                                "pixels: see provenance.extractor) to the test split"),
+    "quality.fd": Metric("min", "Frechet distance of image features (digit classifier, FID Inception pool3, a "
+                                "contrastive CNN learned on the data, or pixels: see provenance.extractor) to the "
+                                "test split"),
     "quality.kid": Metric("min", "kernel inception distance (unbiased MMD^2, cubic kernel) on the same features; "
                                  "quality.kid_std is its spread over 50 subsets"),
     "quality.precision": Metric("max", "fraction of samples inside the real k-NN manifold (k=3)"),
