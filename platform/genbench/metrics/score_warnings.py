@@ -36,7 +36,7 @@ def small_sets(trials: pd.DataFrame) -> list[str]:
 def _small(extractor: str, dim: int, which: str, n: int) -> str:
     if n <= dim:
         problem = (f"no larger than the feature dimension {dim}: its covariance has rank at most {n - 1}, so "
-                   "quality.fd is dominated by that and precision/recall by empty k-NN balls")
+                   "quality.fd is dominated by that, and precision/recall rest on k-NN balls of too few points")
     else:
         problem = f"under {MIN_PER_DIM}x the feature dimension {dim}: quality.fd and precision/recall are noisy"
     return f"The {which} set of {n} images is {problem} (features: {extractor}); {FIX}."
