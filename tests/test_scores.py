@@ -107,13 +107,19 @@ def _rows(extractor: str, dim: int, n_ref: int, precision: list[float], recall: 
 
 def test_warnings_for_a_small_reference_set_and_degenerate_scores() -> None:
     pixels = score_warnings(_rows("pixels 16x16 (no learned features)", 768, 60, [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]))
-    assert len(pixels) == 4, pixels  # reference <= dim; precision 1 / recall 0; each of the two constant
+    assert len(pixels) == 3, pixels  # reference <= dim; precision 1 / recall 0; the two constant
     assert "reference (test split) set of 60 images is no larger than the feature dimension 768" in pixels[0]
     assert "rank at most 59" in pixels[0] and "data.test_fraction" in pixels[0]
+    assert "eval.features=learned" in pixels[0]
     assert pixels[1].startswith("Every scored run (3) has quality.precision 1 and quality.recall 0")
-    assert "quality.precision is 1 in every one of the 3 scored runs" in pixels[2]
-    noisy = score_warnings(_rows("learned", 32, 100, [0.5, 0.6], [0.4, 0.3]))
+    assert pixels[2] == ("Identical in every one of the 3 scored runs, so they do not tell the runs apart: "
+                         "quality.precision 1, quality.recall 0.")
+    noisy = score_warnings(_rows("learned-contrastive-cnn v1 32-d", 32, 100, [0.5, 0.6], [0.4, 0.3]))
     assert len(noisy) == 1 and "under 4x the feature dimension 32" in noisy[0]
+    assert "eval.features=learned" not in noisy[0]  # already the learned features
+    few_samples = score_warnings(_rows("learned", 32, 150, [0.5, 0.6], [0.4, 0.3]).assign(
+        **{"provenance.n_generated": 40}))
+    assert len(few_samples) == 1 and "generated set of 40 images" in few_samples[0]
     assert score_warnings(_rows("learned", 32, 150, [0.5, 0.6], [0.4, 0.3])) == []
     one_run = _rows("learned", 32, 150, [0.5], [0.4])
     assert score_warnings(one_run) == []  # one run: nothing to be identical with
@@ -153,7 +159,7 @@ def test_summary_sweep_end_and_metrics_page_carry_the_warnings(tmp_path: Path) -
     summary = summarise(study, study.dry_run, store, None)
     saved = yaml.safe_load((tmp_path / "out" / "summary.yaml").read_text())
     assert saved["warnings"] == summary["warnings"] == score_warnings(store.read("trials").to_pandas())
-    assert len(saved["warnings"]) == 4
+    assert len(saved["warnings"]) == 3
     lines = describe(summary, "1 s")
     assert [line for line in lines if line.startswith("Warning: ")] == [f"Warning: {w}" for w in saved["warnings"]]
     page = (Path(write_dashboards(str(tmp_path / "out"))).parent / "metrics.html").read_text()

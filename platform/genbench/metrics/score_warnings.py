@@ -6,13 +6,11 @@ import math
 import pandas as pd
 
 # Below this many examples per feature dimension the covariance that FD fits, and the k-NN balls of
-# precision/recall, rest on too few points: FD's bias grows like F^2 / n and, at n <= F, the covariance is
-# singular (rank n - 1). 4 is where the learned 32-d features of a 600-image folder (150 test images) pass.
+# precision/recall, rest on too few points: FD's upward bias falls like 1/n and grows with F (Chong & Forsyth
+# 2020), and at n <= F the covariance is singular (rank n - 1). 4 is where the learned 32-d features of a 600-image folder (150 test images) pass.
 MIN_PER_DIM = 4
-FEATURE_METRICS = ("quality.fd", "quality.kid", "quality.precision", "quality.recall", "quality.density",
-                   "quality.coverage")
-FIX = ("hold out more images (data.test_fraction), raise eval.n_samples, or use lower-dimensional features "
-       "(eval.features=learned: 32-d)")
+FIX = "hold out more images (data.test_fraction) or raise eval.n_samples"
+LOWER_DIM = "eval.features=learned (32-d)"
 
 
 def score_warnings(trials: pd.DataFrame) -> list[str]:
@@ -39,22 +37,33 @@ def _small(extractor: str, dim: int, which: str, n: int) -> str:
                    "quality.fd is dominated by that, and precision/recall rest on k-NN balls of too few points")
     else:
         problem = f"under {MIN_PER_DIM}x the feature dimension {dim}: quality.fd and precision/recall are noisy"
-    return f"The {which} set of {n} images is {problem} (features: {extractor}); {FIX}."
+    fix = FIX if extractor.startswith("learned") else f"{FIX}, or use lower-dimensional features: {LOWER_DIM}"
+    return f"The {which} set of {n} images is {problem} (features: {extractor}); {fix}."
 
 
 def degenerate(trials: pd.DataFrame) -> list[str]:
-    """Precision 1 with recall 0 in every scored run, and any quality score identical in every scored run."""
+    """Precision 1 with recall 0 in every scored run, and the quality scores identical in every scored run."""
     out = []
     if {"quality.precision", "quality.recall"} <= set(trials):
         pr = trials[["quality.precision", "quality.recall"]].dropna()
         if len(pr) and ((pr["quality.precision"] == 1) & (pr["quality.recall"] == 0)).all():
             out.append(f"Every scored run ({len(pr)}) has quality.precision 1 and quality.recall 0: the samples sit "
-                       "inside the real k-NN balls but cover none of the real images, which is what a reference set "
-                       f"small for its features gives as much as what a collapsed model does; {FIX}.")
+                       "inside the real k-NN balls but cover none of the real images, which a reference set small "
+                       f"for its features gives as much as a collapsed model does; check the set sizes ({FIX}).")
+    constant = _constant(trials)
+    if constant:
+        values = ", ".join(f"{m} {v:.4g}" for m, (v, _) in constant.items())
+        runs = max(n for _, n in constant.values())
+        out.append(f"Identical in every one of the {runs} scored runs, so they do not tell the runs apart: {values}.")
+    return out
+
+
+def _constant(trials: pd.DataFrame) -> dict[str, tuple[float, int]]:
+    """quality.* columns with one finite value over two or more runs: metric -> (value, runs)."""
+    out = {}
     for metric in (c for c in trials.columns if c.startswith("quality.") and c != "quality.kid_std"):
         values = pd.to_numeric(trials[metric], errors="coerce").dropna()
         values = values[values.map(math.isfinite)]
         if len(values) >= 2 and values.nunique() == 1:
-            out.append(f"{metric} is {values.iloc[0]:.4g} in every one of the {len(values)} scored runs: it does "
-                       "not tell them apart" + (f"; {FIX}" if metric in FEATURE_METRICS else "") + ".")
+            out[metric] = (float(values.iloc[0]), len(values))
     return out
