@@ -44,8 +44,8 @@ class DataConfig:
     path: str = ""  # user data ('files'): a folder of images, a .npy/.npz array or a Parquet file
     image_size: int = 0  # user images: resize to image_size x image_size (0: keep the files' size)
     channels: int = 0  # user images: 1 (grey) or 3 (RGB); 0: as stored
-    # user data: share held out as the test split (fixed seed); images hold out at least 150 (at most a quarter of
-    # them), the reference their feature scores need (genbench.data.files.held_out)
+    # user data: share held out as the test split (fixed seed); a 'files' set of images holds out at least 150 (at
+    # most a quarter of them), the reference its feature scores need (docs/scores-on-your-images.md)
     test_fraction: float = 0.1
 
     def __post_init__(self) -> None:
@@ -249,7 +249,8 @@ def resolved_text(flat: dict[str, Any]) -> str:
     text = json.dumps({k: v for k, v in flat.items() if k not in unused}, indent=2)
     if not unused:
         return text
-    split = "; its test split is data.test_fraction of the examples, the rest trains" \
+    split = "; its test split is data.test_fraction of the examples (of images: at least 150, at most a quarter), " \
+        "the rest trains" \
         if "test_fraction" in DATA_KEYS.get(str(flat.get("data.name")), ()) else ""
     return f"{text}\n(not read by data set '{flat.get('data.name')}': {', '.join(unused)}{split})"
 
