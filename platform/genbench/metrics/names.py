@@ -34,7 +34,7 @@ METRICS: dict[str, Metric] = {
                                                 "evaluation step whose samples were not finite); -1 if none"),
     "stability.grad_norm_max": Metric("min", "largest gradient norm of any network over the run"),
     "stability.oscillation": Metric("min", "std / |mean| of the primary quality metric over the last third of "
-                                           "the evaluations (modes on toy data, fd on images)"),
+                                           "the evaluations (components covered on toy data, fd on images)"),
     "stability.best_to_final_gap": Metric("min", "how far the primary quality metric fell from its best "
                                                  "evaluation to the final one"),
     "stability.seed_std": Metric("min", "sample std of the study's first objective across the seeds of one "

@@ -7,7 +7,8 @@ import pandas as pd
 
 # Below this many examples per feature dimension the covariance that FD fits, and the k-NN balls of
 # precision/recall, rest on too few points: FD's upward bias falls like 1/n and grows with F (Chong & Forsyth
-# 2020), and at n <= F the covariance is singular (rank n - 1). 4 is where the learned 32-d features of a 600-image folder (150 test images) pass.
+# 2020), and at n <= F the covariance is singular (rank n - 1). 4 is where the learned 32-d features of a
+# 600-image folder (150 test images) pass.
 MIN_PER_DIM = 4
 FIX = "hold out more images (data.test_fraction) or raise eval.n_samples"
 LOWER_DIM = "eval.features=learned (32-d)"
