@@ -50,7 +50,7 @@ def test_folder_of_images_and_resize(tmp_path: Path) -> None:
     for i in range(10):
         _png(tmp_path / f"{i}.png", (16, 16), value=i * 20)
     data = _load(name="files", path=str(tmp_path))
-    assert data.shape == (1, 16, 16) and len(data.train) == 9 and len(data.test) == 1 and data.levels == 256
+    assert data.shape == (1, 16, 16) and len(data.train) == 8 and len(data.test) == 2 and data.levels == 256
     small = _load(name="files", path=str(tmp_path), image_size=8)
     assert small.shape == (1, 8, 8)
 

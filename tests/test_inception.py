@@ -170,11 +170,13 @@ def test_run_key_selects_inception_and_batches_features(weights: Path, tmp_path:
     assert batched.shape == (4, 2048) and torch.allclose(batched, whole, rtol=1e-4, atol=1e-5)
 
 
-def test_auto_without_weights_is_pixels_and_explicit_paths_must_exist(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_without_weights_is_learned_and_explicit_paths_must_exist(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)  # the test cache (GENBENCH_CACHE) holds no weights
+    monkeypatch.setattr("genbench.metrics.learned.STEPS", 5)  # the network's training is tested in test_scores.py
     data = _files(_images(tmp_path, channels=3))
-    assert extractor_for(data).name == "pixels 8x8 (no learned features)"
+    assert extractor_for(data).name.startswith("learned-contrastive-cnn v1 32-d (SimCLR on this data's 18 training")
+    assert extractor_for(data, "pixels").name == "pixels 8x8 (no learned features)"
     missing = tmp_path / "nowhere.pth"
     with pytest.raises(ConfigError, match=rf"eval\.inception_weights: eval\.features=auto .*{missing}"):
         extractor_for(data, "auto", str(missing))

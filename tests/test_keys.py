@@ -243,7 +243,8 @@ def test_the_printed_config_of_a_folder_leaves_out_the_keys_it_does_not_read() -
     text = resolved_text(to_flat(from_flat({"family": "flow", "data.name": "files", "data.path": "imgs"})))
     assert '"data.n_train"' not in text and '"data.n_test"' not in text and '"data.test_fraction": 0.1' in text
     assert text.endswith("(not read by data set 'files': data.n_train, data.n_test; its test split is "
-                         "data.test_fraction of the examples, the rest trains)")
+                         "data.test_fraction of the examples (of images: at least 150, at most a quarter), "
+                         "the rest trains)")
     assert '"data.n_train": 50000' in resolved_text(to_flat(from_flat({"family": "flow"})))
 
 

@@ -44,7 +44,9 @@ class DataConfig:
     path: str = ""  # user data ('files'): a folder of images, a .npy/.npz array or a Parquet file
     image_size: int = 0  # user images: resize to image_size x image_size (0: keep the files' size)
     channels: int = 0  # user images: 1 (grey) or 3 (RGB); 0: as stored
-    test_fraction: float = 0.1  # user data: share held out as the test split (fixed seed)
+    # user data: share held out as the test split (fixed seed); a 'files' set of images holds out at least 150 (at
+    # most a quarter of them), the reference its feature scores need (docs/scores-on-your-images.md)
+    test_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         DATASETS.check(self.name, key="name")
@@ -87,7 +89,7 @@ class TrainConfig:
             setattr(self, key, switch(getattr(self, key), key))
 
 
-EVAL_FEATURES = ("auto", "classifier", "inception", "pixels")
+EVAL_FEATURES = ("auto", "classifier", "inception", "learned", "pixels")
 
 
 @dataclass
@@ -96,7 +98,9 @@ class EvalConfig:
 
     every: int = 500
     n_samples: int = 2500  # the standard toy-GAN mode protocol uses 2,500 samples
-    features: str = "auto"  # images: classifier on digits, else Inception if its weights file is present, else pixels
+    # images: classifier on digits, else Inception if its weights file is present, else 'learned' (a contrastive
+    # network trained once on the data's training split, genbench.metrics.learned); 'pixels': raw pixels
+    features: str = "auto"
     inception_weights: str = ""  # FID Inception weights file; '' = $GENBENCH_INCEPTION_WEIGHTS, else the cache copy
 
     def __post_init__(self) -> None:
@@ -245,7 +249,8 @@ def resolved_text(flat: dict[str, Any]) -> str:
     text = json.dumps({k: v for k, v in flat.items() if k not in unused}, indent=2)
     if not unused:
         return text
-    split = "; its test split is data.test_fraction of the examples, the rest trains" \
+    split = "; its test split is data.test_fraction of the examples (of images: at least 150, at most a quarter), " \
+        "the rest trains" \
         if "test_fraction" in DATA_KEYS.get(str(flat.get("data.name")), ()) else ""
     return f"{text}\n(not read by data set '{flat.get('data.name')}': {', '.join(unused)}{split})"
 

@@ -152,7 +152,8 @@ def overview_page(ctx: Context, pages: list[Page]) -> Page:
                 f"{family_table.to_html(cells, caption)}")
 
 
-PROVENANCE = ("provenance.extractor", "provenance.reference", "provenance.n_reference", "provenance.n_generated")
+PROVENANCE = ("provenance.extractor", "provenance.feature_dim", "provenance.reference", "provenance.n_reference",
+              "provenance.n_generated")
 
 
 def provenances(trials: pd.DataFrame) -> pd.DataFrame:
@@ -175,15 +176,24 @@ def provenance_note(trials: pd.DataFrame) -> str:
 
 
 def metrics_page(ctx: Context) -> Page:
-    """Every metric's definition and direction, and how this study's scores were computed."""
+    """The definition and direction of every metric the study measured, how its scores were computed, and warnings
+    about them."""
     from genbench.metrics.names import METRICS
+    from genbench.metrics.score_warnings import score_warnings
 
+    trials = ctx.trials
+    measured = {name: m for name, m in METRICS.items() if name in trials and trials[name].notna().any()}
     rows = "".join(f"<tr><td><code>{html.escape(name)}</code></td><td>{'higher' if m.better == 'max' else 'lower'}"
-                   f"</td><td>{html.escape(m.doc)}</td></tr>" for name, m in METRICS.items())
+                   f"</td><td>{html.escape(m.doc)}</td></tr>" for name, m in measured.items())
     kinds = provenances(ctx.trials)
     how = kinds.to_html(index=False, border=0, escape=True) if len(kinds) else "<p>No quality scores yet.</p>"
+    found = score_warnings(ctx.trials)  # from the rows, so a live dashboard warns before the summary exists
+    warn = ('<h2>Warnings about these scores</h2><ul class="warnings">' + "".join(
+        f'<li class="missing">{html.escape(w)}</li>' for w in found) + "</ul>") if found else ""
     return Page("metrics", "Metrics: definitions and how this study's scores were computed",
-                '<table><tr><th>metric</th><th>better</th><th>definition</th></tr>'
+                f'{warn}<p class="note">The metrics this study measured (<code>genbench list metrics</code> lists '
+                "every one).</p>"
+                f'<table><tr><th>metric</th><th>better</th><th>definition</th></tr>'
                 f"{rows}</table><h2>Provenance of the scores</h2>{how}")
 
 

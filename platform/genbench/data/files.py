@@ -18,6 +18,10 @@ from genbench.errors import GenbenchError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 SPLIT_SEED = 0
+# Images are scored in a feature space against the test split (FD fits a covariance, precision/recall build k-NN
+# balls): a reference set of at least MIN_TEST_IMAGES (over 4x the learned features' 32 dimensions, see
+# genbench.metrics.warnings), taking at most MAX_TEST_SHARE of a small data set from its training split.
+MIN_TEST_IMAGES, MAX_TEST_SHARE = 150, 0.25
 MAX_DATA_BYTES = 8 * 2**30  # what an array file or Parquet file may decompress to: data are held in memory (as
 # float32, four times uint8) by every trial, and a small archive can claim terabytes (a decompression bomb)
 TOO_BIG_FIX = "genbench holds data in memory: use a subset of it"
@@ -204,11 +208,19 @@ def files(cfg: DataConfig) -> Dataset:
     return _split(path.name, x, labels, levels, cfg)
 
 
+def held_out(n: int, test_fraction: float, images: bool) -> int:
+    """Examples held out of n: test_fraction of them; for images at least MIN_TEST_IMAGES, but never more than
+    MAX_TEST_SHARE of n through that floor (600 images: 150, not 60; 6,000: 600; 200: 50); always 1 to n - 1."""
+    by_fraction = int(round(n * test_fraction))
+    floor = min(MIN_TEST_IMAGES, int(n * MAX_TEST_SHARE)) if images else 0
+    return min(max(1, by_fraction, floor), n - 1)
+
+
 def _split(name: str, x: torch.Tensor, labels: np.ndarray | None, levels: int | None, cfg: DataConfig) -> Dataset:
     if len(x) < 2:
         raise _fail(cfg.path, f"only {len(x)} example(s)", "a train and a test split need at least 2")
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_test = max(1, int(round(len(x) * cfg.test_fraction)))
+    n_test = held_out(len(x), cfg.test_fraction, images=x.dim() == 4)
     test, train = order[:n_test], order[n_test:]
     y = torch.as_tensor(labels, dtype=torch.int64) if labels is not None else None
     return Dataset(name, x[train], x[test], levels=levels, train_labels=None if y is None else y[train],

@@ -1,4 +1,5 @@
-"""Offline feature extractors for image metrics: a cached digit classifier, FID Inception from a local file, pixels."""
+"""Offline feature extractors for image metrics: a cached digit classifier, FID Inception from a local file, a
+contrastive network learned on the data's own training split (genbench.metrics.learned), pixels."""
 from __future__ import annotations
 
 import hashlib
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -28,6 +30,7 @@ class Extractor:
     features: Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) -> (N, F)
     classify: Callable[[torch.Tensor], torch.Tensor] | None = None  # (N, C, H, W) -> (N,) class ids
     num_classes: int = 0
+    dim: int = 0  # F, the feature dimension: what a reference set's size is judged against (provenance.feature_dim)
 
 
 class DigitNet(nn.Module):
@@ -78,25 +81,31 @@ def train_digit_net(train: torch.Tensor, labels: torch.Tensor, epochs: int = 30,
 
 
 def digit_net(train: torch.Tensor, labels: torch.Tensor) -> DigitNet:
-    """The classifier for this training split: loaded from the cache, or trained once per node and cached.
+    """The classifier for this training split: loaded from the cache, or trained once per node and cached."""
+    net = cached_net(cache_dir() / f"digitnet-{_key(train, labels)}.pt", DigitNet,
+                     lambda: train_digit_net(train, labels), "training the digit classifier")
+    return cast(DigitNet, net)
+
+
+def cached_net(path: Path, fresh: Callable[[], nn.Module], train: Callable[[], nn.Module], what: str) -> nn.Module:
+    """The network stored at `path` (its weights loaded into `fresh()`), or `train()`ed once per node and stored.
 
     Trials that start together on a node take turns on a lock beside the file: one trains, the others load it.
     """
-    path = cache_dir() / f"digitnet-{_key(train, labels)}.pt"
     if not path.exists():
-        with building(path, "training the digit classifier"):
+        with building(path, what):
             if not path.exists():  # else another process trained it while this one waited
-                return _train_and_cache(path, train, labels)
-    net = DigitNet()
+                return _train_and_cache(path, train)
+    net = fresh()
     net.load_state_dict(torch.load(path, weights_only=True))
     return net.eval()
 
 
-def _train_and_cache(path: Path, train: torch.Tensor, labels: torch.Tensor) -> DigitNet:
-    """Train the classifier and write it to `path` durably; the caller holds the lock beside `path`."""
+def _train_and_cache(path: Path, train: Callable[[], nn.Module]) -> nn.Module:
+    """Train the network and write it to `path` durably; the caller holds the lock beside `path`."""
     for stale in path.parent.glob(f".{path.name}.*"):  # a killed trainer's temporary file: only the holder writes one
         stale.unlink(missing_ok=True)
-    net = train_digit_net(train, labels)
+    net = train()
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     torch.save(net.state_dict(), tmp)
     replace_durably(tmp, path)  # after a crash: no file, or the whole one
@@ -132,7 +141,7 @@ def digits_extractor(data: Dataset, digits_train: torch.Tensor, digits_labels: t
             out = out * 10 + d  # (N,) class id: digits of the channels in order
         return out
 
-    return Extractor(name, features, classify, 10 ** data.shape[0])
+    return Extractor(name, features, classify, 10 ** data.shape[0], dim=64 * data.shape[0])
 
 
 def pixels_extractor(data: Dataset) -> Extractor:
@@ -142,33 +151,42 @@ def pixels_extractor(data: Dataset) -> Extractor:
     def features(x: torch.Tensor) -> torch.Tensor:
         return nn.functional.adaptive_avg_pool2d(x, side).flatten(1)  # (N, C * side * side)
 
-    return Extractor(f"pixels {side}x{side} (no learned features)", features)
+    return Extractor(f"pixels {side}x{side} (no learned features)", features, dim=data.shape[0] * side * side)
 
 
 def extractor_for(data: Dataset, features: str = "auto", inception_weights: str = "") -> Extractor:
     """The extractor `eval.features` asks for; 'auto': the digit classifier on digits, Inception where a weights
-    file is present (an explicitly given path must exist), else raw pixels. Nothing is downloaded."""
+    file is present (an explicitly given path must exist), else the contrastive network learned on the data's own
+    training split ('learned'). Nothing is downloaded."""
     digits = data.name in DIGIT_DATA
     if features == "classifier" and not digits:
         raise ConfigError(f"the digit classifier scores only {' and '.join(DIGIT_DATA)}, not {data.name!r}",
-                          key="eval.features", fix="use eval.features=auto, inception or pixels")
+                          key="eval.features", fix="use eval.features=auto, learned, inception or pixels")
     if features == "classifier" or (features == "auto" and digits):
         from genbench.data.digits import digits_split
 
         return digits_extractor(data, *digits_split())
     if features in ("inception", "auto"):
-        return _inception_or_pixels(data, features, inception_weights)
+        return _inception_or_learned(data, features, inception_weights)
+    if features == "learned":
+        return _learned(data)
     return pixels_extractor(data)
 
 
-def _inception_or_pixels(data: Dataset, features: str, setting: str) -> Extractor:
+def _learned(data: Dataset) -> Extractor:
+    from genbench.metrics.learned import learned_extractor
+
+    return learned_extractor(data)
+
+
+def _inception_or_learned(data: Dataset, features: str, setting: str) -> Extractor:
     from genbench.metrics import inception
 
     path, source = inception.weights_path(setting)
     if features == "auto" and data.shape[0] not in (1, 3):  # Inception sees grey or RGB only
-        return pixels_extractor(data)
+        return _learned(data)
     if inception.readable(path):
         return inception.inception_extractor(data, path)
     if features == "inception" or source != inception.DEFAULT_SOURCE:  # a path given but wrong is an error
         raise inception.missing_weights(path, source, features)
-    return pixels_extractor(data)
+    return _learned(data)

@@ -220,7 +220,7 @@ def missing_weights(path: Path, source: str, features: str) -> ConfigError:
     return ConfigError(f"eval.features={features} found no readable Inception weights file at {path} (path from "
                        f"{source}); genbench never downloads at run time", key=WEIGHTS_KEY,
                        fix=f"download {FID_WEIGHTS_URL} where there is internet, copy it here and set "
-                           f"{WEIGHTS_KEY}=PATH or ${WEIGHTS_ENV}=PATH (or use eval.features=pixels)")
+                           f"{WEIGHTS_KEY}=PATH or ${WEIGHTS_ENV}=PATH (or use eval.features=learned)")
 
 
 @functools.lru_cache(maxsize=8)
@@ -291,7 +291,7 @@ def inception_extractor(data: Dataset, path: Path) -> Extractor:
         with torch.no_grad():
             return torch.cat([net.pool3(preprocess(c.to(device).float())).cpu() for c in x.split(CHUNK)])  # (N, 2048)
 
-    return Extractor(_name(data, path, sha), features)
+    return Extractor(_name(data, path, sha), features, dim=FEATURE_DIM)
 
 
 def _name(data: Dataset, path: Path, sha: str) -> str:

@@ -16,8 +16,9 @@ METRICS: dict[str, Metric] = {
     "quality.mode_kl": Metric("min", "KL(mode histogram || uniform) of high-quality samples (toy) or predicted "
                                      "classes (images); NaN when no toy sample is high quality"),
     "quality.swd": Metric("min", "sliced Wasserstein-1 distance to the test split (toy data; 256 directions)"),
-    "quality.fd": Metric("min", "Frechet distance of image features (digit classifier, FID Inception pool3 or "
-                                "pixels: see provenance.extractor) to the test split"),
+    "quality.fd": Metric("min", "Frechet distance of image features (digit classifier, FID Inception pool3, a "
+                                "contrastive CNN learned on the data, or pixels: see provenance.extractor) to the "
+                                "test split"),
     "quality.kid": Metric("min", "kernel inception distance (unbiased MMD^2, cubic kernel) on the same features; "
                                  "quality.kid_std is its spread over 50 subsets"),
     "quality.precision": Metric("max", "fraction of samples inside the real k-NN manifold (k=3)"),
@@ -33,7 +34,7 @@ METRICS: dict[str, Metric] = {
                                                 "evaluation step whose samples were not finite); -1 if none"),
     "stability.grad_norm_max": Metric("min", "largest gradient norm of any network over the run"),
     "stability.oscillation": Metric("min", "std / |mean| of the primary quality metric over the last third of "
-                                           "the evaluations (modes on toy data, fd on images)"),
+                                           "the evaluations (components covered on toy data, fd on images)"),
     "stability.best_to_final_gap": Metric("min", "how far the primary quality metric fell from its best "
                                                  "evaluation to the final one"),
     "stability.seed_std": Metric("min", "sample std of the study's first objective across the seeds of one "

@@ -7,6 +7,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
+from genbench.metrics.score_warnings import score_warnings
 from genbench.results.analysis import (budget_curve, config_entry, configurations, early_stopping_savings,
                                        pareto_front, ranked, searched_keys)
 from genbench.results.store import ResultsStore
@@ -70,7 +71,8 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
         "best": entry(best.iloc[0]["config_id"]) if len(best) else None,
         "pareto_front": [entry(c) for c in front] if len(metrics) > 1 else [],
         "importances": param_importances(storage, study),
-        "early_stopping": early_stopping_savings(trials, budget.steps)}
+        "early_stopping": early_stopping_savings(trials, budget.steps),
+        "warnings": score_warnings(trials)}  # scores to distrust: small reference sets, degenerate values
     curve = budget_curve(table, metric, mode, curve_group(study))
     store.write_table("budget_curve.parquet", pa.Table.from_pandas(curve, preserve_index=False))
     store.write_bytes("", "summary.yaml", yaml.safe_dump(summary, sort_keys=False).encode())
@@ -141,4 +143,5 @@ def describe(summary: dict[str, Any], wall: str) -> list[str]:
         estimate = f", ~{seconds:.1f} device-seconds" if math.isfinite(seconds) else ""
         lines.append(f"Early stopping: {stop['runs_stopped']} runs ended early and saved {stop['steps_saved']:,} of "
                      f"{stop['steps_budgeted']:,} budgeted steps ({share:.0%}){estimate}")
+    lines += [f"Warning: {w}" for w in summary.get("warnings", [])]
     return lines

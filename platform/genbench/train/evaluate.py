@@ -51,7 +51,8 @@ class Evaluator:
         """How every quality score of this run was computed; two scores compare only if these agree."""
         name = self.extractor.name if self.extractor else "none (data space)"
         return {"provenance.extractor": name, "provenance.reference": f"{self.data.name} test split",
-                "provenance.n_reference": len(self.data.test), "provenance.n_generated": self.n_samples}
+                "provenance.n_reference": len(self.data.test), "provenance.n_generated": self.n_samples,
+                "provenance.feature_dim": self.extractor.dim if self.extractor else None}
 
     def __call__(self, family: Family) -> Scores:
         """Quality metrics (names without prefix) of n_samples fresh samples; never raises for a diverged model."""
