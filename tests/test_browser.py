@@ -192,9 +192,7 @@ def test_the_image_study_has_a_family_axis_and_one_colour_per_family(image_study
 
 
 @pytest.mark.ray
-@pytest.mark.parametrize("name", [pytest.param("index.html", marks=pytest.mark.xfail(
-    strict=False, reason="the index names families and metrics the study did not have (found after wt-winner's "
-                         "merge, not yet fixed)")), "metrics.html"])
+@pytest.mark.parametrize("name", ["index.html", "metrics.html"])
 def test_the_image_studys_index_and_metrics_pages_name_only_its_families_and_metrics(image_pages: dict[str, Any],
                                                                                      name: str) -> None:
     assert image_pages[name].errors == [] and not _foreign(image_pages[name].text), _foreign(image_pages[name].text)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from genbench.dashboards.site import budget_words, load_context, write_dashboards
-from genbench.dashboards.table import family_table, to_text
+from genbench.dashboards.table import family_table, to_html, to_text
 from genbench.results.analysis import config_of, settings
 from genbench.results.store import ResultsStore
 from genbench.sweep.progress import Progress
@@ -149,6 +149,19 @@ def test_one_seed_best_configuration_is_its_single_run() -> None:
     assert flow["quality"].value == 23.3 and flow["quality"].interval is None
     assert flow["quality"].main() == "23.3 fd" and flow["quality"].detail() == "n=1 run, trial a"
     assert flow["quality over runs"].value == pytest.approx(37.6) and flow["quality over runs"].n == 3
+
+
+def test_the_table_shows_mode_collapse_and_likelihood_only_where_a_family_measured_them() -> None:
+    """A VAE/flow study has no mode statistic: no such column (or caption words); a GAN study no likelihood."""
+    trials = pd.DataFrame({"trial_id": ["a", "b"], "config_id": ["a", "b"], "family": ["vae", "flow"],
+                           "status": "completed", "quality.fd": [3.0, 4.0], "likelihood.bpd": [4.5, 3.9]})
+    rows, caption = family_table(trials, {"objectives": [{"metric": "quality.fd", "mode": "min"}]})
+    page = to_html(rows, caption)
+    assert "mode" not in to_text(rows) and "mode" not in page and "likelihood" in page
+    assert 'colspan="3">the family' in page and 'colspan="2">all the family' in page
+    gan = trials.assign(family="gan", **{"quality.mode_kl": [0.1, 0.2]}).drop(columns="likelihood.bpd")
+    rows, caption = family_table(gan, {"objectives": [{"metric": "quality.fd", "mode": "min"}]})
+    assert "mode collapse" in to_text(rows) and "likelihood" not in to_text(rows) + caption
 
 
 def test_index_page_names_the_winner_every_objective_and_the_budget(sweep: tuple[Any, str, dict[str, Any]]) -> None:

@@ -14,6 +14,8 @@ FAMILIES = ("gan", "vae", "diffusion", "autoregressive", "flow")
 QUALITY = (("quality.modes", "max", "modes covered"), ("quality.fd", "min", "Frechet distance"),
            ("quality.swd", "min", "sliced Wasserstein"))
 COLUMNS = ("quality", "inference speed", "mode collapse", "likelihood", "quality over runs", "training stability")
+BEST_COLUMNS = COLUMNS[:4]  # the best configuration's; the last two are over all the family's runs
+OPTIONAL = ("mode collapse", "likelihood")  # shown only where a family of the study measured them
 HEADERS = {"quality": "quality, best configuration", "inference speed": "inference speed, best configuration",
            "mode collapse": "mode collapse, best configuration", "likelihood": "likelihood, best configuration",
            "quality over runs": "quality, all completed runs", "training stability": "training stability, all runs"}
@@ -136,6 +138,12 @@ def family_row(rows: pd.DataFrame, metric: str, mode: str, quality_unit: str) ->
                                    over="runs", link="stability.html#rates")}
 
 
+def shown(rows: list[tuple[str, dict[str, Cell]]]) -> list[str]:
+    """The columns to show: mode collapse and likelihood only where some family measured them (a VAE/flow study
+    has no mode statistic, a GAN study no likelihood), every other column always."""
+    return [c for c in COLUMNS if c not in OPTIONAL or any(math.isfinite(cells[c].value) for _, cells in rows)]
+
+
 def ran(trials: pd.DataFrame) -> list[str]:
     """The families the study ran, in the usual order (a family unknown to this version last)."""
     present = [str(f) for f in trials["family"].dropna().unique()]
@@ -146,9 +154,10 @@ def family_table(trials: pd.DataFrame, study: dict[str, Any]) -> tuple[list[tupl
     """(family, cells) for each family the study ran, and the caption that says what each column shows."""
     metric, mode, unit = _quality_metric(trials, study)
     rows = [(f, family_row(trials[trials["family"] == f], metric, mode, unit)) for f in ran(trials)]
+    measured = ", ".join(c for c in shown(rows) if c in BEST_COLUMNS)
     caption = (f"Best configuration: each family's configuration with the best mean {metric} (among those whose "
-               "every seed completed, when there is one); its quality, inference speed, mode collapse and "
-               "likelihood are the mean and [min, max] over its seeds, or its single run (n=1 run). "
+               f"every seed completed, when there is one); its {measured} are the mean and [min, max] over its "
+               "seeds, or its single run (n=1 run). "
                f"All runs: {metric} as mean ± std over every completed run of the family, and training stability "
                "as the share of all the family's runs that completed, with a 95% Wilson interval.")
     return rows, caption
@@ -156,13 +165,14 @@ def family_table(trials: pd.DataFrame, study: dict[str, Any]) -> tuple[list[tupl
 
 def to_text(rows: list[tuple[str, dict[str, Cell]]], markdown: bool = False) -> str:
     """The table as Markdown or as aligned plain text for a terminal."""
-    header = ["family", *(HEADERS[c] for c in COLUMNS)]
+    columns = shown(rows)
+    header = ["family", *(HEADERS[c] for c in columns)]
     if markdown:
-        body = [[family, *(cells[c].text() for c in COLUMNS)] for family, cells in rows]
+        body = [[family, *(cells[c].text() for c in columns)] for family, cells in rows]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
-    details = [["", *(cells[c].detail() for c in COLUMNS)] for _, cells in rows]
-    mains = [[family, *(cells[c].main() for c in COLUMNS)] for family, cells in rows]
+    details = [["", *(cells[c].detail() for c in columns)] for _, cells in rows]
+    mains = [[family, *(cells[c].main() for c in columns)] for family, cells in rows]
     lines = [header] + [line for m, d in zip(mains, details) for line in ([m, d] if any(d) else [m])]
     widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in lines)
@@ -175,11 +185,13 @@ def to_html(rows: list[tuple[str, dict[str, Cell]]], caption: str) -> str:
         text = html.escape(c.main()) + (f"<br><small>{html.escape(c.detail())}</small>" if c.detail() else "")
         return f'<td><a href="{c.link}">{text}</a></td>' if c.link and math.isfinite(c.value) else f"<td>{text}</td>"
 
-    groups = ('<tr><th></th><th colspan="4">the family\'s best configuration</th>'
-              '<th colspan="2">all the family\'s runs</th></tr>')
+    columns = shown(rows)
+    best = sum(c in BEST_COLUMNS for c in columns)
+    groups = (f'<tr><th></th><th colspan="{best}">the family\'s best configuration</th>'
+              f'<th colspan="{len(columns) - best}">all the family\'s runs</th></tr>')
     short = {"quality over runs": "quality"}  # under the group header that says over what
-    head = "".join(f"<th>{html.escape(short.get(h, h))}</th>" for h in ("family", *COLUMNS))
-    body = "".join(f"<tr><th>{html.escape(f)}</th>{''.join(cell(cells[c]) for c in COLUMNS)}</tr>"
+    head = "".join(f"<th>{html.escape(short.get(h, h))}</th>" for h in ("family", *columns))
+    body = "".join(f"<tr><th>{html.escape(f)}</th>{''.join(cell(cells[c]) for c in columns)}</tr>"
                    for f, cells in rows)
     return (f'<table class="families" id="family-table"><caption>{html.escape(caption)}</caption>'
             f"<thead>{groups}<tr>{head}</tr></thead><tbody>{body}</tbody></table>")
