@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build of torch (on CPU machines it is on local disk). GPU machines: see README, "Install on a GPU machine".
+# The CPU build of torch (on CPU machines it is on local disk). GPU machines: see docs/gpu.md.
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?= -q
 

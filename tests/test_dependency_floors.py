@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-# The lowest floor each may have, and why (README, "Dependency floors").
+# The lowest floor each may have, and why (docs/dependency-floors.md).
 NEEDED = {
     "torch": ("2.6", "weights_only=True loading bypassable before 2.6 (CVE-2025-32434); nn.utils.get_total_norm"),
     "ray": ("2.56", "ray.train.LoggingConfig (Train v2) from 2.56; token authentication from 2.52"),

@@ -95,10 +95,10 @@ def search_case(ctx: Context) -> CaseResult:
     lines = [f"{a}: trials to target {_counts(s, settings['max_trials'])}, median {s['median']:g}"
              f"{' (censored: a lower bound)' if s['median_censored'] else ''}" for a, s in summary.items()]
     lines.append(f"median(random) / median(tpe) = {summary['random']['median'] / summary['tpe']['median']:.2f}")
-    lines += ["full measurement: README 'TPE against random search, measured' (benchmarks/search_compare.py, "
+    lines += ["full measurement: docs/measurements/2026-11-28-search-compare.md (benchmarks/search_compare.py, "
               "5 repeats x 30 trials: equal medians at 20 and 22 modes, 1.94 at 23 on one discordant repeat)",
-              "early stopping: README 'Early stopping, measured' (ASHA on the gan_stability dry run: 17% and 29% "
-              "fewer steps, device time and best result mixed); not re-measured here"]
+              "early stopping: docs/measurements/2026-11-30-early-stopping.md (ASHA on the gan_stability dry run: "
+              "17% and 29% fewer steps, device time and best result mixed); not re-measured here"]
     return CaseResult(lines, {"settings": settings, "summary": summary, "records": records})
 
 

@@ -82,7 +82,7 @@ def resolve(train: TrainConfig, device: torch.device | None = None) -> Placement
         device=chosen,
         # bf16 only when asked (also on CPU: CPU autocast supports it). 'auto' is off: on an H200 bf16 autocast
         # trained every family's default model slower than fp32 with TF32, at batch 256 and at 1,024 (0.71x to
-        # 0.83x, README "Install on a GPU machine"); its casts cost more than these small networks' matmuls save.
+        # 0.83x, docs/measurements/2026-11-28-gpu-h200.md); its casts cost more than these small networks' matmuls save.
         bf16=_decide(train.bf16, False),
         tf32=cuda and _decide(train.tf32, True),  # TF32 exists on NVIDIA GPUs only
         channels_last=_decide(train.channels_last, cuda),  # acts on 4-D tensors (image nets) only
@@ -107,7 +107,7 @@ def _device(asked: str, assigned: torch.device | None) -> torch.device:
     if asked == "cuda":
         raise ConfigError(f"'cuda' but torch {torch.__version__} sees no CUDA device in this process",
                           key="train.device", fix="set train.device=auto (or cpu), or run where a GPU is visible "
-                                                  "with a CUDA build of torch (README: Install on a GPU machine)")
+                                                  "with a CUDA build of torch (docs/gpu.md)")
     return torch.device("cpu")
 
 

@@ -18,8 +18,9 @@ class DiffusionConfig:
     timesteps: int = 1000  # T of the forward process
     schedule: str = "cosine"  # linear | cosine
     sampler: str = "ddim"  # ddpm (ancestral, T steps) | ddim (ddim_steps steps)
-    # 50, not 100: on digits DDIM 50 scored FD 6.96 against 6.91 at 100 (README, Performance, case 6) at half the
-    # network evaluations, and a default digits run's evaluations fell from 17% of its time to 9.2% (genbench bench).
+    # 50, not 100: on digits DDIM 50 scored FD 6.96 against 6.91 at 100 (docs/measurements/2026-11-28-bench.md,
+    # case 6) at half the network evaluations, and a default digits run's evaluations fell from 17% of its time
+    # to 9.2% (genbench bench).
     ddim_steps: int = 50  # sampling steps of DDIM (a sub-sequence of the T steps)
     eta: float = 0.0  # DDIM noise scale: 0 deterministic, 1 matches DDPM's posterior variance
     variance: str = "small"  # reverse variance: small = posterior beta~_t, large = beta_t (Ho et al. 2020)
