@@ -85,38 +85,3 @@ def test_an_unreachable_cluster_is_one_clear_error(tmp_path: Path) -> None:
     assert lines[0].startswith("genbench: error: cannot reach a Ray cluster at 127.0.0.1:9 (Connection refused)")
     assert "HOST:6379" in lines[0]
     assert not (tmp_path / "out").exists()  # refused before anything was written
-
-
-DATA_PARALLEL = """
-study: data_parallel
-family: gan
-data: {name: ring8, n_train: 2000, n_test: 500}
-objectives: [{metric: quality.modes, mode: max}]
-budget: {trials: 2, steps: 40, eval_every: 20}
-dry_run: {trials: 2, steps: 40, eval_every: 20}
-search: {algorithm: random, seed: 3}   # one 2-worker group fits the 2 CPUs: trials run one at a time
-resources: {workers: 2}
-fixed: {gan.g_width: 16, gan.d_width: 16, gan.g_depth: 2, gan.d_depth: 2, train.batch_size: 64,
-        train.log_every: 10, eval.n_samples: 500}
-space:
-  gan.loss: {choice: [non_saturating, hinge]}
-"""
-
-
-def test_trials_with_two_workers_train_through_ray_train_on_two_cpus(tmp_path: Path) -> None:
-    """Each trial drives a 2-worker TorchTrainer; the trial itself holds no CPU, so the 2-CPU local Ray fits it."""
-    (tmp_path / "s.yaml").write_text(DATA_PARALLEL)
-    out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", str(tmp_path / "s.yaml"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "RAY_ADDRESS": ""})
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert "2 trials x 40 steps of family 'gan', 2 workers each" in proc.stdout
-    trials = ds.dataset(out / "trials", format="parquet").to_table().to_pandas()
-    assert len(trials) == 2 and set(trials["status"]) == {"completed"}, trials[["status", "error"]]
-    assert set(trials["train_path"]) == {"ray-train"} and set(trials["workers"]) == {2}
-    assert all(len(nodes.split(",")) == 2 for nodes in trials["worker_nodes"])  # one node id per rank
-    assert (trials["config.train.threads"] == 1).all() and (trials["steps"] == 40).all()
-    history = ds.dataset(out / "history", format="parquet").to_table().to_pandas()
-    for trial_id in trials["trial_id"]:
-        assert history.loc[history["trial_id"] == trial_id, "step"].tolist() == [10, 20, 30, 40]  # rank 0's, once
-    assert sorted(p.name for p in (out / "ray_train").iterdir()) == sorted(f"{t}-s0" for t in trials["trial_id"])

@@ -44,7 +44,11 @@ def test_asha_stops_a_data_parallel_trial_and_the_next_one_gets_its_cpus(tmp_pat
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     trials = ds.dataset(out / "trials", format="parquet").to_table().to_pandas().sort_values("start_time")
     assert len(trials) == 3 and trials["trial_id"].is_unique
+    assert "3 trials x 60 steps of family 'gan', 2 workers each" in proc.stdout
     assert set(trials["train_path"]) == {"ray-train"} and set(trials["workers"]) == {2}
+    assert all(len(nodes.split(",")) == 2 for nodes in trials["worker_nodes"])  # one node id per rank
+    assert (trials["config.train.threads"] == 1).all()
+    assert sorted(p.name for p in (out / "ray_train").iterdir()) == sorted(f"{t}-s0" for t in trials["trial_id"])
     stopped = trials[trials["status"] == "early_stopped"]
     assert list(stopped["config.optim.lr_g"]) == [1.0], trials[["config.optim.lr_g", "status", "quality.swd"]]
     row = stopped.iloc[0]

@@ -38,7 +38,9 @@ def _results(out: Path) -> tuple[dict, list[int]]:
     return trials[0], steps
 
 
-@pytest.mark.parametrize("family", ["gan", "autoregressive"])
+# One family each: the Ray Train path is the same for every family (tests/test_data_parallel.py checks each
+# family's gradient averaging without Ray); the GAN's runs through it in test_data_parallel_asha.py and below.
+@pytest.mark.parametrize("family", ["autoregressive"])
 def test_two_workers_train_and_the_results_record_both(tmp_path: Path, family: str) -> None:
     out = tmp_path / "run"
     proc = _train(family, out, 200, "--workers", "2")
@@ -122,7 +124,7 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path, descen
     assert history == list(range(10, steps + 1, 10))  # no gap, no repeated step
 
 
-@pytest.mark.parametrize("family", ["gan", "flow"])
+@pytest.mark.parametrize("family", ["flow"])
 def test_spread_workers_run_one_per_node_on_two_raylets(tmp_path: Path, two_nodes: object, family: str) -> None:
     out = tmp_path / "run"
     proc = _train(family, out, 120, "--workers", "2", "--placement", "spread", "--address", two_nodes.address)
