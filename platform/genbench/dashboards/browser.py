@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -128,9 +130,11 @@ async def _screenshot(cdp: _Session, session: str, path: Path) -> Path:
 async def _inspect(chromium: str, urls: list[str], shots: Path | None, settle_s: float) -> list[PageReport]:
     import aiohttp
 
-    with tempfile.TemporaryDirectory(prefix="genbench-chromium-") as profile:
+    # Chromium's helpers (renderers, GPU, zygote) write into the profile until they exit: they share its process
+    # group (a session of its own), which _stop ends whole before the folder is removed
+    with tempfile.TemporaryDirectory(prefix="genbench-chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             ws_url = await asyncio.wait_for(asyncio.to_thread(_devtools_url, proc), 60)
             async with aiohttp.ClientSession() as http, http.ws_connect(ws_url, max_msg_size=0) as ws:
@@ -138,8 +142,36 @@ async def _inspect(chromium: str, urls: list[str], shots: Path | None, settle_s:
                 return [await _load(cdp, url, shots / f"{_stem(url)}.png" if shots else None, settle_s)
                         for url in urls]
         finally:
-            proc.terminate()
-            proc.wait(10)
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[str], wait_s: float = 10.0) -> None:
+    """End Chromium and every process of its group: SIGTERM, then SIGKILL for whatever is left after wait_s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and _group_alive(proc.pid):
+        time.sleep(0.05)
+        proc.poll()  # reap the leader: a zombie would keep the group alive
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(wait_s)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: a container's init may never reap them."""
+    if not os.path.isdir("/proc"):
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp, ...
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
 
 
 def _devtools_url(proc: subprocess.Popen[str]) -> str:
