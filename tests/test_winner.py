@@ -261,3 +261,9 @@ def test_one_report_with_the_runs_own_clock_pays_start_up_once() -> None:
     progress.advanced("a", 50, run_s=20.0)
     assert progress.paces["a"] == pytest.approx(103.0)
     assert "~0:07:43 left for 5 trials" in out.getvalue()  # 4.5 trials x 103 s
+
+
+def test_a_boolean_setting_is_printed_as_the_study_file_writes_it() -> None:
+    from genbench.sweep.summary import _value
+
+    assert (_value(False), _value(True), _value(0.00067134), _value("hinge")) == ("false", "true", "0.0006713", "hinge")

@@ -80,6 +80,9 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
 
 
 def _value(value: Any) -> str:
+    """A setting as the study file writes it: 0.0006713, wasserstein, false (not Python's False)."""
+    if isinstance(value, bool):
+        return str(value).lower()
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
