@@ -153,7 +153,7 @@ def overview_page(ctx: Context, pages: list[Page]) -> Page:
 
 
 PROVENANCE = ("provenance.extractor", "provenance.feature_dim", "provenance.reference", "provenance.n_reference",
-              "provenance.n_generated")
+              "provenance.n_generated", "provenance.kid_subsets", "provenance.kid_subset_size")
 
 
 def provenances(trials: pd.DataFrame) -> pd.DataFrame:

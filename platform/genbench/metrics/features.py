@@ -7,6 +7,8 @@ import torch
 
 from genbench.chunks import chunk_rows, split_rows
 
+KID_SUBSETS, KID_SUBSET_SIZE = 50, 1000  # random subsets of the KID estimate and rows in each
+
 
 def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     f = f.double()
@@ -41,16 +43,26 @@ def _mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return off - 2 * k_xy.mean()
 
 
-def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 1000,
+def kid_subset_size(n_real: int, n_fake: int, subset_size: int = KID_SUBSET_SIZE) -> int:
+    """Rows per KID subset: the requested size, or the smaller set's size when a set is smaller."""
+    return min(subset_size, n_real, n_fake)
+
+
+def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
         seed: int = 0) -> tuple[float, float]:
-    """Kernel inception distance: mean and std of the unbiased MMD^2 over random equal-size subsets."""
-    size = min(subset_size, len(real), len(fake))
+    """Kernel inception distance: mean and std of the unbiased MMD^2 over random equal-size subsets.
+
+    The subset count and size change the estimate's spread (and, below ~1,000 rows, its value), so runs
+    record both (provenance.kid_subsets, provenance.kid_subset_size). genbench's 50 of 1,000 are the defaults
+    of Binkowski et al.'s code (polynomial_mmd_averages); torchmetrics draws 100 of 1,000.
+    """
+    size = kid_subset_size(len(real), len(fake), subset_size)
     gen = torch.Generator().manual_seed(seed)
     real, fake = real.double(), fake.double()
     values = torch.stack([_mmd2_unbiased(real[torch.randperm(len(real), generator=gen)[:size]],
                                          fake[torch.randperm(len(fake), generator=gen)[:size]])
                           for _ in range(subsets)])
-    return float(values.mean()), float(values.std())
+    return float(values.mean()), float(values.std()) if subsets > 1 else math.nan  # one subset: no spread
 
 
 def _distance_rows(x: torch.Tensor, y: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
@@ -66,12 +78,17 @@ def _knn_radii(f: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _covered(x: torch.Tensor, y: torch.Tensor, radii_y: torch.Tensor) -> torch.Tensor:
-    """(len(x),) bool: each row of x lies inside the k-NN ball of some row of y."""
+    """(len(x),) bool: each row of x lies inside the closed k-NN ball (distance <= radius) of some row of y."""
     return torch.cat([(dist <= radii_y[None, :]).any(dim=1) for _, dist in _distance_rows(x, y)])
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall (Kynkaanniemi et al. 2019): k-NN balls as the manifold of each set."""
+    """Improved precision and recall (Kynkaanniemi et al. 2019): k-NN balls as the manifold of each set.
+
+    A probe on a ball's boundary counts as inside (`<=`), as in the authors' code (NVlabs stylegan2-ada-pytorch
+    metrics/precision_recall.py); the prdc package uses `<`. The two differ only on exact distance ties: with
+    continuous features they agree (tests/test_metric_parity.py), on duplicated features `<=` counts more.
+    """
     real, fake = real.double(), fake.double()
     precision = _covered(fake, real, _knn_radii(real, k)).double().mean()
     recall = _covered(real, fake, _knn_radii(fake, k)).double().mean()
@@ -79,12 +96,16 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
 
 
 def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tuple[float, float]:
-    """Density and coverage (Naeem et al. 2020) with k-NN balls around real samples only."""
+    """Density and coverage (Naeem et al. 2020) with k-NN balls around real samples only.
+
+    Inside a ball means strictly closer than its radius (`<`), as in the authors' package prdc 0.2 (unlike
+    precision and recall above, whose authors' code uses `<=`): the values equal prdc's on the same features.
+    """
     real, fake = real.double(), fake.double()
     r_real = _knn_radii(real, k)
     inside_count, covered = real.new_zeros(()), torch.zeros(len(real), dtype=torch.bool, device=real.device)
     for _, dist in _distance_rows(fake, real):
-        inside = dist <= r_real[None, :]  # (rows, N)
+        inside = dist < r_real[None, :]  # (rows, N): strict, as prdc
         inside_count, covered = inside_count + inside.double().sum(), covered | inside.any(dim=0)
     return float(inside_count / (k * len(fake))), float(covered.double().mean())
 

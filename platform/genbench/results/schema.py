@@ -25,7 +25,8 @@ TYPES = {"stability.diverged": pa.bool_(), "stability.steps_to_diverge": pa.int6
          "seed": pa.int64(), "steps": pa.int64(), "workers": pa.int64(), "step": pa.int64(),
          "likelihood.n_test": pa.int64(),
          "provenance.n_reference": pa.int64(), "provenance.n_generated": pa.int64(),
-         "provenance.feature_dim": pa.int64()}
+         "provenance.feature_dim": pa.int64(), "provenance.kid_subsets": pa.int64(),
+         "provenance.kid_subset_size": pa.int64()}
 
 
 def _column(name: str, values: list[Any]) -> pa.Array:

@@ -11,7 +11,8 @@ import torch
 
 from genbench.data import Dataset
 from genbench.families.base import Family, family_device
-from genbench.metrics.features import density_coverage, frechet_distance, kid, precision_recall, sliced_wasserstein
+from genbench.metrics.features import (KID_SUBSETS, density_coverage, frechet_distance, kid, kid_subset_size,
+                                       precision_recall, sliced_wasserstein)
 from genbench.metrics.modes import mode_metrics
 from genbench.train.device import synchronize
 
@@ -50,9 +51,13 @@ class Evaluator:
     def provenance(self) -> dict[str, Any]:
         """How every quality score of this run was computed; two scores compare only if these agree."""
         name = self.extractor.name if self.extractor else "none (data space)"
-        return {"provenance.extractor": name, "provenance.reference": f"{self.data.name} test split",
-                "provenance.n_reference": len(self.data.test), "provenance.n_generated": self.n_samples,
-                "provenance.feature_dim": self.extractor.dim if self.extractor else None}
+        out = {"provenance.extractor": name, "provenance.reference": f"{self.data.name} test split",
+               "provenance.n_reference": len(self.data.test), "provenance.n_generated": self.n_samples,
+               "provenance.feature_dim": self.extractor.dim if self.extractor else None}
+        if self.extractor:  # KID's estimate depends on how many subsets of how many rows it averages
+            out.update({"provenance.kid_subsets": KID_SUBSETS,
+                        "provenance.kid_subset_size": kid_subset_size(len(self.data.test), self.n_samples)})
+        return out
 
     def __call__(self, family: Family) -> Scores:
         """Quality metrics (names without prefix) of n_samples fresh samples; never raises for a diverged model."""
