@@ -15,7 +15,7 @@ from genbench.config import DataConfig, from_flat
 from genbench.data import Dataset, load_dataset
 from genbench.errors import GenbenchError
 from genbench.families import FAMILIES
-from genbench.families.base import Family
+from genbench.families.base import Family, Parts
 from genbench.train import checkpoint
 from genbench.train.loop import LoopState
 
@@ -95,6 +95,12 @@ def test_an_optimiser_kept_in_a_list_or_a_dict_is_found_undeclared(datasets: dic
     model.spare = [extra]
     model.by_name = {"warm": torch.optim.lr_scheduler.LambdaLR(extra, lambda step: 1.0)}
     assert undeclared(model) == ["family.spare[0]", "family.by_name['warm']"]
+
+
+def test_a_part_name_declared_twice_is_refused() -> None:
+    net = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="one part name twice"):
+        Parts(modules={"net": net}, optimisers={"net": torch.optim.SGD(net.parameters(), lr=0.1)})
 
 
 def state_equal(a: Any, b: Any) -> bool:

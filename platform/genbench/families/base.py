@@ -5,7 +5,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -16,7 +16,6 @@ from genbench.chunks import CHUNK_BYTES, chunk_rows, map_rows, split_rows
 __all__ = ["CHUNK_BYTES", "chunk_rows", "map_rows", "split_rows"]  # the families import them from here
 
 
-@runtime_checkable
 class Stateful(Protocol):
     """What a checkpoint saves and restores by name: a module, an optimiser, an LR scheduler, Counters."""
 
