@@ -192,7 +192,7 @@ def test_ema_tracks_weights_and_is_used_for_sampling(grid: Dataset) -> None:
 
 
 def test_nll_is_off_by_default(grid: Dataset) -> None:
-    assert build(grid).nll_method == ""
+    assert build(grid).nll_method is None
 
 
 def test_bound_equals_exact_nll_for_gaussian_data_with_oracle() -> None:

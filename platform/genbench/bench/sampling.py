@@ -38,7 +38,7 @@ def family_rates(ctx: Context) -> tuple[list[str], dict[str, Any]]:
         for name in FAMILY_NAMES:
             family = _build(name, data, {})
             rate = sample_rate(family, n, ctx.pick(3, 5))
-            nfe = getattr(family, "sample_nfe", None)
+            nfe = family.sample_nfe
             out[f"{name}/{data_name}"] = {"n": n, "samples_per_s": rate, "nfe": nfe}
             lines.append(f"{name:>14} on {data_name:<7} {rate.median:10.0f} samples/s "
                          f"(min {rate.low:.0f}, max {rate.high:.0f}), {nfe} network evaluations per sample")

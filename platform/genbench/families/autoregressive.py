@@ -11,7 +11,7 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast, backward_in_chunks, chunk_rows, draw_categorical, map_rows
+from genbench.families.base import Autocast, Parts, backward_in_chunks, chunk_rows, draw_categorical, map_rows
 from genbench.families.configs.autoregressive import AutoregressiveConfig
 from genbench.nets.masked import MADE, PixelCNN
 
@@ -144,6 +144,12 @@ class Autoregressive:
 
     def modules(self) -> dict[str, nn.Module]:
         return {"pixelcnn" if self.is_image else "made": self.net}
+
+    def parts(self) -> Parts:
+        schedulers = {"sched": self.sched} if self.sched is not None else {}
+        standardisation = () if self.is_image else ("shift", "scale")  # vectors only: (D,) each
+        return Parts(modules={"net": self.net}, optimisers={"opt": self.opt}, schedulers=schedulers,
+                     device_tensors=standardisation)
 
     # ---- likelihood -------------------------------------------------------------------------------------
 

@@ -4,23 +4,97 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from genbench.chunks import CHUNK_BYTES, chunk_rows, map_rows, split_rows
 
 __all__ = ["CHUNK_BYTES", "chunk_rows", "map_rows", "split_rows"]  # the families import them from here
 
 
+class Stateful(Protocol):
+    """What a checkpoint saves and restores by name: a module, an optimiser, an LR scheduler, Counters."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> Any: ...
+
+
+class Counters:
+    """Plain numbers a family keeps across steps (the VAE's KL warm-up step count) as one checkpointable part.
+
+    It reads and writes the owner's attributes by name, so that a family's step code keeps `self.n += 1`."""
+
+    def __init__(self, owner: object, *names: str) -> None:
+        self.owner, self.names = owner, names
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: getattr(self.owner, name) for name in self.names}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for name in self.names:
+            setattr(self.owner, name, state_dict[name])
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Everything a family holds that outlives one step, by name: what a checkpoint saves, what data parallelism
+    averages (optimisers) and broadcasts (modules), and what placement moves to the device.
+
+    The names are the keys of a checkpoint's state; the families use their attribute names, the keys that
+    checkpoints had before parts were declared, so that older checkpoints still load."""
+
+    modules: dict[str, nn.Module]  # every network, EMA copies included
+    optimisers: dict[str, torch.optim.Optimizer]  # each step's gradients are averaged over workers first
+    schedulers: dict[str, LRScheduler] = field(default_factory=dict)
+    counters: dict[str, Counters] = field(default_factory=dict)
+    # attributes holding constant tensors derived from the data (or holders with to_device(device)): moved with the
+    # family, never saved (a resumed run rebuilds them from the same data)
+    device_tensors: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        groups = (self.modules, self.optimisers, self.schedulers, self.counters)
+        names = [name for group in groups for name in group]
+        if len(set(names)) < len(names):
+            raise ValueError(f"a family declares one part name twice: {sorted(names)}")
+
+    def stateful(self) -> dict[str, Stateful]:
+        """Every part a checkpoint holds, by name."""
+        return {**self.modules, **self.optimisers, **self.schedulers, **self.counters}
+
+
 class Family(Protocol):
-    """What the loop needs of a family: its modules, one optimisation step, and samples."""
+    """What the loop needs of a family: its parts, one optimisation step, samples and how they are drawn."""
 
     batches_per_step: int  # the loop hands train_step batch_size * batches_per_step rows
     autocast: Autocast  # entered around training forward passes; genbench.train.device.place sets it
 
-    def modules(self) -> dict[str, nn.Module]: ...
+    @property
+    def sampler(self) -> str:
+        """provenance.sampler: what sample() runs ('generator pass', 'ddim (10 steps)')."""
+        ...
+
+    @property
+    def sample_nfe(self) -> int:
+        """cost.sample_nfe: network evaluations per sample (the sequential cost of sampling)."""
+        ...
+
+    @property
+    def nll_method(self) -> str | None:
+        """likelihood.method ('exact', 'bound: IWAE k=64', ...); None: the family scores no likelihood."""
+        ...
+
+    def modules(self) -> dict[str, nn.Module]:
+        """The trained networks (no EMA copies): parameter counts, finiteness checks, compilation."""
+        ...
+
+    def parts(self) -> Parts:
+        """The declaration of every stateful part (checkpoints, data parallelism, device placement use it)."""
+        ...
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         """One optimisation step on batch (B * batches_per_step, D); returns detached 0-dim `train.*` scalars."""
@@ -34,7 +108,10 @@ class Family(Protocol):
 class LikelihoodFamily(Family, Protocol):
     """A family that scores data: exact (flow, autoregressive) or a bound (VAE, diffusion)."""
 
-    nll_method: str  # how nll is computed, stored beside the value: 'exact', 'bound: IWAE k=64', ...
+    @property
+    def nll_method(self) -> str:
+        """How nll is computed, stored beside the value: 'exact', 'bound: IWAE k=64', ..."""
+        ...
 
     def nll(self, batch: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood in nats of each example of batch: (B,).

@@ -10,7 +10,7 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast, chunk_rows, family_device, map_bytes, map_rows, split_rows
+from genbench.families.base import Autocast, Parts, chunk_rows, family_device, map_bytes, map_rows, split_rows
 from genbench.families.configs.diffusion import DiffusionConfig
 from genbench.nets.unet import TimeMLP, UNet
 
@@ -156,7 +156,7 @@ class Diffusion:
         self.mean = torch.zeros(data.shape) if data.is_image else data.train.mean(dim=0)  # (D,)
         self.std = torch.ones(data.shape) if data.is_image else data.train.std(dim=0).clamp(min=1e-6)  # (D,)
         self.clip = m.clip_x0 and data.is_image
-        self.nll_method = self._nll_method() if m.nll_bound else ""
+        self.nll_method = self._nll_method() if m.nll_bound else None  # None: the costly bound is switched off
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
         # denoiser inputs per evaluation pass: the U-Net keeps skip maps of unet_channels at full resolution
         # (images), the MLP hidden layers of mlp_width units (vectors)
@@ -173,6 +173,11 @@ class Diffusion:
 
     def modules(self) -> dict[str, nn.Module]:
         return {"denoiser": self.net}
+
+    def parts(self) -> Parts:
+        ema = {"ema_net": self.ema_net} if self.ema_net is not None else {}
+        return Parts(modules={"net": self.net, **ema}, optimisers={"opt": self.opt},
+                     schedulers={"lr_sched": self.lr_sched}, device_tensors=("sched", "mean", "std"))
 
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         """Data space -> model space: images [0, 1] -> [-1, 1]; vectors standardised."""

@@ -11,7 +11,7 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast, chunk_rows, map_bytes, map_rows
+from genbench.families.base import Autocast, Parts, chunk_rows, map_bytes, map_rows
 from genbench.families.configs.flow import FlowConfig
 from genbench.nets.coupling import MultiScaleFlow, vector_flow
 
@@ -82,6 +82,9 @@ class Flow:
 
     def modules(self) -> dict[str, nn.Module]:
         return {"flow": self.flow}
+
+    def parts(self) -> Parts:
+        return Parts(modules={"flow": self.flow}, optimisers={"opt": self.opt}, schedulers={"sched": self.sched})
 
     def _to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """Uniform dequantisation of images with L levels: y = (x (L - 1) + u) / L in [0, 1)^D."""

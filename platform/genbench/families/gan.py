@@ -8,7 +8,7 @@ from torch import nn
 
 from genbench.config import RunConfig
 from genbench.data import Dataset
-from genbench.families.base import Autocast, chunk_rows, family_device, map_bytes, map_rows
+from genbench.families.base import Autocast, Parts, chunk_rows, family_device, map_bytes, map_rows
 from genbench.families.configs.gan import GanConfig
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
 from genbench.nets.conv import ConvEncoder, ConvGenerator
@@ -38,6 +38,7 @@ class GAN:
 
     sample_nfe = 1  # one generator pass per sample
     sampler = "generator pass"
+    nll_method = None  # a GAN defines no likelihood
 
     def __init__(self, cfg: RunConfig, data: Dataset) -> None:
         m, o = cfg.model, cfg.optim
@@ -57,6 +58,10 @@ class GAN:
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.g, "discriminator": self.d}
+
+    def parts(self) -> Parts:
+        ema = {"g_ema": self.g_ema} if self.g_ema is not None else {}
+        return Parts(modules={"g": self.g, "d": self.d, **ema}, optimisers={"opt_g": self.opt_g, "opt_d": self.opt_d})
 
     def _pack(self, x: torch.Tensor) -> torch.Tensor:
         # (B, D) -> (B / pack, pack * D); images (B, C, H, W) -> (B / pack, pack * C, H, W)

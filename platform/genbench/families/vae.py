@@ -12,7 +12,7 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
-from genbench.families.base import Autocast, chunk_rows, draw_categorical, map_rows, split_rows
+from genbench.families.base import Autocast, Counters, Parts, chunk_rows, draw_categorical, map_rows, split_rows
 from genbench.families.configs.vae import VaeConfig
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.mlp import mlp
@@ -181,6 +181,11 @@ class VAE:
 
     def modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder}
+
+    def parts(self) -> Parts:
+        # steps_done drives the KL warm-up: a resumed run continues the ramp where it stopped
+        return Parts(modules=self.modules(), optimisers={"opt": self.opt},
+                     counters={"counters": Counters(self, "steps_done")})
 
     def _target(self, batch: torch.Tensor) -> torch.Tensor:
         """What the decoder models: the batch itself, or its uniform dequantisation for a Gaussian on levels."""

@@ -1,31 +1,50 @@
-"""Small atomic checkpoints of a run: every module, optimiser and scheduler of the family, the loop state, history."""
+"""Small atomic checkpoints of a run: every stateful part the family declares (Family.parts), the loop state, history."""
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict
 from typing import Any
 
 import torch
 
 from genbench.atomic import replace_durably
-from torch import nn
-
-from genbench.families.base import Family
+from genbench.errors import GenbenchError
+from genbench.families.base import Family, Parts
 from genbench.train.loop import LoopState
-
-STATEFUL = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)
 
 
 def family_state(family: Family) -> dict[str, Any]:
-    """State dicts of every module (EMA copies included), optimiser and LR scheduler the family holds."""
-    return {name: obj.state_dict() for name, obj in vars(family).items() if isinstance(obj, STATEFUL)}
+    """State dicts of every part the family declares: modules (EMA copies included), optimisers, LR schedulers,
+    counters."""
+    return {name: part.state_dict() for name, part in family.parts().stateful().items()}
 
 
-def load_family_state(family: Family, state: dict[str, Any]) -> None:
-    for name, obj in vars(family).items():
-        if isinstance(obj, STATEFUL):
-            obj.load_state_dict(state[name])
+def load_family_state(family: Family, state: dict[str, Any], source: str = "checkpoint") -> None:
+    """Restore every part the family declares from `state` (a checkpoint's "family" entry)."""
+    parts = family.parts()
+    absent = _check_parts(parts, state, source)
+    for name, part in parts.stateful().items():
+        if name not in absent:
+            part.load_state_dict(state[name])
+
+
+def _check_parts(parts: Parts, state: dict[str, Any], source: str) -> set[str]:
+    """The counters `state` lacks (a checkpoint written before counters were saved: they restart, with a warning).
+    Any other declared part it lacks, or a part it holds that is not declared, is an error: the run's config
+    changed since the checkpoint was written (an EMA copy switched on, a schedule switched off)."""
+    absent = {name for name in parts.counters if name not in state}
+    if absent:
+        warnings.warn(f"{source}: written before {sorted(absent)} were saved; they restart from their initial values",
+                      stacklevel=3)
+    declared = set(parts.stateful())
+    missing, unknown = sorted(declared - set(state) - absent), sorted(set(state) - declared)
+    if missing or unknown:
+        raise GenbenchError(f"{source}: its parts do not match the family built from the run's config (missing: "
+                            f"{missing or 'none'}; not declared: {unknown or 'none'}); resume with the config it was "
+                            f"written with, or start the run afresh")
+    return absent
 
 
 def save(directory: str, family: Family, loop: LoopState, history: list[dict[str, Any]]) -> None:
@@ -50,7 +69,7 @@ def load(directory: str, family: Family) -> tuple[LoopState, list[dict[str, Any]
     # tensors and plain containers only; read onto the CPU (a GPU run's checkpoint loads anywhere), then
     # load_state_dict copies each tensor onto the device of the family's own (already placed) tensors
     state = torch.load(os.path.join(directory, "state.pt"), weights_only=True, map_location="cpu")
-    load_family_state(family, state["family"])
+    load_family_state(family, state["family"], source=os.path.join(directory, "state.pt"))
     torch.set_rng_state(state["torch_rng"])
     if "cuda_rng" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda_rng"])

@@ -7,13 +7,11 @@ import os
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from genbench.config import TrainConfig
 from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Family
-from genbench.train.parallel import optimisers
 
 TRAIN_SPLIT_SHARE = 0.25  # the training split is copied to the GPU once when it takes at most this share of free memory
 
@@ -121,28 +119,36 @@ def apply_backends(placement: Placement) -> None:
 
 
 def place(family: Family, placement: Placement) -> Family:
-    """Move every module, tensor and schedule of `family` to the device, in channels-last where asked, with its
-    training forward passes in bf16 where asked (the loop compiles the networks after the first step, where
-    asked). Families are built on the CPU first, so that one seed gives the same initial weights on every device."""
-    for name, value in list(vars(family).items()):
-        if isinstance(value, nn.Module):
-            value.to(placement.device)
-            if placement.channels_last:
-                value.to(memory_format=torch.channels_last)  # 4-D conv weights only; other tensors unchanged
-        elif isinstance(value, torch.Tensor):
-            setattr(family, name, value.to(placement.device))
-        elif hasattr(value, "to_device"):  # plain holders of tensors (diffusion's Schedule)
-            value.to_device(placement.device)
+    """Move every module and constant tensor `family` declares (Family.parts) to the device, in channels-last where
+    asked, with its training forward passes in bf16 where asked (the loop compiles the networks after the first
+    step, where asked). Families are built on the CPU first, so that one seed gives the same initial weights on
+    every device."""
+    parts = family.parts()
+    for module in parts.modules.values():
+        module.to(placement.device)
+        if placement.channels_last:
+            module.to(memory_format=torch.channels_last)  # 4-D conv weights only; other tensors unchanged
+    _move_tensors(family, parts.device_tensors, placement.device)
     family.autocast = Autocast(placement.device.type, placement.bf16)
     _check_optimisers(family, placement.device)
     return family
+
+
+def _move_tensors(family: Family, names: tuple[str, ...], device: torch.device) -> None:
+    """The family's constant tensors to `device`: each attribute named a tensor, or a holder with to_device."""
+    for name in names:
+        value = getattr(family, name)
+        if isinstance(value, torch.Tensor):
+            setattr(family, name, value.to(device))
+        else:  # a plain holder of tensors (diffusion's Schedule)
+            value.to_device(device)
 
 
 def _check_optimisers(family: Family, device: torch.device) -> None:
     """The optimisers were built before the move: Module.to swaps each parameter's data in place (CPU to CUDA), so
     they still hold the moved parameters. Checked, because a conversion that made new parameters would leave them
     stepping stale CPU copies without any error."""
-    for optimiser in optimisers(family):
+    for optimiser in family.parts().optimisers.values():
         for group in optimiser.param_groups:
             stale = [p.device for p in group["params"] if p.device.type != device.type]
             if stale:

@@ -99,7 +99,7 @@ def likelihood(family: Family, data: Dataset) -> dict[str, Any]:
     """likelihood.nll (nats per example) on the test split, bpd for images, and how it was computed.
 
     A diverged model's is NaN (or inf), computed like any other: the honest value, never an exception."""
-    if not getattr(family, "nll_method", ""):  # no likelihood, or one switched off (diffusion's bound is costly)
+    if family.nll_method is None:  # no likelihood, or one switched off (diffusion's bound is costly)
         return {}
     test, device = data.test[:NLL_MAX_EXAMPLES], family_device(family)
     # fp32 on the family's device: never under bf16 autocast (nll sums every value's log-probability; see Autocast)
@@ -112,19 +112,15 @@ def likelihood(family: Family, data: Dataset) -> dict[str, Any]:
 
 
 def sample_cost(family: Family, n_samples: int) -> dict[str, Any]:
-    """cost.sample_per_s for one batch of n_samples (wall clock), cost.sample_nfe where the family knows it, and
-    provenance.sampler: which sampler was timed (a family may have several, e.g. DDPM or DDIM at k steps)."""
+    """cost.sample_per_s for one batch of n_samples (wall clock), cost.sample_nfe, and provenance.sampler: which
+    sampler was timed (a family may have several, e.g. DDPM or DDIM at k steps)."""
     device = family_device(family)
     synchronize(device)
     start = time.perf_counter()
     family.sample(n_samples)
     synchronize(device)  # GPU sampling is asynchronous: the time counts once the samples exist
-    out: dict[str, Any] = {"cost.sample_per_s": n_samples / max(time.perf_counter() - start, 1e-9),
-                           "provenance.sampler": getattr(family, "sampler", type(family).__name__)}
-    nfe = getattr(family, "sample_nfe", None)
-    if nfe is not None:
-        out["cost.sample_nfe"] = float(nfe)
-    return out
+    return {"cost.sample_per_s": n_samples / max(time.perf_counter() - start, 1e-9),
+            "provenance.sampler": family.sampler, "cost.sample_nfe": float(family.sample_nfe)}
 
 
 PROC_SELF = Path("/proc/self")  # Linux: the resident high-water mark (VmHWM) can be read and reset per run

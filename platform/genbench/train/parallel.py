@@ -5,14 +5,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from genbench.families.base import Family
-
-
-def optimisers(family: Family) -> list[torch.optim.Optimizer]:
-    """Every optimiser a family holds as an attribute (the GAN has two)."""
-    return [v for v in vars(family).values() if isinstance(v, torch.optim.Optimizer)]
 
 
 def _average_grads(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -36,7 +30,8 @@ def make_data_parallel(family: Family) -> None:
     (GAN: D and G in turn, penalties included) without wrapping modules; gradient clipping, where a
     family clips, acts on each worker's local gradient before the average.
     """
-    pending = {id(o) for o in optimisers(family)}
+    optimisers = list(family.parts().optimisers.values())  # the GAN has two
+    pending = {id(o) for o in optimisers}
 
     def first_step_sync(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         # Same seed, same initial weights; but data-dependent initialisation (ActNorm) saw each worker's own
@@ -45,17 +40,17 @@ def make_data_parallel(family: Family) -> None:
             pending.clear()
             broadcast_modules(family)
 
-    for optimizer in optimisers(family):
+    for optimizer in optimisers:
         optimizer.register_step_pre_hook(first_step_sync)
         optimizer.register_step_pre_hook(_average_grads)
 
 
 def broadcast_modules(family: Family, src: int = 0) -> None:
-    """Copy rank `src`'s parameters and buffers to every worker (after data-dependent initialisation)."""
-    for module in vars(family).values():
-        if isinstance(module, nn.Module):
-            for tensor in [*module.parameters(), *module.buffers()]:
-                dist.broadcast(tensor.data, src)
+    """Copy rank `src`'s parameters and buffers of every declared module (EMA copies included) to every worker
+    (after data-dependent initialisation)."""
+    for module in family.parts().modules.values():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src)
 
 
 def mean_over_workers(values: torch.Tensor) -> torch.Tensor:

@@ -114,7 +114,7 @@ def running_row(family: Any, evaluator: Evaluator, curve: list[dict[str, float]]
     """The row of a run that is still training, as of its latest evaluation: what a stopped trial's row holds."""
     series = [c.get(evaluator.primary[0], float("nan")) for c in curve]
     return {"steps": step, **meter.columns(), **evaluator.provenance(),
-            "provenance.sampler": getattr(family, "sampler", type(family).__name__),
+            "provenance.sampler": family.sampler,
             "cost.params": count_params(family), "cost.train_flops": state.step_flops * step * meter.world,
             **_stability(False, None, state.grad_norm_max, series, evaluator.primary[1])}
 
