@@ -1,5 +1,5 @@
-"""`genbench --version` prints the package's version: the installed distribution's, or a source checkout's
-pyproject.toml version when it runs uninstalled."""
+"""The package's metadata: `genbench --version` prints the installed distribution's version (a source checkout's
+pyproject.toml version when it runs uninstalled), and the declared Apache-2.0 license ships its text."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,8 @@ import pytest
 from genbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-DECLARED = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+DECLARED = PROJECT["version"]
 
 
 def test_version_flag_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,3 +47,12 @@ def test_without_metadata_or_pyproject_the_version_says_so(monkeypatch: pytest.M
     assert genbench._version() == DECLARED
     monkeypatch.setattr(genbench, "__file__", str(tmp_path / "a" / "genbench" / "__init__.py"))
     assert genbench._version() == "unknown (not installed, no pyproject.toml)"
+
+
+def test_the_declared_license_ships_its_full_text() -> None:
+    assert PROJECT["license"] == "Apache-2.0" and PROJECT["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    # The Apache Software Foundation's text whole: its title, the last of the 9 sections and the appendix.
+    assert "Apache License\n                           Version 2.0, January 2004" in text
+    assert "9. Accepting Warranty or Additional Liability." in text and "END OF TERMS AND CONDITIONS" in text
+    assert text.rstrip().endswith("limitations under the License.")
