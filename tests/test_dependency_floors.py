@@ -13,8 +13,11 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[1]
 # The lowest floor each may have, and why (docs/dependency-floors.md).
 NEEDED = {
-    "torch": ("2.6", "weights_only=True loading bypassable before 2.6 (CVE-2025-32434); nn.utils.get_total_norm"),
+    "torch": ("2.9", "backends fp32_precision (train.tf32) from 2.9; weights_only=True loading bypassable before 2.6 "
+                     "(CVE-2025-32434); nn.utils.get_total_norm and clip_grads_with_norm_ from 2.6"),
     "ray": ("2.56", "ray.train.LoggingConfig (Train v2) from 2.56; token authentication from 2.52"),
+    "optuna": ("5.0", "PED-ANOVA importances of conditional parameters from 5.0 (4.x leaves them out)"),
+    "pyarrow": ("14.0.1", "unify_schemas(promote_options=...) from 14.0; CVE-2023-47248 fixed in 14.0.1"),
     "pillow": ("11.3", "image decoder and encoder CVEs up to 11.2 (CVE-2023-50447, CVE-2024-28219, CVE-2025-48379)"),
 }
 
@@ -53,3 +56,24 @@ def test_the_cpu_torch_pin_meets_the_floor_so_pip_keeps_it() -> None:
     requirement = _requirements()["torch"]
     assert pin and [s.operator for s in requirement.specifier] == [">="]
     assert requirement.specifier.contains(pin.group(1))
+
+
+def test_the_apis_that_set_the_floors_exist() -> None:
+    """What each floor is for, called: a run against the floors (not only the newest releases) checks them too."""
+    import optuna
+    import pyarrow as pa
+    import torch
+    from ray.train import LoggingConfig
+
+    assert callable(torch.nn.utils.get_total_norm) and callable(torch.nn.utils.clip_grads_with_norm_)
+    assert torch.backends.cuda.matmul.fp32_precision and torch.backends.cudnn.conv.fp32_precision  # train.tf32
+    assert LoggingConfig is not None
+    wide = pa.unify_schemas([pa.schema([("a", pa.int32())]), pa.schema([("a", pa.int64())])],
+                            promote_options="permissive")
+    assert wide.field("a").type == pa.int64()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + (t.suggest_float("y", 0, 1) if t.number % 2 else 0),
+                   n_trials=12)  # y is conditional: only odd trials draw it
+    scores = optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+    assert set(scores) == {"x", "y"}  # optuna 4.x left y out

@@ -158,5 +158,5 @@ def test_a_cluster_study_interrupted_and_resumed_keeps_its_searcher(s3: dict[str
     assert len(complete) == 4 and finished.number in {t.number for t in complete}  # the searcher kept its trial
     assert sorted(t.values[0] for t in complete) == pytest.approx(sorted(trials["likelihood.nll"]))
     with store.fs.open_input_stream(store.path("summary.yaml")) as f:
-        assert yaml.safe_load(f.read())["importances"]["likelihood.nll"]  # fANOVA read the mirrored journal
+        assert yaml.safe_load(f.read())["importances"]["likelihood.nll"]  # PED-ANOVA read the mirrored journal
     assert len(list(tmp.glob("genbench-journal-*"))) == 1  # the killed driver's; the resume removed its own

@@ -128,7 +128,7 @@ def test_asha_stops_a_losing_trial_and_says_so(asha_run: tuple[subprocess.Comple
     summary = yaml.safe_load((out / "summary.yaml").read_text())
     assert summary["early_stopping"]["runs_stopped"] == len(stopped)
     assert summary["early_stopping"]["steps_saved"] == int((90 - stopped["steps"]).sum())
-    assert "Early stopping:" in proc.stdout and "Importance for quality.swd (fANOVA): optim.lr_g" in proc.stdout
+    assert "Early stopping:" in proc.stdout and "Importance for quality.swd (PED-ANOVA): optim.lr_g" in proc.stdout
 
 
 def test_asha_stopped_rows_carry_cost_provenance_and_stability(

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="genbench", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Benchmark and hyperparameter search for generative model families, on Ray Tune + Optuna. "
                     "Results land in Parquet; dashboards are static HTML.")
+    from genbench import __version__
+
+    parser.add_argument("--version", action="version", version=f"genbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("dry-run", help="run a study at its dry-run budget (a private local Ray, or --address)")
     _add_study_args(p, "results directory (default: results/<study>-dry-run)")

@@ -264,17 +264,23 @@ def parallel(trials: pd.DataFrame, params: list[str], metric: str) -> go.Figure:
                    margin=dict(l=80, r=60, t=110, b=40))
 
 
-def importances(table: pd.DataFrame) -> go.Figure:
-    """fANOVA importance of each searched setting, one bar group per objective (table: metric, param, importance)."""
+IMPORTANCE_AXES = {  # what each evaluator's normalised score is a share of
+    "PED-ANOVA": "importance (share of how far the best trials' settings differ from all trials', 0-1)",
+    "fANOVA": "importance (share of the objective's variance, 0-1)"}
+
+
+def importances(table: pd.DataFrame, method: str) -> go.Figure:
+    """Importance of each searched setting by `method` (PED-ANOVA, or fANOVA in older results), one bar group per
+    objective (table: metric, param, importance)."""
     fig = go.Figure()
     colours = neutral_map(list(table["metric"]))  # objectives, not families: no family's colour
     for metric, part in table.groupby("metric", sort=False):
         part = part.sort_values("importance")
         fig.add_trace(go.Bar(x=part["importance"], y=part["param"].map(plain), orientation="h", name=metric,
                              marker_color=colours[metric]))
-    _layout(fig, "Hyperparameter importance (fANOVA over the finished trials)", barmode="group",
+    _layout(fig, f"Hyperparameter importance ({method} over the finished trials)", barmode="group",
             height=160 + 28 * max(table["param"].nunique(), 3), margin=dict(l=180, r=30, t=60, b=60))
-    fig.update_xaxes(title="importance (share of the objective's variance, 0-1)", range=[0, 1])
+    fig.update_xaxes(title=IMPORTANCE_AXES.get(method, "importance (0-1)"), range=[0, 1])
     fig.update_yaxes(title="")
     return fig
 

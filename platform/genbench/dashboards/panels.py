@@ -264,7 +264,9 @@ def _importances(p: Panel, ctx: Context) -> go.Figure:
     rows = [{"metric": m, "param": k, "importance": float(v)} for m, s in scores.items() for k, v in (s or {}).items()]
     if not rows:
         raise Missing("summary.yaml holds no importances (a sweep computes them from 4 finished trials on)")
-    fig = figures.importances(pd.DataFrame(rows))
+    from genbench.results.analysis import importance_method
+
+    fig = figures.importances(pd.DataFrame(rows), importance_method(ctx.summary or {}))
     return fig.update_layout(title=_title(p, fig.layout.title.text, ctx))
 
 

@@ -45,7 +45,7 @@ KINDS: dict[str, Kind] = {
                        doc="a history column over steps, mean and min-max band over each configuration's seeds"),
     "scatter": Kind(("x", "y", "group"), doc="one point per run at (x, y)"),
     "parallel": Kind(("params", "metric"), lists=("params",), doc="parallel coordinates, settings -> outcome"),
-    "importances": Kind((), source="summary", doc="fANOVA importances from summary.yaml"),
+    "importances": Kind((), source="summary", doc="PED-ANOVA importances from summary.yaml (its importance_method)"),
     "budget_curve": Kind((), source="budget_curve", doc="expected best objective after n trials"),
     "pareto": Kind(("x", "y"), optional=("group",), doc="configurations and the Pareto front from summary.yaml"),
     "totals": Kind(("metric", "group"), doc="sum of a cost column per group (seconds shown as hours)"),

@@ -135,6 +135,11 @@ def early_stopping_savings(trials: pd.DataFrame, budget_steps: int) -> dict[str,
 STUDY_KEYS = ("seed", "train.steps", "eval.every", "train.threads")  # set by the study's budget for every trial
 
 
+def importance_method(summary: dict[str, Any]) -> str:
+    """The evaluator behind a summary.yaml's importances; one written before the key was recorded used fANOVA."""
+    return str(summary.get("importance_method") or "fANOVA")
+
+
 def _plain(value: Any, default: Any) -> Any:
     """A Parquet cell as the plain Python value of its run key: numpy scalars unwrapped, and a whole float back to
     an int where the key is an integer (a column shared by families with NaN rows is stored as float)."""

@@ -9,11 +9,58 @@ import yaml
 
 from genbench.metrics.score_warnings import score_warnings
 from genbench.results.analysis import (budget_curve, config_entry, configurations, early_stopping_savings,
-                                       pareto_front, ranked, searched_keys)
+                                       importance_method, pareto_front, ranked, searched_keys)
 from genbench.results.store import ResultsStore
 from genbench.sweep.spec import Budget, Study
 
-MIN_TRIALS_FOR_IMPORTANCE = 4  # fANOVA on fewer finished trials says nothing
+MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer finished trials say nothing about which settings matter
+IMPORTANCE_METHOD = "PED-ANOVA"  # Optuna's; scores conditional keys too (a `when:`- or family-guarded key)
+TOP_SHARE, TOP_TRIALS = 0.1, 5  # the best 10% of the finished trials, or the best 5 where that is fewer (Optuna's
+# advice: at least 5 above the quantile), at most half of them so that the best differ from all
+
+
+def top_quantile(finished: int) -> float:
+    """The share of finished trials PED-ANOVA calls the best: 0.1, raised to hold 5 trials, capped at 0.5."""
+    return min(0.5, max(TOP_SHARE, TOP_TRIALS / finished))
+
+
+def _objective_importances(loaded: Any, index: int, mode: str) -> dict[str, float]:
+    """One objective's PED-ANOVA importances over the trials that measured it, shares summing to 1; {} when fewer
+    than MIN_TRIALS_FOR_IMPORTANCE measured it or no setting's distribution among the best differs from all."""
+    import warnings
+
+    import optuna
+    from optuna.importance import PedAnovaImportanceEvaluator
+
+    sign = -1.0 if mode == "max" else 1.0  # PED-ANOVA with a target takes lower as better
+    measured = [t for t in loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if math.isfinite(t.values[index])]
+    if len(measured) < MIN_TRIALS_FOR_IMPORTANCE:
+        return {}
+    evaluator = PedAnovaImportanceEvaluator(target_quantile=top_quantile(len(measured)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its notes on small regimes and on targets being minimised
+        raw = optuna.importance.get_param_importances(loaded, evaluator=evaluator, normalize=False,
+                                                      target=lambda t: sign * t.values[index])
+    total = sum(raw.values())
+    # Optuna would spread an all-zero result evenly, which reads as a finding; none is reported instead.
+    return {k: round(float(v) / total, 4) for k, v in raw.items()} if total > 0 else {}
+
+
+def param_importances(storage: Any, study: Study) -> dict[str, dict[str, float]]:
+    """Optuna's PED-ANOVA importance of every searched key (conditional ones included) per objective, from the
+    study's journal; {} when not computable."""
+    import optuna
+
+    if storage is None:
+        return {}
+    loaded = optuna.load_study(study_name=study.name, storage=storage)
+    out = {}
+    for i, (metric, mode) in enumerate(study.objectives):
+        scores = _objective_importances(loaded, i, mode)
+        if scores:
+            out[metric] = scores
+    return out
 
 
 def curve_group(study: Study) -> str | None:
@@ -21,33 +68,6 @@ def curve_group(study: Study) -> str | None:
     if len(study.families) > 1:
         return "family"
     return next((f"config.{k}" for k, p in study.space.items() if p.kind == "choice" and not p.when), None)
-
-
-def param_importances(storage: Any, study: Study) -> dict[str, dict[str, float]]:
-    """Optuna's hyperparameter importances (fANOVA) per objective, from the study's journal; {} when not computable."""
-    import warnings
-
-    import optuna
-    from optuna.importance import FanovaImportanceEvaluator
-
-    if storage is None:
-        return {}
-    loaded = optuna.load_study(study_name=study.name, storage=storage)
-    finished = [t for t in loaded.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(finished) < MIN_TRIALS_FOR_IMPORTANCE:
-        return {}
-    out = {}
-    for i, (metric, _) in enumerate(study.objectives):
-        target = (lambda t, i=i: t.values[i]) if len(study.objectives) > 1 else None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                scores = optuna.importance.get_param_importances(loaded, evaluator=FanovaImportanceEvaluator(seed=0),
-                                                                 target=target)
-        except (ValueError, RuntimeError):  # no parameter common to every trial, or non-finite values only
-            continue
-        out[metric] = {k: round(float(v), 4) for k, v in scores.items()}
-    return out
 
 
 def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -> dict[str, Any]:
@@ -70,7 +90,7 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
         "objectives": [{"metric": m, "mode": d} for m, d in study.objectives],
         "best": entry(best.iloc[0]["config_id"]) if len(best) else None,
         "pareto_front": [entry(c) for c in front] if len(metrics) > 1 else [],
-        "importances": param_importances(storage, study),
+        "importances": param_importances(storage, study), "importance_method": IMPORTANCE_METHOD,
         "early_stopping": early_stopping_savings(trials, budget.steps),
         "warnings": score_warnings(trials)}  # scores to distrust: small reference sets, degenerate values
     curve = budget_curve(table, metric, mode, curve_group(study))
@@ -138,7 +158,7 @@ def describe(summary: dict[str, Any], wall: str) -> list[str]:
         if not scores:
             continue
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(scores.items())[:4])
-        lines.append(f"Importance for {metric} (fANOVA): {top}")
+        lines.append(f"Importance for {metric} ({importance_method(summary)}): {top}")
     stop = summary["early_stopping"]
     if stop["runs_stopped"]:
         share = stop["steps_saved"] / max(stop["steps_budgeted"], 1)
