@@ -18,29 +18,17 @@ from genbench.families import FAMILIES
 from genbench.families.steps import eval_mode, lr_factor, lr_schedule, optimiser_step, update_ema
 from genbench.runkeys import family_keys
 from genbench.sweep.spec import load_study
+from test_study import BASE, _write
 
 OPTIM_KEYS = ["optim.lr", "optim.beta1", "optim.beta2", "optim.weight_decay", "optim.grad_clip", "optim.warmup_steps",
               "optim.lr_decay"]
 ONE_SECTION = ("vae", "diffusion", "flow", "autoregressive")
 
-TWO_FAMILIES = """\
-study: optim_two_families
-family: [vae, diffusion]
-data: {name: grid25}
-objectives:
-  - {metric: quality.modes, mode: max}
-budget: {trials: 4, steps: 100, eval_every: 50}
-dry_run: {trials: 2, steps: 10}
-space:
+# tests/test_study.py's study (tests/ is on sys.path), over vae and diffusion, searching the shared optimiser keys
+TWO_FAMILIES = BASE.replace("family: gan", "family: [vae, diffusion]").split("space:")[0] + """space:
   optim.lr: {float: [1.0e-4, 1.0e-2], log: true}
   optim.weight_decay: {float: [1.0e-4, 1.0e-1], log: true}
 """
-
-
-def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "study.yaml"
-    path.write_text(text)
-    return path
 
 
 def _build(family: str, data: Dataset, **flat: Any) -> Any:
@@ -183,10 +171,10 @@ def test_an_old_key_in_a_study_names_the_line_and_the_entry_to_write(tmp_path: P
         "  optim.weight_decay:", "  optim.cosine: {choice: [true, false]}\n  optim.weight_decay:")
     with pytest.raises(ConfigError) as err:
         load_study(_write(tmp_path, searched))
-    assert err.value.key == "optim.cosine" and err.value.source.endswith("study.yaml:10")
+    assert err.value.key == "optim.cosine" and err.value.source.endswith("study.yaml:12")
     assert err.value.fix == "write optim.lr_decay: {choice: [cosine, none]}"
     fixed = TWO_FAMILIES.replace("[vae, diffusion]", "[vae, flow]").replace(
-        "space:", "fixed:\n  flow: {optim.warmup: 10}\nspace:")
+        "  train.batch_size: 64\n", "  train.batch_size: 64\n  flow: {optim.warmup: 10}\n")
     with pytest.raises(ConfigError, match=r"optim\.warmup: renamed to optim\.warmup_steps.*optim\.warmup_steps: 10"):
         load_study(_write(tmp_path, fixed))
 
