@@ -76,7 +76,8 @@ def test_parts_of_schema_1_read_beside_the_current_ones(tmp_path: Path) -> None:
     old = table_from_rows([{**_row(), "trial_id": "old", "family": "flow", "config.optim.cosine": True,
                             "config.optim.warmup": 100}], TRIAL_COLUMNS)
     (tmp_path / "trials").mkdir()
-    pq.write_table(old.replace_schema_metadata({b"genbench.schema_version": b"1"}), tmp_path / "trials/part-old.parquet")
+    old = old.replace_schema_metadata({b"genbench.schema_version": b"1"})
+    pq.write_table(old, tmp_path / "trials/part-old.parquet")
     store = ResultsStore(str(tmp_path))
     store.write_trial("new", {**_row(), "family": "flow", "config.optim.lr_decay": "cosine",
                               "config.optim.warmup_steps": 100}, HISTORY)
