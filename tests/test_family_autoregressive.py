@@ -24,7 +24,7 @@ TINY: dict[str, Any] = {
 }
 
 
-FAST = {"optim.lr": 1.0e-2, "optim.cosine": False}  # small models learn a skewed law within 30 steps
+FAST = {"optim.lr": 1.0e-2, "optim.lr_decay": "none"}  # small models learn a skewed law within 30 steps
 
 
 def build(data: Dataset, **overrides: Any) -> Any:

@@ -11,6 +11,7 @@ import pytest
 
 from genbench.errors import ConfigError, GenbenchError
 from genbench.results import ResultsStore, safe_name
+from genbench.results.schema import SCHEMA_VERSION, TRIAL_COLUMNS, table_from_rows
 
 
 def _row(status: str = "completed", modes: float = 20.0) -> dict[str, Any]:
@@ -65,8 +66,26 @@ def test_schema_version_metadata(tmp_path: Path) -> None:
     store = ResultsStore(str(tmp_path))
     store.write_trial("t1", _row(), HISTORY)
     for part in ("trials/part-t1.parquet", "history/part-t1.parquet"):
-        assert pq.read_schema(tmp_path / part).metadata[b"genbench.schema_version"] == b"1"
-    assert store.read("trials").schema.metadata[b"genbench.schema_version"] == b"1"
+        assert pq.read_schema(tmp_path / part).metadata[b"genbench.schema_version"] == str(SCHEMA_VERSION).encode()
+    assert store.read("trials").schema.metadata[b"genbench.schema_version"] == str(SCHEMA_VERSION).encode()
+
+
+def test_parts_of_schema_1_read_beside_the_current_ones(tmp_path: Path) -> None:
+    """A study resumed across the optimiser-section change (schema 1 -> 2) holds parts of both: every row is read,
+    each with the columns of its own version (the old optim.cosine / optim.warmup null in the new rows)."""
+    old = table_from_rows([{**_row(), "trial_id": "old", "family": "flow", "config.optim.cosine": True,
+                            "config.optim.warmup": 100}], TRIAL_COLUMNS)
+    (tmp_path / "trials").mkdir()
+    old = old.replace_schema_metadata({b"genbench.schema_version": b"1"})
+    pq.write_table(old, tmp_path / "trials/part-old.parquet")
+    store = ResultsStore(str(tmp_path))
+    store.write_trial("new", {**_row(), "family": "flow", "config.optim.lr_decay": "cosine",
+                              "config.optim.warmup_steps": 100}, HISTORY)
+    rows = {r["trial_id"]: r for r in store.read("trials").to_pylist()}
+    assert rows["old"]["config.optim.cosine"] is True and rows["old"]["config.optim.lr_decay"] is None
+    assert rows["new"]["config.optim.lr_decay"] == "cosine" and rows["new"]["config.optim.cosine"] is None
+    assert rows["new"]["config.optim.warmup_steps"] == rows["old"]["config.optim.warmup"] == 100
+    assert not store.unreadable("trials")
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/b", "", "..", "a..b", ".hidden", "-x", "x" * 129, "a b"])

@@ -210,6 +210,40 @@ def section_to_flat(obj: Any, prefix: str) -> dict[str, Any]:
     return {f"{prefix}.{f.name}": getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
+# Keys the one optimiser section of results schema 2 renamed (flow, autoregressive): refused for one release with
+# their new name and the value to write there, so that an old study file cannot run with a setting silently dropped
+RENAMED = {"optim.cosine": "optim.lr_decay", "optim.warmup": "optim.warmup_steps"}
+
+
+def renamed_value(key: str, value: Any) -> Any:
+    """An old key's value as its new key takes it; in a study's search entry ({choice: [...]}), each choice."""
+    if isinstance(value, dict):
+        return {k: [renamed_value(key, c) for c in v] if k == "choice" and isinstance(v, list) else v
+                for k, v in value.items()}
+    if key == "optim.cosine" and isinstance(value, bool):
+        return "cosine" if value else "none"
+    return value
+
+
+def check_renamed(key: str, value: Any, source: str = "") -> None:
+    """A renamed key is one ConfigError naming its new name and the value to write there."""
+    if key not in RENAMED:
+        return
+    new, shown = RENAMED[key], _flow_yaml(renamed_value(key, value))
+    fix = f"write --set {new}={shown}" if source == "--set" else f"write {new}: {shown}"
+    raise ConfigError(f"renamed to {new} (results schema 2: one optimiser section in every family)", key=key,
+                      source=source, fix=fix)
+
+
+def _flow_yaml(value: Any) -> str:
+    """A value as YAML's flow style writes it: true, [cosine, none], {choice: [0, 100]}."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow_yaml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow_yaml(v) for v in value) + "]"
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def key_fix(key: str, valid: Iterable[str], families: list[str]) -> str:
     """The fix for an unknown run key: the family it belongs to, the closest valid key, or every valid key of its
     section (never cut off) and the command that lists them all."""
@@ -277,6 +311,8 @@ def from_flat(flat: dict[str, Any], where: dict[str, str] | None = None) -> RunC
                 family: spec.model_config, "optim": spec.optim_config}
     known = {"family", "seed"} | {f"{p}.{n}" for p, c in sections.items() for n in field_types(c)}
     for key in flat:
+        if key in RENAMED and RENAMED[key] in known:
+            check_renamed(key, flat[key], where.get(key, ""))
         if key not in known:
             raise ConfigError(f"unknown key for family '{family}'", key=key, source=where.get(key, ""),
                               fix=key_fix(str(key), known, [family]))

@@ -17,11 +17,9 @@ SEED_MEANING = "seed of weights, noise and batch order; a study's seeds count up
 # Meanings the source comments do not give: keys whose comment is a measurement note, or has none
 MEANINGS = {"eval.every": "steps between evaluations of the quality scores during training; a study's budget sets it",
             "eval.n_samples": "generated samples per evaluation (2,500 is the toy-GAN mode protocol's)"}
-OPTIM_MEANINGS = {"lr": "Adam learning rate", "beta1": "Adam's decay of the gradient mean",
-                  "beta2": "Adam's decay of the squared-gradient mean", "lr_g": "the generator's Adam learning rate",
-                  "lr_d": "the discriminator's Adam learning rate", "beta1_g": "the generator's Adam beta1",
-                  "beta2_g": "the generator's Adam beta2", "beta1_d": "the discriminator's Adam beta1",
-                  "beta2_d": "the discriminator's Adam beta2"}
+OPTIM_MEANINGS = {"lr_g": "the generator's Adam learning rate", "lr_d": "the discriminator's Adam learning rate",
+                  "beta1_g": "the generator's Adam beta1", "beta2_g": "the generator's Adam beta2",
+                  "beta1_d": "the discriminator's Adam beta1", "beta2_d": "the discriminator's Adam beta2"}
 TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool", Switch: "auto|true|false"}
 
 
@@ -54,6 +52,16 @@ def field_docs(cls: type) -> dict[str, str]:
         name = line[4:].partition(":")[0].strip() if line.startswith("    ") and not line.startswith("     ") else ""
         if name in names and name not in docs:
             docs[name] = comments.get(number) or _block_above(comments, code_lines, number)
+    return docs
+
+
+def section_docs(cls: type) -> dict[str, str]:
+    """Each field's meaning from the class that declares it first: a family's optimiser section subclasses the
+    shared one to change defaults, and its keys keep the shared meaning (its own comments say why a default)."""
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(base):
+            docs.update({name: text for name, text in field_docs(base).items() if text and name not in docs})
     return docs
 
 
@@ -119,7 +127,7 @@ def family_keys(family: str) -> list[KeyDoc]:
     resolved = to_flat(from_flat({"family": family}))
     out = []
     for prefix, cls in ((family, spec.model_config), ("optim", spec.optim_config)):
-        docs = field_docs(cls)
+        docs = section_docs(cls)
         for name, kind in field_types(cls).items():
             key = f"{prefix}.{name}"
             meaning = docs.get(name) or (OPTIM_MEANINGS.get(name, "") if prefix == "optim" else "")

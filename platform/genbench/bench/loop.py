@@ -51,10 +51,12 @@ def _hand_gan(cfg: Any, data: Any) -> Callable[[int], None]:
 
 
 def _hand_diffusion(cfg: Any, data: Any) -> Callable[[int], None]:
-    """DDPM's simple loss written directly in torch: same U-Net, Adam, LR schedule, gradient clipping."""
+    """DDPM's simple loss written directly in torch: same U-Net, Adam (the family's AdamW at its default weight
+    decay 0), LR schedule, gradient clipping."""
     import torch
 
-    from genbench.families.diffusion import Schedule, build_denoiser, lr_factor
+    from genbench.families.diffusion import Schedule, build_denoiser
+    from genbench.families.steps import lr_factor
 
     m, o = cfg.model, cfg.optim
     net, sched = build_denoiser(m, data), Schedule(m.schedule, m.timesteps, m.variance)

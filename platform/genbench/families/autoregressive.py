@@ -13,6 +13,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Parts, backward_in_chunks, chunk_rows, draw_categorical, map_rows
 from genbench.families.configs.autoregressive import AutoregressiveConfig
+from genbench.families.steps import eval_mode, lr_schedule, optimiser, optimiser_step
 from genbench.nets.masked import MADE, PixelCNN
 
 MIN_LOG_SCALE = -7.0  # floor of a component's log scale (standardised units): keeps densities finite
@@ -82,13 +83,6 @@ def init_mixture_head(out_layer: nn.Linear, z_train: torch.Tensor, k: int) -> No
     out_layer.weight.mul_(0.1)
 
 
-def grad_norm_and_clip(params: list[nn.Parameter], max_norm: float) -> torch.Tensor:
-    """Total gradient norm before clipping (a 0-dim tensor; no host sync)."""
-    if max_norm > 0:
-        return torch.nn.utils.clip_grad_norm_(params, max_norm)
-    return torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-
-
 class Autoregressive:
     """Exact-likelihood autoregressive model trained by maximum likelihood; sampling is sequential.
 
@@ -106,8 +100,8 @@ class Autoregressive:
         m, o = cfg.model, cfg.optim
         self.cfg, self.shape, self.is_image = m, data.shape, data.is_image
         self.net = self._image_net(m, data) if self.is_image else self._vector_net(m, data)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
-        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, cfg.train.steps) if o.cosine else None
+        self.opt = optimiser(o, self.net.parameters())
+        self.sched = lr_schedule(self.opt, o, cfg.train.steps)
         self.grad_clip = o.grad_clip
         self.sample_nfe = data.dim  # D, or C * H * W: one evaluation per value, in order
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
@@ -146,9 +140,8 @@ class Autoregressive:
         return {"pixelcnn" if self.is_image else "made": self.net}
 
     def parts(self) -> Parts:
-        schedulers = {"sched": self.sched} if self.sched is not None else {}
         standardisation = () if self.is_image else ("shift", "scale")  # vectors only: (D,) each
-        return Parts(modules={"net": self.net}, optimisers={"opt": self.opt}, schedulers=schedulers,
+        return Parts(modules={"net": self.net}, optimisers={"opt": self.opt}, schedulers={"sched": self.sched},
                      device_tensors=standardisation)
 
     # ---- likelihood -------------------------------------------------------------------------------------
@@ -182,10 +175,7 @@ class Autoregressive:
         same gradient: no layer depends on the batch); a batch that fits one chunk runs as one pass."""
         self.opt.zero_grad(set_to_none=True)
         loss = backward_in_chunks(self._loss_share, batch, self.chunk)
-        norm = grad_norm_and_clip(list(self.net.parameters()), self.grad_clip)
-        self.opt.step()
-        if self.sched is not None:
-            self.sched.step()
+        norm = optimiser_step(self.opt, self.grad_clip, self.sched)
         return {"train.loss": loss.detach(), "train.grad_norm": norm}
 
     def _loss_share(self, part: torch.Tensor, share: float) -> torch.Tensor:
@@ -196,11 +186,8 @@ class Autoregressive:
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        was_training = self.net.training
-        self.net.eval()
-        out = self._sample_images(n) if self.is_image else self._sample_vectors(n)
-        self.net.train(was_training)
-        return out
+        with eval_mode(self.net):
+            return self._sample_images(n) if self.is_image else self._sample_vectors(n)
 
     def _sample_vectors(self, n: int) -> torch.Tensor:
         z = self.shift.new_zeros(n, len(self.shift))  # (n, D), filled coordinate by coordinate

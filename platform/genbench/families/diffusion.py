@@ -1,7 +1,6 @@
 """Diffusion family (DDPM, Ho et al. 2020): epsilon prediction, linear/cosine schedules, DDPM and DDIM samplers, VLB."""
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -12,19 +11,10 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Parts, chunk_rows, family_device, map_bytes, map_rows, split_rows
 from genbench.families.configs.diffusion import DiffusionConfig
+from genbench.families.steps import ema_copy, eval_mode, lr_schedule, optimiser, optimiser_step, update_ema
 from genbench.nets.unet import TimeMLP, UNet
 
 COSINE_OFFSET, MAX_BETA = 0.008, 0.999  # Nichol & Dhariwal 2021: s keeps beta_1 from vanishing; the clip avoids beta=1
-
-
-def lr_factor(step: int, total_steps: int, warmup_steps: int, decay: str) -> float:
-    """Multiplier of the base learning rate after `step` optimiser steps: linear warm-up, then constant or cosine."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if decay == "none":
-        return 1.0
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
@@ -146,11 +136,9 @@ class Diffusion:
         self.cfg, self.shape, self.is_image, self.levels = m, data.shape, data.is_image, data.levels
         self.sched = Schedule(m.schedule, m.timesteps, m.variance)
         self.net = build_denoiser(m, data)
-        self.ema_net = copy.deepcopy(self.net).requires_grad_(False) if m.ema > 0 else None
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=o.lr, betas=(o.beta1, o.beta2),
-                                    weight_decay=o.weight_decay)
-        self.lr_sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda step: lr_factor(step, cfg.train.steps, o.warmup_steps, o.lr_decay))
+        self.ema_net = ema_copy(self.net, m.ema)
+        self.opt = optimiser(o, self.net.parameters())
+        self.lr_sched = lr_schedule(self.opt, o, cfg.train.steps)  # not self.sched: that is the noise schedule
         self.grad_clip = o.grad_clip
         # vectors are standardised per coordinate so that unit-variance noise matches the data's scale
         self.mean = torch.zeros(data.shape) if data.is_image else data.train.mean(dim=0)  # (D,)
@@ -199,20 +187,10 @@ class Diffusion:
         loss = (eps.float() - noise).pow(2).mean()  # L_simple
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        if self.grad_clip:
-            norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip)  # the norm before clipping
-        else:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in self.net.parameters() if p.grad is not None])
-        self.opt.step()
-        self.lr_sched.step()
-        self._update_ema()
-        return {"train.loss": loss.detach(), "train.grad_norm": norm.detach()}
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
+        norm = optimiser_step(self.opt, self.grad_clip, self.lr_sched)
         if self.ema_net is not None:
-            for p_ema, p in zip(self.ema_net.parameters(), self.net.parameters()):
-                p_ema.lerp_(p, 1.0 - self.cfg.ema)
+            update_ema(self.ema_net, self.net, self.cfg.ema)
+        return {"train.loss": loss.detach(), "train.grad_norm": norm}
 
     def sampling_net(self) -> nn.Module:
         return self.ema_net if self.ema_net is not None else self.net
@@ -228,12 +206,8 @@ class Diffusion:
     def denoise(self, x_T: torch.Tensor) -> torch.Tensor:
         """Run the configured sampler from x_T (n, ...) in model space; returns x_0 in model space."""
         net = self.sampling_net()
-        was_training = net.training
-        net.eval()
-        try:
+        with eval_mode(net):
             return self._ddpm(net, x_T) if self.cfg.sampler == "ddpm" else self._ddim(net, x_T)
-        finally:
-            net.train(was_training)
 
     def _x0(self, net: nn.Module, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(predicted x0, the noise consistent with it): clipping x0 for images changes the implied noise."""
@@ -286,13 +260,9 @@ class Diffusion:
     def bound_terms(self, batch: torch.Tensor) -> torch.Tensor:
         """(B, T + 1): column t < T is L_t (t = 0 the decoder term -log p(x0|x1), else a KL); column T is L_T."""
         net = self.sampling_net()
-        was_training = net.training
-        net.eval()
-        try:
-            x0 = self.to_model(batch)  # (B, ...)
+        x0 = self.to_model(batch)  # (B, ...)
+        with eval_mode(net):
             terms = torch.cat([self._timestep_terms(net, part) for part in split_rows(x0, self.chunk)])  # (B, T)
-        finally:
-            net.train(was_training)
         return torch.cat([terms, self.prior_term(x0)[:, None]], dim=1)
 
     def _timestep_terms(self, net: nn.Module, x0: torch.Tensor) -> torch.Tensor:

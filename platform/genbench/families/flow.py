@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 from torch import nn
 
@@ -13,6 +10,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Parts, chunk_rows, map_bytes, map_rows
 from genbench.families.configs.flow import FlowConfig
+from genbench.families.steps import eval_mode, lr_schedule, optimiser, optimiser_step
 from genbench.nets.coupling import MultiScaleFlow, vector_flow
 
 LOG_2PI = math.log(2 * math.pi)
@@ -28,16 +26,6 @@ def halvings(n: int) -> int:
     return (n & -n).bit_length() - 1
 
 
-def lr_factor(step: int, warmup: int, total: int, cosine: bool) -> float:
-    """Learning-rate multiplier at 0-based `step`: linear warm-up, then constant or cosine decay to 0."""
-    if step < warmup:
-        return (step + 1) / warmup
-    if not cosine:
-        return 1.0
-    progress = (step - warmup) / max(total - warmup, 1)
-    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
 class Flow:
     """Trains by maximum likelihood; samples by one inverse pass; scores data exactly (vectors, continuous
     images) or with the uniform-dequantisation bound (discrete images)."""
@@ -51,10 +39,9 @@ class Flow:
         self.cfg, self.dim, self.is_image = m, data.dim, data.is_image
         self.levels = data.levels if data.is_image else None  # None: continuous values, no dequantisation
         self.flow = self._build_flow(m, data)
-        self.opt = torch.optim.AdamW(self._param_groups(o.weight_decay), lr=o.lr, betas=(o.beta1, o.beta2),
-                                     fused=True)  # one fused kernel: the toy flow's many small tensors cost less
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda step: lr_factor(step, o.warmup, cfg.train.steps, o.cosine))
+        # one fused kernel: the toy flow's many small tensors cost less
+        self.opt = optimiser(o, self.flow.parameters(), self.decayed(), fused=True)
+        self.sched = lr_schedule(self.opt, o, cfg.train.steps)
         self.grad_clip = o.grad_clip
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
         self.nll_method = ("exact" if self.levels is None else
@@ -72,13 +59,11 @@ class Flow:
                               fix=f"use flow.scales <= {halvings(math.gcd(height, width))}")
         return MultiScaleFlow(data.shape, m.scales, m.couplings, m.conv_hidden, m.depth, m.invconv)
 
-    def _param_groups(self, weight_decay: float) -> list[dict]:
-        """Decay only the conditioners' weight matrices and kernels, never ActNorm, the 1x1 convs or scales,
-        whose decay would pull the flow's own Jacobian towards the identity."""
-        named = list(self.flow.named_parameters())
-        decayed = [p for n, p in named if ".net." in n and p.dim() > 1]
-        rest = [p for n, p in named if not (".net." in n and p.dim() > 1)]
-        return [{"params": decayed, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    def decayed(self) -> list[nn.Parameter]:
+        """What optim.weight_decay may reach: the coupling conditioners' parameters (of those, the weights decay).
+        Never ActNorm, the LU 1x1 convolutions or the coupling scales: they are the flow's own invertible maps,
+        and decay would pull its Jacobian towards the identity rather than regularise a network's function."""
+        return [p for name, p in self.flow.named_parameters() if ".net." in name]
 
     def modules(self) -> dict[str, nn.Module]:
         return {"flow": self.flow}
@@ -130,13 +115,7 @@ class Flow:
             loss = self._nll(self._dequantise(batch)).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        params = [p for p in self.flow.parameters() if p.grad is not None]
-        if self.grad_clip:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)  # the norm before clipping
-        else:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        self.opt.step()
-        self.sched.step()
+        norm = optimiser_step(self.opt, self.grad_clip, self.sched)
         out = {"train.loss": loss.detach(), "train.grad_norm": norm}
         if self.is_image:
             out["train.bpd"] = loss.detach() / (self.dim * math.log(2))
@@ -156,13 +135,3 @@ class Flow:
             v = map_rows(self.flow.inverse, z, self.chunk)
         return self._postprocess(v) if self.is_image else v
 
-
-@contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Eval mode inside the block (ActNorm never initialises from scored or sampled data), then the mode before."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)

@@ -1,8 +1,6 @@
 """GAN family on vector data: MLP generator and discriminator with every loss, penalty and norm by name."""
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
@@ -10,6 +8,7 @@ from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.families.base import Autocast, Parts, chunk_rows, family_device, map_bytes, map_rows
 from genbench.families.configs.gan import GanConfig
+from genbench.families.steps import adamw, ema_copy, eval_mode, optimiser_step, update_ema
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.mlp import mlp
@@ -28,11 +27,6 @@ def build_nets(m: GanConfig, data: Dataset) -> tuple[nn.Module, nn.Module]:
     return g, d
 
 
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    return torch.nn.utils.get_total_norm(grads)
-
-
 class GAN:
     """Alternates d_steps discriminator updates and one generator update per train_step."""
 
@@ -46,9 +40,10 @@ class GAN:
         self.g, self.d = build_nets(m, data)
         self.loss = GAN_LOSSES.get(m.loss)()
         self.penalty = PENALTIES.get(m.penalty)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=o.lr_g, betas=(o.beta1_g, o.beta2_g))
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=o.lr_d, betas=(o.beta1_d, o.beta2_d))
-        self.g_ema = copy.deepcopy(self.g).requires_grad_(False) if m.ema > 0 else None
+        # the shared optimiser without weight decay (the GAN's optim.* section has none), one per network
+        self.opt_g = adamw(self.g.parameters(), o.lr_g, (o.beta1_g, o.beta2_g))
+        self.opt_d = adamw(self.d.parameters(), o.lr_d, (o.beta1_d, o.beta2_d))
+        self.g_ema = ema_copy(self.g, m.ema)
         unbounded = m.penalty == "none" and not m.spectral_norm
         self.clip = m.clip if self.loss.clip_without_penalty and unbounded else 0.0
         self.batches_per_step = m.d_steps
@@ -79,8 +74,7 @@ class GAN:
             penalty = self.penalty(self.d, real_p, fake_p)
         self.opt_d.zero_grad(set_to_none=True)
         (loss + self.cfg.penalty_weight * penalty).backward()
-        norm = grad_norm(self.d)
-        self.opt_d.step()
+        norm = optimiser_step(self.opt_d)
         if self.clip:
             with torch.no_grad():
                 for p in self.d.parameters():
@@ -93,14 +87,9 @@ class GAN:
             loss = self.loss.g_loss(self.d(self._pack(self._fake(n, device))))
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
-        norm = grad_norm(self.g)
-        self.opt_g.step()
+        norm = optimiser_step(self.opt_g)
         if self.g_ema is not None:
-            with torch.no_grad():
-                for p_ema, p in zip(self.g_ema.parameters(), self.g.parameters()):
-                    p_ema.lerp_(p, 1.0 - self.cfg.ema)
-                for b_ema, b in zip(self.g_ema.buffers(), self.g.buffers()):
-                    b_ema.copy_(b)
+            update_ema(self.g_ema, self.g, self.cfg.ema)
         return {"train.loss_g": loss.detach(), "train.grad_norm_g": norm}
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -115,8 +104,6 @@ class GAN:
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         g = self.g_ema if self.g_ema is not None else self.g
-        was_training = g.training
-        g.eval()  # batch norm on running statistics: each sample is independent of its chunk
-        out = map_rows(g, torch.randn(n, self.cfg.latent_dim, device=family_device(self)), self.chunk)
-        g.train(was_training)
+        with eval_mode(g):  # batch norm on running statistics: each sample is independent of its chunk
+            out = map_rows(g, torch.randn(n, self.cfg.latent_dim, device=family_device(self)), self.chunk)
         return ((torch.tanh(out) + 1) / 2).clamp(0, 1) if self.image else out

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +12,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Counters, Parts, chunk_rows, draw_categorical, map_rows, split_rows
 from genbench.families.configs.vae import VaeConfig
+from genbench.families.steps import eval_mode, lr_schedule, optimiser, optimiser_step
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.mlp import mlp
 
@@ -171,7 +170,8 @@ class VAE:
         self.sample_mode = m.sample_mode if m.sample_mode != "auto" else ("mean" if data.is_image else "sample")
         self.nll_method = describe(self.kind, data, m.iwae_k)
         self.params = [p for net in (self.encoder, self.decoder) for p in net.parameters()]
-        self.opt = torch.optim.Adam(self.params, lr=o.lr, betas=(o.beta1, o.beta2))
+        self.opt = optimiser(o, self.params, self.decayed())
+        self.sched = lr_schedule(self.opt, o, cfg.train.steps)
         self.grad_clip = o.grad_clip
         self.steps_done, self.warmup_steps = 0, round(m.kl_warmup * cfg.train.steps)
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
@@ -184,8 +184,13 @@ class VAE:
 
     def parts(self) -> Parts:
         # steps_done drives the KL warm-up: a resumed run continues the ramp where it stopped
-        return Parts(modules=self.modules(), optimisers={"opt": self.opt},
+        return Parts(modules=self.modules(), optimisers={"opt": self.opt}, schedulers={"sched": self.sched},
                      counters={"counters": Counters(self, "steps_done")})
+
+    def decayed(self) -> list[nn.Parameter]:
+        """What optim.weight_decay may reach: the encoder and decoder networks, not the Gaussian head's learned
+        log-variance (a (C, H, W) parameter for images, but a per-value variance rather than a weight)."""
+        return [*self.encoder.parameters(), *self.decoder.net.parameters()]
 
     def _target(self, batch: torch.Tensor) -> torch.Tensor:
         """What the decoder models: the batch itself, or its uniform dequantisation for a Gaussian on levels."""
@@ -223,11 +228,7 @@ class VAE:
         parts = [self._elbo_backward(x, e, len(batch)) for x, e in zip(split_rows(target, self.chunk),
                                                                          split_rows(eps, self.chunk))]
         loss, recon, kl = (torch.stack(terms).sum() for terms in zip(*parts))  # means over the whole batch
-        grads = [p.grad for p in self.params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads)
-        if self.grad_clip:
-            torch.nn.utils.clip_grads_with_norm_(self.params, self.grad_clip, norm)
-        self.opt.step()
+        norm = optimiser_step(self.opt, self.grad_clip, self.sched)
         self.steps_done += 1
         return {"train.loss": loss, "train.elbo": -(recon + kl), "train.kl": kl, "train.recon": recon,
                 "train.grad_norm": norm}
@@ -271,12 +272,12 @@ class VAE:
         return -(torch.logsumexp(log_w, dim=0) - math.log(k)) + self.nll_offset
 
     def nll(self, batch: torch.Tensor) -> torch.Tensor:
-        with self._eval_mode():
+        with eval_mode(*self.modules().values()):
             return self.iwae_nll(batch, self.cfg.iwae_k)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        with self._eval_mode():
+        with eval_mode(*self.modules().values()):
             return self._to_data(self._decode_prior(n))
 
     def _decode_prior(self, n: int) -> torch.Tensor:
@@ -297,14 +298,3 @@ class VAE:
                 y = torch.round(y.clamp(0, 1) * (levels - 1)) / (levels - 1)
         return y.clamp(0.0, 1.0) if self.is_image else y
 
-    @contextmanager
-    def _eval_mode(self) -> Iterator[None]:
-        """Every network in eval mode inside the block, each restored to its own mode after."""
-        modes = {name: net.training for name, net in self.modules().items()}
-        for net in self.modules().values():
-            net.eval()
-        try:
-            yield
-        finally:
-            for name, net in self.modules().items():
-                net.train(modes[name])

@@ -10,7 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+# 2: one optim.* section in every family (optim.lr_decay, optim.warmup_steps; weight decay decoupled). Readers open
+# every version (docs/results.md lists what each changed)
+SCHEMA_VERSION = 2
 METADATA = {b"genbench.schema_version": str(SCHEMA_VERSION).encode()}
 
 # Columns every trials row has, in this order; config.* and metric columns follow.

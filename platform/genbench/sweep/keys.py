@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from genbench.config import key_fix, valid_keys
+from genbench.config import RENAMED, check_renamed, key_fix, valid_keys
 from genbench.errors import ConfigError
 from genbench.yamlfile import YamlDoc
 
@@ -27,12 +27,16 @@ def _names(families: list[str]) -> str:
     return ", ".join(families[:-1]) + " and " + families[-1] if len(families) > 1 else families[0]
 
 
-def check_key(key: Any, takers: list[str], families: list[str], source: str, guard: Callable[[list[str]], str]) -> None:
+def check_key(key: Any, takers: list[str], families: list[str], source: str, guard: Callable[[list[str]], str],
+              value: Any = None) -> None:
     """`key` must be a run key of every family in `takers` (the study's `families` whose trials get it); else one
-    error: an unknown key with the valid ones, or the families that have it and how to guard it (`guard(owners)`)."""
+    error: a renamed key with its new name and `value` as written there, an unknown key with the valid ones, or
+    the families that have it and how to guard it (`guard(owners)`)."""
     missing = [f for f in takers if key not in family_keys(f)]
     if not missing:
         return
+    if key in RENAMED and any(RENAMED[key] in family_keys(f) for f in takers):
+        check_renamed(key, value, source)
     owners = [f for f in families if key in family_keys(f)]
     study = "+".join(families)
     if not owners:
@@ -70,16 +74,16 @@ def family_sections(doc: YamlDoc, fixed: dict[str, Any], families: list[str]) ->
         if not isinstance(section, dict):
             raise ConfigError(f"expected a mapping of {name}'s run keys, got {section!r}", key=f"fixed.{name}",
                               source=where, fix=f"write fixed: {{{name}: {{{name}.KEY: VALUE}}}}")
-        for key in section:
-            _check_section_key(doc, name, key, families)
+        for key, value in section.items():
+            _check_section_key(doc, name, key, value, families)
         sections[name] = dict(section)
     return sections
 
 
-def _check_section_key(doc: YamlDoc, family: str, key: Any, families: list[str]) -> None:
+def _check_section_key(doc: YamlDoc, family: str, key: Any, value: Any, families: list[str]) -> None:
     where = doc.where(f"fixed.{family}.{key}", f"fixed.{family}")
     if isinstance(key, str) and (key.startswith(SHARED_ONLY) or key in SET_BY_STUDY):
         what = SET_BY_STUDY.get(key) or ("data:" if key.startswith("data.") else "fixed: (outside a family section)")
         raise ConfigError("is the same for every family of a study", key=f"fixed.{family}.{key}", source=where,
                           fix=f"set it in the study's {what}")
-    check_key(key, [family], families, where, per_family_fix(str(key)))
+    check_key(key, [family], families, where, per_family_fix(str(key)), value)

@@ -198,7 +198,7 @@ def _flat_settings(doc: YamlDoc, families: list[str]) -> _Fixed:
     for key, value in raw.items():
         if key not in fixed.by_family:
             fixed.shared[key], fixed.where[key] = value, doc.where(f"fixed.{key}")
-            check_key(key, families, families, fixed.where[key], per_family_fix(str(key)))
+            check_key(key, families, families, fixed.where[key], per_family_fix(str(key)), value)
     for family in families:
         from_flat(*fixed.run(family))
     return fixed
@@ -218,7 +218,7 @@ def _space(doc: YamlDoc, families: list[str], fixed: _Fixed) -> dict[str, Param]
         if not takers:
             raise ConfigError("its 'when' holds for no family's trials", key=key, source=src,
                               fix="condition it on values of parameters that the same family's trials draw")
-        check_key(key, takers, families, src, guard_fix)
+        check_key(key, takers, families, src, guard_fix, raw)
         _check_not_fixed(key, takers, fixed, src)
         space[key] = param
         for family, value in ((f, v) for f in takers for v in param.probe_values()):
@@ -373,7 +373,8 @@ def check_overrides(study: Study, budget: Budget, overrides: dict[str, Any]) -> 
                 else f"fixed for {', '.join(sections)} by the study"
             raise ConfigError(f"is {what}; --set would replace it in every trial", key=key, source="--set",
                               fix=f"edit {key} in {study.source or 'the study file'} instead")
-        check_key(key, study.families, study.families, "--set", per_family_fix(key, " in the study file"))
+        check_key(key, study.families, study.families, "--set", per_family_fix(key, " in the study file"),
+                  overrides[key])
     where = {k: "--set" for k in overrides}
     for family in study.families:
         from_flat({**study.example_run(budget, family), **overrides}, where)

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genbench.config import check_optimiser
 from genbench.errors import ConfigError
+from genbench.families.configs.optim import OptimConfig
 from genbench.families.spec import FAMILIES, FamilySpec
 
 SCHEDULES, SAMPLERS, VARIANCES = ("linear", "cosine"), ("ddpm", "ddim"), ("small", "large")
-LR_DECAYS = ("none", "cosine")
 
 
 @dataclass
@@ -62,22 +61,13 @@ class DiffusionConfig:
 
 
 @dataclass
-class DiffusionOptimConfig:
-    """Adam on the denoiser, with optional gradient-norm clipping (flat keys 'optim.*')."""
+class DiffusionOptimConfig(OptimConfig):
+    """The shared optimiser section (genbench.families.configs.optim) with the denoiser's defaults."""
 
     lr: float = 2.0e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 0.0  # Adam's L2 weight decay
-    grad_clip: float = 1.0  # max global gradient norm; 0 = off
-    lr_decay: str = "cosine"  # none | cosine (to 0 over train.steps): the late small steps sharpen the modes
-    warmup_steps: int = 100  # linear warm-up from 0
-
-    def __post_init__(self) -> None:
-        if self.lr_decay not in LR_DECAYS:
-            raise ConfigError(f"unknown lr_decay {self.lr_decay!r}", key="lr_decay",
-                              fix=f"valid: {', '.join(LR_DECAYS)}")
-        check_optimiser(self, non_negative=("warmup_steps", "weight_decay", "grad_clip"))
+    grad_clip: float = 1.0
+    warmup_steps: int = 100
+    lr_decay: str = "cosine"  # the late small steps sharpen the modes
 
 
 DEBUG = {"diffusion.timesteps": 50, "diffusion.ddim_steps": 10, "diffusion.mlp_width": 16, "diffusion.mlp_depth": 2,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from genbench.config import check_optimiser
 from genbench.errors import ConfigError
+from genbench.families.configs.optim import OptimConfig
 from genbench.families.spec import FAMILIES, FamilySpec
 from genbench.nets.activations import ACTIVATIONS
 
@@ -59,16 +59,9 @@ class VaeConfig:
 
 
 @dataclass
-class VaeOptimConfig:
-    """One Adam optimiser over encoder and decoder, with optional gradient-norm clipping."""
-
-    lr: float = 1.0e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    grad_clip: float = 0.0  # max total gradient norm; 0 = off
-
-    def __post_init__(self) -> None:
-        check_optimiser(self)
+class VaeOptimConfig(OptimConfig):
+    """The shared optimiser section (genbench.families.configs.optim) at its own defaults, over encoder and decoder.
+    Its weight decay leaves out the decoder's learned log-variance (genbench.families.vae.VAE.decayed)."""
 
 
 DEBUG = {"vae.width": 16, "vae.depth": 2, "vae.conv_width": 8, "vae.latent_dim": 4, "vae.iwae_k": 8}
