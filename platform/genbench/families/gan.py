@@ -10,21 +10,36 @@ from genbench.families.base import Autocast, Parts, chunk_rows, family_device, m
 from genbench.families.configs.gan import GanConfig
 from genbench.families.steps import adamw, ema_copy, eval_mode, optimiser_step, update_ema
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
+from genbench.errors import ConfigError
 from genbench.nets.conv import ConvEncoder, ConvGenerator
+from genbench.nets.dirac import DiracGenerator, LinearCritic
+from genbench.nets.init import initialise
 from genbench.nets.mlp import mlp
 
 
 def build_nets(m: GanConfig, data: Dataset) -> tuple[nn.Module, nn.Module]:
-    """MLPs for vector data; DCGAN-style conv nets for images. D sees `pack` samples stacked on features/channels."""
+    """MLPs for vector data; DCGAN-style conv nets for images; the Dirac-GAN's two scalars. D sees `pack` samples
+    stacked on features/channels. Weights start as gan.init says."""
+    if m.arch == "dirac":
+        return dirac_nets(data)
     norm = NORMS.get("spectral_norm" if m.spectral_norm else "none")
     if data.is_image:
         channels, height, width = data.shape
-        g = ConvGenerator(m.latent_dim, data.shape, m.conv_width, m.g_batch_norm)
-        d = ConvEncoder((channels * m.pack, height, width), 1, m.conv_width, m.d_batch_norm, norm)
-        return g, d
-    g = mlp(m.latent_dim, data.dim, m.g_depth, m.g_width, m.activation, m.maxout_k, m.g_batch_norm)
-    d = mlp(data.dim * m.pack, 1, m.d_depth, m.d_width, m.activation, m.maxout_k, m.d_batch_norm, norm)
-    return g, d
+        g: nn.Module = ConvGenerator(m.latent_dim, data.shape, m.conv_width, m.g_batch_norm)
+        d: nn.Module = ConvEncoder((channels * m.pack, height, width), 1, m.conv_width, m.d_batch_norm, norm)
+    else:
+        g = mlp(m.latent_dim, data.dim, m.g_depth, m.g_width, m.g_activation or m.activation, m.maxout_k,
+                m.g_batch_norm)
+        d = mlp(data.dim * m.pack, 1, m.d_depth, m.d_width, m.d_activation or m.activation, m.maxout_k,
+                m.d_batch_norm, norm)
+    return initialise(g, m.init, m.init_std), initialise(d, m.init, m.init_std)
+
+
+def dirac_nets(data: Dataset) -> tuple[nn.Module, nn.Module]:
+    if data.is_image or data.dim != 1:
+        raise ConfigError(f"the Dirac-GAN generates 1-D points; data {data.name!r} has shape {data.shape}",
+                          key="gan.arch", fix="use gan.arch: dirac with data.name: dirac (or another 1-D set)")
+    return DiracGenerator(), LinearCritic()
 
 
 class GAN:
@@ -46,7 +61,8 @@ class GAN:
         self.g_ema = ema_copy(self.g, m.ema)
         unbounded = m.penalty == "none" and not m.spectral_norm
         self.clip = m.clip if self.loss.clip_without_penalty and unbounded else 0.0
-        self.batches_per_step = m.d_steps
+        # PacGAN's convention draws pack x batch_size samples per network step (batch_size packed examples)
+        self.batches_per_step = m.d_steps * (m.pack if m.pack_convention == "pacgan" else 1)
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
         # samples per generator pass: its widest maps have conv_width channels (images) or g_width units
         self.chunk = chunk_rows(map_bytes(m.conv_width if data.is_image else m.g_width, data.shape))

@@ -13,7 +13,7 @@ GAN_LOSSES: Registry[Any] = Registry("GAN loss", {
     name: f"genbench.gan.losses.{name}"
     for name in ("non_saturating", "minimax", "least_squares", "wasserstein", "hinge")})
 PENALTIES: Registry[Any] = Registry("GAN penalty", {
-    name: f"genbench.gan.penalties.{name}" for name in ("none", "gradient_penalty", "r1")})
+    name: f"genbench.gan.penalties.{name}" for name in ("none", "gradient_penalty", "zero_gp", "r1")})
 NORMS: Registry[Any] = Registry("discriminator norm", {name: "genbench.gan.norms" for name in ("none", "spectral_norm")})
 
 __all__ = ["GAN_LOSSES", "NORMS", "PENALTIES"]

@@ -41,7 +41,8 @@ class Evaluator:
         self.data, self.n_samples = data, n_samples
         self.extractor = None
         self.last_samples: torch.Tensor | None = None  # of the latest call: the final model's, once training ends
-        self.primary: tuple[str, str] = ("modes", "max") if data.modes is not None else ("fd", "min")
+        self.primary: tuple[str, str] = (("modes", "max") if data.modes is not None else
+                                         ("fd", "min") if data.is_image else ("swd", "min"))
         if data.is_image:
             from genbench.metrics.extractors import extractor_for
 

@@ -7,7 +7,10 @@ from genbench.config import RunConfig, check_optimiser
 from genbench.errors import ConfigError
 from genbench.families.spec import FAMILIES, FamilySpec
 from genbench.gan import GAN_LOSSES, PENALTIES
-from genbench.nets.activations import ACTIVATIONS
+from genbench.nets.activations import ACTIVATIONS, INITS
+
+ARCHS = ("auto", "dirac")
+PACK_CONVENTIONS = ("split", "pacgan")
 
 
 @dataclass
@@ -20,7 +23,12 @@ class GanConfig:
     g_width: int = 128  # units of the generator's hidden layers (MLP)
     d_depth: int = 3  # hidden layers of the discriminator (MLP)
     d_width: int = 128  # units of the discriminator's hidden layers (MLP)
-    activation: str = "relu"  # relu | leaky_relu | maxout
+    arch: str = "auto"  # auto: MLPs for vectors, DCGAN for images | dirac: G(z) = theta, D(x) = psi * x (1-D data)
+    activation: str = "relu"  # relu | leaky_relu | maxout, of both MLPs unless g_activation / d_activation say
+    g_activation: str = ""  # the generator MLP's activation; empty: activation
+    d_activation: str = ""  # the discriminator MLP's activation (PacGAN and VEEGAN: maxout in D, ReLU in G)
+    init: str = "pytorch"  # pytorch | normal | xavier: how linear and conv weights start (genbench list inits)
+    init_std: float = 0.02  # std of init=normal
     maxout_k: int = 2  # pieces per maxout unit
     g_batch_norm: bool = False  # batch norm after each hidden layer of G
     d_batch_norm: bool = False  # batch norm after each hidden layer of D
@@ -31,11 +39,22 @@ class GanConfig:
     d_steps: int = 1  # discriminator steps per generator step
     ema: float = 0.0  # decay of the generator's weight average used for sampling; 0 = off
     pack: int = 1  # PacGAN: D sees `pack` samples concatenated (1..4)
+    pack_convention: str = "split"  # split: train.batch_size samples make batch_size / pack packed examples |
+    # pacgan: batch_size packed examples, pack x batch_size samples per D and G step (PacGAN's released code)
     clip: float = 0.01  # critic weight clipping for 'wasserstein' when no penalty or spectral norm
 
     def __post_init__(self) -> None:
-        for key, registry in (("loss", GAN_LOSSES), ("penalty", PENALTIES), ("activation", ACTIVATIONS)):
+        for key, registry in (("loss", GAN_LOSSES), ("penalty", PENALTIES), ("activation", ACTIVATIONS),
+                              ("init", INITS)):
             registry.check(getattr(self, key), key=key)
+        for key in ("g_activation", "d_activation"):
+            if getattr(self, key):
+                ACTIVATIONS.check(getattr(self, key), key=key)
+        for key, valid in (("arch", ARCHS), ("pack_convention", PACK_CONVENTIONS)):
+            if getattr(self, key) not in valid:
+                raise ConfigError(f"unknown {key} {getattr(self, key)!r}", key=key, fix=f"valid: {' | '.join(valid)}")
+        if self.init_std <= 0:
+            raise ConfigError(f"must be > 0, got {self.init_std}", key="init_std", fix="DCGAN uses 0.02")
         for key in ("latent_dim", "g_width", "d_width", "d_steps", "maxout_k", "conv_width"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
@@ -66,9 +85,13 @@ class GanOptimConfig:
 
 def check_run(cfg: RunConfig) -> None:
     """Constraints across sections: PacGAN packs whole batches."""
-    if cfg.train.batch_size % cfg.model.pack:
+    if cfg.model.arch == "dirac" and cfg.model.pack != 1:
+        raise ConfigError(f"the Dirac-GAN's critic has one weight, got gan.pack={cfg.model.pack}", key="gan.pack",
+                          fix="use gan.pack: 1 with gan.arch: dirac")
+    if cfg.model.pack_convention == "split" and cfg.train.batch_size % cfg.model.pack:
         raise ConfigError(f"{cfg.train.batch_size} is not divisible by gan.pack={cfg.model.pack}",
-                          key="train.batch_size", fix="use a batch size that is a multiple of gan.pack")
+                          key="train.batch_size", fix="use a batch size that is a multiple of gan.pack, or gan.pack_convention: pacgan "
+                              "(batch_size packed examples of pack samples each)")
 
 
 DEBUG = {"gan.g_width": 16, "gan.d_width": 16, "gan.g_depth": 2, "gan.d_depth": 2, "gan.conv_width": 8}

@@ -14,3 +14,9 @@ def input_grad_norm(d: nn.Module, x: torch.Tensor) -> torch.Tensor:
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
     return grad.flatten(1).norm(dim=1)
+
+
+def interpolates(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """A random point on the segment between each real and fake sample (WGAN-GP's x_hat): (B, ...)."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)  # (B, 1, ...)
+    return eps * real + (1 - eps) * fake.detach()
