@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "platform" / "genbench"
@@ -22,6 +23,9 @@ def _type_checking(node: ast.AST) -> bool:
         (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
+STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)  # what holds statements; expressions hold none
+
+
 def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
     """Every import statement of a module, at any depth (functions, classes, try blocks), outside the body of an
     `if TYPE_CHECKING:` block (its `else:` branch runs, so it counts)."""
@@ -31,8 +35,8 @@ def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
         node = stack.pop()
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             found.append(node)
-        children = node.orelse if _type_checking(node) else list(ast.iter_child_nodes(node))  # type: ignore[attr-defined]
-        stack.extend(children)
+        children = node.orelse if _type_checking(node) else ast.iter_child_nodes(node)  # type: ignore[attr-defined]
+        stack.extend(c for c in children if isinstance(c, STATEMENTS))
     return found
 
 
@@ -51,6 +55,15 @@ def _targets(node: ast.Import | ast.ImportFrom, here: str, is_package: bool, mod
     return {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
 
 
+def _imports_every_submodule(tree: ast.AST) -> bool:
+    """A package that imports each of its modules by walking `pkgutil.iter_modules(__path__)` (families/configs
+    registers every family so): an import of each of them, though no import statement names them."""
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+               and node.func.attr == "iter_modules" and node.args
+               and isinstance(node.args[0], ast.Name) and node.args[0].id == "__path__" for node in ast.walk(tree))
+
+
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     """module -> the genbench modules it imports (itself excluded)."""
     files = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
@@ -59,6 +72,8 @@ def import_graph() -> dict[str, set[str]]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         is_package = path.name == "__init__.py"
         edges = set().union(*(_targets(n, name, is_package, set(files)) for n in _imports(tree)))
+        if is_package and _imports_every_submodule(tree):
+            edges |= {m for m in files if m.rpartition(".")[0] == name and not m.rpartition(".")[2].startswith("_")}
         graph[name] = {m for m in edges if m != name}
     return graph
 
@@ -90,7 +105,8 @@ def test_graph_resolves_absolute_relative_and_submodule_imports() -> None:
     assert "genbench.families.configs" in graph["genbench.families"]  # import genbench.families.configs
     assert "genbench.families.spec" in graph["genbench.families"]  # from genbench.families.spec import ...
     assert "genbench.data.base" in graph["genbench.data"]  # from genbench.data import base: a submodule, in a function
-    assert "genbench.registry" in graph["genbench.data"]  # from genbench.registry import Registry: an attribute
+    assert "genbench.data.names" in graph["genbench.data"]  # from genbench.data.names import DATASETS: an attribute
+    assert "genbench.families.configs.gan" in graph["genbench.families.configs"]  # pkgutil.iter_modules(__path__)
 
 
 def test_find_cycle_reports_the_cycle() -> None:
@@ -98,11 +114,15 @@ def test_find_cycle_reports_the_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
 
 
-def test_type_checking_imports_are_not_edges() -> None:
+def test_type_checking_imports_are_not_edges_and_relative_imports_resolve() -> None:
     tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import genbench.a\nelse:\n"
-                     "    import genbench.b\ndef f():\n    from genbench import c\n")
-    targets = set().union(*(_targets(n, "genbench.z", False, {"genbench.c"}) for n in _imports(tree)))
-    assert targets == {"genbench.b", "genbench.c"}
+                     "    import genbench.b\ndef f():\n    from genbench import c\n"
+                     "class K:\n    from . import d\n    from ..e import f\n")
+    modules = {"genbench.c", "genbench.x.d"}
+    targets = set().union(*(_targets(n, "genbench.x.z", False, modules) for n in _imports(tree)))
+    assert targets == {"genbench.b", "genbench.c", "genbench.x.d", "genbench.e"}
+    assert set().union(*(_targets(n, "genbench.x", True, modules) for n in _imports(ast.parse("from . import d")))) \
+        == {"genbench.x.d"}  # in a package's __init__.py, '.' is the package itself
 
 
 def test_no_import_cycles() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genbench.config import RunConfig, check_optimiser
+from genbench.sections import RunConfig, check_optimiser
 from genbench.errors import ConfigError
 from genbench.families.spec import FAMILIES, FamilySpec
 from genbench.gan import GAN_LOSSES, PENALTIES

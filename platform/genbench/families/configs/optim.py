@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genbench.config import check_optimiser
+from genbench.sections import check_optimiser
 from genbench.errors import ConfigError
 
 LR_DECAYS = ("none", "cosine")
