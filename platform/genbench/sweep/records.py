@@ -35,8 +35,8 @@ def study_record(study: Study, budget: Budget, constants: dict[str, Any], addres
                  plan: Plan | None = None) -> dict[str, Any]:
     """study.yaml: the resolved study, the budget used, the cluster and resources, and the versions that produced
     the results."""
-    import optuna
-    import ray
+    from importlib.metadata import version  # not `import ray, optuna`: seconds that `genbench train` need not wait
+
     import torch
 
     import genbench
@@ -49,8 +49,8 @@ def study_record(study: Study, budget: Budget, constants: dict[str, Any], addres
             "cluster": _cluster_record(address, plan.profile if plan else None),
             "resources": plan.record(study) if plan else None,
             "schema_version": SCHEMA_VERSION,
-            "versions": {"genbench": genbench.__version__, "torch": str(torch.__version__), "ray": ray.__version__,
-                         "optuna": optuna.__version__},
+            "versions": {"genbench": genbench.__version__, "torch": str(torch.__version__), "ray": version("ray"),
+                         "optuna": version("optuna")},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
