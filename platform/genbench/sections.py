@@ -133,7 +133,8 @@ def check_optimiser(opt: Any, lrs: tuple[str, ...] = ("lr",), betas: tuple[str, 
             raise ConfigError(f"must be > 0, got {getattr(opt, key)}", key=key, fix="a learning rate like 1e-3")
     for key in betas:
         if not 0.0 <= getattr(opt, key) < 1.0:
-            raise ConfigError(f"must be in [0, 1), got {getattr(opt, key)}", key=key, fix="Adam's default is 0.9 / 0.999")
+            raise ConfigError(f"must be in [0, 1), got {getattr(opt, key)}", key=key,
+                              fix="Adam's default is 0.9 / 0.999")
     for key in non_negative:
         if getattr(opt, key) < 0:
             raise ConfigError(f"must be >= 0, got {getattr(opt, key)}", key=key, fix="0 turns it off")
