@@ -378,7 +378,7 @@ def local_ray() -> Iterator[None]:
     """A private local Ray for checks 2 and 3, with the dashboard Ray Train's controller watches itself through."""
     import ray
 
-    from genbench.sweep.tuner import start_local_ray
+    from genbench.sweep.connect import start_local_ray
 
     start_local_ray(dashboard=True)
     try:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.ray
 DRIVER = """
 import json, os, sys
 import ray
-from genbench.sweep.tuner import start_local_ray
+from genbench.sweep.connect import start_local_ray
 
 start_local_ray(num_cpus=2, dashboard=True)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from genbench.commands import prepare_out
 from genbench.errors import GenbenchError
 from genbench.results.lock import LEASE_S, LOCK_NAME, ResultsLock, holding, read_holder
 from genbench.results.store import ResultsStore
+from genbench.sweep.engine import prepare_out
 
 
 def _lease(out: Path, **fields: object) -> None:

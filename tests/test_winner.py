@@ -16,9 +16,10 @@ from genbench.dashboards.table import family_table, to_html, to_text
 from genbench.results.analysis import config_of, settings
 from genbench.results.store import ResultsStore
 from genbench.sweep.progress import Progress
+from genbench.sweep.records import trial_row
 from genbench.sweep.spec import load_study
 from genbench.sweep.summary import describe, summarise
-from genbench.sweep.tuner import seed_trial_id, trial_row
+from genbench.sweep.tuner import seed_trial_id
 
 STUDY = """
 study: vae_flow

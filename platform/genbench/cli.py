@@ -111,11 +111,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from genbench.commands import run_study, sweep_address
+    from genbench.commands import study_command, sweep_address
 
-    return run_study(args.space, dry_run=args.command == "dry-run", out=args.out, overrides=args.overrides,
-                     resume=args.resume, address=sweep_address(args.address), max_failures=args.max_failures,
-                     cluster=args.cluster)
+    return study_command(args.space, dry_run=args.command == "dry-run", out=args.out, overrides=args.overrides,
+                         resume=args.resume, address=sweep_address(args.address), max_failures=args.max_failures,
+                         cluster=args.cluster)
 
 
 def _add_worker_args(p: argparse.ArgumentParser) -> None:

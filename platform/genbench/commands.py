@@ -15,106 +15,22 @@ if TYPE_CHECKING:
     from genbench.results.store import ResultsStore
 
 
-def prepare_out(out: str) -> str:
-    """A results directory ready for a new run; earlier results there (rows, or a study record or journal of a run
-    that wrote no row yet) are moved aside, never overwritten or joined. A live driver's directory is refused."""
-    from genbench.results.lock import check_free
-    from genbench.results.store import ResultsStore
+def study_command(space: str, dry_run: bool, out: str | None, overrides: list[str], resume: bool = False,
+                  address: str | None = None, max_failures: int | None = None, cluster: str | None = None) -> int:
+    """dry-run / sweep: the study engine (genbench.sweep.engine) runs the study; this prints how it ended."""
+    from genbench.sweep.engine import run_study, show
 
-    store = ResultsStore(out)
-    check_free(store, "a new run there")
-    if not store.trial_ids() and not any(store.exists(name) for name in ("study.yaml", "optuna.journal")):
-        return out
-    if "://" in out:
-        raise GenbenchError(f"{out} already holds results; give another --out")
-    aside = f"{out.rstrip('/')}.{time.strftime('%Y%m%d-%H%M%S')}"
-    os.rename(out, aside)
-    print(f"Earlier results in {out} were moved to {aside}")
-    return out
+    return show(run_study(space, dry_run, out, overrides, resume=resume, address=address, max_failures=max_failures,
+                          cluster=cluster))
 
 
 def _finish(out: str, summary_lines: list[str]) -> None:
+    """A run's dashboards, then its summary lines and where its results and dashboards are."""
     from genbench.dashboards.site import write_dashboards
+    from genbench.sweep.engine import results_lines
 
     index = write_dashboards(out)
-    print("\n".join(summary_lines))
-    shown = out if "://" in out else os.path.abspath(out)
-    print(f"Results:   {shown}/  (trials/ and history/ Parquet, study.yaml, summary.yaml)")
-    print(f"Dashboard: {index}")
-
-
-def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], resume: bool = False,
-              address: str | None = None, max_failures: int | None = None, cluster: str | None = None,
-              profile: Any = None) -> int:
-    """dry-run / sweep: the study at its budget on a private local Ray or the cluster at `address`. A cluster file
-    (`cluster`, or a job's `profile`) fills in the trial resources the study leaves out, names the default results
-    location, states how far the cluster grows and prices the rows."""
-    from genbench.results.lock import holding
-    from genbench.sweep.progress import fmt_s
-    from genbench.sweep.spec import check_overrides, fill_resources, load_study, set_resources
-    from genbench.sweep.summary import describe
-    from genbench.sweep.tuner import run_sweep, study_data
-
-    from genbench.results.store import ResultsStore
-
-    study = load_study(space)
-    profile = profile or _profile(cluster)
-    if profile is not None and (filled := fill_resources(study, profile.trial_resources, profile.source)):
-        print(f"Trial resources from {profile.name}: " + ", ".join(f"{k} {profile.trial_resources[k]}"
-                                                                    for k in filled))
-    _cluster_settings(study, address, max_failures)
-    run_keys = set_resources(study, parse_set(overrides))  # --set resources.KEY=VALUE: the trials' resources
-    budget = study.dry_run if dry_run else study.budget
-    check_overrides(study, budget, run_keys)  # before --out is moved aside or written
-    default = profile.results_uri(study.name, dry_run) if profile is not None and profile.storage else \
-        os.path.join("results", f"{study.name}-dry-run" if dry_run else study.name)
-    out = out or default
-    data = study_data(study, budget, run_keys)  # a bad data set fails here, before anything moves or is written
-    if resume and not ResultsStore(out).exists("study.yaml"):
-        raise GenbenchError(f"{out}: nothing to resume (no study was started there); run without --resume")
-    out = out if resume else prepare_out(out)
-    label = f"{'dry-run' if dry_run else 'sweep'} {study.name}"
-    seeds = f" x {budget.seeds} seeds" if budget.seeds > 1 else ""
-    workers = f", {study.workers} workers each" if study.distributed else ""
-    with holding(out, "--resume" if resume else "this run") as note:  # one driver per results directory
-        print(f"{label}: {budget.trials} trials{seeds} x {budget.steps} steps of family '{study.family}'{workers} "
-              f"-> {out}" + (f"\nNote: {note}" if note else ""), flush=True)
-        result = run_sweep(study, budget, out, label, run_keys, resume=resume, address=address, profile=profile,
-                           data=data)
-    if result.interrupted:
-        finished = sum(result.counts.values())
-        print(f"Interrupted: {finished} of {budget.trials} trials finished and are kept in {out}; "
-              f"`genbench {'dry-run' if dry_run else 'sweep'} {space} --out {out} --resume` completes the study",
-              file=sys.stderr, flush=True)
-        return 130
-    _finish(out, describe(result.summary, fmt_s(result.wall_s)))
-    if result.counts and set(result.counts) == {"failed"}:
-        print(f"genbench: every trial failed; their errors are in the `error` column of {out}/trials",
-              file=sys.stderr)
-        return 1
-    return 0
-
-
-def _profile(cluster: str | None) -> Any:
-    """The genbench profile of a cluster file (--cluster), or None."""
-    if not cluster:
-        return None
-    from genbench.cluster.profiles import load_profile
-
-    return load_profile(cluster)
-
-
-def _cluster_settings(study: Any, address: str | None, max_failures: int | None) -> None:
-    """--address is checked before anything is written; --max-failures replaces the study's."""
-    from genbench.sweep.tuner import check_address
-
-    if address:
-        check_address(address)
-    if max_failures is not None:
-        if max_failures < 0:
-            raise ConfigError(f"expected an integer >= 0, got {max_failures}", key="--max-failures",
-                              fix="e.g. --max-failures 2 (0: a trial whose process dies is recorded as failed)")
-        study.max_failures = max_failures
+    print("\n".join(summary_lines + results_lines(out, index)))
 
 
 def sweep_address(given: str | None) -> str | None:
@@ -156,8 +72,9 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     from genbench.config import from_flat, to_flat
     from genbench.results.store import ResultsStore
     from genbench.sweep.progress import fmt_s
-    from genbench.sweep.spec import Study, Budget
-    from genbench.sweep.tuner import study_record, trial_row
+    from genbench.sweep.engine import prepare_out
+    from genbench.sweep.records import study_record, trial_row
+    from genbench.sweep.spec import Budget, Study
 
     flat = _train_settings(family, data, preset, overrides)
     cfg = from_flat(flat, {k: "--set" for k in flat})
@@ -208,7 +125,7 @@ def _train_distributed(flat: dict[str, Any], workers: Any, address: str | None,
                        store: ResultsStore) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     import ray
 
-    from genbench.sweep.tuner import start_local_ray
+    from genbench.sweep.connect import start_local_ray
     from genbench.train.ray_worker import run_distributed
 
     print(f"Ray Train: {workers.count} workers x {workers.cpus} CPU"

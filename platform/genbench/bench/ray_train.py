@@ -76,7 +76,7 @@ def compare(s: Setting, say: Callable[[str], None]) -> dict[str, Any]:
     """In-process, then Ray Train with 1 and 2 workers on a private local Ray; ratios against in-process."""
     import ray
 
-    from genbench.sweep.tuner import start_local_ray
+    from genbench.sweep.connect import start_local_ray
 
     say(f"  {s.family} on {s.data}, global batch {s.batch}, {s.short} and {s.long} steps")
     baseline = path_timing("in-process (1 thread)", in_process, s, say)

@@ -64,7 +64,7 @@ def import_s(module: str, repeats: int) -> Any:
 @CASES.register("startup", "start-up: `genbench --help` / `validate` import time and heavy imports, `dry-run` to "
                            "its first trial (imports, Ray start)")
 def startup_case(ctx: Context) -> CaseResult:
-    from genbench.sweep.tuner import start_local_ray
+    from genbench.sweep.connect import start_local_ray
 
     import ray
 

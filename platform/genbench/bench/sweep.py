@@ -37,7 +37,8 @@ def tune_rows(study: Any, out: str) -> tuple[list[dict[str, Any]], float]:
     import ray
 
     from genbench.results.store import ResultsStore
-    from genbench.sweep.tuner import run_sweep, start_local_ray
+    from genbench.sweep.connect import start_local_ray
+    from genbench.sweep.tuner import run_sweep
 
     start = time.perf_counter()
     start_local_ray()

@@ -58,19 +58,20 @@ def check_credentials(profile: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     import ray
 
-    from genbench.commands import run_study
     from genbench.errors import GenbenchError
+    from genbench.sweep.engine import run_study, show
 
     args = parse(argv)
     try:
         profile = job_profile(args.cluster)
         check_credentials(profile)
         ray.init(address="auto", log_to_driver=False)  # the sweep then runs on this cluster, not a private Ray
-        return run_study(study_file(args.space), dry_run=args.dry_run, out=args.out, overrides=[],
-                         address=ray.get_runtime_context().gcs_address, profile=profile)
+        outcome = run_study(study_file(args.space), dry_run=args.dry_run, out=args.out, overrides=[],
+                            address=ray.get_runtime_context().gcs_address, profile=profile)
     except GenbenchError as exc:
         print(f"genbench: error: {exc}", file=sys.stderr)
         return 2
+    return show(outcome)  # the job's log ends as `genbench dry-run` / `sweep` would; its exit code is the job's
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from genbench.dashboards import table as family_table
+from genbench.dashboards.context import load_context
 from genbench.dashboards.panels import Context, Missing, NotApplicable, panel_name, render, study_words
 from genbench.dashboards.spec import PageDef, load_pages
-from genbench.errors import GenbenchError
 from genbench.results.store import ResultsStore
 
 PAGE = """<!doctype html>
@@ -195,39 +195,6 @@ def metrics_page(ctx: Context) -> Page:
                 "every one).</p>"
                 f'<table><tr><th>metric</th><th>better</th><th>definition</th></tr>'
                 f"{rows}</table><h2>Provenance of the scores</h2>{how}")
-
-
-def _optional_table(store: ResultsStore, name: str) -> pd.DataFrame | None:
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.read_table(store.path(name), filesystem=store.fs).to_pandas()
-    except FileNotFoundError:
-        return None
-
-
-def _summary(store: ResultsStore) -> dict[str, Any] | None:
-    import yaml
-
-    try:
-        with store.fs.open_input_stream(store.path("summary.yaml")) as f:
-            return yaml.safe_load(f.read().decode()) or {}
-    except FileNotFoundError:
-        return None
-
-
-def load_context(results: str) -> Context:
-    """The study, trials, history, summary.yaml and budget curve of a results directory."""
-    store = ResultsStore(results)
-    study = store.read_study()
-    trials = store.read("trials").to_pandas()
-    if trials.empty:
-        raise GenbenchError(f"{store.path('trials')}: no trials yet; run a sweep into {results} first")
-    history = store.read("history").to_pandas()
-    if history.empty:
-        history = pd.DataFrame({"trial_id": pd.Series(dtype=str), "step": pd.Series(dtype="int64")})
-    return Context(trials, history, study, _summary(store), _optional_table(store, "budget_curve.parquet"),
-                   store.read_samples)
 
 
 def write_dashboards(results: str, live: bool = False, definitions: str | None = None) -> str:

@@ -199,7 +199,7 @@ def to_html(rows: list[tuple[str, dict[str, Cell]]], caption: str) -> str:
 
 def report(results: str, markdown: bool = False) -> str:
     """The family table of a results directory, for `genbench report`."""
-    from genbench.dashboards.site import load_context
+    from genbench.dashboards.context import load_context
 
     ctx = load_context(results)
     rows, caption = family_table(ctx.trials, ctx.study)

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from genbench.config import DataConfig
-from genbench.data import DATASETS
+from genbench.data.names import DATASETS
+from genbench.sections import DataConfig
 
 
 @dataclass

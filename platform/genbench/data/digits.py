@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from genbench.config import DataConfig
-from genbench.data import DATASETS
 from genbench.data.base import Dataset
+from genbench.data.names import DATASETS
+from genbench.sections import DataConfig
 
 SPLIT_SEED, STACK_SEED = 0, 1
 TEST_FRACTION = 0.2  # fixed split: 1,437 training and 360 test images

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from genbench.config import DataConfig
-from genbench.data import DATASETS
 from genbench.data.base import Dataset
+from genbench.data.names import DATASETS
+from genbench.sections import DataConfig
 
 
 @DATASETS.register("dirac", "1-D point mass at 0: the Dirac-GAN of Mescheder et al. 2018 (use with gan.arch: dirac)")

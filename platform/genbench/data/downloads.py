@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from genbench.atomic import building, replace_durably
-from genbench.config import DataConfig
-from genbench.data import DATASETS
 from genbench.data.base import Dataset
 from genbench.data.files import IMAGE_SUFFIXES, to_tensor
+from genbench.data.names import DATASETS
 from genbench.errors import ConfigError, GenbenchError
+from genbench.sections import DataConfig
 
 SUBSET_SEED = 0  # data.n_train / data.n_test below a split's size keep the same fixed-seed subset in every run
 TIMEOUT_S = 60  # a stalled server fails the download instead of hanging a trial forever

@@ -11,10 +11,10 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from genbench.config import DataConfig
-from genbench.data import DATASETS
 from genbench.data.base import Dataset
+from genbench.data.names import DATASETS
 from genbench.errors import GenbenchError
+from genbench.sections import DataConfig
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 SPLIT_SEED = 0

@@ -5,9 +5,9 @@ import math
 
 import torch
 
-from genbench.config import DataConfig
-from genbench.data import DATASETS
 from genbench.data.base import Dataset
+from genbench.data.names import DATASETS
+from genbench.sections import DataConfig
 
 TRAIN_SEED, TEST_SEED = 1234, 5678  # fixed so that every run of a study sees the same points
 

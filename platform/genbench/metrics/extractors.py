@@ -3,34 +3,19 @@ contrastive network learned on the data's own training split (genbench.metrics.l
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import cast
 
 import torch
 from torch import nn
 
-from genbench.atomic import building, replace_durably
 from genbench.data.base import Dataset
 from genbench.errors import ConfigError
+from genbench.metrics.extractor_base import Extractor, cache_dir, cached_net
 
 CLASSIFIER_VERSION = 1  # bump when DigitNet or its training changes: cached weights are keyed by it
 PIXELS_MAX_SIDE = 16
 DIGIT_DATA = ("digits", "stacked_digits")  # the data the digit classifier was trained for
-
-
-@dataclass
-class Extractor:
-    """Features (and, for labelled data, class predictions) of images (N, C, H, W) in [0, 1]."""
-
-    name: str  # recorded with every score, e.g. 'digits-cnn v1 (test accuracy 0.981)'
-    features: Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) -> (N, F)
-    classify: Callable[[torch.Tensor], torch.Tensor] | None = None  # (N, C, H, W) -> (N,) class ids
-    num_classes: int = 0
-    dim: int = 0  # F, the feature dimension: what a reference set's size is judged against (provenance.feature_dim)
 
 
 class DigitNet(nn.Module):
@@ -47,10 +32,6 @@ class DigitNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GENBENCH_CACHE", Path.home() / ".cache" / "genbench"))
 
 
 def _key(train: torch.Tensor, labels: torch.Tensor) -> str:
@@ -85,31 +66,6 @@ def digit_net(train: torch.Tensor, labels: torch.Tensor) -> DigitNet:
     net = cached_net(cache_dir() / f"digitnet-{_key(train, labels)}.pt", DigitNet,
                      lambda: train_digit_net(train, labels), "training the digit classifier")
     return cast(DigitNet, net)
-
-
-def cached_net(path: Path, fresh: Callable[[], nn.Module], train: Callable[[], nn.Module], what: str) -> nn.Module:
-    """The network stored at `path` (its weights loaded into `fresh()`), or `train()`ed once per node and stored.
-
-    Trials that start together on a node take turns on a lock beside the file: one trains, the others load it.
-    """
-    if not path.exists():
-        with building(path, what):
-            if not path.exists():  # else another process trained it while this one waited
-                return _train_and_cache(path, train)
-    net = fresh()
-    net.load_state_dict(torch.load(path, weights_only=True))
-    return net.eval()
-
-
-def _train_and_cache(path: Path, train: Callable[[], nn.Module]) -> nn.Module:
-    """Train the network and write it to `path` durably; the caller holds the lock beside `path`."""
-    for stale in path.parent.glob(f".{path.name}.*"):  # a killed trainer's temporary file: only the holder writes one
-        stale.unlink(missing_ok=True)
-    net = train()
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    torch.save(net.state_dict(), tmp)
-    replace_durably(tmp, path)  # after a crash: no file, or the whole one
-    return net
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ from torch import nn
 
 from genbench.data.base import Dataset
 from genbench.errors import ConfigError
-from genbench.metrics.extractors import Extractor, cache_dir
+from genbench.metrics.extractor_base import Extractor, cache_dir
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{FID_WEIGHTS_FILE}"

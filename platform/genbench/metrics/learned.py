@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbench.data.base import Dataset
-from genbench.metrics.extractors import Extractor, cache_dir, cached_net
+from genbench.metrics.extractor_base import Extractor, cache_dir, cached_net
 
 VERSION = 1  # bump when the network or its training changes: cached weights are keyed by it
 FEATURE_DIM = 32  # low, so that a few hundred reference images estimate the feature covariance (rank <= n - 1)

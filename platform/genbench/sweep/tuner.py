@@ -5,7 +5,6 @@ import logging
 import math
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,14 +16,15 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from genbench.cluster.profiles import Profile
-from genbench.config import from_flat, to_flat
+from genbench.config import from_flat
 from genbench.errors import GenbenchError
-from genbench.results.schema import SCHEMA_VERSION
 from genbench.results.store import ResultsStore
 from genbench.results.analysis import config_status
 from genbench.sweep.journal import (  # noqa: F401 (all but journal_storage: moved there, still importable here)
     Journal, fail_stale_trials, journal_storage, optuna_storage, repair_journal)
+from genbench.sweep.connect import PRIVATE_RAY, connect_ray
 from genbench.sweep.progress import Progress
+from genbench.sweep.records import study_record, trial_row
 from genbench.sweep.resources import (REFRESH_S, Request, concurrency, plan_line, read_cluster, resolve_gpu_share,
                                       trial_request)
 from genbench.sweep.spec import Budget, Study, grid_space
@@ -46,22 +46,6 @@ class SweepSummary:
     interrupted: bool = False  # Ctrl-C or SIGTERM ended it before the budget: the directory is left to --resume
 
 
-def trial_row(study: Study, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """The `trials` row: identity, status, every resolved config.* key, then the final metrics."""
-    flat = to_flat(from_flat(config))
-    row: dict[str, Any] = {"trial_id": trial_id, "config_id": result.get("config_id", trial_id), "study": study.name,
-                           "family": flat["family"], "status": result.get("status", "failed"), "seed": flat["seed"],
-                           "error": result.get("error", ""), "start_time": result.get("start_time"),
-                           "end_time": result.get("end_time", time.time())}
-    row.update({f"config.{k}": v for k, v in flat.items() if k not in ("family", "seed")})
-    row.update({k: v for k, v in result.items()
-                if k.split(".")[0] in ("quality", "likelihood", "stability", "cost", "provenance")})
-    row.update({k: result[k] for k in (*RUN_COLUMNS, "samples") if k in result})  # samples: a file, not a column
-    row["steps"] = result.get("steps", result.get("step", 0))
-    return row
-
-
-RUN_COLUMNS = ("train_path", "workers", "worker_nodes", "resumed_from")  # in-process or Ray Train; where; restarts
 SEED_AGGREGATES = ("stability.seed_std", "stability.seed_cv", "stability.success_rate")
 
 
@@ -202,69 +186,6 @@ def _scheduler(study: Study, budget: Budget) -> Any:
     grace = min(budget.eval_every * study.grace_evals, budget.steps)
     return ASHAScheduler(time_attr="step", metric=metric, mode=mode, max_t=budget.steps, grace_period=grace,
                          reduction_factor=3)
-
-
-def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False, dashboard: bool = False) -> None:
-    """A private local Ray instance: never joins a cluster that happens to be running on this machine.
-
-    `dashboard` starts Ray's dashboard (state API) on 127.0.0.1: Ray Train's controller watches itself with it.
-    Every server of it listens on 127.0.0.1 only (loopback_only), with Ray's token authentication still on.
-    """
-    import ray
-
-    from genbench.sweep.loopback import LOOPBACK, loopback_only
-
-    if not ray.is_initialized():
-        with loopback_only():
-            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=dashboard,
-                     dashboard_host=LOOPBACK, _node_ip_address=LOOPBACK, log_to_driver=log_to_driver,
-                     logging_level=logging.WARNING, configure_logging=True)
-
-
-PRIVATE_RAY = "a private local Ray"
-
-
-def connect_ray(address: str | None, dashboard: bool = False) -> str:
-    """Join the Ray cluster at `address` (host:port or 'auto'), else start a private local Ray; returns where.
-
-    A cluster joined here is only disconnected from afterwards (ray.shutdown() in a driver that did not start
-    it leaves the cluster running); a private local Ray stops with it.
-    """
-    import ray
-
-    if ray.is_initialized():  # a submitted job's entrypoint has joined its cluster already
-        return "the connected Ray cluster"
-    if not address or address == "local":
-        start_local_ray(dashboard=dashboard)
-        return PRIVATE_RAY
-    check_address(address)
-    try:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise GenbenchError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[0]} "
-                            f"({ADDRESS_HELP})") from None
-    return f"the Ray cluster at {address}"
-
-
-ADDRESS_HELP = ("--address takes the cluster's GCS address HOST:6379, or 'auto' on a cluster node; "
-                "without --address and RAY_ADDRESS a private local Ray starts")
-
-
-def check_address(address: str) -> None:
-    """A quick TCP connect first: ray.init waits minutes for a GCS that is not there."""
-    if address == "auto":
-        return
-    if "://" in address:
-        raise GenbenchError(f"{address} is not a Ray cluster address: a sweep joins a cluster at its GCS address "
-                            f"(the Jobs API URL is for genbench submit and jobs; {ADDRESS_HELP})")
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise GenbenchError(f"{address}: expected HOST:PORT ({ADDRESS_HELP})")
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as exc:
-        raise GenbenchError(f"cannot reach a Ray cluster at {address} ({exc.strerror or type(exc).__name__}); is it "
-                            f"up (`ray start --head`) and the address right? ({ADDRESS_HELP})") from None
 
 
 def recover(store: ResultsStore) -> set[str]:
@@ -559,33 +480,3 @@ def _note_storage(store: ResultsStore, where: str) -> None:
     if nodes > 1 and "://" not in store.uri:
         print(f"Note: {where} has {nodes} nodes and the results are at a local path ({store.uri}); every node "
               "must see that path (a shared file system), else give --out s3://... or gs://...", flush=True)
-
-
-def study_record(study: Study, budget: Budget, constants: dict[str, Any], address: str | None = None,
-                 plan: Plan | None = None) -> dict[str, Any]:
-    """study.yaml: the resolved study, the budget used, the cluster and resources, and the versions that produced
-    the results."""
-    import optuna
-    import ray
-    import torch
-
-    import genbench
-
-    return {"study": study.name, "family": study.family, "source": study.source,
-            "objectives": [{"metric": m, "mode": d} for m, d in study.objectives],
-            "success": dict(zip(("metric", "side", "value"), study.success)) if study.success else None,
-            "budget": vars(budget), "algorithm": study.algorithm, "search_seed": study.search_seed,
-            "constants": constants, "fixed_by_family": study.family_fixed or None, "space": study.raw.get("space", {}),
-            "cluster": _cluster_record(address, plan.profile if plan else None),
-            "resources": plan.record(study) if plan else None,
-            "schema_version": SCHEMA_VERSION,
-            "versions": {"genbench": genbench.__version__, "torch": str(torch.__version__), "ray": ray.__version__,
-                         "optuna": optuna.__version__},
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
-def _cluster_record(address: str | None, profile: Profile | None) -> dict[str, Any] | str:
-    joined = {"ray_address": address} if address and address != "local" else {}
-    if profile is not None:
-        return {**profile.record(), **joined}
-    return joined or "local"

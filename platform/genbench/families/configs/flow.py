@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genbench.config import RunConfig
 from genbench.errors import ConfigError
 from genbench.families.configs.optim import OptimConfig
 from genbench.families.spec import FAMILIES, FamilySpec
+from genbench.sections import RunConfig
 
 
 @dataclass

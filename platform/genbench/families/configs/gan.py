@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genbench.config import RunConfig, check_optimiser
 from genbench.errors import ConfigError
 from genbench.families.spec import FAMILIES, FamilySpec
 from genbench.gan import GAN_LOSSES, PENALTIES
 from genbench.nets.activations import ACTIVATIONS, INITS
+from genbench.sections import RunConfig, check_optimiser
 
 ARCHS = ("auto", "dirac")
 PACK_CONVENTIONS = ("split", "pacgan")

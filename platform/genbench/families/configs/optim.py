@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genbench.config import check_optimiser
 from genbench.errors import ConfigError
+from genbench.sections import check_optimiser
 
 LR_DECAYS = ("none", "cosine")
 
