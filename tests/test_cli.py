@@ -115,3 +115,13 @@ def test_train_progress_prints_at_evaluations_and_every_ten_seconds_between(monk
     assert lines[0] == "step 20/100 | train.loss 1.25 | 11.0s elapsed, ~44s left"
     assert lines[1].startswith("step 25/100 | eval.fd 7.5 |") and lines[2].startswith("step 50/100 | train.loss 0.5")
     assert len(lines) == 3
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`genbench list keys | head -1`: the pipe closes before the output is written; no traceback, exit 141."""
+    proc = subprocess.Popen([sys.executable, "-m", "genbench", "list", "keys"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before genbench has imported anything: its first write meets a closed pipe
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr

@@ -101,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         "dry-run": cmd_sweep, "sweep": cmd_sweep, "train": cmd_train, "dashboard": cmd_dashboard, "report": cmd_report,
         "validate": cmd_validate, "list": cmd_list, "submit": cmd_submit, "jobs": cmd_jobs, "bench": cmd_bench}
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # inside the try: a reader that went away fails here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:  # `genbench report ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail again
+        return 141  # 128 + SIGPIPE, what a shell reports for a program ended by a closed pipe
     except GenbenchError as exc:
         print(f"genbench: error: {exc}", file=sys.stderr)
         return 2
