@@ -1,4 +1,6 @@
 # The README's quick start: `make dry-run` (set up, then the GAN stability dry run) and `make test`.
+# `make lint` (CI runs it before `make test`) checks formatting, ruff's rules and mypy; `make format` applies
+# the formatting and ruff's safe fixes. Configuration: pyproject.toml; reasons: docs/lint.md.
 # Set-up is a local virtual environment in .venv, made once and refreshed when pyproject.toml changes.
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?= -q
 
-.PHONY: setup dry-run test clean-results
+.PHONY: setup dry-run test lint format clean-results
 
 setup: $(VENV)/.installed
 
@@ -24,6 +26,19 @@ dry-run: setup
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# Every step runs, so one report shows all three; the target fails if any did.
+lint: setup
+	rc=0; \
+	$(BIN)/ruff format --check . || rc=1; \
+	$(BIN)/ruff check . || rc=1; \
+	$(BIN)/mypy || rc=1; \
+	exit $$rc
+
+# Fixes first: a fix (an import sorted, a comprehension rewritten) can leave lines the formatter then wraps.
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean-results:
 	rm -rf results

@@ -274,7 +274,7 @@ def _no_sweep(study: Any, budget: Any, out: str, label: str, overrides: Any = No
 
 
 def _earlier_results(tmp_path: Path) -> tuple[Path, set[str]]:
-    from genbench.dashboards.synthetic import synthetic_study
+    from synthetic_study import synthetic_study
 
     out = tmp_path / "out"
     synthetic_study(str(out), configs=1, seeds=1)

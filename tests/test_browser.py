@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from genbench.dashboards.browser import find_chromium, inspect_pages
+from browser import find_chromium, inspect_pages
 from genbench.dashboards.site import write_dashboards
-from genbench.dashboards.synthetic import synthetic_study
+from synthetic_study import synthetic_study
 
 pytestmark = [
     pytest.mark.skipif(find_chromium() is None,
@@ -179,7 +179,7 @@ def test_the_image_study_has_a_family_axis_and_one_colour_per_family(image_study
 
     parallel = _figures(image_study / "stability.html")["parallel"]["data"][0]
     axes = {d["label"]: d for d in parallel["dimensions"]}
-    assert list(axes)[0] == "family" and axes["family"]["ticktext"] == ["flow", "vae"]
+    assert next(iter(axes)) == "family" and axes["family"]["ticktext"] == ["flow", "vae"]
     assert "optim.lr" in axes or "log10 optim.lr" in axes  # the searched key, in the study's words
     outcome = _figures(image_study / "stability.html")["outcome-vs-lr"]["layout"]
     assert outcome["xaxis"]["title"]["text"].startswith("optim.lr")

@@ -38,7 +38,8 @@ def _write(tmp_path: Path, panels: str, name: str = "extra.yaml") -> Path:
      "did you mean 'by_group'"),
     ("  - id: a\n    kind: by_group\n    columns:\n      metric: quality.mods\n      group: family\n", 7,
      "panels[0].columns.metric", "did you mean 'quality.modes'"),
-    ("  - id: a\n    kind: scatter\n    columns:\n      x: config.optim.lr_gg\n      y: objective\n      group: family\n",
+    ("  - id: a\n    kind: scatter\n    columns:\n      x: config.optim.lr_gg\n"
+     "      y: objective\n      group: family\n",
      7, "panels[0].columns.x", "did you mean 'config.optim.lr_g'"),
     ("  - id: a\n    kind: by_group\n    columns: {metric: objective, grop: family}\n", 6, "panels[0].columns",
      "grop"),
@@ -68,7 +69,7 @@ def test_a_duplicate_panel_id_and_a_bad_page_name_are_refused(tmp_path: Path) ->
 
 def test_a_user_adds_a_panel_by_editing_a_definition(tmp_path: Path) -> None:
     from genbench.dashboards.panels import Context, render
-    from genbench.dashboards.synthetic import synthetic_study
+    from synthetic_study import synthetic_study
     from genbench.dashboards.site import load_context
 
     path = _write(tmp_path, "  - id: peak-memory\n    kind: by_group\n"
@@ -85,7 +86,7 @@ def test_a_user_adds_a_panel_by_editing_a_definition(tmp_path: Path) -> None:
 def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) -> None:
     from genbench.dashboards.panels import Missing, NotApplicable, render
     from genbench.dashboards.site import load_context
-    from genbench.dashboards.synthetic import synthetic_study
+    from synthetic_study import synthetic_study
 
     with pytest.raises(ConfigError, match=r"extra.yaml:7: panels\[0\].where.famly: unknown column"):
         load_page(_write(tmp_path, "  - kind: rates\n    columns: {group: family}\n    where:\n      famly: [gan]\n"))
@@ -114,7 +115,7 @@ def test_a_title_names_only_the_known_fields(tmp_path: Path) -> None:
 
 def test_a_page_title_speaks_of_families_in_a_study_of_several(tmp_path: Path) -> None:
     from genbench.dashboards.site import build_page, load_context
-    from genbench.dashboards.synthetic import synthetic_study
+    from synthetic_study import synthetic_study
 
     path = tmp_path / "titled.yaml"
     panels = "panels:\n  - kind: rates\n    columns: {group: variant}\n"

@@ -11,7 +11,7 @@ import pytest
 from genbench.dashboards.panels import Context, Missing, render
 from genbench.dashboards.site import load_context, write_dashboards
 from genbench.dashboards.spec import load_pages
-from genbench.dashboards.synthetic import synthetic_study
+from synthetic_study import synthetic_study
 
 CARTESIAN = ("scatter", "box", "bar")
 
@@ -107,11 +107,11 @@ def test_pareto_front_from_summary_is_joined(ctx: Context) -> None:
 def test_family_table_measures_every_family_and_links_to_panels(study: str, ctx: Context) -> None:
     from genbench.dashboards.table import COLUMNS, family_table
 
-    rows, caption = family_table(ctx.trials, ctx.study)
+    rows, _ = family_table(ctx.trials, ctx.study)
     assert [f for f, _ in rows] == ["gan", "vae", "diffusion", "autoregressive", "flow"]
     index = Path(write_dashboards(study))
     pages = {p.name: p.read_text() for p in index.parent.glob("*.html")}
-    for family, cells in rows:
+    for _, cells in rows:
         assert set(cells) == set(COLUMNS)
         for cell in cells.values():
             if cell.link:

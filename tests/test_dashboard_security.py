@@ -11,7 +11,7 @@ import pytest
 
 from genbench.dashboards.serve import serve
 from genbench.dashboards.site import write_dashboards
-from genbench.dashboards.synthetic import synthetic_study
+from synthetic_study import synthetic_study
 from genbench.errors import GenbenchError
 
 SCRIPT = "<script>alert(1)</script>"

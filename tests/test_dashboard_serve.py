@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from genbench.dashboards.serve import fingerprint, serve
-from genbench.dashboards.synthetic import synthetic_study
+from synthetic_study import synthetic_study
 from genbench.results import ResultsStore
 
 

@@ -1,4 +1,4 @@
-"""Downloaded image data (MNIST, Fashion-MNIST, CIFAR-10) from a local HTTP mirror of tiny files, and CelebA from a zip."""
+"""Image downloads (MNIST, Fashion-MNIST, CIFAR-10) from a local HTTP mirror of tiny files, and CelebA from a zip."""
 from __future__ import annotations
 
 import gzip

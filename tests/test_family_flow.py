@@ -240,7 +240,7 @@ def test_actnorm_does_not_initialise_in_eval_mode() -> None:
 
 def test_toy_density_integrates_to_one(make_flow: Callable[..., Flow], grid25: Dataset) -> None:
     family = make_flow("grid25")
-    for step in range(150):
+    for _ in range(150):
         family.train_step(grid25.train[torch.randint(len(grid25.train), (64,))])
     spacing = 0.03
     axis = torch.arange(-14.0, 14.0, spacing) + spacing / 2  # cell centres; the data lie within [-4.3, 4.3]

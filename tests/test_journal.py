@@ -85,7 +85,7 @@ def test_a_uri_journal_appears_after_a_sync_and_a_resume_elsewhere_loads_its_tri
 def test_a_resume_without_a_journal_at_the_uri_starts_the_searcher_afresh(
         s3: dict[str, str], private_tmp: Path, capsys: pytest.CaptureFixture) -> None:
     uri = _bucket_uri()
-    with journal_storage(ResultsStore(uri), True, "j") as (storage, sync):
+    with journal_storage(ResultsStore(uri), True, "j") as (storage, _):
         assert len(_run_trials(storage, 1).trials) == 1
     assert f"Resume: {uri}/optuna.journal not found; the searcher starts without" in capsys.readouterr().out
 

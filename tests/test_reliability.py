@@ -57,7 +57,7 @@ def test_reader_skips_a_corrupt_part_names_it_and_reads_the_rest(tmp_path: Path,
 
 def test_dashboard_command_reports_the_skipped_part_and_still_builds(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:
-    from genbench.dashboards.synthetic import synthetic_study
+    from synthetic_study import synthetic_study
 
     synthetic_study(str(tmp_path), configs=4, seeds=1)
     bad = sorted((tmp_path / "trials").glob("part-*.parquet"))[0]

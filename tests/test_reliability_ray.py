@@ -57,7 +57,7 @@ def _check_complete(out: Path, trials: int, resumed: subprocess.CompletedProcess
     assert len(table) == trials and table["trial_id"].is_unique and set(table["status"]) == {"completed"}
     history = ds.dataset(out / "history", format="parquet").to_table().to_pandas()
     assert set(history["trial_id"]) == set(table["trial_id"])  # no orphan curves, none missing
-    assert not [p for p in out.rglob(".tmp-*")]
+    assert not list(out.rglob(".tmp-*"))
     states = [t.state.name for t in optuna.load_study(
         study_name="faults", storage=optuna.storages.JournalStorage(JournalFileBackend(str(out / "optuna.journal"))))
         .trials]

@@ -103,7 +103,7 @@ def test_run_stream_reports_then_its_row(tiny_flat: dict[str, Any]) -> None:
     reports = [i for i in items if i[0] == "report"]
     assert {i[0] for i in items[:-1]} == {"report", "partial"} and items[-1][0] == "row"
     assert items[-1][1]["status"] == "completed" and reports[-1][1] == tiny_flat["train.steps"]
-    for before, after in zip(items, items[1:]):  # a snapshot comes right before each evaluation's report
+    for before, after in itertools.pairwise(items):  # a snapshot comes right before each evaluation's report
         if before[0] == "partial":
             assert after[0] == "report" and any(k.startswith("eval.") for k in after[2])
             assert before[1]["steps"] == after[1] and before[1]["cost.wall_s"] > 0

@@ -8,6 +8,7 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -171,7 +172,7 @@ def test_a_job_whose_nodes_lack_a_named_credential_says_so(monkeypatch: pytest.M
 class _Recorder(BaseHTTPRequestHandler):
     """Records the Authorization header of every request; answers 404 (no Jobs API here)."""
 
-    seen: list[str | None] = []
+    seen: ClassVar[list[str | None]] = []
     redirect_to = ""
 
     def do_GET(self) -> None:  # noqa: N802 - the base class's name

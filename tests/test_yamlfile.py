@@ -57,7 +57,8 @@ def test_merge_keys_are_valid_yaml(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text, first, second, key", [
     ("study: s\nbudget: {trials: 4}\nspace: {}\nbudget: {trials: 9}\n", 2, 4, "budget"),  # the last would win
-    ("space:\n  gan.loss: {choice: [hinge]}\n  optim.lr: {float: [0.1, 1]}\n  gan.loss: {choice: [wasserstein]}\n",
+    ("space:\n  gan.loss: {choice: [hinge]}\n  optim.lr: {float: [0.1, 1]}\n"
+     "  gan.loss: {choice: [wasserstein]}\n",
      2, 4, "space.gan.loss"),
     ("a: {x: 1,\n    x: 2}\n", 1, 2, "a.x"),
     ("a:\n  - {m: 1}\n  - {m: 2, n: 1,\n     m: 3}\n", 3, 4, "a[1].m"),

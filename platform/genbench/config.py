@@ -222,7 +222,7 @@ def parse_set(pairs: list[str]) -> dict[str, Any]:
             out[key] = parse_yaml(text, "--set")[0] if text.strip() else ""
         except ConfigError as exc:
             raise ConfigError(f"cannot read {text!r}: {exc.problem}", key=key, source="--set",
-                              fix="quote a value with YAML's special characters, e.g. --set 'data.path=\"a[1].png\"'")
+                              fix="quote a value with YAML's special characters, e.g. --set 'data.path=\"a[1].png\"'") from exc
     return out
 
 

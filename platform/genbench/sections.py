@@ -3,7 +3,7 @@ them with the family's own, and the checks a section makes of itself; no family 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NewType
 
 from genbench.data.names import DATASETS
 from genbench.errors import ConfigError, suggest
@@ -12,9 +12,11 @@ COMMON_SECTIONS = ("data", "train", "eval")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class Switch(str):
-    """Type of an option that is 'auto', 'true' or 'false'; a YAML true / false is stored as the string, so that
-    its config.* column has one type whatever each trial chose."""
+# Type of an option that is 'auto', 'true' or 'false'; a YAML true / false is stored as the string, so that its
+# config.* column has one type whatever each trial chose. A NewType: the values are plain str (YAML and Parquet
+# write them as such), and mypy still tells a switch field from a free string.
+Switch = NewType("Switch", str)
+AUTO = Switch("auto")
 
 
 SWITCH_VALUES = ("auto", "true", "false")
@@ -68,9 +70,9 @@ class TrainConfig:
     # Where and how the run computes, decided in the process that trains (a CPU driver may launch GPU workers):
     # 'auto' is the GPU where one is present and the option is safe there, off on CPU (genbench.train.device).
     device: str = "auto"  # auto | cpu | cuda
-    bf16: Switch = "auto"  # bf16 autocast of the training forward passes (auto: off; measured slower at these sizes)
-    tf32: Switch = "auto"  # TF32 matmuls and convolutions (auto: on with CUDA; no effect on CPU)
-    channels_last: Switch = "auto"  # NHWC memory format of image nets and batches (auto: on with CUDA; 4-D only)
+    bf16: Switch = AUTO  # bf16 autocast of the training forward passes (auto: off; measured slower at these sizes)
+    tf32: Switch = AUTO  # TF32 matmuls and convolutions (auto: on with CUDA; no effect on CPU)
+    channels_last: Switch = AUTO  # NHWC memory format of image nets and batches (auto: on with CUDA; 4-D only)
     compile: bool = False  # torch.compile every network (off by default: minutes of compile time per process)
 
     def __post_init__(self) -> None:

@@ -1,6 +1,7 @@
 """Cases 'sweep_overhead' and 'concurrency': a local Ray Tune sweep against plain Optuna, 1 vs 2 trials at once."""
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
@@ -76,7 +77,7 @@ def optuna_rows(study: Any) -> list[dict[str, Any]]:
 def gaps_s(rows: list[dict[str, Any]]) -> list[float]:
     """Seconds between one trial's training ending and the next one's starting, trials run one at a time."""
     ordered = sorted(rows, key=lambda r: r["start_time"])
-    return [b["start_time"] - a["end_time"] for a, b in zip(ordered, ordered[1:])]
+    return [b["start_time"] - a["end_time"] for a, b in itertools.pairwise(ordered)]
 
 
 def overhead_runs(ctx: Context, trials: int) -> dict[str, Any]:

@@ -144,7 +144,7 @@ def _joined(frame: pd.DataFrame, key: str, x: str, y: str, label: str) -> tuple[
     """Lines (rows in order, one line per value of `key`) as one trace: x, y and text with a None gap between lines."""
     keys = frame[key].to_numpy()
     bounds = [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
-    return tuple(np.insert(frame[c].to_numpy(dtype=object), bounds, None).tolist()  # type: ignore[return-value]
+    return tuple(np.insert(frame[c].to_numpy(dtype=object), bounds, None).tolist()  # type: ignore[call-overload]
                  for c in (x, y, label))
 
 

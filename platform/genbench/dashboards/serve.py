@@ -14,7 +14,8 @@ from genbench.results.store import ResultsStore
 
 WATCHED = ("trials", "history")
 WATCHED_FILES = ("summary.yaml", "budget_curve.parquet", "study.yaml")
-WAITING = """<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3"><link rel="icon" href="data:,">
+WAITING = """<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">
+<link rel="icon" href="data:,">
 <title>genbench: waiting</title></head><body style="font-family:system-ui,sans-serif;margin:40px">
 <h1>Waiting for results</h1><p>{why}</p><p>This page reloads by itself.</p></body></html>"""
 
@@ -23,14 +24,17 @@ class _Quiet(SimpleHTTPRequestHandler):
     """Static files without a log line per request, never cached (pages change while a sweep runs), and only to
     requests addressed to this server by name (127.0.0.1:PORT or localhost:PORT)."""
 
+    server: ThreadingHTTPServer  # the only server it runs in (the base class types any socketserver)
+
     def parse_request(self) -> bool:
         # DNS rebinding: a page of evil.example whose name is made to resolve to 127.0.0.1 reaches this server
         # from the browser, but its requests still carry Host: evil.example.
         if not super().parse_request():
             return False
-        if allowed_host(self.headers.get("Host", ""), self.server.server_address[1]):
+        port = self.server.server_port
+        if allowed_host(self.headers.get("Host", ""), port):
             return True
-        self.send_error(403, "Unknown Host header", f"open http://127.0.0.1:{self.server.server_address[1]}/")
+        self.send_error(403, "Unknown Host header", f"open http://127.0.0.1:{port}/")
         return False
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name

@@ -18,13 +18,15 @@ from genbench.results.store import ResultsStore
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title><link rel="icon" href="data:,"><script src="plotly.min.js"></script>
-<style>body{{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1180px;padding:0 20px 40px;color:#222}}
+<style>body{{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;
+max-width:1180px;padding:0 20px 40px;color:#222}}
 nav{{padding:14px 0;border-bottom:1px solid #ddd;margin-bottom:10px}} nav a{{margin-right:18px;color:#0072B2}}
 .panel{{margin:18px 0;border:1px solid #eee;border-radius:6px;padding:6px}} .note{{color:#555}}
 .missing{{color:#777;font-size:.9em;margin:4px 0}} td,th{{padding:4px 10px;text-align:left;vertical-align:top}}
 table.families{{border-collapse:collapse;margin:12px 0}} table.families td,table.families th{{border:1px solid #ddd}}
 table.families caption{{caption-side:bottom;text-align:left;color:#555;font-size:.9em;padding-top:6px}}
-.na{{color:#999}} table.families a{{color:#0b3d66;text-decoration:none}} table.families a:hover{{text-decoration:underline}}</style>{live}</head>
+.na{{color:#999}} table.families a{{color:#0b3d66;text-decoration:none}}
+table.families a:hover{{text-decoration:underline}}</style>{live}</head>
 <body><nav><b>genbench</b> &middot; {study} &nbsp; {links}</nav><h1>{heading}</h1>{body}</body></html>
 """
 # Only when served: reload the page when the server has rebuilt the site (version.txt changes).

@@ -1,10 +1,12 @@
 """Colour-blind-safe palette (Okabe-Ito), the colours of trial outcomes, and the unit of every result column."""
 from __future__ import annotations
 
+from typing import Any
+
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442"]
 STATUS_COLOURS = {"completed": "#0072B2", "diverged": "#D55E00", "early_stopped": "#E69F00", "failed": "#7F7F7F"}
 STATUS_SYMBOLS = {"completed": "circle", "diverged": "x", "early_stopped": "triangle-down", "failed": "square"}
-LAYOUT = dict(template="plotly_white", height=430, margin=dict(l=70, r=30, t=60, b=60),
+LAYOUT: dict[str, Any] = dict(template="plotly_white", height=430, margin=dict(l=70, r=30, t=60, b=60),
               font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=13))
 
 UNITS = {

@@ -173,9 +173,9 @@ def to_text(rows: list[tuple[str, dict[str, Cell]]], markdown: bool = False) -> 
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
     details = [["", *(cells[c].detail() for c in columns)] for _, cells in rows]
     mains = [[family, *(cells[c].main() for c in columns)] for family, cells in rows]
-    lines = [header] + [line for m, d in zip(mains, details) for line in ([m, d] if any(d) else [m])]
-    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in lines)
+    grid = [header] + [line for m, d in zip(mains, details) for line in ([m, d] if any(d) else [m])]
+    widths = [max(len(r[i]) for r in grid) for i in range(len(header))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in grid)
 
 
 def to_html(rows: list[tuple[str, dict[str, Cell]]], caption: str) -> str:

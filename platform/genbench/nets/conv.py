@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 from genbench.nets.mlp import LayerNorm
@@ -37,7 +38,8 @@ class ConvGenerator(nn.Module):
             ch = out
         self.body = nn.Sequential(*layers)
 
-    def forward(self, z):  # (B, latent) -> (B, C, S, S), unbounded (callers add tanh / sigmoid)
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # (B, latent) -> (B, C, S, S), unbounded (callers add tanh / sigmoid)
         return self.body(self.head(z).view(-1, self.top, 2, 2))
 
 
@@ -59,5 +61,5 @@ class ConvEncoder(nn.Module):
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.head = wrap(nn.Linear(ch_in * 4, out_dim))
 
-    def forward(self, x):  # (B, C, S, S) -> (B, out_dim)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, S, S) -> (B, out_dim)
         return self.head(self.body(x))

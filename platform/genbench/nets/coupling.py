@@ -1,11 +1,19 @@
 """Invertible layers for RealNVP / Glow flows: ActNorm, LU 1x1 convolutions, affine couplings, squeeze, multi-scale."""
 from __future__ import annotations
 
+from typing import Protocol, cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genbench.nets.mlp import mlp
+
+
+class Invertible(Protocol):
+    """A flow layer: forward gives (y, log|det|), inverse gives x back."""
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor: ...
 
 # Every layer here maps forward(x) -> (y, logdet (B,)) and inverse(y) -> x, for vectors (B, D) or images (B, C, H, W).
 
@@ -26,6 +34,8 @@ class ActNorm(nn.Module):
     Data-dependent initialisation: the first batch seen in training mode sets b and log_scale so that
     that batch's output is zero-mean, unit-variance per channel; afterwards both are ordinary parameters.
     """
+
+    initialized: torch.Tensor  # a buffer (register_buffer): moves and saves with the module
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -65,6 +75,11 @@ class InvConv1x1(nn.Module):
     through a singular matrix (its diagonal is exp(.) times a fixed sign), and the inverse is two
     triangular solves. For vectors (B, C) it is an invertible linear layer.
     """
+
+    perm: torch.Tensor  # buffers
+    sign: torch.Tensor
+    lower_mask: torch.Tensor
+    eye: torch.Tensor
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -127,6 +142,8 @@ class MaskedCoupling(nn.Module):
     Vectors use an alternating coordinate mask, images a checkerboard. Images also feed the mask as an
     extra input channel, so that the net can tell masked positions from zero-valued ones at the border.
     """
+
+    mask: torch.Tensor  # a buffer
 
     def __init__(self, mask: torch.Tensor, net: nn.Module, channels: int) -> None:
         super().__init__()
@@ -207,13 +224,14 @@ class FlowSequence(nn.Module):
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         for layer in reversed(self.layers):
-            y = layer.inverse(y)
+            y = cast(Invertible, layer).inverse(y)
         return y
 
 
 def zero_last(net: nn.Sequential) -> nn.Sequential:
     """Zero the output layer, so that every coupling starts as the identity (stable start, Glow)."""
     last = net[-1]
+    assert isinstance(last, (nn.Linear, nn.Conv2d)) and last.bias is not None, last  # as mlp() and conv_net() end
     nn.init.zeros_(last.weight)
     nn.init.zeros_(last.bias)
     return net
@@ -309,6 +327,6 @@ class MultiScaleFlow(nn.Module):
         pieces = [p.reshape(len(z), *s) for p, s in zip(z.split(sizes, dim=1), self.out_shapes)]
         x = pieces[-1][:, :0]  # (B, 0, H, W): nothing is left over after the last scale
         for block, piece in zip(reversed(self.blocks), reversed(pieces)):
-            x = block.inverse(torch.cat([piece, x], dim=1))
+            x = cast(Invertible, block).inverse(torch.cat([piece, x], dim=1))
         return x
 

@@ -1,6 +1,8 @@
 """Masked networks for autoregressive models: MADE (Germain et al. 2015) and PixelCNN (van den Oord et al. 2016)."""
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -8,6 +10,8 @@ from torch import nn
 
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 mask (out, in) on every call."""
+
+    mask: torch.Tensor  # a buffer (register_buffer): moves and saves with the module
 
     def __init__(self, mask: torch.Tensor) -> None:
         super().__init__(mask.shape[1], mask.shape[0])
@@ -40,7 +44,7 @@ class MADE(nn.Module):
         self.dim, self.params_per_dim = dim, params_per_dim
         degrees = [torch.arange(1, dim + 1)] + [hidden_degrees(width, dim) for _ in range(depth)]
         layers: list[nn.Module] = []
-        for prev, cur in zip(degrees[:-1], degrees[1:]):
+        for prev, cur in itertools.pairwise(degrees):
             layers += [MaskedLinear(cur[:, None] >= prev[None, :]), nn.ReLU()]
         out_degrees = torch.arange(1, dim + 1).repeat_interleave(params_per_dim)  # (D * P,)
         layers.append(MaskedLinear(out_degrees[:, None] > degrees[-1][None, :]))
@@ -70,6 +74,8 @@ def conv_mask(out_ch: int, in_ch: int, kernel: int, mask_type: str, colors: int)
 
 class MaskedConv2d(nn.Conv2d):
     """A 'same'-padded square convolution with a PixelCNN mask of type A (first layer) or B (the rest)."""
+
+    mask: torch.Tensor  # a buffer
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, mask_type: str, colors: int) -> None:
         if mask_type not in ("A", "B") or kernel % 2 == 0:

@@ -8,7 +8,7 @@ from torch import nn
 
 from genbench.nets.activations import ACTIVATIONS
 
-LayerNorm = Callable[[nn.Linear], nn.Module]  # wraps a linear layer, e.g. spectral norm
+LayerNorm = Callable[[nn.Module], nn.Module]  # wraps a linear or conv layer, e.g. spectral norm
 
 
 class Maxout(nn.Module):

@@ -61,7 +61,7 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     try:
         return pafs.FileSystem.from_uri(uri)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ConfigError(f"cannot open results location: {exc}", key="--out", fix="give a path or s3:// gs:// URI")
+        raise ConfigError(f"cannot open results location: {exc}", key="--out", fix="give a path or s3:// gs:// URI") from exc
 
 
 class ResultsStore:

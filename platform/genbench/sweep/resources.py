@@ -1,4 +1,4 @@
-"""What each trial asks Ray for, how many trials run at once as the cluster is now and may grow, the default GPU share."""
+"""What each trial asks Ray for, how many trials run at once now and as the cluster grows, the default GPU share."""
 from __future__ import annotations
 
 import math

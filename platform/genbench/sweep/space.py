@@ -24,5 +24,5 @@ class DefineByRun:
         for key, param in self.space.items():
             if param.active(chosen):
                 chosen[key] = param.suggest(trial, key)
-        family = chosen.get("family", self.constants.get("family"))
+        family = str(chosen.get("family", self.constants.get("family")))
         return {**self.constants, **self.by_family.get(family, {}), **chosen}

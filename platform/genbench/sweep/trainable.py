@@ -296,6 +296,7 @@ def _start_training(flat: dict[str, Any], training: Training, storage: str) -> A
     reports = Queue(actor_options={"num_cpus": 0})  # unbounded: a seed ahead of the others never blocks its run
 
     def work() -> None:
+        end: tuple[Any, ...]
         try:
             end = ("end", *run_distributed(flat, training.workers, storage, [ForwardReports(reports)], training.data))
         except Exception as exc:  # a GenbenchError (no result checkpoint), Ray failing to start the run, an abort
