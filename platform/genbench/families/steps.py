@@ -66,7 +66,7 @@ def clip_grads(params: Iterable[nn.Parameter], max_norm: float) -> torch.Tensor:
     """The total L2 norm of the gradients of `params` before clipping (a 0-dim tensor on their device: no host
     sync); when max_norm > 0 the gradients are scaled so that their total norm is at most max_norm."""
     params = [p for p in params if p.grad is not None]
-    norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])  # tested again: for mypy
     if max_norm > 0:
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
     return norm

@@ -1,6 +1,8 @@
 """Named weight initialisations of linear and conv layers (genbench.nets.activations.INITS lists them)."""
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -14,8 +16,11 @@ def initialise(net: nn.Module, scheme: str, std: float = 0.02) -> nn.Module:
     for layer in net.modules():
         if isinstance(layer, LAYERS):
             # under spectral norm the stored weight is the parametrisation's original, not layer.weight
-            weight = (layer.parametrizations.weight.original if parametrize.is_parametrized(layer, "weight")
-                      else layer.weight)
+            if parametrize.is_parametrized(layer, "weight"):
+                parametrizations: Any = layer.parametrizations  # a ModuleDict; torch types it as Tensor | Module
+                weight = parametrizations.weight.original
+            else:
+                weight = layer.weight
             nn.init.normal_(weight, 0.0, std) if scheme == "normal" else nn.init.xavier_uniform_(weight)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)

@@ -1,4 +1,4 @@
-"""Small atomic checkpoints of a run: every stateful part the family declares (Family.parts), the loop state, history."""
+"""Small atomic checkpoints of a run: every stateful part the family declares (Family.parts), loop state, history."""
 from __future__ import annotations
 
 import json
