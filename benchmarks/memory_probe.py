@@ -8,6 +8,7 @@ pass only, its last pixel's, of the C x H x W sequential ones), nll (the likelih
 (features and metrics of eval.n_samples images). Prints the process's peak resident set (ru_maxrss) before
 and after the phase; an allocation refused under `ulimit -v` is reported as FAILED, not raised.
 """
+
 from __future__ import annotations
 
 import resource
@@ -54,12 +55,18 @@ def phase(family: Any, data: Any, cfg: Any, name: str) -> None:
     n = cfg.eval.n_samples
     if name == "train":
         for _ in range(2):
-            family.train_step(data.train[:cfg.train.batch_size * family.batches_per_step])
+            family.train_step(data.train[: cfg.train.batch_size * family.batches_per_step])
     elif name == "sample" and cfg.family == "autoregressive":  # the last pass: the largest input and output
         with torch.no_grad():
             height, width = data.shape[1:]
-            family._head(torch.cat([family._pixel_params(part, height - 1, width - 1)
-                                    for part in torch.zeros(n, *data.shape).split(family.chunk)]))
+            family._head(
+                torch.cat(
+                    [
+                        family._pixel_params(part, height - 1, width - 1)
+                        for part in torch.zeros(n, *data.shape).split(family.chunk)
+                    ]
+                )
+            )
     elif name == "sample":
         family.sample(n)
     elif name == "score":
@@ -93,8 +100,11 @@ def main(argv: list[str]) -> None:
         status = "ok"
     except (RuntimeError, MemoryError) as exc:  # an allocation beyond the address-space cap
         status = f"FAILED {type(exc).__name__}: {str(exc)[:160]}"
-    print(f"{name} {which}: before the phase {before} MiB, peak {peak_mib()} MiB, "
-          f"{time.perf_counter() - start:.1f} s, {status}", flush=True)
+    print(
+        f"{name} {which}: before the phase {before} MiB, peak {peak_mib()} MiB, "
+        f"{time.perf_counter() - start:.1f} s, {status}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

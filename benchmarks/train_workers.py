@@ -7,6 +7,7 @@ baseline measured in this same process.
 
     .venv/bin/python benchmarks/train_workers.py --family gan --short 50 --long 1050
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,14 @@ def main() -> int:
     args = parser.parse_args()
     print(f"{args.family} on {args.data}, global batch {args.batch}; {os.cpu_count()} CPUs", flush=True)
     result = compare(Setting(args.family, args.data, args.batch, args.short, args.long), print)
-    print("\nthroughput vs in-process:  " + ",  ".join(
-        f"{p} x{r:.2f}" for p, r in result["throughput_vs_in_process"].items()))
-    print("fixed start-up vs in-process:  " + ",  ".join(
-        f"{p} +{f:.1f} s" for p, f in result["fixed_s_vs_in_process"].items()))
+    print(
+        "\nthroughput vs in-process:  "
+        + ",  ".join(f"{p} x{r:.2f}" for p, r in result["throughput_vs_in_process"].items())
+    )
+    print(
+        "fixed start-up vs in-process:  "
+        + ",  ".join(f"{p} +{f:.1f} s" for p, f in result["fixed_s_vs_in_process"].items())
+    )
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({**result, "cpus": os.cpu_count(), "loadavg": os.getloadavg(), "created": created()}, f, indent=2)

@@ -9,6 +9,7 @@ and any compile), sampling samples/s, peak device memory (torch.cuda.max_memory_
 CPU) and whether every final train.* loss is finite, then writes the same as JSON. It exits 1 when a family fails
 or ends with a non-finite loss. `--device cpu --steps 5` runs it on a CPU machine (the test suite does).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,11 +56,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run_flat(family: str, args: argparse.Namespace) -> dict[str, Any]:
     """The family's default model and batch at `args.steps` steps; no evaluation until the last step."""
-    flat: dict[str, Any] = {"family": family, "data.name": args.data, "train.steps": args.steps,
-                            "train.log_every": min(args.log_every, args.steps), "eval.every": args.steps,
-                            "train.collapse_evals": 0, "train.device": args.device, "train.bf16": args.bf16,
-                            "train.channels_last": args.channels_last, "train.tf32": args.tf32,
-                            "train.compile": args.compile}
+    flat: dict[str, Any] = {
+        "family": family,
+        "data.name": args.data,
+        "train.steps": args.steps,
+        "train.log_every": min(args.log_every, args.steps),
+        "eval.every": args.steps,
+        "train.collapse_evals": 0,
+        "train.device": args.device,
+        "train.bf16": args.bf16,
+        "train.channels_last": args.channels_last,
+        "train.tf32": args.tf32,
+        "train.compile": args.compile,
+    }
     if args.batch:
         flat["train.batch_size"] = args.batch
     return {**flat, **(FAMILIES.get(family).debug if args.debug_size else {})}
@@ -70,8 +79,12 @@ def check_family(family: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         return _measure(family, args)
     except Exception as exc:  # one family's failure must not hide the others' figures
-        return {"family": family, "ok": False, "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(limit=6)}
+        return {
+            "family": family,
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=6),
+        }
 
 
 def _measure(family: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -94,12 +107,19 @@ def _measure(family: str, args: argparse.Namespace) -> dict[str, Any]:
         outcome = train(model, data, cfg, report, lambda f: {}, placement=placement)
     synchronize(placement.device)
     rows = cfg.train.batch_size * model.batches_per_step
-    return {"family": family, **_figures(marks, start, rows), "status": outcome.status, "steps": outcome.steps,
-            **syncs,
-            **_loss_check(marks), "peak_mem_bytes": peak_memory_bytes(placement.device),
-            "sample_per_s": sample_cost(model, args.sample_n)["cost.sample_per_s"], "batch_rows": rows,
-            "params": sum(p.numel() for m in model.modules().values() for p in m.parameters()),
-            **placement.columns()}
+    return {
+        "family": family,
+        **_figures(marks, start, rows),
+        "status": outcome.status,
+        "steps": outcome.steps,
+        **syncs,
+        **_loss_check(marks),
+        "peak_mem_bytes": peak_memory_bytes(placement.device),
+        "sample_per_s": sample_cost(model, args.sample_n)["cost.sample_per_s"],
+        "batch_rows": rows,
+        "params": sum(p.numel() for m in model.modules().values() for p in m.parameters()),
+        **placement.columns(),
+    }
 
 
 @contextmanager
@@ -116,8 +136,9 @@ def host_syncs(cuda: bool, into: dict[str, Any]) -> Iterator[None]:
             yield
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    sites = Counter(f"{w.filename.rsplit('/genbench/', 1)[-1]}:{w.lineno}" for w in caught
-                    if "synchroniz" in str(w.message))
+    sites = Counter(
+        f"{w.filename.rsplit('/genbench/', 1)[-1]}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)
+    )
     into.update(host_syncs=sum(sites.values()), host_sync_sites=dict(sites.most_common(8)))
 
 
@@ -135,20 +156,29 @@ def _loss_check(marks: list[tuple[int, float, dict[str, float]]]) -> dict[str, A
 
 
 def header(placement: Placement) -> dict[str, Any]:
-    return {"torch": torch.__version__, "python": platform.python_version(), "cuda": torch.version.cuda,
-            "device": placement.columns()["cost.device"], "options": placement.columns()["cost.device_options"]}
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.version.cuda,
+        "device": placement.columns()["cost.device"],
+        "options": placement.columns()["cost.device_options"],
+    }
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"{'family':<15} {'ok':<4} {'train samples/s':>16} {'sample/s':>10} {'peak MiB':>9} {'first window':>13}"
-          f" {'host syncs':>11}")
+    print(
+        f"{'family':<15} {'ok':<4} {'train samples/s':>16} {'sample/s':>10} {'peak MiB':>9} {'first window':>13}"
+        f" {'host syncs':>11}"
+    )
     for r in results:
         if "error" in r:
             print(f"{r['family']:<15} FAIL {r['error']}")
             continue
-        print(f"{r['family']:<15} {'yes' if r['ok'] else 'NO':<4} {r['train_samples_per_s']:16.0f} "
-              f"{r['sample_per_s']:10.0f} {r['peak_mem_bytes'] / 2 ** 20:9.1f} {r['first_window_s']:12.1f}s"
-              f" {r.get('host_syncs', '-'):>11}")
+        print(
+            f"{r['family']:<15} {'yes' if r['ok'] else 'NO':<4} {r['train_samples_per_s']:16.0f} "
+            f"{r['sample_per_s']:10.0f} {r['peak_mem_bytes'] / 2**20:9.1f} {r['first_window_s']:12.1f}s"
+            f" {r.get('host_syncs', '-'):>11}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     first = from_flat(run_flat(args.families.split(",")[0], args))  # a bad --device or --bf16 fails before training
     summary = header(resolve(first.train))
-    print(f"gpu_check: {summary['device']} ({summary['options']}), torch {summary['torch']}, "
-          f"{args.steps} steps per family on {args.data}", flush=True)
+    print(
+        f"gpu_check: {summary['device']} ({summary['options']}), torch {summary['torch']}, "
+        f"{args.steps} steps per family on {args.data}",
+        flush=True,
+    )
     results = []
     for family in args.families.split(","):
         results.append(check_family(family, args))

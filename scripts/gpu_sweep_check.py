@@ -53,6 +53,7 @@ PYTHONPATH must hold absolute paths where a Ray worker or the dry-run's subproce
 makes its entries absolute itself. The first call's pip list shows the versions of the image's packages that the
 carried wheels lean on; a conflict would show up as an ImportError in the checks' reasons.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,23 +92,48 @@ class Sizes:
 
 # The GAN's default networks (width 128, depth 3) at batch 256: the launch-bound small model that packing is for.
 GPU_SIZES = Sizes(400, 3000, 50, {"train.batch_size": 256, "gan.latent_dim": 8})
-CPU_SIZES = Sizes(40, 800, 10, {"train.batch_size": 64, "gan.latent_dim": 8, "gan.g_width": 16, "gan.d_width": 16,
-                                "gan.g_depth": 2, "gan.d_depth": 2, "data.n_train": 2000, "data.n_test": 500,
-                                "eval.n_samples": 500})
+CPU_SIZES = Sizes(
+    40,
+    800,
+    10,
+    {
+        "train.batch_size": 64,
+        "gan.latent_dim": 8,
+        "gan.g_width": 16,
+        "gan.d_width": 16,
+        "gan.g_depth": 2,
+        "gan.d_depth": 2,
+        "data.n_train": 2000,
+        "data.n_test": 500,
+        "eval.n_samples": 500,
+    },
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="auto: the GPU where torch sees one; cpu: the small CPU version (tests)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="auto: the GPU where torch sees one; cpu: the small CPU version (tests)",
+    )
     parser.add_argument("--share", type=float, default=0.5, help="GPU share of each dry-run and packed trial (<= 0.5)")
     parser.add_argument("--trials", type=int, default=4, help="trials of the dry run")
-    parser.add_argument("--steps", type=int, default=0, help="steps of each dry-run trial and the Ray Train run "
-                                                             "(0: 400 on GPU, 40 on CPU)")
-    parser.add_argument("--pack-steps", type=int, default=0, help="steps of each packing run (0: 3000 on GPU, 800 "
-                                                                  "on CPU)")
-    parser.add_argument("--work", default="", help="folder for the study, its results and Ray Train's storage "
-                                                   "(default: a temporary one, removed at the end)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="steps of each dry-run trial and the Ray Train run (0: 400 on GPU, 40 on CPU)",
+    )
+    parser.add_argument(
+        "--pack-steps", type=int, default=0, help="steps of each packing run (0: 3000 on GPU, 800 on CPU)"
+    )
+    parser.add_argument(
+        "--work",
+        default="",
+        help="folder for the study, its results and Ray Train's storage (default: a temporary one, removed at the end)",
+    )
     parser.add_argument("--out", default="gpu_sweep_check.json", help="where the JSON goes")
     return parser.parse_args(argv)
 
@@ -115,13 +141,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def use_cuda(device: str, share: float, trials: int) -> bool:
     """Whether the checks run on the GPU; a bad option is a ConfigError (exit 2) before anything starts."""
     if not 0 < share <= 0.5:
-        raise ConfigError(f"expected a share in (0, 0.5], got {share:g}", key="--share",
-                          fix="e.g. --share 0.5 (two trials per GPU) or 0.25 (four); packing needs two per GPU")
+        raise ConfigError(
+            f"expected a share in (0, 0.5], got {share:g}",
+            key="--share",
+            fix="e.g. --share 0.5 (two trials per GPU) or 0.25 (four); packing needs two per GPU",
+        )
     if trials < 1:
         raise ConfigError(f"expected at least 1 trial, got {trials}", key="--trials", fix="e.g. --trials 4")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"'cuda' but torch {torch.__version__} sees no CUDA device", key="--device",
-                          fix="run it where a GPU is visible with a CUDA build of torch, or pass --device cpu")
+        raise ConfigError(
+            f"'cuda' but torch {torch.__version__} sees no CUDA device",
+            key="--device",
+            fix="run it where a GPU is visible with a CUDA build of torch, or pass --device cpu",
+        )
     return device != "cpu" and torch.cuda.is_available()
 
 
@@ -140,23 +172,40 @@ def absolute_pythonpath() -> None:
 
 def run_flat(sizes: Sizes, steps: int, cuda: bool) -> dict[str, Any]:
     """One GAN run on ring8: `steps` steps, reports every log window, one evaluation at the end."""
-    return {"family": "gan", "data.name": "ring8", "train.steps": steps, "train.log_every": sizes.log_every,
-            "eval.every": steps, "train.device": "auto" if cuda else "cpu", **sizes.fixed}
+    return {
+        "family": "gan",
+        "data.name": "ring8",
+        "train.steps": steps,
+        "train.log_every": sizes.log_every,
+        "eval.every": steps,
+        "train.device": "auto" if cuda else "cpu",
+        **sizes.fixed,
+    }
 
 
 def study_yaml(sizes: Sizes, trials: int, cuda: bool) -> str:
     """The dry run's study: `trials` GAN trials that all train stably (two safe learning rates, random search)."""
     flat = run_flat(sizes, sizes.steps, cuda)
     data = {k[5:]: v for k, v in flat.items() if k.startswith("data.")}
-    fixed = {k: v for k, v in flat.items() if k.split(".")[0] not in ("family", "data") and
-             k not in ("train.steps", "eval.every")}  # the budget sets these two
-    lines = [f"study: {STUDY}", "family: gan", f"data: {json.dumps({'name': 'ring8', **data})}",
-             "objectives: [{metric: quality.modes, mode: max}]",
-             f"budget: {{trials: {trials}, steps: {sizes.steps}, eval_every: {sizes.steps}}}",
-             f"dry_run: {{trials: {trials}, steps: {sizes.steps}, eval_every: {sizes.steps}}}",
-             "search: {algorithm: random, seed: 0}", "resources: {cpus_per_trial: 1}",
-             f"fixed: {json.dumps(fixed)}",
-             "space:", "  optim.lr_g: {choice: [1.0e-4, 2.0e-4]}", "  optim.lr_d: {choice: [1.0e-4, 2.0e-4]}"]
+    fixed = {
+        k: v
+        for k, v in flat.items()
+        if k.split(".")[0] not in ("family", "data") and k not in ("train.steps", "eval.every")
+    }  # the budget sets these two
+    lines = [
+        f"study: {STUDY}",
+        "family: gan",
+        f"data: {json.dumps({'name': 'ring8', **data})}",
+        "objectives: [{metric: quality.modes, mode: max}]",
+        f"budget: {{trials: {trials}, steps: {sizes.steps}, eval_every: {sizes.steps}}}",
+        f"dry_run: {{trials: {trials}, steps: {sizes.steps}, eval_every: {sizes.steps}}}",
+        "search: {algorithm: random, seed: 0}",
+        "resources: {cpus_per_trial: 1}",
+        f"fixed: {json.dumps(fixed)}",
+        "space:",
+        "  optim.lr_g: {choice: [1.0e-4, 2.0e-4]}",
+        "  optim.lr_d: {choice: [1.0e-4, 2.0e-4]}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -206,29 +255,43 @@ def check_dry_run(work: Path, sizes: Sizes, cuda: bool, share: float, trials: in
     rows = ds.dataset(out / "trials", format="parquet").to_table().to_pylist()
     print_rows(rows)
     at_once = most_at_once(rows)
-    say(f"  at most {at_once} trials trained at once" + (f" (a share of {share:g} packs {int(1 / share)} per GPU)"
-                                                          if cuda else ""))
+    say(
+        f"  at most {at_once} trials trained at once"
+        + (f" (a share of {share:g} packs {int(1 / share)} per GPU)" if cuda else "")
+    )
     problems = row_problems(rows, trials, cuda, share)
-    return {"ok": not problems, "reason": "; ".join(problems), "command": " ".join(cmd[1:]), "plan": plan,
-            "trials_at_once": at_once,
-            "rows": [{"trial_id": r["trial_id"], **{k: r.get(k) for k in ROW_COLUMNS}, "error": r.get("error", "")}
-                     for r in rows]}
+    return {
+        "ok": not problems,
+        "reason": "; ".join(problems),
+        "command": " ".join(cmd[1:]),
+        "plan": plan,
+        "trials_at_once": at_once,
+        "rows": [
+            {"trial_id": r["trial_id"], **{k: r.get(k) for k in ROW_COLUMNS}, "error": r.get("error", "")} for r in rows
+        ],
+    }
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
-    say(f"  {'trial':<10} {'status':<10} {'cost.device':<26} {'gpu_share':>9} {'visible':>8} {'device_s':>9} "
-        f"{'wall_s':>7}")
+    say(
+        f"  {'trial':<10} {'status':<10} {'cost.device':<26} {'gpu_share':>9} {'visible':>8} {'device_s':>9} "
+        f"{'wall_s':>7}"
+    )
     for r in sorted(rows, key=lambda r: r["trial_id"]):
-        say(f"  {r['trial_id'][-10:]:<10} {r['status']:<10} {str(r.get('cost.device')):<26} "
-            f"{r.get('cost.gpu_share', math.nan):9.2f} {repr(r.get('cost.visible_devices')):>8} "
-            f"{r.get('cost.device_s', math.nan):9.1f} {r.get('cost.wall_s', math.nan):7.1f}")
+        say(
+            f"  {r['trial_id'][-10:]:<10} {r['status']:<10} {r.get('cost.device')!s:<26} "
+            f"{r.get('cost.gpu_share', math.nan):9.2f} {r.get('cost.visible_devices')!r:>8} "
+            f"{r.get('cost.device_s', math.nan):9.1f} {r.get('cost.wall_s', math.nan):7.1f}"
+        )
 
 
 def most_at_once(rows: list[dict[str, Any]]) -> int:
     """The most trials whose runs overlapped in time (rows' start and end times)."""
-    events = sorted([(r["start_time"], 1) for r in rows if r.get("start_time")] +
-                    [(r["end_time"], -1) for r in rows if r.get("start_time") and r.get("end_time")],
-                    key=lambda e: (e[0], e[1]))
+    events = sorted(
+        [(r["start_time"], 1) for r in rows if r.get("start_time")]
+        + [(r["end_time"], -1) for r in rows if r.get("start_time") and r.get("end_time")],
+        key=lambda e: (e[0], e[1]),
+    )
     live = best = 0
     for _, change in events:
         live += change
@@ -289,9 +352,15 @@ def timed_run(flat: dict[str, Any], share: float, barrier: Any = None) -> dict[s
         while not ray.get(barrier.ready.remote()):
             time.sleep(0.02)
     row = run(flat, report, assignment=assignment)
-    return {"status": row["status"], "error": row.get("error", ""), "device": row["cost.device"],
-            "gpu_share": row["cost.gpu_share"], "visible_devices": row["cost.visible_devices"],
-            "wall_s": row["cost.wall_s"], "marks": marks}
+    return {
+        "status": row["status"],
+        "error": row.get("error", ""),
+        "device": row["cost.device"],
+        "gpu_share": row["cost.gpu_share"],
+        "visible_devices": row["cost.visible_devices"],
+        "wall_s": row["cost.wall_s"],
+        "marks": marks,
+    }
 
 
 def steady(run: dict[str, Any], rows_per_step: int) -> dict[str, Any]:
@@ -322,22 +391,39 @@ def check_packing(sizes: Sizes, cuda: bool, share: float) -> dict[str, Any]:
     alone = steady(ray.get(task.options(num_cpus=1, num_gpus=alone_share).remote(flat, alone_share)), rows_per_step)
     say(f"  two runs at once ({pair_share:g} GPU each) ...")
     barrier = ray.remote(num_cpus=0)(Barrier).remote(2)
-    pair = [steady(r, rows_per_step) for r in ray.get(
-        [task.options(num_cpus=1, num_gpus=pair_share).remote(flat, pair_share, barrier) for _ in range(2)])]
+    pair = [
+        steady(r, rows_per_step)
+        for r in ray.get(
+            [task.options(num_cpus=1, num_gpus=pair_share).remote(flat, pair_share, barrier) for _ in range(2)]
+        )
+    ]
     total = sum(r["train_samples_per_s"] for r in pair)
     ratio = total / alone["train_samples_per_s"] if alone["train_samples_per_s"] > 0 else math.nan
     both = overlap(pair[0]["window"], pair[1]["window"])
     for name, r in [("alone", alone), ("packed 1", pair[0]), ("packed 2", pair[1])]:
-        say(f"  {name:<9} {r['train_samples_per_s']:10.0f} samples/s on {r['device']} (share {r['gpu_share']:g}, "
-            f"visible {r['visible_devices']!r})")
-    say(f"  packed pair {total:.0f} samples/s / alone {alone['train_samples_per_s']:.0f} = x{ratio:.2f} "
-        f"(their timed windows overlapped {both:.0%})")
+        say(
+            f"  {name:<9} {r['train_samples_per_s']:10.0f} samples/s on {r['device']} (share {r['gpu_share']:g}, "
+            f"visible {r['visible_devices']!r})"
+        )
+    say(
+        f"  packed pair {total:.0f} samples/s / alone {alone['train_samples_per_s']:.0f} = x{ratio:.2f} "
+        f"(their timed windows overlapped {both:.0%})"
+    )
     problems = [p for r in [alone, *pair] for p in run_problems(r, cuda)]
     if not math.isfinite(ratio):
         problems.append(f"no packing ratio (alone {alone['train_samples_per_s']}, pair {total})")
-    return {"ok": not problems, "reason": "; ".join(problems), "steps": sizes.pack_steps,
-            "rows_per_step": rows_per_step, "alone": alone, "packed": pair, "packed_total_samples_per_s": total,
-            "alone_samples_per_s": alone["train_samples_per_s"], "ratio": ratio, "overlap": both}
+    return {
+        "ok": not problems,
+        "reason": "; ".join(problems),
+        "steps": sizes.pack_steps,
+        "rows_per_step": rows_per_step,
+        "alone": alone,
+        "packed": pair,
+        "packed_total_samples_per_s": total,
+        "alone_samples_per_s": alone["train_samples_per_s"],
+        "ratio": ratio,
+        "overlap": both,
+    }
 
 
 def run_problems(r: dict[str, Any], cuda: bool) -> list[str]:
@@ -359,12 +445,23 @@ def check_ray_train(sizes: Sizes, cuda: bool, work: Path) -> dict[str, Any]:
     start = time.perf_counter()
     row, history = run_distributed(run_flat(sizes, sizes.steps, cuda), workers, str(work / "ray_train"))
     wall = time.perf_counter() - start
-    figures = {"status": row.get("status"), "steps": row.get("steps"), "device": row.get("cost.device"),
-               "gpu_share": row.get("cost.gpu_share"), "visible_devices": row.get("cost.visible_devices"),
-               "train_path": row.get("train_path"), "wall_s": row.get("cost.wall_s"), "driver_wall_s": wall,
-               "backend": backend, "history_rows": len(history), "error": row.get("error", "")}
-    say(f"  {figures['status']}, {figures['steps']} steps on {figures['device']} ({figures['train_path']}), "
-        f"worker wall {figures['wall_s'] or math.nan:.1f} s, {wall:.1f} s with Ray Train's start-up")
+    figures = {
+        "status": row.get("status"),
+        "steps": row.get("steps"),
+        "device": row.get("cost.device"),
+        "gpu_share": row.get("cost.gpu_share"),
+        "visible_devices": row.get("cost.visible_devices"),
+        "train_path": row.get("train_path"),
+        "wall_s": row.get("cost.wall_s"),
+        "driver_wall_s": wall,
+        "backend": backend,
+        "history_rows": len(history),
+        "error": row.get("error", ""),
+    }
+    say(
+        f"  {figures['status']}, {figures['steps']} steps on {figures['device']} ({figures['train_path']}), "
+        f"worker wall {figures['wall_s'] or math.nan:.1f} s, {wall:.1f} s with Ray Train's start-up"
+    )
     problems = [] if figures["status"] == "completed" else [f"{figures['status']}: {figures['error']}"]
     if figures["status"] == "completed" and figures["steps"] != sizes.steps:
         problems.append(f"{figures['steps']} steps of {sizes.steps}")
@@ -390,8 +487,10 @@ def local_ray() -> Iterator[None]:
 def ray_checks(sizes: Sizes, cuda: bool, share: float, work: Path) -> dict[str, dict[str, Any]]:
     try:
         with local_ray():
-            return {"packing": guarded("packing", lambda: check_packing(sizes, cuda, share)),
-                    "ray_train": guarded("ray_train", lambda: check_ray_train(sizes, cuda, work))}
+            return {
+                "packing": guarded("packing", lambda: check_packing(sizes, cuda, share)),
+                "ray_train": guarded("ray_train", lambda: check_ray_train(sizes, cuda, work)),
+            }
     except Exception as exc:  # noqa: BLE001 - Ray did not start: both checks fail with its reason
         reason = f"the local Ray did not start: {type(exc).__name__}: {exc}"
         return {"packing": {"ok": False, "reason": reason}, "ray_train": {"ok": False, "reason": reason}}
@@ -413,9 +512,15 @@ def work_folder(given: str) -> Iterator[Path]:
 def header(cuda: bool) -> dict[str, Any]:
     import ray
 
-    return {"device": f"cuda:0 ({torch.cuda.get_device_name(0)})" if cuda else "cpu", "torch": torch.__version__,
-            "cuda": torch.version.cuda, "ray": ray.__version__, "python": platform.python_version(),
-            "cpus": os.cpu_count(), "gpus": torch.cuda.device_count()}
+    return {
+        "device": f"cuda:0 ({torch.cuda.get_device_name(0)})" if cuda else "cpu",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "ray": ray.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "gpus": torch.cuda.device_count(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -424,17 +529,30 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sizes_for(cuda, args)
     absolute_pythonpath()
     summary = header(cuda)
-    say(f"gpu_sweep_check: {summary['device']}, torch {summary['torch']}, ray {summary['ray']}, "
+    say(
+        f"gpu_sweep_check: {summary['device']}, torch {summary['torch']}, ray {summary['ray']}, "
         f"{summary['cpus']} CPUs, {summary['gpus']} GPUs; {args.trials} dry-run trials x {sizes.steps} steps, "
-        f"packing runs of {sizes.pack_steps} steps")
+        f"packing runs of {sizes.pack_steps} steps"
+    )
     start = time.perf_counter()
     with work_folder(args.work) as work:
         checks = {"dry_run": guarded("dry_run", lambda: check_dry_run(work, sizes, cuda, args.share, args.trials))}
         checks.update(ray_checks(sizes, cuda, args.share, work))
     failures = [f"{name}: {c['reason']}" for name, c in checks.items() if not c["ok"]]
-    report = {**summary, "ok": not failures, "failures": failures, "wall_s": time.perf_counter() - start,
-              "sizes": {"steps": sizes.steps, "pack_steps": sizes.pack_steps, "share": args.share if cuda else 0.0,
-                        "trials": args.trials, "fixed": sizes.fixed}, "checks": checks}
+    report = {
+        **summary,
+        "ok": not failures,
+        "failures": failures,
+        "wall_s": time.perf_counter() - start,
+        "sizes": {
+            "steps": sizes.steps,
+            "pack_steps": sizes.pack_steps,
+            "share": args.share if cuda else 0.0,
+            "trials": args.trials,
+            "fixed": sizes.fixed,
+        },
+        "checks": checks,
+    }
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2, default=str)
     say("All checks passed" if not failures else "FAILED:\n  " + "\n  ".join(failures))

@@ -10,6 +10,7 @@ It prints the largest difference of the 2048-d pool3 features over the same rand
 and the FID of two image sets by genbench and by pytorch-fid (`calculate_frechet_distance`), and exits 1
 when the features differ by more than 1e-4 or the distances by more than 1e-3 relative.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,11 @@ def main() -> int:
 
     feature_gap = max(float((ours_a - theirs_a).abs().max()), float((ours_b - theirs_b).abs().max()))
     fd_ours = frechet_distance(ours_a, ours_b)
-    fd_theirs = float(calculate_frechet_distance(theirs_a.mean(0).numpy(), theirs_a.T.cov().numpy(),
-                                                 theirs_b.mean(0).numpy(), theirs_b.T.cov().numpy()))
+    fd_theirs = float(
+        calculate_frechet_distance(
+            theirs_a.mean(0).numpy(), theirs_a.T.cov().numpy(), theirs_b.mean(0).numpy(), theirs_b.T.cov().numpy()
+        )
+    )
     print(f"largest pool3 feature difference: {feature_gap:.3g}")
     print(f"FID genbench {fd_ours:.6g}, pytorch-fid {fd_theirs:.6g} ({args.n} images per set)")
     return 0 if feature_gap <= 1e-4 and abs(fd_ours - fd_theirs) <= 1e-3 * abs(fd_theirs) else 1

@@ -1,4 +1,5 @@
 """Loads pages in real headless Chromium over the DevTools protocol: console errors, rendered plots, screenshots."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,17 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--no-first-run",
-         "--disable-extensions", "--hide-scrollbars", "--window-size=1280,900", "--remote-debugging-port=0")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",
+    "--no-first-run",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--window-size=1280,900",
+    "--remote-debugging-port=0",
+)
 PLOTS_JS = """(() => {
   const graphs = [...document.querySelectorAll('.plotly-graph-div')];
   const drawn = graphs.filter(g => g.querySelector('.main-svg') && g._fullLayout);
@@ -70,7 +80,12 @@ class _Session:
         self.next_id += 1
         future = asyncio.get_running_loop().create_future()
         self.replies[self.next_id] = future
-        message = {"id": self.next_id, "method": method, "params": params, **({"sessionId": session} if session else {})}
+        message = {
+            "id": self.next_id,
+            "method": method,
+            "params": params,
+            **({"sessionId": session} if session else {}),
+        }
         await self.ws.send_str(json.dumps(message))
         reply = await asyncio.wait_for(future, 60)
         if "error" in reply:
@@ -109,8 +124,12 @@ async def _load(cdp: _Session, url: str, shot: Path | None, settle_s: float) -> 
             break
     report.draw_s = time.monotonic() - start
     await asyncio.sleep(0.3)  # late console errors
-    report.graphs, report.drawn, report.undrawn, report.titles = (state["graphs"], state["drawn"], state["undrawn"],
-                                                                  state["titles"])
+    report.graphs, report.drawn, report.undrawn, report.titles = (
+        state["graphs"],
+        state["drawn"],
+        state["undrawn"],
+        state["titles"],
+    )
     report.text = state["text"]
     report.errors = _errors(cdp.events, session)
     if shot is not None:
@@ -122,7 +141,7 @@ async def _load(cdp: _Session, url: str, shot: Path | None, settle_s: float) -> 
 async def _screenshot(cdp: _Session, session: str, path: Path) -> Path:
     size = (await cdp.send("Page.getLayoutMetrics", session))["cssContentSize"]
     clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}
-    data = (await cdp.send("Page.captureScreenshot", session, format="png", clip=clip, captureBeyondViewport=True))
+    data = await cdp.send("Page.captureScreenshot", session, format="png", clip=clip, captureBeyondViewport=True)
     path.write_bytes(base64.b64decode(data["data"]))
     return path
 
@@ -133,14 +152,18 @@ async def _inspect(chromium: str, urls: list[str], shots: Path | None, settle_s:
     # Chromium's helpers (renderers, GPU, zygote) write into the profile until they exit: they share its process
     # group (a session of its own), which _stop ends whole before the folder is removed
     with tempfile.TemporaryDirectory(prefix="genbench-chromium-", ignore_cleanup_errors=True) as profile:
-        proc = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             ws_url = await asyncio.wait_for(asyncio.to_thread(_devtools_url, proc), 60)
             async with aiohttp.ClientSession() as http, http.ws_connect(ws_url, max_msg_size=0) as ws:
                 cdp = _Session(ws)
-                return [await _load(cdp, url, shots / f"{_stem(url)}.png" if shots else None, settle_s)
-                        for url in urls]
+                return [await _load(cdp, url, shots / f"{_stem(url)}.png" if shots else None, settle_s) for url in urls]
         finally:
             _stop(proc)
 
@@ -186,8 +209,9 @@ def _stem(url: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".html")) or "page"
 
 
-def inspect_pages(urls: list[str], screenshots: str | Path | None = None, settle_s: float = 30.0,
-                  chromium: str | None = None) -> list[PageReport]:
+def inspect_pages(
+    urls: list[str], screenshots: str | Path | None = None, settle_s: float = 30.0, chromium: str | None = None
+) -> list[PageReport]:
     """Load each URL in one headless Chromium; report console errors, drawn plots, and a full-page screenshot."""
     chromium = chromium or find_chromium()
     if not chromium:

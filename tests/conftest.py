@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny GAN run on grid25, tiny GAN families, Ray clusters and heads, an S3 server."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,17 +13,26 @@ from typing import Any
 import pytest
 import torch
 
+import ray_heads  # tests/ is on sys.path (rootdir conftest, no __init__.py)
 from genbench.config import DataConfig, from_flat
 from genbench.data import Dataset, load_dataset
 from genbench.families import FAMILIES
-
-import ray_heads  # tests/ is on sys.path (rootdir conftest, no __init__.py)
 from ray_heads import Head, fake_autoscaling_config
 
 TINY: dict[str, Any] = {
-    "family": "gan", "data.name": "grid25", "data.n_train": 2000, "data.n_test": 500,
-    "train.steps": 20, "train.batch_size": 64, "train.log_every": 5, "eval.every": 10, "eval.n_samples": 500,
-    "gan.g_width": 16, "gan.d_width": 16, "gan.g_depth": 2, "gan.d_depth": 2,
+    "family": "gan",
+    "data.name": "grid25",
+    "data.n_train": 2000,
+    "data.n_test": 500,
+    "train.steps": 20,
+    "train.batch_size": 64,
+    "train.log_every": 5,
+    "eval.every": 10,
+    "eval.n_samples": 500,
+    "gan.g_width": 16,
+    "gan.d_width": 16,
+    "gan.g_depth": 2,
+    "gan.d_depth": 2,
 }
 
 
@@ -74,9 +84,15 @@ def two_nodes() -> Iterator[Any]:
 
     # A free dashboard port: Cluster passes Ray's default 8265 explicitly, which Ray then never retries, and another
     # local Ray on this shared machine (a genbench run's, a colleague's tests) often holds it
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True,
-                                                           "dashboard_host": "127.0.0.1",
-                                                           "dashboard_port": ray_heads.free_port()})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "include_dashboard": True,
+            "dashboard_host": "127.0.0.1",
+            "dashboard_port": ray_heads.free_port(),
+        },
+    )
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     yield cluster
@@ -143,8 +159,13 @@ def s3_server() -> Iterator[str]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        pafs.S3FileSystem(endpoint_override=f"{host}:{port}", scheme="http", access_key="testing",
-                          secret_key="testing", allow_bucket_creation=True).create_dir("genbench")
+        pafs.S3FileSystem(
+            endpoint_override=f"{host}:{port}",
+            scheme="http",
+            access_key="testing",
+            secret_key="testing",
+            allow_bucket_creation=True,
+        ).create_dir("genbench")
         yield f"http://{host}:{port}"
     finally:
         server.stop()
@@ -153,8 +174,12 @@ def s3_server() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def s3(s3_server: str) -> Iterator[dict[str, str]]:
     """The S3 server's endpoint and fake keys, in this process's environment (so its children's) for a module."""
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL_S3": s3_server}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3_server,
+    }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
@@ -200,8 +225,13 @@ def image_study_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         Image.fromarray(np.clip(patch, 0, 255).astype(np.uint8)).save(root / "images" / f"{i:03d}.png")
     (root / "study.yaml").write_text(IMAGE_STUDY)
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", "study.yaml", "--out", "results"],
-                          capture_output=True, text=True, timeout=600, cwd=root)  # Tune pickles the driver: no capsys
+    proc = subprocess.run(
+        [sys.executable, "-m", "genbench", "dry-run", "study.yaml", "--out", "results"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+    )  # Tune pickles the driver: no capsys
     print(f"\nVAE/flow dry run on image files: {time.monotonic() - start:.1f} s")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return root / "results"

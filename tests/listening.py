@@ -1,4 +1,5 @@
 """The TCP sockets a process tree listens on, read from /proc (socket inodes of /proc/PID/fd in /proc/net/tcp{,6})."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -27,7 +28,7 @@ def _address(hex_address: str, v6: bool) -> tuple[str, int]:
     ip, port = hex_address.split(":")
     raw = bytes.fromhex(ip)
     if v6:  # four host-order 32-bit words
-        raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
         return socket.inet_ntop(socket.AF_INET6, raw), int(port, 16)
     return socket.inet_ntop(socket.AF_INET, raw[::-1]), int(port, 16)
 
@@ -62,7 +63,7 @@ def listeners(pids: list[int]) -> list[Listener]:
                 link = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
                 continue
-            inode = link[len("socket:["):-1] if link.startswith("socket:[") else ""
+            inode = link[len("socket:[") : -1] if link.startswith("socket:[") else ""
             if inode in inodes and inode not in found:
                 found[inode] = Listener(pid, _name(pid), *inodes[inode])
     return sorted(found.values())

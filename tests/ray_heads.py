@@ -1,4 +1,5 @@
 """Real local Ray heads for tests: a plain or token head, fake GPUs, and a fake autoscaling cluster."""
+
 from __future__ import annotations
 
 import contextlib
@@ -66,8 +67,11 @@ def descendants(*pids: int) -> list[int]:
 
 def pids_naming(marker: str) -> list[int]:
     """Live processes whose command line names `marker` (a head's private temp dir), never this process."""
-    return [int(p.name) for p in Path("/proc").iterdir()
-            if p.name.isdigit() and int(p.name) != os.getpid() and marker in cmdline(int(p.name))]
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and int(p.name) != os.getpid() and marker in cmdline(int(p.name))
+    ]
 
 
 def kill_leftovers(marker: str) -> None:
@@ -79,8 +83,9 @@ def kill_leftovers(marker: str) -> None:
             pass
 
 
-def fake_autoscaling_config(worker_types: dict[str, Any], gcs_address: str, max_workers: int,
-                            idle_timeout_minutes: float = 0.1) -> dict[str, Any]:
+def fake_autoscaling_config(
+    worker_types: dict[str, Any], gcs_address: str, max_workers: int, idle_timeout_minutes: float = 0.1
+) -> dict[str, Any]:
     """A whole config for Ray's fake_multinode provider (the wheel lacks its example.yaml), head with 0 CPUs.
 
     `worker_types` maps a node type to {resources, min_workers, max_workers} (node_config may be left out).
@@ -90,19 +95,30 @@ def fake_autoscaling_config(worker_types: dict[str, Any], gcs_address: str, max_
     return {
         "cluster_name": "fake_multinode",
         "max_workers": max_workers,
-        "provider": {"type": "fake_multinode", "use_node_id_as_ip": True, "disable_node_updaters": True,
-                     "disable_launch_config_check": True,
-                     "gcs_address": gcs_address},  # else the fake nodes look for a GCS on port 6379
+        "provider": {
+            "type": "fake_multinode",
+            "use_node_id_as_ip": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+            "gcs_address": gcs_address,
+        },  # else the fake nodes look for a GCS on port 6379
         "available_node_types": types,
         "head_node_type": "ray.head.default",
         "auth": {},
         "upscaling_speed": 1.0,
         "idle_timeout_minutes": idle_timeout_minutes,
         "docker": {},
-        "initialization_commands": [], "setup_commands": [], "head_setup_commands": [],
-        "worker_setup_commands": [], "head_start_ray_commands": [], "worker_start_ray_commands": [],
-        "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
-        "rsync_exclude": [], "rsync_filter": [],
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "rsync_exclude": [],
+        "rsync_filter": [],
     }
 
 
@@ -115,8 +131,14 @@ class Head:
     not num_cpus / num_gpus, and the config's provider is pointed at this head's GCS.
     """
 
-    def __init__(self, token: str | None = None, num_cpus: int = 2, num_gpus: int = 0,
-                 autoscaling_config: dict[str, Any] | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        token: str | None = None,
+        num_cpus: int = 2,
+        num_gpus: int = 0,
+        autoscaling_config: dict[str, Any] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.token = token
         self.tmp = tempfile.mkdtemp(prefix="gbh", dir="/tmp")  # short: Ray's socket paths have a length limit
         self.gcs_port, self.dashboard_port = free_port(), free_port()
@@ -127,10 +149,21 @@ class Head:
         if autoscaling_config is not None:
             args = self._autoscaling_args(autoscaling_config)
             env.update(RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")  # as AutoscalingCluster.start
-        cmd = [str(RAY_BIN / "ray"), "start", "--head", "--block", *args,
-               f"--port={self.gcs_port}", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-               f"--dashboard-port={self.dashboard_port}", f"--ray-client-server-port={free_port()}",
-               f"--dashboard-agent-listen-port={free_port()}", f"--temp-dir={self.tmp}", "--disable-usage-stats"]
+        cmd = [
+            str(RAY_BIN / "ray"),
+            "start",
+            "--head",
+            "--block",
+            *args,
+            f"--port={self.gcs_port}",
+            "--node-ip-address=127.0.0.1",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={self.dashboard_port}",
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--temp-dir={self.tmp}",
+            "--disable-usage-stats",
+        ]
         self.log = open(Path(self.tmp) / "head.log", "w")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self._stopped = False
@@ -171,6 +204,7 @@ class Head:
 
     def wait_gcs(self, timeout: float = 60) -> None:
         """Until the GCS accepts TCP connections on its port."""
+
         def accepts() -> bool:
             try:
                 socket.create_connection(("127.0.0.1", self.gcs_port), timeout=1).close()

@@ -1,4 +1,5 @@
 """genbench bench: the harness's statistics, case selection, the CLI's errors and one case end to end (no timings)."""
+
 from __future__ import annotations
 
 import ast
@@ -62,6 +63,7 @@ def test_cli_bad_case_exits_2_before_running_anything(capsys, tmp_path):
 @pytest.fixture
 def fake_cases(monkeypatch):
     """Two instant cases in the registry: one reports a ratio and a target, one fails."""
+
     def ratio_case(ctx: Context) -> CaseResult:
         ctx.say("  working")
         ratios = spread(paired_ratios([1.2, 1.0, 1.1], [1.0, 1.0, 1.0]))
@@ -104,10 +106,12 @@ def test_default_json_goes_to_benchmarks_results():
 
 
 def test_help_and_bench_help_import_neither_torch_nor_ray():
-    probe = ("import sys\nfrom genbench.cli import main\n"
-             "for argv in (['--help'], ['bench', '--help']):\n"
-             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-             "print(sorted(m for m in ('torch', 'ray', 'optuna', 'pyarrow') if m in sys.modules))")
+    probe = (
+        "import sys\nfrom genbench.cli import main\n"
+        "for argv in (['--help'], ['bench', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('torch', 'ray', 'optuna', 'pyarrow') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
@@ -117,9 +121,11 @@ HEAVY = ("torch", "ray", "optuna", "pyarrow", "pandas", "plotly", "numpy")
 
 def _validate_imports(files: list[str]) -> list[str]:
     """The heavy modules `genbench validate FILES` leaves imported, in a fresh process (exit 0 checked)."""
-    probe = ("import sys\nfrom genbench.cli import main\n"
-             f"code = main(['validate', *{files!r}])\n"
-             f"print(code, sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    probe = (
+        "import sys\nfrom genbench.cli import main\n"
+        f"code = main(['validate', *{files!r}])\n"
+        f"print(code, sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     code, _, heavy = out.strip().splitlines()[-1].partition(" ")
     assert code == "0", out
@@ -127,8 +133,12 @@ def _validate_imports(files: list[str]) -> list[str]:
 
 
 def test_validate_of_every_shipped_study_dashboard_and_profile_imports_nothing_heavy():
-    files = sorted(str(p.relative_to(ROOT)) for d in ("search_spaces", "dashboards", "clusters")
-                   for p in (ROOT / d).rglob("*.yaml") if p.name not in ("aws-gpu.yaml", "gcp-gpu.yaml"))
+    files = sorted(
+        str(p.relative_to(ROOT))
+        for d in ("search_spaces", "dashboards", "clusters")
+        for p in (ROOT / d).rglob("*.yaml")
+        if p.name not in ("aws-gpu.yaml", "gcp-gpu.yaml")
+    )
     assert len(files) >= 12
     assert _validate_imports(files) == []
 
@@ -157,8 +167,11 @@ def test_loop_case_variants_train_side_by_side_on_a_tiny_gan():
 def test_sweep_gaps_and_throughput_from_trial_rows():
     from genbench.bench.sweep import gaps_s, throughput
 
-    rows = [{"start_time": 10.0, "end_time": 12.0, "steps": 100}, {"start_time": 0.0, "end_time": 4.0, "steps": 100},
-            {"start_time": 4.5, "end_time": 9.9, "steps": 100}]
+    rows = [
+        {"start_time": 10.0, "end_time": 12.0, "steps": 100},
+        {"start_time": 0.0, "end_time": 4.0, "steps": 100},
+        {"start_time": 4.5, "end_time": 9.9, "steps": 100},
+    ]
     assert gaps_s(rows) == pytest.approx([0.5, 0.1])
     assert throughput(rows) == pytest.approx(300 / 12.0)
 

@@ -4,6 +4,7 @@ of a real VAE/flow dry run on image files speak only of what that study measured
 Screenshots are kept under the session's pytest temporary directory (printed with -s). The tests are skipped,
 with the reason, where no Chromium is installed (set GENBENCH_CHROMIUM to use another Chrome-like browser).
 """
+
 from __future__ import annotations
 
 import html
@@ -21,10 +22,13 @@ from genbench.dashboards.site import write_dashboards
 from synthetic_study import synthetic_study
 
 pytestmark = [
-    pytest.mark.skipif(find_chromium() is None,
-                       reason="no chromium on PATH: apt-get install chromium (CI installs it in .ci/run)"),
-    pytest.mark.skipif(importlib.util.find_spec("aiohttp") is None,
-                       reason="aiohttp (the DevTools websocket client; it comes with ray[default]) is missing"),
+    pytest.mark.skipif(
+        find_chromium() is None, reason="no chromium on PATH: apt-get install chromium (CI installs it in .ci/run)"
+    ),
+    pytest.mark.skipif(
+        importlib.util.find_spec("aiohttp") is None,
+        reason="aiohttp (the DevTools websocket client; it comes with ray[default]) is missing",
+    ),
 ]
 
 
@@ -93,7 +97,7 @@ def test_the_served_site_loads_without_errors(tmp_path: Path) -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        report, = inspect_pages([f"http://127.0.0.1:{port}/stability.html"], settle_s=60)
+        (report,) = inspect_pages([f"http://127.0.0.1:{port}/stability.html"], settle_s=60)
     finally:
         stop.set()
         thread.join(30)
@@ -103,16 +107,21 @@ def test_the_served_site_loads_without_errors(tmp_path: Path) -> None:
 def test_the_checker_sees_a_broken_page(tmp_path: Path) -> None:
     """A page with a script error and an undrawn plot must fail the checks above (no false passes)."""
     page = tmp_path / "broken.html"
-    page.write_text('<html><body><div class="plotly-graph-div" id="x"></div>'
-                    '<script>console.error("boom"); undefinedFunction();</script></body></html>')
-    report, = inspect_pages([page.as_uri()], settle_s=2)
+    page.write_text(
+        '<html><body><div class="plotly-graph-div" id="x"></div>'
+        '<script>console.error("boom"); undefinedFunction();</script></body></html>'
+    )
+    (report,) = inspect_pages([page.as_uri()], settle_s=2)
     assert any("boom" in e for e in report.errors) and any("undefinedFunction" in e for e in report.errors)
     assert report.graphs == 1 and report.drawn == 0 and report.undrawn == ["x"]
 
 
 # Words of families, metrics and settings this study does not have (it has vae, flow, likelihood and fd).
-FOREIGN = re.compile(r"\b(gans?|discriminator|generator|modes?|mode collapse|swd|sliced wasserstein|hq_fraction|"
-                     r"diffusion|autoregressive|lr_g|lr_d|ddim|ddpm)\b|config\.", re.IGNORECASE)
+FOREIGN = re.compile(
+    r"\b(gans?|discriminator|generator|modes?|mode collapse|swd|sliced wasserstein|hq_fraction|"
+    r"diffusion|autoregressive|lr_g|lr_d|ddim|ddpm)\b|config\.",
+    re.IGNORECASE,
+)
 STUDY_PAGES = ("stability.html", "quality.html", "cost.html")
 
 
@@ -155,8 +164,9 @@ def _foreign(text: str) -> list[str]:
 
 
 @pytest.mark.ray
-def test_an_image_study_of_the_vae_and_the_flow_shows_only_what_it_measured(image_study: Path,
-                                                                           image_pages: dict[str, Any]) -> None:
+def test_an_image_study_of_the_vae_and_the_flow_shows_only_what_it_measured(
+    image_study: Path, image_pages: dict[str, Any]
+) -> None:
     from genbench.dashboards.spec import load_pages
 
     ids = {panel.id for page in load_pages() for panel in page.panels}
@@ -165,8 +175,9 @@ def test_an_image_study_of_the_vae_and_the_flow_shows_only_what_it_measured(imag
         assert report.errors == [] and report.drawn == report.graphs > 0, (name, report.errors, report.undrawn)
         assert not _foreign(report.text), f"{name} speaks of what the study did not have: {_foreign(report.text)}"
         assert "generator updates" not in report.text
-        notes = [html.unescape(n) for n in re.findall(r'<p class="missing"[^>]*>(.*?)</p>',
-                                                        (image_study / name).read_text())]
+        notes = [
+            html.unescape(n) for n in re.findall(r'<p class="missing"[^>]*>(.*?)</p>', (image_study / name).read_text())
+        ]
         assert not [n for n in notes if any(re.search(rf"(^|\W){re.escape(i)}\b", n) for i in ids)], notes
     stability, quality = image_pages["stability.html"].text, image_pages["quality.html"].text
     assert "step (training steps)" in stability and "step (training steps)" in quality
@@ -183,8 +194,9 @@ def test_the_image_study_has_a_family_axis_and_one_colour_per_family(image_study
     assert "optim.lr" in axes or "log10 optim.lr" in axes  # the searched key, in the study's words
     outcome = _figures(image_study / "stability.html")["outcome-vs-lr"]["layout"]
     assert outcome["xaxis"]["title"]["text"].startswith("optim.lr")
-    pairs = {pair for name in STUDY_PAGES for fig in _figures(image_study / name).values()
-             for pair in _family_colours(fig)}
+    pairs = {
+        pair for name in STUDY_PAGES for fig in _figures(image_study / name).values() for pair in _family_colours(fig)
+    }
     families = {pair for pair in pairs if pair[0]}
     assert families == {("vae", FAMILY_COLOURS["vae"]), ("flow", FAMILY_COLOURS["flow"])}
     others = {colour for name, colour in pairs if not name}
@@ -193,6 +205,7 @@ def test_the_image_study_has_a_family_axis_and_one_colour_per_family(image_study
 
 @pytest.mark.ray
 @pytest.mark.parametrize("name", ["index.html", "metrics.html"])
-def test_the_image_studys_index_and_metrics_pages_name_only_its_families_and_metrics(image_pages: dict[str, Any],
-                                                                                     name: str) -> None:
+def test_the_image_studys_index_and_metrics_pages_name_only_its_families_and_metrics(
+    image_pages: dict[str, Any], name: str
+) -> None:
     assert image_pages[name].errors == [] and not _foreign(image_pages[name].text), _foreign(image_pages[name].text)

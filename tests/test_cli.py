@@ -1,4 +1,5 @@
 """The command line as a user meets it: listings, validation, one training run, clear errors with exit codes."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,28 @@ import pytest
 from genbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--set", "train.steps=20", "--set", "train.batch_size=32", "--set", "eval.every=10", "--set",
-        "eval.n_samples=300", "--set", "gan.g_width=16", "--set", "gan.d_width=16", "--set", "data.n_train=1000"]
+TINY = [
+    "--set",
+    "train.steps=20",
+    "--set",
+    "train.batch_size=32",
+    "--set",
+    "eval.every=10",
+    "--set",
+    "eval.n_samples=300",
+    "--set",
+    "gan.g_width=16",
+    "--set",
+    "gan.d_width=16",
+    "--set",
+    "data.n_train=1000",
+]
 
 
-@pytest.mark.parametrize("what,expected", [("families", "gan"), ("datasets", "grid25"),
-                                           ("metrics", "quality.modes"), ("gan-variants", "wgan_gp")])
+@pytest.mark.parametrize(
+    "what,expected",
+    [("families", "gan"), ("datasets", "grid25"), ("metrics", "quality.modes"), ("gan-variants", "wgan_gp")],
+)
 def test_list_describes_each_entry_in_one_line(what: str, expected: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["list", what]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -31,9 +48,12 @@ def test_validate_accepts_every_shipped_study(capsys: pytest.CaptureFixture) -> 
     assert capsys.readouterr().out.count("ok ") == len(files)
 
 
-def test_validate_rejects_a_typo_with_file_line_key_and_suggestion(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture) -> None:
-    text = (ROOT / "search_spaces" / "gan_stability.yaml").read_text().replace("gan.spectral_norm:", "gan.spectral_nrom:")
+def test_validate_rejects_a_typo_with_file_line_key_and_suggestion(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    text = (
+        (ROOT / "search_spaces" / "gan_stability.yaml").read_text().replace("gan.spectral_norm:", "gan.spectral_nrom:")
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     assert main(["validate", str(bad)]) == 1
@@ -42,8 +62,9 @@ def test_validate_rejects_a_typo_with_file_line_key_and_suggestion(tmp_path: Pat
     assert f"{bad}:{line}: gan.spectral_nrom" in err and "did you mean 'gan.spectral_norm'" in err
 
 
-def test_train_writes_results_like_a_trial_and_a_dashboard(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_writes_results_like_a_trial_and_a_dashboard(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for module in ("genbench.sweep.tuner", "ray", "optuna"):  # importing the Tune driver, Ray or Optuna would fail:
         monkeypatch.setitem(sys.modules, module, None)  # an in-process run needs none of them
     out = tmp_path / "run"
@@ -66,16 +87,20 @@ def test_rerun_moves_earlier_results_aside_instead_of_overwriting(tmp_path: Path
     assert len(aside) == 1 and next((aside[0] / "trials").iterdir()).read_bytes() == first
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["train", "gan", "--set", "gan.los=hinge"], "did you mean 'gan.loss'"),
-    (["train", "gan", "--set", "train.steps=many"], "train.steps: expected an integer"),
-    (["train", "gan", "--data", "grid52"], "did you mean 'grid25'"),
-    (["train", "gan", "--preset", "wgan-gp"], "did you mean 'wgan_gp'"),
-    (["train", "gna"], "unknown family 'gna'"),
-    (["dashboard", "no/such/dir"], "not found"),
-])
-def test_bad_input_is_one_clear_line_and_exit_2(argv: list[str], needle: str, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["train", "gan", "--set", "gan.los=hinge"], "did you mean 'gan.loss'"),
+        (["train", "gan", "--set", "train.steps=many"], "train.steps: expected an integer"),
+        (["train", "gan", "--data", "grid52"], "did you mean 'grid25'"),
+        (["train", "gan", "--preset", "wgan-gp"], "did you mean 'wgan_gp'"),
+        (["train", "gna"], "unknown family 'gna'"),
+        (["dashboard", "no/such/dir"], "not found"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(
+    argv: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     if argv[0] == "train":
         argv = [*argv, "--out", str(tmp_path / "never")]
     assert main(argv) == 2
@@ -91,15 +116,35 @@ def test_console_script_help_runs_from_a_fresh_process() -> None:
 
 def test_train_rows_carry_likelihood_and_provenance(tmp_path: Path) -> None:
     out = tmp_path / "ar"
-    assert main(["train", "autoregressive", "--data", "grid25", "--set", "train.steps=5", "--set", "eval.every=5",
-                 "--set", "data.n_train=500", "--set", "eval.n_samples=200", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "autoregressive",
+                "--data",
+                "grid25",
+                "--set",
+                "train.steps=5",
+                "--set",
+                "eval.every=5",
+                "--set",
+                "data.n_train=500",
+                "--set",
+                "eval.n_samples=200",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     row = ds.dataset(out / "trials", format="parquet").to_table().to_pylist()[0]
     assert row["likelihood.method"] == "exact" and row["likelihood.nll"] == row["likelihood.nll"]
     assert row["provenance.reference"] == "grid25 test split"
 
 
-def test_train_progress_prints_at_evaluations_and_every_ten_seconds_between(monkeypatch: pytest.MonkeyPatch,
-                                                                          capsys: pytest.CaptureFixture) -> None:
+def test_train_progress_prints_at_evaluations_and_every_ten_seconds_between(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     from genbench import commands
 
     clock = iter([0.0, 4.0, 11.0, 12.0, 30.0])  # start, then one reading per report
@@ -119,8 +164,9 @@ def test_train_progress_prints_at_evaluations_and_every_ten_seconds_between(monk
 
 def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     """`genbench list keys | head -1`: the pipe closes before the output is written; no traceback, exit 141."""
-    proc = subprocess.Popen([sys.executable, "-m", "genbench", "list", "keys"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genbench", "list", "keys"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # before genbench has imported anything: its first write meets a closed pipe
     stderr = proc.stderr.read().decode()

@@ -1,4 +1,5 @@
 """cost.usd from the cluster profile: a trial pays its GPU share of a GPU node, else its CPU share of the node."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,9 @@ from genbench.sweep.tuner import _pricing
 
 
 def _profile(gpus: int = 0, cpus: int = 8, price: float = 2.0) -> Profile:
-    return Profile(name="p", source="p.yaml", storage="/x", gpus_per_node=gpus, cpus_per_node=cpus,
-                   price_per_node_hour=price)
+    return Profile(
+        name="p", source="p.yaml", storage="/x", gpus_per_node=gpus, cpus_per_node=cpus, price_per_node_hour=price
+    )
 
 
 def test_node_share_is_the_gpu_share_on_gpu_nodes_and_the_cpu_share_elsewhere() -> None:
@@ -22,8 +24,9 @@ def test_node_share_is_the_gpu_share_on_gpu_nodes_and_the_cpu_share_elsewhere() 
 
 
 def test_every_row_is_priced_by_what_it_held() -> None:
-    study = Study(name="s", families=["gan"], objectives=[], budget=None, dry_run=None, fixed={}, space={},
-                  cpus_per_trial=1)
+    study = Study(
+        name="s", families=["gan"], objectives=[], budget=None, dry_run=None, fixed={}, space={}, cpus_per_trial=1
+    )
     price = _pricing(study, _profile(gpus=4, cpus=32, price=8.0))
     half_hour = {"cost.wall_s": 1800.0}
     assert price({**half_hour, "cost.gpu_share": 0.5})["cost.usd"] == pytest.approx(0.5 * 8.0 * 0.5 / 4)

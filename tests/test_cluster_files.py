@@ -1,4 +1,5 @@
 """Every file in clusters/ validates (launcher files against Ray's own schema); bad ones name the file, line and key."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,14 @@ CLUSTER_FILES = sorted((ROOT / "clusters").rglob("*.yaml"))
 
 def test_the_shipped_cluster_files_are_all_there() -> None:
     names = {str(p.relative_to(ROOT / "clusters")) for p in CLUSTER_FILES}
-    assert {"local.yaml", "aws-gpu.yaml", "gcp-gpu.yaml", "kuberay/raycluster.yaml", "kuberay/rayjob.yaml",
-            "kuberay/genbench.yaml"} <= names
+    assert {
+        "local.yaml",
+        "aws-gpu.yaml",
+        "gcp-gpu.yaml",
+        "kuberay/raycluster.yaml",
+        "kuberay/rayjob.yaml",
+        "kuberay/genbench.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CLUSTER_FILES, ids=lambda p: str(p.relative_to(ROOT / "clusters")))
@@ -70,23 +77,32 @@ def test_a_bad_launcher_key_is_named_with_its_line(tmp_path: Path) -> None:
 
 
 def test_rays_own_checks_after_its_defaults(tmp_path: Path) -> None:
-    text = (ROOT / "clusters/aws-gpu.yaml").read_text().replace("    min_workers: 0\n    max_workers: 8\n",
-                                                                "    min_workers: 9\n    max_workers: 8\n")
+    text = (
+        (ROOT / "clusters/aws-gpu.yaml")
+        .read_text()
+        .replace("    min_workers: 0\n    max_workers: 8\n", "    min_workers: 9\n    max_workers: 8\n")
+    )
     with pytest.raises(ConfigError, match=r"bad\.yaml: Ray refuses the cluster config"):
         validate_cluster_file(_write(tmp_path, "bad.yaml", text))
 
 
 def test_a_bad_launcher_value_is_named(tmp_path: Path) -> None:
-    text = (ROOT / "clusters/gcp-gpu.yaml").read_text().replace("resources: {CPU: 8, GPU: 1}",
-                                                                "resources: {CPU: eight, GPU: 1}")
+    text = (
+        (ROOT / "clusters/gcp-gpu.yaml")
+        .read_text()
+        .replace("resources: {CPU: 8, GPU: 1}", "resources: {CPU: eight, GPU: 1}")
+    )
     with pytest.raises(ConfigError, match=r"available_node_types\.gpu_l4\.resources\.CPU: 'eight' is not"):
         validate_cluster_file(_write(tmp_path, "bad.yaml", text))
 
 
 def test_a_bad_profile_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
     path = _write(tmp_path, "p.yaml", "genbench:\n  name: x\n  storage: /shared\n  price_per_nodehour: 2\n")
-    with pytest.raises(ConfigError, match=r"p\.yaml:4: genbench\.price_per_nodehour: unknown profile key "
-                                          r"\(did you mean 'price_per_node_hour'\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"p\.yaml:4: genbench\.price_per_nodehour: unknown profile key "
+        r"\(did you mean 'price_per_node_hour'\?\)",
+    ):
         load_profile(path)
     path = _write(tmp_path, "q.yaml", "genbench:\n  storage: /shared\n  trial_resources: {cpus_per_trial: 0}\n")
     with pytest.raises(ConfigError, match=r"q\.yaml:3: genbench\.trial_resources\.cpus_per_trial: expected"):
@@ -103,8 +119,7 @@ def test_a_bad_kuberay_manifest_is_named(tmp_path: Path) -> None:
 
 
 def test_validate_command_takes_study_and_cluster_files(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
-    assert main(["validate", str(ROOT / "search_spaces/gan_stability.yaml"),
-                 *map(str, CLUSTER_FILES)]) == 0
+    assert main(["validate", str(ROOT / "search_spaces/gan_stability.yaml"), *map(str, CLUSTER_FILES)]) == 0
     assert capsys.readouterr().out.count("ok    ") == len(CLUSTER_FILES) + 1
     bad = _write(tmp_path, "bad.yaml", "genbench:\n  storage: /x\n  gpu: A100\n")
     assert main(["validate", str(bad)]) == 1
@@ -128,19 +143,24 @@ def test_address_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_runtime_env_ships_the_project_and_the_study(tmp_path: Path) -> None:
     profile = load_profile(ROOT / "clusters/aws-gpu.yaml")
-    text = "".join(line for line in (ROOT / "search_spaces/gan_stability.yaml").read_text().splitlines(True)
-                   if not line.startswith("resources:"))
+    text = "".join(
+        line
+        for line in (ROOT / "search_spaces/gan_stability.yaml").read_text().splitlines(True)
+        if not line.startswith("resources:")
+    )
     study = _write(tmp_path, "mine.yaml", text)
     env = runtime_env(str(study), profile)
     assert env["working_dir"] == str(ROOT) and {"/.venv", "/results", "/.git"} <= set(EXCLUDES)
     assert env["env_vars"]["PYTHONPATH"] == "platform"
     assert env["env_vars"]["GENBENCH_STUDY_YAML"] == text  # unchanged: errors on the cluster name the same lines
     record = json.loads(env["env_vars"]["GENBENCH_CLUSTER"])  # the profile travels beside it, whole
-    assert Profile.from_record(record) == dataclasses.replace(profile, storage="", address="", python="python",
-                                                              pip=[], env={}, source="aws-gpu.yaml")
+    assert Profile.from_record(record) == dataclasses.replace(
+        profile, storage="", address="", python="python", pip=[], env={}, source="aws-gpu.yaml"
+    )
     assert record["trial_resources"] == {"cpus_per_trial": 1} and record["max_nodes"] == 8
     assert entrypoint(str(study), profile, "s3://b/x", True) == (
-        "$HOME/venv/bin/python -m genbench.cluster.remote mine.yaml --out s3://b/x --dry-run")
+        "$HOME/venv/bin/python -m genbench.cluster.remote mine.yaml --out s3://b/x --dry-run"
+    )
 
 
 def test_the_kuberay_profile_states_the_worker_groups_limit_and_the_rayjob_names_it() -> None:

@@ -1,4 +1,5 @@
 """Studies as Ray jobs on a real local Ray head with its Jobs API on 127.0.0.1 and token authentication."""
+
 from __future__ import annotations
 
 import contextlib
@@ -64,18 +65,21 @@ def s3(head: tuple[Head, str], s3: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(head: tuple[Head, str], s3: dict[str, str],
-            tmp_path_factory: pytest.TempPathFactory) -> tuple[Head, Path, Path]:
+def cluster(
+    head: tuple[Head, str], s3: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Head, Path, Path]:
     """A cluster profile of the test head (results on the S3 server; the job gets its endpoint and region, and names
     the keys the nodes hold) and a study."""
     h, _ = head
     root = tmp_path_factory.mktemp("cluster")
     profile = root / "test-head.yaml"
     settings = {k: s3[k] for k in ("AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION")}
-    profile.write_text(f"genbench:\n  name: test-head\n  address: {h.url}\n  storage: s3://genbench/studies\n"
-                       f"  price_per_node_hour: 0.5\n  trial_resources: {{cpus_per_trial: 1}}\n"
-                       f"  python: {sys.executable}\n  env: {json.dumps(settings)}\n"
-                       f"  credentials_env: {json.dumps(sorted(NODE_KEYS))}\n")
+    profile.write_text(
+        f"genbench:\n  name: test-head\n  address: {h.url}\n  storage: s3://genbench/studies\n"
+        f"  price_per_node_hour: 0.5\n  trial_resources: {{cpus_per_trial: 1}}\n"
+        f"  python: {sys.executable}\n  env: {json.dumps(settings)}\n"
+        f"  credentials_env: {json.dumps(sorted(NODE_KEYS))}\n"
+    )
     study = root / "tiny.yaml"
     study.write_text(TINY_STUDY)
     return h, profile, study
@@ -119,7 +123,8 @@ def test_stop_a_running_job(cluster: tuple[Head, Path, Path], capsys: pytest.Cap
 
 
 def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
-        cluster: tuple[Head, Path, Path], dry_run_job: tuple[str, str, str], capsys: pytest.CaptureFixture) -> None:
+    cluster: tuple[Head, Path, Path], dry_run_job: tuple[str, str, str], capsys: pytest.CaptureFixture
+) -> None:
     h, profile, _ = cluster
     job_id, results, status = dry_run_job
     assert results == "s3://genbench/studies/tiny_cluster-dry-run"  # the profile's storage
@@ -157,17 +162,18 @@ def test_the_job_record_holds_no_secret(cluster: tuple[Head, Path, Path], dry_ru
 
     h, _, _ = cluster
     job_id, _, status = dry_run_job
-    record = requests.get(f"{h.url}/api/jobs/{job_id}", timeout=10,
-                          headers={"Authorization": f"Bearer {h.token}"}).json()
+    record = requests.get(
+        f"{h.url}/api/jobs/{job_id}", timeout=10, headers={"Authorization": f"Bearer {h.token}"}
+    ).json()
     text = json.dumps(record)
     assert status == "SUCCEEDED" and record["runtime_env"]["env_vars"]["AWS_ENDPOINT_URL_S3"].startswith("http://")
     assert not [name for name, value in NODE_KEYS.items() if value in text]
     assert not set(record["runtime_env"]["env_vars"]) & set(NODE_KEYS)
 
 
-def test_wrong_or_missing_token_is_one_clear_message(cluster: tuple[Head, Path, Path], tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_or_missing_token_is_one_clear_message(
+    cluster: tuple[Head, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h, profile, study = cluster
     monkeypatch.setenv("RAY_AUTH_TOKEN", "wrong-token")
     assert main(["jobs", "list", "--address", h.url]) == 2
@@ -193,7 +199,8 @@ def test_unreachable_cluster_is_one_clear_message(capsys: pytest.CaptureFixture)
 
 
 def test_results_read_through_a_uri_with_the_endpoint_in_its_query(
-        s3: dict[str, str], dry_run_job: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    s3: dict[str, str], dry_run_job: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """pyarrow.fs URIs may carry the endpoint themselves (?endpoint_override=...&scheme=http)."""
     _, results, _ = dry_run_job
     endpoint = s3["AWS_ENDPOINT_URL_S3"].removeprefix("http://")

@@ -1,4 +1,5 @@
 """Sweeps on an existing Ray cluster (--address): a worker node killed mid-study, an unreachable address."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,17 @@ space:
 
 def _sweep(tmp_path: Path, address: str) -> list[str]:
     (tmp_path / "s.yaml").write_text(STUDY)
-    return [sys.executable, "-m", "genbench", "sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out"),
-            "--address", address]
+    return [
+        sys.executable,
+        "-m",
+        "genbench",
+        "sweep",
+        str(tmp_path / "s.yaml"),
+        "--out",
+        str(tmp_path / "out"),
+        "--address",
+        address,
+    ]
 
 
 def _trial_on(node: Any, descendants: Callable[[int], list[int]]) -> bool:
@@ -48,11 +58,17 @@ def _trial_on(node: Any, descendants: Callable[[int], list[int]]) -> bool:
     return False
 
 
-def test_a_worker_node_killed_mid_study_loses_no_trial(tmp_path: Path, two_nodes: Any,
-                                                       descendants: Callable[[int], list[int]]) -> None:
+def test_a_worker_node_killed_mid_study_loses_no_trial(
+    tmp_path: Path, two_nodes: Any, descendants: Callable[[int], list[int]]
+) -> None:
     worker = next(iter(two_nodes.worker_nodes))
-    driver = subprocess.Popen(_sweep(tmp_path, two_nodes.address), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True)
+    driver = subprocess.Popen(
+        _sweep(tmp_path, two_nodes.address),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not _trial_on(worker, descendants) and time.monotonic() < deadline and driver.poll() is None:

@@ -1,4 +1,5 @@
 """from_flat / to_flat: round trip, defaults, unknown keys, types, value constraints, --set parsing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,9 +31,18 @@ def test_unknown_key_suggests() -> None:
     assert "gan.los" in str(err.value) and "did you mean" in str(err.value) and "'gan.loss'" in str(err.value)
 
 
-@pytest.mark.parametrize("key, value", [("train.steps", "5"), ("train.steps", 5.0), ("train.steps", True),
-                                        ("optim.lr_g", True), ("gan.spectral_norm", "yes"), ("gan.loss", 3),
-                                        ("seed", "x")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("train.steps", "5"),
+        ("train.steps", 5.0),
+        ("train.steps", True),
+        ("optim.lr_g", True),
+        ("gan.spectral_norm", "yes"),
+        ("gan.loss", 3),
+        ("seed", "x"),
+    ],
+)
 def test_wrong_type_rejected(key: str, value: Any) -> None:
     with pytest.raises(ConfigError) as err:
         from_flat({key: value})
@@ -44,10 +54,24 @@ def test_float_from_yaml_string() -> None:
     assert isinstance(from_flat({"optim.lr_d": 1}).optim.lr_d, float)
 
 
-@pytest.mark.parametrize("key, value", [("gan.pack", 5), ("gan.pack", 0), ("gan.ema", 1.0), ("gan.ema", -0.1),
-                                        ("optim.lr_g", 0), ("optim.beta1_d", 1.0), ("train.steps", 0),
-                                        ("data.n_train", -1), ("gan.g_width", 0), ("gan.penalty_weight", -1.0),
-                                        ("gan.loss", "hinj"), ("gan.penalty", "r2"), ("gan.activation", "tanh")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("gan.pack", 5),
+        ("gan.pack", 0),
+        ("gan.ema", 1.0),
+        ("gan.ema", -0.1),
+        ("optim.lr_g", 0),
+        ("optim.beta1_d", 1.0),
+        ("train.steps", 0),
+        ("data.n_train", -1),
+        ("gan.g_width", 0),
+        ("gan.penalty_weight", -1.0),
+        ("gan.loss", "hinj"),
+        ("gan.penalty", "r2"),
+        ("gan.activation", "tanh"),
+    ],
+)
 def test_value_constraints_name_the_key(key: str, value: Any) -> None:
     with pytest.raises(ConfigError) as err:
         from_flat({key: value})

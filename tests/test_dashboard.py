@@ -1,4 +1,5 @@
 """Dashboard figures on generated results: traces, axes and labels; the site opens offline with plotly.js once."""
+
 from __future__ import annotations
 
 import re
@@ -17,17 +18,34 @@ from genbench.results import ResultsStore
 def results() -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(0)
     n = 12
-    trials = pd.DataFrame({
-        "trial_id": [f"t{i:02d}" for i in range(n)], "family": "gan",
-        "status": ["diverged" if i % 4 == 0 else "completed" for i in range(n)],
-        "config.gan.loss": ["hinge", "wasserstein", "non_saturating"] * 4,
-        "config.gan.penalty": ["none", "r1"] * 6, "config.gan.spectral_norm": [True, False, False] * 4,
-        "config.optim.lr_g": 10 ** rng.uniform(-5, -2, n), "config.optim.lr_d": 10 ** rng.uniform(-5, -2, n),
-        "quality.modes": rng.integers(0, 26, n).astype(float), "cost.wall_s": rng.uniform(1, 5, n), "error": ""})
-    history = pd.DataFrame([{"trial_id": t, "step": s, "train.loss_d": rng.normal(),
-                             "train.grad_norm_d": rng.uniform(0.1, 10),
-                             "eval.modes": float(s // 10) if s % 20 == 0 else np.nan}
-                            for t in trials["trial_id"] for s in range(10, 101, 10)])
+    trials = pd.DataFrame(
+        {
+            "trial_id": [f"t{i:02d}" for i in range(n)],
+            "family": "gan",
+            "status": ["diverged" if i % 4 == 0 else "completed" for i in range(n)],
+            "config.gan.loss": ["hinge", "wasserstein", "non_saturating"] * 4,
+            "config.gan.penalty": ["none", "r1"] * 6,
+            "config.gan.spectral_norm": [True, False, False] * 4,
+            "config.optim.lr_g": 10 ** rng.uniform(-5, -2, n),
+            "config.optim.lr_d": 10 ** rng.uniform(-5, -2, n),
+            "quality.modes": rng.integers(0, 26, n).astype(float),
+            "cost.wall_s": rng.uniform(1, 5, n),
+            "error": "",
+        }
+    )
+    history = pd.DataFrame(
+        [
+            {
+                "trial_id": t,
+                "step": s,
+                "train.loss_d": rng.normal(),
+                "train.grad_norm_d": rng.uniform(0.1, 10),
+                "eval.modes": float(s // 10) if s % 20 == 0 else np.nan,
+            }
+            for t in trials["trial_id"]
+            for s in range(10, 101, 10)
+        ]
+    )
     return trials, history
 
 
@@ -63,7 +81,9 @@ def _lines(trace: object) -> list[list[float]]:
     return [line for line in lines if line]
 
 
-def test_training_curves_one_line_per_trial_skipping_unevaluated_steps(results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_training_curves_one_line_per_trial_skipping_unevaluated_steps(
+    results: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
     trials, history = results
     fig = figures.training_curves(history, trials, "eval.modes", "eval", "modes")
     lines = [line for t in fig.data for line in _lines(t)]
@@ -85,11 +105,20 @@ def test_trials_table_sorted_best_first(results: tuple[pd.DataFrame, pd.DataFram
 def test_site_is_offline_with_plotly_js_once(tmp_path: Path, results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     trials, history = results
     store = ResultsStore(str(tmp_path))
-    store.write_study({"study": "demo", "family": "gan", "objectives": [{"metric": "quality.modes", "mode": "max"}],
-                       "space": {"gan.loss": {}, "optim.lr_g": {}}})
+    store.write_study(
+        {
+            "study": "demo",
+            "family": "gan",
+            "objectives": [{"metric": "quality.modes", "mode": "max"}],
+            "space": {"gan.loss": {}, "optim.lr_g": {}},
+        }
+    )
     for row in trials.to_dict("records"):
-        store.write_trial(row["trial_id"], row, history[history["trial_id"] == row["trial_id"]]
-                          .drop(columns="trial_id").to_dict("records"))
+        store.write_trial(
+            row["trial_id"],
+            row,
+            history[history["trial_id"] == row["trial_id"]].drop(columns="trial_id").to_dict("records"),
+        )
     index = Path(write_dashboards(str(tmp_path)))
     pages = sorted(p.name for p in index.parent.glob("*.html"))
     assert pages == ["cost.html", "index.html", "metrics.html", "quality.html", "stability.html"]
@@ -121,7 +150,8 @@ def test_budget_curve_figure_one_line_per_variant_and_every_trial(results: tuple
 
 
 def test_metrics_page_defines_every_metric_and_mixed_provenance_is_flagged(
-        tmp_path: Path, results: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    tmp_path: Path, results: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
     from genbench.metrics.names import METRICS
 
     trials, _ = results

@@ -1,4 +1,5 @@
 """Every shipped dashboard definition loads; mistakes are ConfigErrors naming file:line and key; users add panels."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,21 +34,44 @@ def _write(tmp_path: Path, panels: str, name: str = "extra.yaml") -> Path:
     return path
 
 
-@pytest.mark.parametrize("panels,line,key,needle", [
-    ("  - id: a\n    kind: by_grup\n    columns: {metric: objective, group: family}\n", 5, "panels[0].kind",
-     "did you mean 'by_group'"),
-    ("  - id: a\n    kind: by_group\n    columns:\n      metric: quality.mods\n      group: family\n", 7,
-     "panels[0].columns.metric", "did you mean 'quality.modes'"),
-    ("  - id: a\n    kind: scatter\n    columns:\n      x: config.optim.lr_gg\n"
-     "      y: objective\n      group: family\n",
-     7, "panels[0].columns.x", "did you mean 'config.optim.lr_g'"),
-    ("  - id: a\n    kind: by_group\n    columns: {metric: objective, grop: family}\n", 6, "panels[0].columns",
-     "grop"),
-    ("  - id: a\n    kind: rates\n    colums: {group: family}\n", 6, "panels[0].colums", "did you mean 'columns'"),
-    ("  - id: a\n    kind: rates\n    columns: {}\n", 6, "panels[0].columns", "needs a column for 'group'"),
-    ("  - id: a\n    kind: by_group\n    columns: {metric: searched, group: family}\n", 6,
-     "panels[0].columns.metric", "only fits a list role"),
-])
+@pytest.mark.parametrize(
+    "panels,line,key,needle",
+    [
+        (
+            "  - id: a\n    kind: by_grup\n    columns: {metric: objective, group: family}\n",
+            5,
+            "panels[0].kind",
+            "did you mean 'by_group'",
+        ),
+        (
+            "  - id: a\n    kind: by_group\n    columns:\n      metric: quality.mods\n      group: family\n",
+            7,
+            "panels[0].columns.metric",
+            "did you mean 'quality.modes'",
+        ),
+        (
+            "  - id: a\n    kind: scatter\n    columns:\n      x: config.optim.lr_gg\n"
+            "      y: objective\n      group: family\n",
+            7,
+            "panels[0].columns.x",
+            "did you mean 'config.optim.lr_g'",
+        ),
+        (
+            "  - id: a\n    kind: by_group\n    columns: {metric: objective, grop: family}\n",
+            6,
+            "panels[0].columns",
+            "grop",
+        ),
+        ("  - id: a\n    kind: rates\n    colums: {group: family}\n", 6, "panels[0].colums", "did you mean 'columns'"),
+        ("  - id: a\n    kind: rates\n    columns: {}\n", 6, "panels[0].columns", "needs a column for 'group'"),
+        (
+            "  - id: a\n    kind: by_group\n    columns: {metric: searched, group: family}\n",
+            6,
+            "panels[0].columns.metric",
+            "only fits a list role",
+        ),
+    ],
+)
 def test_mistakes_name_file_line_and_key(tmp_path: Path, panels: str, line: int, key: str, needle: str) -> None:
     path = _write(tmp_path, panels)
     with pytest.raises(ConfigError) as info:
@@ -69,18 +93,21 @@ def test_a_duplicate_panel_id_and_a_bad_page_name_are_refused(tmp_path: Path) ->
 
 def test_a_user_adds_a_panel_by_editing_a_definition(tmp_path: Path) -> None:
     from genbench.dashboards.panels import Context, render
-    from synthetic_study import synthetic_study
     from genbench.dashboards.site import load_context
+    from synthetic_study import synthetic_study
 
-    path = _write(tmp_path, "  - id: peak-memory\n    kind: by_group\n"
-                            "    columns: {metric: quality.hq_fraction, group: family}\n")
+    path = _write(
+        tmp_path, "  - id: peak-memory\n    kind: by_group\n    columns: {metric: quality.hq_fraction, group: family}\n"
+    )
     page = load_page(path)
     synthetic_study(str(tmp_path / "results"), configs=5, seeds=2)
     ctx: Context = load_context(str(tmp_path / "results"))
     ctx.trials["quality.hq_fraction"] = 0.5
     fig = render(page.panels[0], ctx)
-    assert len(fig.data) == 5 and "quality.hq_fraction (fraction of samples; higher is better)" == \
-        fig.layout.xaxis.title.text
+    assert (
+        len(fig.data) == 5
+        and "quality.hq_fraction (fraction of samples; higher is better)" == fig.layout.xaxis.title.text
+    )
 
 
 def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) -> None:
@@ -90,11 +117,16 @@ def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) 
 
     with pytest.raises(ConfigError, match=r"extra.yaml:7: panels\[0\].where.famly: unknown column"):
         load_page(_write(tmp_path, "  - kind: rates\n    columns: {group: family}\n    where:\n      famly: [gan]\n"))
-    page = load_page(_write(tmp_path, "  - kind: by_group\n    columns: {metric: objective, group: family}\n"
-                                      "    where: {family: [flow, vae]}\n  - kind: rates\n"
-                                      "    columns: {group: family}\n    where: {family: nothing}\n"
-                                      "  - kind: rates\n    columns: {group: family}\n"
-                                      "    where: {config.gan.loss: [nothing]}\n"))
+    page = load_page(
+        _write(
+            tmp_path,
+            "  - kind: by_group\n    columns: {metric: objective, group: family}\n"
+            "    where: {family: [flow, vae]}\n  - kind: rates\n"
+            "    columns: {group: family}\n    where: {family: nothing}\n"
+            "  - kind: rates\n    columns: {group: family}\n"
+            "    where: {config.gan.loss: [nothing]}\n",
+        )
+    )
     synthetic_study(str(tmp_path / "results"), configs=10, seeds=1)
     ctx = load_context(str(tmp_path / "results"))
     fig = render(page.panels[0], ctx)
@@ -106,8 +138,11 @@ def test_where_keeps_only_the_named_runs_and_checks_its_columns(tmp_path: Path) 
 
 
 def test_a_title_names_only_the_known_fields(tmp_path: Path) -> None:
-    page = load_page(_write(tmp_path, "  - kind: rates\n    title: Runs per {variant} ({objective})\n"
-                                      "    columns: {group: variant}\n"))
+    page = load_page(
+        _write(
+            tmp_path, "  - kind: rates\n    title: Runs per {variant} ({objective})\n    columns: {group: variant}\n"
+        )
+    )
     assert page.panels[0].title == "Runs per {variant} ({objective})"
     with pytest.raises(ConfigError, match=r"extra.yaml:\d+: panels\[0\].title: unknown title field \{objectiv\}"):
         load_page(_write(tmp_path, "  - kind: rates\n    title: Runs ({objectiv})\n    columns: {group: variant}\n"))

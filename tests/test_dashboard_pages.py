@@ -1,4 +1,5 @@
 """Every panel of every page on generated results: traces, axis titles with units, labels; a big study builds fast."""
+
 from __future__ import annotations
 
 import re
@@ -133,9 +134,11 @@ def test_report_prints_the_table_in_the_terminal_and_as_markdown(study: str, cap
     assert main(["report", study, "--markdown"]) == 0
     md = capsys.readouterr().out.splitlines()
     table = [line for line in md if line.startswith("|")]
-    assert table[0] == ("| family | quality, best configuration | inference speed, best configuration | mode collapse, "
-                        "best configuration | likelihood, best configuration | quality, all completed runs | "
-                        "training stability, all runs |")
+    assert table[0] == (
+        "| family | quality, best configuration | inference speed, best configuration | mode collapse, "
+        "best configuration | likelihood, best configuration | quality, all completed runs | "
+        "training stability, all runs |"
+    )
     assert len(table) == 2 + 5 and all(line.count("|") == 8 for line in table)
 
 
@@ -168,9 +171,10 @@ def test_sample_panel_shows_the_best_and_median_run_of_each_group(ctx: Context) 
         ranked = runs.sort_values("quality.modes", ascending=False, kind="stable")["trial_id"].tolist()
         best, median = ranked[0], ranked[len(ranked) // 2]
         titles = [a.text for a in fig.layout.annotations if a.text.startswith(f"{family}: ")]
-        assert titles == [f"{family}: best ({best}, modes = {runs.set_index('trial_id').loc[best, 'quality.modes']:.4g})",
-                          f"{family}: median ({median}, modes = "
-                          f"{runs.set_index('trial_id').loc[median, 'quality.modes']:.4g})"]
+        assert titles == [
+            f"{family}: best ({best}, modes = {runs.set_index('trial_id').loc[best, 'quality.modes']:.4g})",
+            f"{family}: median ({median}, modes = {runs.set_index('trial_id').loc[median, 'quality.modes']:.4g})",
+        ]
     assert len(fig.data) == 2 * done["family"].nunique()
     assert {t.name for t in fig.data} <= set(done["trial_id"])  # every cell is a run with its points
 
@@ -251,8 +255,10 @@ def test_steps_are_generator_updates_only_in_a_gan_study(ctx: Context, vae_flow:
 def test_a_curve_measured_at_the_end_only_says_so(vae_flow: Context) -> None:
     from genbench.dashboards.spec import Panel
 
-    study = {**vae_flow.study, "objectives": [{"metric": "likelihood.nll", "mode": "min"},
-                                              {"metric": "quality.modes", "mode": "max"}]}
+    study = {
+        **vae_flow.study,
+        "objectives": [{"metric": "likelihood.nll", "mode": "min"}, {"metric": "quality.modes", "mode": "max"}],
+    }
     ended = Context(vae_flow.trials, vae_flow.history, study)
     panel = Panel("curve", "seed_bands", "{objective} during training", {"metric": "objective", "group": "family"})
     fig = render(panel, ended)  # the next objective's curve, and why the first one has none

@@ -1,4 +1,5 @@
 """Dashboards: user strings escaped on every page, the server answers only its own Host, and binds before it builds."""
+
 from __future__ import annotations
 
 import http.client
@@ -11,8 +12,8 @@ import pytest
 
 from genbench.dashboards.serve import serve
 from genbench.dashboards.site import write_dashboards
-from synthetic_study import synthetic_study
 from genbench.errors import GenbenchError
+from synthetic_study import synthetic_study
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'
@@ -27,10 +28,23 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     study = store.read_study()
     study.update(study=SCRIPT, created=SCRIPT, versions={"genbench": IMG}, space={**study["space"], IMG: {}})
     store.write_study(study)
-    row = {"trial_id": "cbad_s0", "config_id": "cbad", "seed": 0, "study": SCRIPT, "family": "gan",
-           "status": "failed", "error": SCRIPT, "config.gan.loss": IMG, "config.gan.penalty": SCRIPT,
-           "config.optim.lr_g": 1e-3, "config.optim.lr_d": 1e-3, "quality.modes": 3.0, "quality.swd": 0.5,
-           "provenance.extractor": SCRIPT, "provenance.sampler": IMG}
+    row = {
+        "trial_id": "cbad_s0",
+        "config_id": "cbad",
+        "seed": 0,
+        "study": SCRIPT,
+        "family": "gan",
+        "status": "failed",
+        "error": SCRIPT,
+        "config.gan.loss": IMG,
+        "config.gan.penalty": SCRIPT,
+        "config.optim.lr_g": 1e-3,
+        "config.optim.lr_d": 1e-3,
+        "quality.modes": 3.0,
+        "quality.swd": 0.5,
+        "provenance.extractor": SCRIPT,
+        "provenance.sampler": IMG,
+    }
     store.write_config("cbad", [row], [{"trial_id": "cbad_s0", "step": 100, "train.loss_d": 1.0}])
     write_dashboards(str(out))
     return out
@@ -41,7 +55,7 @@ def test_a_study_named_script_is_escaped_on_every_page(hostile: Path) -> None:
     assert len(pages) >= 5
     for page in pages:
         text = page.read_text()
-        assert not RAW.search(text), (page.name, text[RAW.search(text).start() - 200:][:400])
+        assert not RAW.search(text), (page.name, text[RAW.search(text).start() - 200 :][:400])
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text.split("</title>")[0], page.name  # its <title>
 
 

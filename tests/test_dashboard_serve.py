@@ -1,4 +1,5 @@
 """genbench dashboard --serve: serves on 127.0.0.1, rebuilds when the results change, stops cleanly on Ctrl-C."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from genbench.dashboards.serve import fingerprint, serve
-from synthetic_study import synthetic_study
 from genbench.results import ResultsStore
+from synthetic_study import synthetic_study
 
 
 def _free_port() -> int:
@@ -60,8 +61,9 @@ def test_served_site_rebuilds_while_results_arrive(tmp_path: Path, capsys: pytes
         version = _get(base + "version.txt")
         page = _get(base + "stability.html")
         assert "version.txt" in page and 'class="plotly-graph-div"' in page  # live pages poll for rebuilds
-        ResultsStore(str(results)).write_config("c9999", [{"trial_id": "c9999s0", "config_id": "c9999",
-                                                           "family": "vae", "status": "completed"}], [])
+        ResultsStore(str(results)).write_config(
+            "c9999", [{"trial_id": "c9999s0", "config_id": "c9999", "family": "vae", "status": "completed"}], []
+        )
         _wait(lambda: "7: " in _get(base + "index.html"))  # and one more run
         assert _get(base + "version.txt") != version
     finally:
@@ -83,9 +85,13 @@ def test_fingerprint_changes_with_every_written_part(tmp_path: Path) -> None:
 def test_cli_serves_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     synthetic_study(str(tmp_path / "r"), configs=3, seeds=2)
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "genbench.cli", "dashboard", str(tmp_path / "r"), "--serve",
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genbench.cli", "dashboard", str(tmp_path / "r"), "--serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         lines = []
         for line in proc.stdout:  # type: ignore[union-attr]

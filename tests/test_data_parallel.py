@@ -1,4 +1,5 @@
 """Data parallelism: two gloo workers with half the batch each take exactly the step one worker takes with all of it."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,14 @@ from genbench.data import load_dataset
 from genbench.families import FAMILIES
 from genbench.train.parallel import make_data_parallel, mean_over_workers
 
-FLAT = {"family": "autoregressive", "data.name": "grid25", "data.n_train": 512, "data.n_test": 128,
-        "train.batch_size": 64, "seed": 3}
+FLAT = {
+    "family": "autoregressive",
+    "data.name": "grid25",
+    "data.n_train": 512,
+    "data.n_test": 128,
+    "train.batch_size": 64,
+    "seed": 3,
+}
 
 
 def _build() -> Any:

@@ -1,4 +1,5 @@
 """ASHA over data-parallel trials: evaluations reach Tune as they happen, a stopped trial's worker group is released."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,13 @@ space:
 def test_asha_stops_a_data_parallel_trial_and_the_next_one_gets_its_cpus(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(STUDY)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", str(tmp_path / "s.yaml"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=420, env={**os.environ, "RAY_ADDRESS": ""})
+    proc = subprocess.run(
+        [sys.executable, "-m", "genbench", "dry-run", str(tmp_path / "s.yaml"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        env={**os.environ, "RAY_ADDRESS": ""},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     trials = ds.dataset(out / "trials", format="parquet").to_table().to_pandas().sort_values("start_time")
     assert len(trials) == 3 and trials["trial_id"].is_unique
@@ -91,8 +97,10 @@ def _passed_on(item: tuple[Any, ...], seen: int) -> tuple[list[tuple[Any, ...]],
 
 def test_a_restarted_worker_groups_reports_pass_on_each_step_once() -> None:
     first = ("train", {"step": 20, "history": [{"step": 10, "x": 1.0}, {"step": 20, "eval.swd": 0.5}], "row": {"a": 1}})
-    assert _passed_on(first, 0) == ([("partial", {"a": 1}), ("report", 10, {"x": 1.0}),
-                                     ("report", 20, {"eval.swd": 0.5})], 20)
+    assert _passed_on(first, 0) == (
+        [("partial", {"a": 1}), ("report", 10, {"x": 1.0}), ("report", 20, {"eval.swd": 0.5})],
+        20,
+    )
     # restarted from its checkpoint at step 10: rank 0 sends its restored history again, then evaluates step 20 anew
     replay = ("train", {"step": 20, "history": [{"step": 10, "x": 1.0}, {"step": 20, "eval.swd": 0.6}], "row": {}})
     assert _passed_on(replay, 20) == ([], 20)

@@ -1,20 +1,24 @@
 """pyproject.toml's floors exclude the known vulnerable releases and those without the APIs genbench calls, and what
 is installed here meets every floor."""
+
 from __future__ import annotations
 
-import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 # The lowest floor each may have, and why (docs/dependency-floors.md).
 NEEDED = {
-    "torch": ("2.9", "backends fp32_precision (train.tf32) from 2.9; weights_only=True loading bypassable before 2.6 "
-                     "(CVE-2025-32434); nn.utils.get_total_norm and clip_grads_with_norm_ from 2.6"),
+    "torch": (
+        "2.9",
+        "backends fp32_precision (train.tf32) from 2.9; weights_only=True loading bypassable before 2.6 "
+        "(CVE-2025-32434); nn.utils.get_total_norm and clip_grads_with_norm_ from 2.6",
+    ),
     "ray": ("2.56", "ray.train.LoggingConfig (Train v2) from 2.56; token authentication from 2.52"),
     "optuna": ("5.0", "PED-ANOVA importances of conditional parameters from 5.0 (4.x leaves them out)"),
     "pyarrow": ("14.0.1", "unify_schemas(promote_options=...) from 14.0; CVE-2023-47248 fixed in 14.0.1"),
@@ -68,12 +72,14 @@ def test_the_apis_that_set_the_floors_exist() -> None:
     assert callable(torch.nn.utils.get_total_norm) and callable(torch.nn.utils.clip_grads_with_norm_)
     assert torch.backends.cuda.matmul.fp32_precision and torch.backends.cudnn.conv.fp32_precision  # train.tf32
     assert LoggingConfig is not None
-    wide = pa.unify_schemas([pa.schema([("a", pa.int32())]), pa.schema([("a", pa.int64())])],
-                            promote_options="permissive")
+    wide = pa.unify_schemas(
+        [pa.schema([("a", pa.int32())]), pa.schema([("a", pa.int64())])], promote_options="permissive"
+    )
     assert wide.field("a").type == pa.int64()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    study.optimize(lambda t: t.suggest_float("x", 0, 1) + (t.suggest_float("y", 0, 1) if t.number % 2 else 0),
-                   n_trials=12)  # y is conditional: only odd trials draw it
+    study.optimize(
+        lambda t: t.suggest_float("x", 0, 1) + (t.suggest_float("y", 0, 1) if t.number % 2 else 0), n_trials=12
+    )  # y is conditional: only odd trials draw it
     scores = optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     assert set(scores) == {"x", "y"}  # optuna 4.x left y out

@@ -1,5 +1,6 @@
 """Device and GPU options (train.device, bf16, tf32, channels_last, compile): resolution, errors, every family on CPU
 with the options forced on, and on CUDA where a GPU exists; the prepared GPU check script at CPU size."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,9 +33,18 @@ LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
 def _flat(family: str, data: str, **options: Any) -> dict[str, Any]:
-    return {"family": family, "data.name": data, **DATA[data], **FAMILIES.get(family).debug,
-            "train.batch_size": 32, "train.steps": 3, "train.log_every": 3, "eval.every": 3, "eval.n_samples": 64,
-            **{f"train.{k}": v for k, v in options.items()}}
+    return {
+        "family": family,
+        "data.name": data,
+        **DATA[data],
+        **FAMILIES.get(family).debug,
+        "train.batch_size": 32,
+        "train.steps": 3,
+        "train.log_every": 3,
+        "eval.every": 3,
+        "eval.n_samples": 64,
+        **{f"train.{k}": v for k, v in options.items()},
+    }
 
 
 def _placed(family: str, data: str, placement: Placement) -> tuple[Any, Any]:
@@ -49,8 +59,12 @@ class LayerDtypes:
 
     def __init__(self, model: Any) -> None:
         self.seen: list[torch.dtype] = []
-        self.handles = [m.register_forward_hook(lambda mod, inp, out: self.seen.append(out.dtype))
-                        for net in model.modules().values() for m in net.modules() if isinstance(m, LAYERS)]
+        self.handles = [
+            m.register_forward_hook(lambda mod, inp, out: self.seen.append(out.dtype))
+            for net in model.modules().values()
+            for m in net.modules()
+            if isinstance(m, LAYERS)
+        ]
 
     def close(self) -> None:
         for handle in self.handles:
@@ -59,7 +73,7 @@ class LayerDtypes:
 
 def _steps_are_finite(model: Any, dataset: Any, placement: Placement, steps: int = 2) -> None:
     for _ in range(steps):
-        batch = batch_to(dataset.train[:32 * model.batches_per_step], placement)
+        batch = batch_to(dataset.train[: 32 * model.batches_per_step], placement)
         out = model.train_step(batch)
     assert any(".loss" in k for k in out)
     for key, value in out.items():
@@ -97,9 +111,18 @@ def test_switches_take_yaml_bools_and_round_trip_as_strings() -> None:
     assert from_flat(flat) == cfg
 
 
-@pytest.mark.parametrize("key,value", [("train.device", "gpu"), ("train.device", True), ("train.bf16", "yes"),
-                                       ("train.bf16", 1), ("train.tf32", "maybe"), ("train.channels_last", 0.5),
-                                       ("train.compile", "auto")])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("train.device", "gpu"),
+        ("train.device", True),
+        ("train.bf16", "yes"),
+        ("train.bf16", 1),
+        ("train.tf32", "maybe"),
+        ("train.channels_last", 0.5),
+        ("train.compile", "auto"),
+    ],
+)
 def test_bad_values_are_one_config_error_naming_the_key(key: str, value: Any) -> None:
     with pytest.raises(ConfigError) as err:
         from_flat({"family": "vae", key: value})
@@ -107,8 +130,9 @@ def test_bad_values_are_one_config_error_naming_the_key(key: str, value: Any) ->
 
 
 @pytest.mark.skipif(CUDA, reason="needs a machine without CUDA")
-def test_cuda_without_cuda_is_one_line_naming_the_key_and_the_fix(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture) -> None:
+def test_cuda_without_cuda_is_one_line_naming_the_key_and_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     with pytest.raises(ConfigError, match=r"train\.device: 'cuda' .*train\.device=auto"):
         run(_flat("gan", "grid25", device="cuda"))
     out = tmp_path / "run"
@@ -118,8 +142,9 @@ def test_cuda_without_cuda_is_one_line_naming_the_key_and_the_fix(tmp_path: Path
     assert not out.exists()  # nothing written (or moved aside) for a run that cannot start
 
 
-def test_ray_train_asking_for_cuda_without_gpus_fails_before_ray_starts(tmp_path: Path,
-                                                                          capsys: pytest.CaptureFixture) -> None:
+def test_ray_train_asking_for_cuda_without_gpus_fails_before_ray_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from genbench.train.ray_worker import Workers, run_distributed
 
     with pytest.raises(ConfigError, match=r"train\.device: .*--gpus-per-worker"):
@@ -184,8 +209,9 @@ def _train_compiled(family: str) -> float:
     cfg = from_flat({**_flat(family, "grid25"), "train.steps": 3, "train.log_every": 1})
     graphs, losses = counters["stats"]["unique_graphs"], []
     start = time.perf_counter()
-    outcome = train(model, dataset, cfg, lambda step, values: losses.append(values["train.loss"]), lambda f: {},
-                    placement=placement)
+    outcome = train(
+        model, dataset, cfg, lambda step, values: losses.append(values["train.loss"]), lambda f: {}, placement=placement
+    )
     assert outcome.status == "completed" and outcome.step_flops > 0  # FLOPs counted on the eager first step
     assert counters["stats"]["unique_graphs"] > graphs, "dynamo captured the networks' forward passes"
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
@@ -198,11 +224,14 @@ def test_compile_switch_captures_the_networks_after_the_counted_first_step(monke
     _train_compiled("vae")
 
 
-@pytest.mark.skipif(not os.environ.get("GENBENCH_TEST_COMPILE"),
-                    reason="inductor takes 10-30 s to compile even the VAE's two small MLPs on this 2-core CPU "
-                           "(measured); set GENBENCH_TEST_COMPILE=1 to run it")
-@pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
-                    reason="torch.compile on CPU needs a C++ compiler")
+@pytest.mark.skipif(
+    not os.environ.get("GENBENCH_TEST_COMPILE"),
+    reason="inductor takes 10-30 s to compile even the VAE's two small MLPs on this 2-core CPU "
+    "(measured); set GENBENCH_TEST_COMPILE=1 to run it",
+)
+@pytest.mark.skipif(
+    shutil.which("gcc") is None and shutil.which("cc") is None, reason="torch.compile on CPU needs a C++ compiler"
+)
 def test_compile_switch_with_inductor_on_cpu() -> None:
     print(f"compiled VAE steps: {_train_compiled('vae'):.1f} s")
 
@@ -215,8 +244,27 @@ def test_gpu_check_script_runs_every_family_on_cpu(tmp_path: Path, capsys: pytes
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     out = tmp_path / "gpu_check.json"
-    code = script.main(["--device", "cpu", "--steps", "5", "--log-every", "2", "--debug-size", "--bf16", "true",
-                        "--batch", "16", "--sample-n", "16", "--threads", "1", "--out", str(out)])
+    code = script.main(
+        [
+            "--device",
+            "cpu",
+            "--steps",
+            "5",
+            "--log-every",
+            "2",
+            "--debug-size",
+            "--bf16",
+            "true",
+            "--batch",
+            "16",
+            "--sample-n",
+            "16",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     report = json.loads(out.read_text())
     assert code == 0 and report["device"] == "cpu" and report["options"] == "bf16 autocast"
     assert [r["family"] for r in report["families"]] == FAMILIES.names()

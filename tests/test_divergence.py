@@ -1,4 +1,5 @@
 """Divergence is an outcome in every family: NaN weights, a huge learning rate or overflowing samples end `diverged`."""
+
 from __future__ import annotations
 
 import math
@@ -14,20 +15,34 @@ from genbench.families.base import draw_categorical
 from genbench.train.evaluate import Scores
 from genbench.train.run import run
 
-DATA = {"grid25": {"data.n_train": 500, "data.n_test": 200},  # vectors: the MADE's mixture weights, VAE Gaussian
-        "digits": {"data.n_train": 300, "data.n_test": 100}}  # levels: PixelCNN and VAE categorical heads
+DATA = {
+    "grid25": {"data.n_train": 500, "data.n_test": 200},  # vectors: the MADE's mixture weights, VAE Gaussian
+    "digits": {"data.n_train": 300, "data.n_test": 100},
+}  # levels: PixelCNN and VAE categorical heads
 CASES = [(family, data) for family in FAMILIES.names() for data in DATA]
-DRAWING_HEADS = [{"vae.sample_mode": "sample"},  # the VAE's categorical head draws levels (its default takes the mean)
-                 {"vae.likelihood": "bernoulli", "vae.sample_mode": "sample"},
-                 {"autoregressive.pixel_head": "logistic"}]
+DRAWING_HEADS = [
+    {"vae.sample_mode": "sample"},  # the VAE's categorical head draws levels (its default takes the mean)
+    {"vae.likelihood": "bernoulli", "vae.sample_mode": "sample"},
+    {"autoregressive.pixel_head": "logistic"},
+]
 EVAL_AT = 4  # the run's first evaluation step
 History = list[tuple[int, dict[str, float]]]
 
 
 def _flat(family: str, data: str, **overrides: Any) -> dict[str, Any]:
-    return {"family": family, "data.name": data, **DATA[data], **FAMILIES.get(family).debug, "train.steps": 8,
-            "train.batch_size": 32, "train.log_every": 2, "eval.every": EVAL_AT, "eval.n_samples": 32,
-            "eval.features": "pixels", **overrides}  # pixels: no digit classifier to train for these tests
+    return {
+        "family": family,
+        "data.name": data,
+        **DATA[data],
+        **FAMILIES.get(family).debug,
+        "train.steps": 8,
+        "train.batch_size": 32,
+        "train.log_every": 2,
+        "eval.every": EVAL_AT,
+        "eval.n_samples": 32,
+        "eval.features": "pixels",
+        **overrides,
+    }  # pixels: no digit classifier to train for these tests
 
 
 def _after_step(monkeypatch: pytest.MonkeyPatch, family: str, at: int, change: Callable[[torch.Tensor], Any]) -> None:
@@ -71,8 +86,9 @@ def test_a_huge_learning_rate_ends_diverged(family: str, data: str) -> None:
 
 
 @pytest.mark.parametrize("family,data", CASES)
-def test_a_nan_weight_mid_run_ends_diverged_with_a_nan_likelihood(family: str, data: str,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_nan_weight_mid_run_ends_diverged_with_a_nan_likelihood(
+    family: str, data: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _after_step(monkeypatch, family, 3, lambda p: p.fill_(math.nan))
     row, history = _run(_flat(family, data))
     _assert_diverged(row, history)
@@ -91,8 +107,9 @@ def test_heads_that_draw_from_nan_weights_end_diverged(head: dict[str, Any], mon
 
 
 @pytest.mark.parametrize("family,data", CASES)
-def test_finite_weights_whose_samples_overflow_end_diverged_at_the_evaluation(family: str, data: str,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finite_weights_whose_samples_overflow_end_diverged_at_the_evaluation(
+    family: str, data: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Weights grown 1e30-fold by the evaluation step's update: still finite, as was that step's loss, but the
     samples overflow; the evaluation ends the run there."""
     _after_step(monkeypatch, family, EVAL_AT, lambda p: p.mul_(1e30))
@@ -104,8 +121,9 @@ def test_finite_weights_whose_samples_overflow_end_diverged_at_the_evaluation(fa
 
 def test_draw_categorical_marks_rows_without_a_distribution() -> None:
     inf = math.inf
-    logits = torch.tensor([[0.0, 1.0, -inf], [math.nan, 0.0, 0.0], [inf, 0.0, 0.0], [-inf, -inf, -inf],
-                           [3e38, -3e38, 0.0]])  # (5, 3)
+    logits = torch.tensor(
+        [[0.0, 1.0, -inf], [math.nan, 0.0, 0.0], [inf, 0.0, 0.0], [-inf, -inf, -inf], [3e38, -3e38, 0.0]]
+    )  # (5, 3)
     index, bad = draw_categorical(logits)
     assert bad.tolist() == [False, True, True, True, False]
     assert index[0] in (0, 1) and index[4] == 0 and index.dtype == torch.long
@@ -120,5 +138,7 @@ def test_draw_categorical_marks_rows_without_a_distribution() -> None:
 def test_scores_keep_their_count_through_a_broadcast() -> None:
     """Ray Train broadcasts rank 0's evaluation by pickling it: the count must survive, the metrics stay plain."""
     scores = pickle.loads(pickle.dumps(Scores({"fd": math.nan, "kid": 1.0}, nonfinite=3, n=8)))
-    assert (scores.nonfinite, scores.n) == (3, 8) and dict(scores) == {"fd": pytest.approx(math.nan, nan_ok=True),
-                                                                         "kid": 1.0}
+    assert (scores.nonfinite, scores.n) == (3, 8) and dict(scores) == {
+        "fd": pytest.approx(math.nan, nan_ok=True),
+        "kid": 1.0,
+    }

@@ -1,4 +1,5 @@
 """Image downloads (MNIST, Fashion-MNIST, CIFAR-10) from a local HTTP mirror of tiny files, and CelebA from a zip."""
+
 from __future__ import annotations
 
 import gzip
@@ -43,10 +44,12 @@ def _idx_gz(path: Path, array: np.ndarray) -> None:
 
 def _idx_files(folder: Path, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    arrays = {"train-images-idx3-ubyte.gz": rng.integers(0, 256, (N_TRAIN, SIDE, SIDE)),
-              "train-labels-idx1-ubyte.gz": np.arange(N_TRAIN) % 10,
-              "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (N_TEST, SIDE, SIDE)),
-              "t10k-labels-idx1-ubyte.gz": (np.arange(N_TEST) + 3) % 10}
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (N_TRAIN, SIDE, SIDE)),
+        "train-labels-idx1-ubyte.gz": np.arange(N_TRAIN) % 10,
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (N_TEST, SIDE, SIDE)),
+        "t10k-labels-idx1-ubyte.gz": (np.arange(N_TEST) + 3) % 10,
+    }
     folder.mkdir(parents=True)
     for name, array in arrays.items():
         _idx_gz(folder / name, array)
@@ -59,7 +62,7 @@ def _cifar_tar(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     folder.mkdir(parents=True)
     train = rng.integers(0, 256, (10, 3072), dtype=np.uint8)
     with tarfile.open(folder / downloads.CIFAR10_FILE, "w:gz") as tar:
-        batches = [(f"data_batch_{i + 1}", train[2 * i:2 * i + 2], [i, 9 - i]) for i in range(5)]
+        batches = [(f"data_batch_{i + 1}", train[2 * i : 2 * i + 2], [i, 9 - i]) for i in range(5)]
         batches.append(("test_batch", rng.integers(0, 256, (3, 3072), dtype=np.uint8), [7, 8, 9]))
         for name, data, labels in batches:
             blob = pickle.dumps({b"batch_label": name.encode(), b"data": data, b"labels": labels})
@@ -139,8 +142,9 @@ def _serve(monkeypatch: pytest.MonkeyPatch, mirror: Path, name: str, md5: dict[s
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
-def test_idx_download_verifies_caches_and_loads(name: str, mirror: Path, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_idx_download_verifies_caches_and_loads(
+    name: str, mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     arrays = _idx_files(mirror / name, seed=0)
     _serve(monkeypatch, mirror, name)
     data = _load(name=name)
@@ -201,8 +205,9 @@ downloads.REMOTES["cifar10"] = downloads.Remote(downloads.REMOTES["cifar10"].bas
     assert _md5s(archive.parent) == md5
 
 
-def test_corrupted_download_is_refused_and_leaves_nothing(mirror: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corrupted_download_is_refused_and_leaves_nothing(
+    mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _idx_files(mirror / "mnist", seed=0)
     md5 = _md5s(mirror / "mnist")
     md5["train-images-idx3-ubyte.gz"] = "0" * 32  # what the file should have been
@@ -234,8 +239,9 @@ def test_bad_idx_magic_names_the_file(mirror: Path, monkeypatch: pytest.MonkeyPa
         _load(name="mnist")
 
 
-def test_unreachable_server_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture) -> None:
+def test_unreachable_server_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.setenv("GENBENCH_DATA", str(tmp_path / "cache"))
     url = _dead_mirror(monkeypatch)
     with pytest.raises(GenbenchError) as info:
@@ -250,10 +256,14 @@ def test_unreachable_server_is_one_clear_error(tmp_path: Path, monkeypatch: pyte
 
 def test_default_urls_are_torchvisions_mirrors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GENBENCH_DATA_MIRROR", raising=False)
-    assert downloads.source_url("mnist", "t10k-labels-idx1-ubyte.gz") == \
-        "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz"
-    assert downloads.source_url("cifar10", downloads.CIFAR10_FILE) == \
-        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    assert (
+        downloads.source_url("mnist", "t10k-labels-idx1-ubyte.gz")
+        == "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz"
+    )
+    assert (
+        downloads.source_url("cifar10", downloads.CIFAR10_FILE)
+        == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    )
     assert all(len(md5) == 32 for remote in downloads.REMOTES.values() for md5 in remote.md5.values())
 
 

@@ -1,4 +1,5 @@
 """One shared suite for every registered family, on toy and image data (the diffusers / optuna pattern)."""
+
 from __future__ import annotations
 
 import math
@@ -12,15 +13,24 @@ from genbench.data import load_dataset
 from genbench.families import FAMILIES
 from genbench.train.evaluate import likelihood
 
-DATA = {"grid25": {"data.n_train": 1000, "data.n_test": 200},
-        "digits": {},
-        "stacked_digits": {"data.n_train": 300, "data.n_test": 100}}
+DATA = {
+    "grid25": {"data.n_train": 1000, "data.n_test": 200},
+    "digits": {},
+    "stacked_digits": {"data.n_train": 300, "data.n_test": 100},
+}
 CASES = [(family, data) for family in FAMILIES.names() for data in DATA]
 
 
 def _flat(family: str, data: str) -> dict[str, Any]:
-    return {"family": family, "data.name": data, **DATA[data], **FAMILIES.get(family).debug,
-            "train.batch_size": 32, "train.steps": 3, "eval.n_samples": 64}
+    return {
+        "family": family,
+        "data.name": data,
+        **DATA[data],
+        **FAMILIES.get(family).debug,
+        "train.batch_size": 32,
+        "train.steps": 3,
+        "eval.n_samples": 64,
+    }
 
 
 def _build(family: str, data: str) -> tuple[Any, Any]:
@@ -50,7 +60,7 @@ def test_steps_have_finite_losses_and_change_parameters(family: str, data: str) 
     model, dataset = _build(family, data)
     before = [p.detach().clone() for m in model.modules().values() for p in m.parameters()]
     assert before, "a family has parameters"
-    batch = dataset.train[:32 * model.batches_per_step]
+    batch = dataset.train[: 32 * model.batches_per_step]
     for _ in range(2):
         out = model.train_step(batch)
     assert any(".loss" in k for k in out)
@@ -63,7 +73,7 @@ def test_steps_have_finite_losses_and_change_parameters(family: str, data: str) 
 @pytest.mark.parametrize("family,data", CASES)
 def test_samples_have_the_data_shape_and_range(family: str, data: str) -> None:
     model, dataset = _build(family, data)
-    model.train_step(dataset.train[:32 * model.batches_per_step])
+    model.train_step(dataset.train[: 32 * model.batches_per_step])
     samples = model.sample(8)
     assert tuple(samples.shape) == (8, *dataset.shape) and torch.isfinite(samples).all()
     if dataset.is_image:
@@ -88,8 +98,11 @@ def test_every_run_row_carries_metrics_and_their_provenance(family: str, data: s
 
     row = run({**_flat(family, data), "train.steps": 2, "eval.every": 2, "eval.n_samples": 100})
     assert row["status"] == "completed", row.get("error")
-    expected = {"quality.modes", "quality.swd"} if data == "grid25" else {"quality.fd", "quality.kid",
-                                                                           "quality.precision", "quality.modes"}
+    expected = (
+        {"quality.modes", "quality.swd"}
+        if data == "grid25"
+        else {"quality.fd", "quality.kid", "quality.precision", "quality.modes"}
+    )
     assert expected <= set(row) and all(math.isfinite(row[k]) for k in expected)
     assert row["provenance.n_generated"] == 100 and row["provenance.reference"] == f"{data} test split"
     assert ("digits-cnn" in row["provenance.extractor"]) == (data != "grid25")

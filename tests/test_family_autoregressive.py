@@ -1,4 +1,5 @@
 """Autoregressive family: causal masks (MADE, PixelCNN), exact normalisation, sampling, and the family contract."""
+
 from __future__ import annotations
 
 import itertools
@@ -17,10 +18,19 @@ from genbench.nets.masked import MADE, MaskedConv2d, PixelCNN
 from genbench.train.run import run
 
 TINY: dict[str, Any] = {
-    "family": "autoregressive", "data.n_train": 2000, "data.n_test": 500,
-    "train.steps": 20, "train.batch_size": 64, "train.log_every": 5, "eval.every": 10, "eval.n_samples": 200,
-    "autoregressive.made_width": 16, "autoregressive.mixtures": 5,
-    "autoregressive.pixel_channels": 12, "autoregressive.pixel_blocks": 1, "autoregressive.first_kernel": 3,
+    "family": "autoregressive",
+    "data.n_train": 2000,
+    "data.n_test": 500,
+    "train.steps": 20,
+    "train.batch_size": 64,
+    "train.log_every": 5,
+    "eval.every": 10,
+    "eval.n_samples": 200,
+    "autoregressive.made_width": 16,
+    "autoregressive.mixtures": 5,
+    "autoregressive.pixel_channels": 12,
+    "autoregressive.pixel_blocks": 1,
+    "autoregressive.first_kernel": 3,
 }
 
 
@@ -47,6 +57,7 @@ def trained(family: Any, data: Dataset, steps: int = 30) -> Any:
 
 
 # ---- causality -----------------------------------------------------------------------------------------
+
 
 def test_made_output_d_depends_only_on_inputs_before_d() -> None:
     torch.manual_seed(0)
@@ -91,9 +102,9 @@ def test_type_b_layer_sees_its_own_position_but_nothing_later() -> None:
     out = layer(x)  # (2, 6, 4, 4)
     for group in range(3):
         (grad,) = torch.autograd.grad(out[:, 2 * group, 2, 2].sum(), x, retain_graph=True)
-        assert torch.all(grad[:, group + 1:, 2, 2] == 0) and torch.all(grad[:, :, 2, 3:] == 0)
+        assert torch.all(grad[:, group + 1 :, 2, 2] == 0) and torch.all(grad[:, :, 2, 3:] == 0)
         assert torch.all(grad[:, :, 3:] == 0)
-        assert torch.all(grad[:, :group + 1, 2, 2] != 0), "type B must see colours up to its own"
+        assert torch.all(grad[:, : group + 1, 2, 2] != 0), "type B must see colours up to its own"
 
 
 def test_pixelcnn_top_rows_alone_give_the_same_top_outputs() -> None:
@@ -107,13 +118,18 @@ def test_pixelcnn_top_rows_alone_give_the_same_top_outputs() -> None:
 
 # ---- exact normalisation and sampling ------------------------------------------------------------------
 
+
 def _all_images(shape: tuple[int, int, int], levels: int) -> torch.Tensor:
     values = torch.tensor(list(itertools.product(range(levels), repeat=math.prod(shape))), dtype=torch.float32)
     return (values / (levels - 1)).view(-1, *shape)  # (L^(CHW), C, H, W)
 
 
-CASES = [((1, 2, 2), 3, "categorical"), ((1, 2, 2), 3, "logistic"), ((3, 1, 2), 2, "categorical"),
-         ((3, 2, 1), 3, "logistic")]
+CASES = [
+    ((1, 2, 2), 3, "categorical"),
+    ((1, 2, 2), 3, "logistic"),
+    ((3, 1, 2), 2, "categorical"),
+    ((3, 2, 1), 3, "logistic"),
+]
 
 
 @pytest.mark.parametrize("shape, levels, head", CASES)
@@ -147,10 +163,11 @@ def test_toy_density_integrates_to_one(grid25: Dataset, component: str) -> None:
     axis = torch.arange(-7.0, 7.0, step) + step / 2
     grid = torch.cartesian_prod(axis, axis)  # (G^2, 2), cell centres
     density = torch.cat([torch.exp(-family.nll(chunk)) for chunk in grid.split(50_000)])
-    assert (density.sum() * step ** 2).item() == pytest.approx(1.0, abs=0.03)
+    assert (density.sum() * step**2).item() == pytest.approx(1.0, abs=0.03)
 
 
 # ---- the family contract on toy and image data ---------------------------------------------------------
+
 
 def _check_step(family: Any, batch: torch.Tensor) -> None:
     before = [p.detach().clone() for p in family.net.parameters()]
@@ -205,8 +222,13 @@ def test_sample_nfe_is_the_number_of_network_calls(name: str) -> None:
 
 
 def test_config_errors_name_the_field() -> None:
-    for key, value in (("autoregressive.component", "cauchy"), ("autoregressive.kernel", 4),
-                       ("autoregressive.mixtures", 0), ("optim.beta2", 1.0), ("optim.grad_clip", -1.0)):
+    for key, value in (
+        ("autoregressive.component", "cauchy"),
+        ("autoregressive.kernel", 4),
+        ("autoregressive.mixtures", 0),
+        ("optim.beta2", 1.0),
+        ("optim.grad_clip", -1.0),
+    ):
         with pytest.raises(ConfigError) as err:
             from_flat({"family": "autoregressive", key: value})
         assert err.value.key == key
@@ -214,8 +236,9 @@ def test_config_errors_name_the_field() -> None:
 
 @pytest.mark.parametrize("name", ["grid25", "digits"])
 def test_run_end_to_end(name: str) -> None:
-    row = run({**TINY, "data.name": name, "data.n_train": 500, "train.steps": 4, "eval.every": 4,
-               "eval.n_samples": 100})
+    row = run(
+        {**TINY, "data.name": name, "data.n_train": 500, "train.steps": 4, "eval.every": 4, "eval.n_samples": 100}
+    )
     assert row["status"] == "completed", row.get("error")
     assert math.isfinite(row["likelihood.nll"]) and row["likelihood.method"] == "exact"
     assert row["cost.sample_nfe"] == (2.0 if name == "grid25" else 64.0)

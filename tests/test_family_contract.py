@@ -1,5 +1,6 @@
 """The family contract, for every registered family on toy vectors and 8x8 images: every stateful part is declared,
 a checkpoint reproduces the next step bitwise, and sampler, NFE and likelihood method have their declared types."""
+
 from __future__ import annotations
 
 import warnings
@@ -34,8 +35,16 @@ def datasets() -> dict[str, Dataset]:
 
 def build(family: str, data: Dataset, seed: int = 0) -> Any:
     # 100 steps planned, so that the warm-ups (the VAE's KL weight, the LR schedules) still move at step 3
-    cfg = from_flat({"family": family, "data.name": data.name, **FAMILIES.get(family).debug,
-                     **EVERY_PART.get(family, {}), "train.steps": 100, "train.batch_size": BATCH})
+    cfg = from_flat(
+        {
+            "family": family,
+            "data.name": data.name,
+            **FAMILIES.get(family).debug,
+            **EVERY_PART.get(family, {}),
+            "train.steps": 100,
+            "train.batch_size": BATCH,
+        }
+    )
     torch.manual_seed(seed)
     return FAMILIES.get(family).build(cfg, data)
 
@@ -74,8 +83,9 @@ def undeclared(model: Family) -> list[str]:
 
 
 @pytest.mark.parametrize("family,data", CASES)
-def test_every_stateful_part_reachable_from_a_family_is_declared(family: str, data: str,
-                                                                 datasets: dict[str, Dataset]) -> None:
+def test_every_stateful_part_reachable_from_a_family_is_declared(
+    family: str, data: str, datasets: dict[str, Dataset]
+) -> None:
     model = build(family, datasets[data])
     assert undeclared(model) == []
     parts = model.parts()
@@ -121,12 +131,13 @@ def one_step(model: Any, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], 
 
 
 @pytest.mark.parametrize("family,data", CASES)
-def test_a_checkpoint_reproduces_the_next_step_bitwise(family: str, data: str, datasets: dict[str, Dataset],
-                                                       tmp_path: Path) -> None:
+def test_a_checkpoint_reproduces_the_next_step_bitwise(
+    family: str, data: str, datasets: dict[str, Dataset], tmp_path: Path
+) -> None:
     dataset = datasets[data]
     first = build(family, dataset)
     rows = BATCH * first.batches_per_step
-    batches = [dataset.train[i * rows:(i + 1) * rows] for i in range(STEPS_BEFORE + 1)]
+    batches = [dataset.train[i * rows : (i + 1) * rows] for i in range(STEPS_BEFORE + 1)]
     for batch in batches[:STEPS_BEFORE]:
         first.train_step(batch)
     checkpoint.save(str(tmp_path), first, LoopState(step=STEPS_BEFORE), [])
@@ -140,8 +151,9 @@ def test_a_checkpoint_reproduces_the_next_step_bitwise(family: str, data: str, d
 
 
 @pytest.mark.parametrize("family,data", CASES)
-def test_sampler_nfe_and_likelihood_method_have_their_declared_types(family: str, data: str,
-                                                                     datasets: dict[str, Dataset]) -> None:
+def test_sampler_nfe_and_likelihood_method_have_their_declared_types(
+    family: str, data: str, datasets: dict[str, Dataset]
+) -> None:
     model = build(family, datasets[data])
     for name in ("sampler", "sample_nfe", "nll_method"):
         declared = get_type_hints(getattr(Family, name).fget)["return"]  # the Family protocol's property
@@ -150,8 +162,7 @@ def test_sampler_nfe_and_likelihood_method_have_their_declared_types(family: str
     assert model.nll_method is None or (model.nll_method and callable(getattr(model, "nll", None)))
 
 
-def test_a_checkpoint_that_does_not_match_the_family_is_refused(datasets: dict[str, Dataset],
-                                                                tmp_path: Path) -> None:
+def test_a_checkpoint_that_does_not_match_the_family_is_refused(datasets: dict[str, Dataset], tmp_path: Path) -> None:
     with_ema = build("gan", datasets["grid25"])
     checkpoint.save(str(tmp_path), with_ema, LoopState(), [])
     cfg = from_flat({"family": "gan", **FAMILIES.get("gan").debug})  # gan.ema off: no g_ema

@@ -1,4 +1,5 @@
 """Diffusion family: schedules, forward process, samplers and their cost, training, and the variational bound."""
+
 from __future__ import annotations
 
 import math
@@ -12,15 +13,32 @@ from genbench.config import DataConfig, from_flat
 from genbench.data import Dataset, load_dataset
 from genbench.errors import ConfigError
 from genbench.families import FAMILIES
-from genbench.families.diffusion import (Schedule, cosine_alpha_bar, ddim_timesteps,
-                                         discretised_gaussian_log_prob, make_betas, q_sample)
+from genbench.families.diffusion import (
+    Schedule,
+    cosine_alpha_bar,
+    ddim_timesteps,
+    discretised_gaussian_log_prob,
+    make_betas,
+    q_sample,
+)
 from genbench.train.run import run
 
 TINY: dict[str, Any] = {
-    "family": "diffusion", "data.n_train": 2000, "data.n_test": 500, "train.steps": 20, "train.batch_size": 64,
-    "train.log_every": 5, "eval.every": 10, "eval.n_samples": 200, "diffusion.timesteps": 50,
-    "diffusion.ddim_steps": 10, "diffusion.mlp_width": 32, "diffusion.mlp_depth": 2, "diffusion.time_dim": 16,
-    "diffusion.unet_channels": 8, "diffusion.unet_blocks": 1,
+    "family": "diffusion",
+    "data.n_train": 2000,
+    "data.n_test": 500,
+    "train.steps": 20,
+    "train.batch_size": 64,
+    "train.log_every": 5,
+    "eval.every": 10,
+    "eval.n_samples": 200,
+    "diffusion.timesteps": 50,
+    "diffusion.ddim_steps": 10,
+    "diffusion.mlp_width": 32,
+    "diffusion.mlp_depth": 2,
+    "diffusion.time_dim": 16,
+    "diffusion.unet_channels": 8,
+    "diffusion.unet_blocks": 1,
 }
 
 
@@ -59,16 +77,19 @@ class OracleNet(nn.Module):
         return self.sched.sqrt_one_minus_alpha_bar[t].view(-1, *([1] * (x.dim() - 1))) * x
 
 
-@pytest.mark.parametrize("overrides, key", [
-    ({"diffusion.sampler": "euler"}, "diffusion.sampler"),
-    ({"diffusion.schedule": "quadratic"}, "diffusion.schedule"),
-    ({"diffusion.ddim_steps": 51}, "diffusion.ddim_steps"),
-    ({"diffusion.eta": 1.5}, "diffusion.eta"),
-    ({"diffusion.ema": 1.0}, "diffusion.ema"),
-    ({"diffusion.schedule": "linear", "diffusion.timesteps": 20}, "diffusion.timesteps"),
-    ({"optim.lr": 0.0}, "optim.lr"),
-    ({"optim.lr_decay": "step"}, "optim.lr_decay"),
-])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"diffusion.sampler": "euler"}, "diffusion.sampler"),
+        ({"diffusion.schedule": "quadratic"}, "diffusion.schedule"),
+        ({"diffusion.ddim_steps": 51}, "diffusion.ddim_steps"),
+        ({"diffusion.eta": 1.5}, "diffusion.eta"),
+        ({"diffusion.ema": 1.0}, "diffusion.ema"),
+        ({"diffusion.schedule": "linear", "diffusion.timesteps": 20}, "diffusion.timesteps"),
+        ({"optim.lr": 0.0}, "optim.lr"),
+        ({"optim.lr_decay": "step"}, "optim.lr_decay"),
+    ],
+)
 def test_bad_config_names_the_key(overrides: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as err:
         from_flat({**TINY, **overrides})
@@ -134,8 +155,9 @@ def test_train_step_contract_and_loss_goes_down(request: pytest.FixtureRequest, 
 
 @pytest.mark.parametrize("data_name, shape", [("grid", (2,)), ("digits", (1, 8, 8))])
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
-def test_samples_shape_range_and_nfe(request: pytest.FixtureRequest, data_name: str, shape: tuple[int, ...],
-                                     sampler: str) -> None:
+def test_samples_shape_range_and_nfe(
+    request: pytest.FixtureRequest, data_name: str, shape: tuple[int, ...], sampler: str
+) -> None:
     data = request.getfixturevalue(data_name)
     fam = build(data, **{"diffusion.sampler": sampler, "diffusion.ddim_steps": 7})
     fam.net = CountingNet(fam.net)
@@ -202,8 +224,17 @@ def test_bound_equals_exact_nll_for_gaussian_data_with_oracle() -> None:
     instead of the true beta_1: that gap is known in closed form.
     """
     data = Dataset("gauss", torch.randn(10_000, 2), torch.randn(2000, 2))
-    fam = build(data, **{"data.name": "grid25", "diffusion.nll_bound": True, "diffusion.timesteps": 1000,
-                         "diffusion.ddim_steps": 10, "diffusion.schedule": "linear", "diffusion.variance": "large"})
+    fam = build(
+        data,
+        **{
+            "data.name": "grid25",
+            "diffusion.nll_bound": True,
+            "diffusion.timesteps": 1000,
+            "diffusion.ddim_steps": 10,
+            "diffusion.schedule": "linear",
+            "diffusion.variance": "large",
+        },
+    )
     fam.mean, fam.std = torch.zeros(2), torch.ones(2)
     fam.net = OracleNet(fam.sched)
     x = data.test
@@ -244,8 +275,15 @@ def test_discretised_decoder_sums_to_one_over_levels() -> None:
 
 @pytest.mark.parametrize("data_name", ["grid25", "digits"])
 def test_platform_run_completes_with_cost_and_likelihood(data_name: str) -> None:
-    flat = {**TINY, "data.name": data_name, "train.steps": 10, "eval.n_samples": 50, "diffusion.nll_bound": True,
-            "diffusion.timesteps": 30, "diffusion.ddim_steps": 5}
+    flat = {
+        **TINY,
+        "data.name": data_name,
+        "train.steps": 10,
+        "eval.n_samples": 50,
+        "diffusion.nll_bound": True,
+        "diffusion.timesteps": 30,
+        "diffusion.ddim_steps": 5,
+    }
     row = run(flat)
     assert row["status"] == "completed", row.get("error")
     assert row["cost.sample_nfe"] == 5 and row["cost.sample_per_s"] > 0

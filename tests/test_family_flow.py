@@ -1,4 +1,5 @@
 """Flow family: invertibility, log-determinants against brute-force Jacobians, ActNorm init, likelihoods, training."""
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,13 @@ from genbench.nets.coupling import ActNorm, InvConv1x1, MultiScaleFlow, vector_f
 from genbench.train.run import run
 
 TINY: dict[str, Any] = {
-    "family": "flow", "train.steps": 20, "train.batch_size": 64, "train.log_every": 5, "eval.every": 10,
-    "eval.n_samples": 200, **FAMILIES.get("flow").debug,
+    "family": "flow",
+    "train.steps": 20,
+    "train.batch_size": 64,
+    "train.log_every": 5,
+    "eval.every": 10,
+    "eval.n_samples": 200,
+    **FAMILIES.get("flow").debug,
 }
 
 
@@ -74,8 +80,7 @@ def _step_ok(family: Flow, batch: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("name", ["grid25", "digits"])
-def test_train_step_sample_and_nll(make_flow: Callable[..., Flow], grid25: Dataset, digits: Dataset,
-                                   name: str) -> None:
+def test_train_step_sample_and_nll(make_flow: Callable[..., Flow], grid25: Dataset, digits: Dataset, name: str) -> None:
     data = grid25 if name == "grid25" else digits
     family = make_flow(name)
     _step_ok(family, data.train[:64])
@@ -129,8 +134,9 @@ def test_vector_flow_inverts(grid25: Dataset) -> None:
     assert not torch.allclose(z, x, atol=1e-2)  # the perturbed flow is not the identity
 
 
-@pytest.mark.parametrize("shape, scales, invconv", [((1, 4, 4), 2, True), ((2, 4, 4), 2, True),
-                                                    ((2, 4, 4), 1, False), ((1, 8, 8), 3, True)])
+@pytest.mark.parametrize(
+    "shape, scales, invconv", [((1, 4, 4), 2, True), ((2, 4, 4), 2, True), ((2, 4, 4), 1, False), ((1, 8, 8), 3, True)]
+)
 def test_image_flow_inverts(shape: tuple[int, int, int], scales: int, invconv: bool) -> None:
     torch.manual_seed(1)
     flow = _initialised(MultiScaleFlow(shape, scales, 4, 8, 1, invconv), torch.randn(64, *shape))
@@ -141,8 +147,9 @@ def test_image_flow_inverts(shape: tuple[int, int, int], scales: int, invconv: b
 
 
 @pytest.mark.parametrize("name", ["grid25", "digits"])
-def test_trained_family_inverts_in_float32(make_flow: Callable[..., Flow], grid25: Dataset, digits: Dataset,
-                                           name: str) -> None:
+def test_trained_family_inverts_in_float32(
+    make_flow: Callable[..., Flow], grid25: Dataset, digits: Dataset, name: str
+) -> None:
     """The flow as trained (float32, ActNorm initialised, eval mode) maps the data's latents back to the data."""
     data = grid25 if name == "grid25" else digits
     family = make_flow(name)
@@ -251,19 +258,30 @@ def test_toy_density_integrates_to_one(make_flow: Callable[..., Flow], grid25: D
 
 
 @pytest.mark.parametrize("name", ["grid25", "digits"])
-def test_training_loss_goes_down(make_flow: Callable[..., Flow], grid25: Dataset, digits: Dataset,
-                                 name: str) -> None:
+def test_training_loss_goes_down(make_flow: Callable[..., Flow], grid25: Dataset, digits: Dataset, name: str) -> None:
     data = grid25 if name == "grid25" else digits
     family = make_flow(name, {"train.steps": 120, "optim.warmup_steps": 10})
-    losses = [family.train_step(data.train[torch.randint(len(data.train), (64,))])["train.loss"].item()
-              for _ in range(120)]
+    losses = [
+        family.train_step(data.train[torch.randint(len(data.train), (64,))])["train.loss"].item() for _ in range(120)
+    ]
     assert sum(losses[-15:]) / 15 < sum(losses[:15]) / 15 - 0.1
 
 
-@pytest.mark.parametrize("key, value", [("flow.couplings", 1), ("flow.hidden", 0), ("flow.alpha", 0.5),
-                                        ("optim.lr", 0.0), ("optim.beta2", 1.0), ("optim.grad_clip", -1.0),
-                                        ("optim.warmup_steps", -1), ("optim.weight_decay", -0.1),
-                                        ("flow.conv_hidden", 0), ("train.batch_size", 1)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("flow.couplings", 1),
+        ("flow.hidden", 0),
+        ("flow.alpha", 0.5),
+        ("optim.lr", 0.0),
+        ("optim.beta2", 1.0),
+        ("optim.grad_clip", -1.0),
+        ("optim.warmup_steps", -1),
+        ("optim.weight_decay", -0.1),
+        ("flow.conv_hidden", 0),
+        ("train.batch_size", 1),
+    ],
+)
 def test_bad_values_name_their_key(key: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         from_flat({**TINY, "data.name": "grid25", key: value})

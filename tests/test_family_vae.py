@@ -1,4 +1,5 @@
 """VAE family: config validation, train_step contract, the IWAE bound against the ELBO, KL, decoders, sampling."""
+
 from __future__ import annotations
 
 import math
@@ -16,14 +17,27 @@ from genbench.families.vae import VAE, kl_standard_normal
 from genbench.train.run import run
 
 TINY: dict[str, Any] = {
-    "family": "vae", "data.name": "grid25", "data.n_train": 2000, "data.n_test": 500,
-    "train.steps": 20, "train.batch_size": 64, "train.log_every": 5, "eval.every": 10, "eval.n_samples": 500,
+    "family": "vae",
+    "data.name": "grid25",
+    "data.n_train": 2000,
+    "data.n_test": 500,
+    "train.steps": 20,
+    "train.batch_size": 64,
+    "train.log_every": 5,
+    "eval.every": 10,
+    "eval.n_samples": 500,
     **DEBUG,  # widths 16 (MLP) and 8 (conv), latent 4, IWAE k=8
 }
 REQUIRED = ("train.loss", "train.elbo", "train.kl", "train.recon", "train.grad_norm")
 # (data, likelihood, decoder_var): every decoder likelihood on the data it applies to
-CASES = [("grid25", "gaussian", "learned"), ("grid25", "gaussian", "predicted"), ("digits", "categorical", "learned"),
-         ("digits", "bernoulli", "learned"), ("digits", "gaussian", "learned"), ("digits", "gaussian", "predicted")]
+CASES = [
+    ("grid25", "gaussian", "learned"),
+    ("grid25", "gaussian", "predicted"),
+    ("digits", "categorical", "learned"),
+    ("digits", "bernoulli", "learned"),
+    ("digits", "gaussian", "learned"),
+    ("digits", "gaussian", "predicted"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +69,22 @@ def test_registered_with_default_budget() -> None:
     assert flat["train.steps"] == spec.defaults["train.steps"]
 
 
-@pytest.mark.parametrize("key, value", [("vae.likelihood", "poisson"), ("vae.decoder_var", "fixed"),
-                                        ("vae.sample_mode", "mode"), ("vae.beta", -1.0), ("vae.iwae_k", 0),
-                                        ("vae.min_log_var", 5.0), ("vae.kl_warmup", 1.5), ("vae.activation", "tanh"),
-                                        ("optim.lr", 0.0), ("optim.beta2", 1.0), ("optim.grad_clip", -1.0)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("vae.likelihood", "poisson"),
+        ("vae.decoder_var", "fixed"),
+        ("vae.sample_mode", "mode"),
+        ("vae.beta", -1.0),
+        ("vae.iwae_k", 0),
+        ("vae.min_log_var", 5.0),
+        ("vae.kl_warmup", 1.5),
+        ("vae.activation", "tanh"),
+        ("optim.lr", 0.0),
+        ("optim.beta2", 1.0),
+        ("optim.grad_clip", -1.0),
+    ],
+)
 def test_bad_values_name_the_key(key: str, value: Any) -> None:
     with pytest.raises(ConfigError) as err:
         from_flat({"family": "vae", key: value})
@@ -114,8 +140,8 @@ def test_analytic_kl_matches_monte_carlo() -> None:
     log_var = torch.randn(4, 3, generator=gen, dtype=torch.float64)
     eps = torch.randn(200_000, 4, 3, generator=gen, dtype=torch.float64)
     z = mu + torch.exp(0.5 * log_var) * eps
-    log_q = -0.5 * (eps ** 2 + log_var).sum(-1)  # the 2*pi terms cancel against the prior's
-    log_p = -0.5 * (z ** 2).sum(-1)
+    log_q = -0.5 * (eps**2 + log_var).sum(-1)  # the 2*pi terms cancel against the prior's
+    log_p = -0.5 * (z**2).sum(-1)
     mc = (log_q - log_p).mean(0)  # (4,)
     se = (log_q - log_p).std(0) / math.sqrt(len(eps))
     analytic = kl_standard_normal(mu, log_var)
@@ -147,8 +173,7 @@ def test_iwae_with_one_sample_is_the_elbo_in_expectation(datasets: dict[str, Dat
 
 
 @pytest.mark.parametrize("data, likelihood, var", CASES)
-def test_nll_is_finite_for_every_likelihood(datasets: dict[str, Dataset], data: str, likelihood: str,
-                                            var: str) -> None:
+def test_nll_is_finite_for_every_likelihood(datasets: dict[str, Dataset], data: str, likelihood: str, var: str) -> None:
     vae = case(datasets, data, likelihood, var, vae__iwae_k=64)
     vae.train_step(datasets[data].train[:64])
     x = datasets[data].test[:500]  # up to 500 x 64 draws: computed in several chunks
@@ -179,8 +204,9 @@ def test_categorical_probabilities_sum_to_one(datasets: dict[str, Dataset]) -> N
 
 @pytest.mark.parametrize("data, likelihood, var", CASES)
 @pytest.mark.parametrize("mode", ["mean", "sample"])
-def test_samples_have_the_data_shape(datasets: dict[str, Dataset], data: str, likelihood: str, var: str,
-                                     mode: str) -> None:
+def test_samples_have_the_data_shape(
+    datasets: dict[str, Dataset], data: str, likelihood: str, var: str, mode: str
+) -> None:
     vae = case(datasets, data, likelihood, var, vae__sample_mode=mode)
     out = vae.sample(7)
     assert out.shape == (7, *datasets[data].shape) and torch.isfinite(out).all()
@@ -196,8 +222,9 @@ def test_training_reduces_the_loss(datasets: dict[str, Dataset], data: str) -> N
     vae = make(datasets, data, vae__kl_warmup=0.0, vae__width=32, vae__conv_width=16, optim__lr=3e-3)
     n = len(datasets[data].train)
     gen = torch.Generator().manual_seed(0)
-    losses = [vae.train_step(datasets[data].train[torch.randint(n, (64,), generator=gen)])["train.loss"]
-              for _ in range(150)]
+    losses = [
+        vae.train_step(datasets[data].train[torch.randint(n, (64,), generator=gen)])["train.loss"] for _ in range(150)
+    ]
     assert torch.stack(losses[-30:]).mean() < torch.stack(losses[:30]).mean() - 0.5
 
 

@@ -1,4 +1,5 @@
 """GAN components: a shared suite over losses x penalties x norms x packing, and per-component known answers."""
+
 from __future__ import annotations
 
 import itertools
@@ -41,8 +42,9 @@ CASES = list(itertools.product(GAN_LOSSES.names(), PENALTIES.names(), (False, Tr
 
 
 @pytest.mark.parametrize("loss, penalty, sn, pack", CASES)
-def test_every_loss_penalty_norm_pack_trains(make_gan: Callable[..., Any], loss: str, penalty: str, sn: bool,
-                                             pack: int) -> None:
+def test_every_loss_penalty_norm_pack_trains(
+    make_gan: Callable[..., Any], loss: str, penalty: str, sn: bool, pack: int
+) -> None:
     gan = make_gan({"gan.loss": loss, "gan.penalty": penalty, "gan.spectral_norm": sn, "gan.pack": pack})
     out = _step_and_check(gan)
     if penalty == "none":
@@ -133,9 +135,14 @@ def test_wasserstein_without_penalty_clips_critic(make_gan: Callable[..., Any]) 
     assert _all_within(gan.d, 0.01) and not _all_within(gan.g, 0.01)
 
 
-@pytest.mark.parametrize("flat", [{"gan.loss": "wasserstein", "gan.spectral_norm": True},
-                                  {"gan.loss": "wasserstein", "gan.penalty": "gradient_penalty"},
-                                  {"gan.loss": "hinge"}])
+@pytest.mark.parametrize(
+    "flat",
+    [
+        {"gan.loss": "wasserstein", "gan.spectral_norm": True},
+        {"gan.loss": "wasserstein", "gan.penalty": "gradient_penalty"},
+        {"gan.loss": "hinge"},
+    ],
+)
 def test_no_clipping_when_bounded_or_not_wasserstein(make_gan: Callable[..., Any], flat: dict[str, Any]) -> None:
     gan = make_gan({**flat, "gan.clip": 0.01})
     _step_and_check(gan)
@@ -145,8 +152,15 @@ def test_no_clipping_when_bounded_or_not_wasserstein(make_gan: Callable[..., Any
 @pytest.mark.parametrize("activation", ACTIVATIONS.names())
 @pytest.mark.parametrize("g_bn, d_bn", [(False, False), (True, False), (False, True), (True, True)])
 def test_activations_and_batch_norm(make_gan: Callable[..., Any], activation: str, g_bn: bool, d_bn: bool) -> None:
-    gan = make_gan({"gan.activation": activation, "gan.g_batch_norm": g_bn, "gan.d_batch_norm": d_bn,
-                    "gan.maxout_k": 3, "gan.penalty": "r1"})
+    gan = make_gan(
+        {
+            "gan.activation": activation,
+            "gan.g_batch_norm": g_bn,
+            "gan.d_batch_norm": d_bn,
+            "gan.maxout_k": 3,
+            "gan.penalty": "r1",
+        }
+    )
     assert any(isinstance(m, Maxout) for m in gan.d.modules()) == (activation == "maxout")
     assert any(isinstance(m, nn.BatchNorm1d) for m in gan.g.modules()) == g_bn
     assert any(isinstance(m, nn.BatchNorm1d) for m in gan.d.modules()) == d_bn

@@ -1,5 +1,6 @@
 """Published GAN protocols as run keys: per-network activation, named initialisation, PacGAN's packing convention,
 the zero-centred gradient penalty and the Dirac-GAN (Mescheder et al. 2018)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from genbench.config import DataConfig, from_flat
+from conftest import TINY
+from genbench.config import from_flat
 from genbench.data import load_dataset
 from genbench.errors import ConfigError
 from genbench.families import FAMILIES
@@ -17,10 +19,16 @@ from genbench.gan import PENALTIES
 from genbench.metrics.features import sliced_wasserstein
 from genbench.nets.mlp import Maxout
 
-from conftest import TINY
-
-DIRAC = {"family": "gan", "data.name": "dirac", "data.n_train": 64, "data.n_test": 64, "gan.arch": "dirac",
-         "train.batch_size": 8, "optim.lr_g": 0.01, "optim.lr_d": 0.01}
+DIRAC = {
+    "family": "gan",
+    "data.name": "dirac",
+    "data.n_train": 64,
+    "data.n_test": 64,
+    "gan.arch": "dirac",
+    "train.batch_size": 8,
+    "optim.lr_g": 0.01,
+    "optim.lr_d": 0.01,
+}
 
 
 def _linear(weights: list[float], bias: float = 0.0) -> nn.Linear:
@@ -108,7 +116,10 @@ def test_dirac_gan_refuses_what_it_cannot_be(flat: dict[str, Any], key: str) -> 
 def test_r1_converges_where_the_unregularised_game_circles() -> None:
     """Mescheder et al.'s finding at test size: after the same 800 steps, R1 is near theta = 0, minimax is not."""
     distance = {}
-    for name, flat in (("minimax", {"gan.loss": "minimax"}), ("r1", {"gan.loss": "minimax", "gan.penalty": "r1", "gan.penalty_weight": 1.0})):
+    for name, flat in (
+        ("minimax", {"gan.loss": "minimax"}),
+        ("r1", {"gan.loss": "minimax", "gan.penalty": "r1", "gan.penalty_weight": 1.0}),
+    ):
         gan = _dirac(flat)
         for _ in range(800):
             gan.train_step(torch.zeros(8, 1))

@@ -1,4 +1,5 @@
 """The prepared GPU sweep check (scripts/gpu_sweep_check.py) at CPU size: dry-run rows, packing ratio, Ray Train."""
+
 from __future__ import annotations
 
 import json
@@ -14,14 +15,17 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_sweep_check.py"
 
 
 def _check(tmp_path: Path, *options: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *options], capture_output=True, text=True, timeout=timeout,
-                          cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *options], capture_output=True, text=True, timeout=timeout, cwd=tmp_path
+    )
 
 
 @pytest.mark.ray
 def test_the_cpu_version_passes_every_check_and_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "check.json"
-    proc = _check(tmp_path, "--device", "cpu", "--trials", "2", "--pack-steps", "200", "--out", str(out))  # 4, 800 by default
+    proc = _check(
+        tmp_path, "--device", "cpu", "--trials", "2", "--pack-steps", "200", "--out", str(out)
+    )  # 4, 800 by default
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.rstrip().endswith(f"Results: {out}") and "packed pair" in proc.stdout
     report = json.loads(out.read_text())
@@ -31,8 +35,13 @@ def test_the_cpu_version_passes_every_check_and_writes_its_figures(tmp_path: Pat
 
     rows = checks["dry_run"]["rows"]
     assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}
-    assert all(r["cost.device"] == "cpu" and r["cost.gpu_share"] == 0 and r["cost.visible_devices"] == ""
-               and r["cost.device_s"] > 0 for r in rows), rows
+    assert all(
+        r["cost.device"] == "cpu"
+        and r["cost.gpu_share"] == 0
+        and r["cost.visible_devices"] == ""
+        and r["cost.device_s"] > 0
+        for r in rows
+    ), rows
     assert checks["dry_run"]["plan"].startswith("Resources: each trial asks for 1 CPU")
 
     packing = checks["packing"]

@@ -1,4 +1,5 @@
 """Sweeps on real local Ray heads with fake GPUs and a fake autoscaler: GPU shares, packing, scaling, pricing."""
+
 from __future__ import annotations
 
 import subprocess
@@ -26,21 +27,27 @@ space:
 """
 
 
-def _sweep(tmp_path: Path, address: str, *extra: str, resources: str = "", steps: int = 600,
-           name: str = "out") -> tuple[subprocess.CompletedProcess, pd.DataFrame]:
+def _sweep(
+    tmp_path: Path, address: str, *extra: str, resources: str = "", steps: int = 600, name: str = "out"
+) -> tuple[subprocess.CompletedProcess, pd.DataFrame]:
     study = tmp_path / f"{name}.yaml"
     study.write_text(STUDY.format(resources=resources, steps=steps, every=steps // 2))
     out = tmp_path / name
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(out),
-                           "--address", address, *extra], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(out), "--address", address, *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc, ds.dataset(out / "trials", format="parquet").to_table().to_pandas()
 
 
 def most_at_once(trials: pd.DataFrame) -> int:
     """The largest number of trials whose [start, end] intervals overlap at one moment."""
-    events = sorted([(t, 1) for t in trials["start_time"]] + [(t, -1) for t in trials["end_time"]],
-                    key=lambda e: (e[0], e[1]))
+    events = sorted(
+        [(t, 1) for t in trials["start_time"]] + [(t, -1) for t in trials["end_time"]], key=lambda e: (e[0], e[1])
+    )
     running = peak = 0
     for _, step in events:
         running += step
@@ -72,30 +79,51 @@ def test_a_trial_without_a_gpu_share_sees_no_gpu(tmp_path: Path, gpu_head: objec
 
 
 def test_train_device_cuda_without_a_gpu_share_is_refused_before_anything_is_written(
-        tmp_path: Path, gpu_head: object) -> None:
+    tmp_path: Path, gpu_head: object
+) -> None:
     study = tmp_path / "s.yaml"
     study.write_text(STUDY.format(resources="resources: {gpus_per_trial: 0}\n", steps=100, every=50))
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(tmp_path / "out"),
-                           "--address", gpu_head.gcs_address, "--set", "train.device=cuda"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genbench",
+            "dry-run",
+            str(study),
+            "--out",
+            str(tmp_path / "out"),
+            "--address",
+            gpu_head.gcs_address,
+            "--set",
+            "train.device=cuda",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert "resources.gpus_per_trial: train.device is 'cuda' but the trials ask Ray for no GPU" in proc.stderr
     assert not (tmp_path / "out" / "study.yaml").exists()
 
 
-def test_a_study_on_an_autoscaling_cluster_with_no_workers_scales_it_up(tmp_path: Path,
-                                                                          autoscaling_head: object) -> None:
+def test_a_study_on_an_autoscaling_cluster_with_no_workers_scales_it_up(
+    tmp_path: Path, autoscaling_head: object
+) -> None:
     """Zero worker nodes at start; the profile says the cluster grows to 2 nodes of 2 CPU + 1 GPU and gives trials
     1 CPU + 0.5 GPU (its trial_resources: the study sets none). All 4 trials wait as demand, the autoscaler adds
     both nodes, trials run on both at once, and every row is priced by its GPU share of a node."""
     profile = tmp_path / "fake.yaml"
-    profile.write_text("genbench:\n  name: fake-autoscaler\n  storage: /unused\n  gpu_type: fake\n"
-                       "  gpus_per_node: 1\n  cpus_per_node: 2\n  max_nodes: 2\n  price_per_node_hour: 3.6\n"
-                       "  trial_resources: {cpus_per_trial: 1, gpus_per_trial: 0.5}\n")
+    profile.write_text(
+        "genbench:\n  name: fake-autoscaler\n  storage: /unused\n  gpu_type: fake\n"
+        "  gpus_per_node: 1\n  cpus_per_node: 2\n  max_nodes: 2\n  price_per_node_hour: 3.6\n"
+        "  trial_resources: {cpus_per_trial: 1, gpus_per_trial: 0.5}\n"
+    )
     proc, trials = _sweep(tmp_path, autoscaling_head.gcs_address, "--cluster", str(profile), steps=1200)
     assert "Trial resources from fake-autoscaler: cpus_per_trial 1, gpus_per_trial 0.5" in proc.stdout
-    assert ("each trial asks for 1 CPU + 0.5 GPU; 0 fit in the cluster now (no CPU or GPU), up to 4 as it grows "
-            "(fake-autoscaler: 2 nodes of 2 CPU, 1 GPU): 4 at once") in proc.stdout
+    assert (
+        "each trial asks for 1 CPU + 0.5 GPU; 0 fit in the cluster now (no CPU or GPU), up to 4 as it grows "
+        "(fake-autoscaler: 2 nodes of 2 CPU, 1 GPU): 4 at once"
+    ) in proc.stdout
     assert len(trials) == 4 and set(trials["status"]) == {"completed"}, trials[["status", "error"]]
     assert trials["worker_nodes"].nunique() == 2  # both nodes the autoscaler added ran trials
     assert most_at_once(trials) >= 2, trials[["start_time", "end_time", "worker_nodes"]]

@@ -1,4 +1,5 @@
 """Image data: digits and stacked digits, and user data from folders, arrays and Parquet, with clear errors."""
+
 from __future__ import annotations
 
 import io
@@ -88,14 +89,17 @@ def test_parquet_of_encoded_images(tmp_path: Path) -> None:
     assert data.shape == (1, 8, 8) and data.num_classes == 6 and len(data.train) + len(data.test) == 6
 
 
-@pytest.mark.parametrize("make,needle", [
-    (lambda p: p.mkdir(), "no image files"),
-    (lambda p: np.save(p, np.array([1.0, np.nan, 2.0]).reshape(3, 1)), "NaN"),
-    (lambda p: np.save(p, np.zeros(5)), "got shape (5,)"),
-    (lambda p: np.save(p, np.full((4, 8, 8), 3.5)), "uint8 or floats in [0, 1]"),
-    (lambda p: pq.write_table(pa.table({"pixels": [1, 2]}), p), "no 'image' column"),
-    (lambda p: p.write_text("not an image"), "unknown data format"),
-])
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (lambda p: p.mkdir(), "no image files"),
+        (lambda p: np.save(p, np.array([1.0, np.nan, 2.0]).reshape(3, 1)), "NaN"),
+        (lambda p: np.save(p, np.zeros(5)), "got shape (5,)"),
+        (lambda p: np.save(p, np.full((4, 8, 8), 3.5)), "uint8 or floats in [0, 1]"),
+        (lambda p: pq.write_table(pa.table({"pixels": [1, 2]}), p), "no 'image' column"),
+        (lambda p: p.write_text("not an image"), "unknown data format"),
+    ],
+)
 def test_bad_data_names_the_file(tmp_path: Path, make, needle: str) -> None:
     suffix = {"no image files": "", "no 'image' column": ".parquet", "unknown data format": ".txt"}.get(needle, ".npy")
     path = tmp_path / f"bad{suffix}"

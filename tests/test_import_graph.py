@@ -1,4 +1,5 @@
 """The genbench package's import graph (every import of a genbench module, at any depth) has no cycle."""
+
 from __future__ import annotations
 
 import ast
@@ -19,8 +20,9 @@ def _type_checking(node: ast.AST) -> bool:
     if not isinstance(node, ast.If):
         return False
     test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)  # what holds statements; expressions hold none
@@ -48,7 +50,7 @@ def _targets(node: ast.Import | ast.ImportFrom, here: str, is_package: bool, mod
     base = node.module or ""
     if node.level:
         package = here.split(".") if is_package else here.split(".")[:-1]
-        anchor = package[:len(package) - (node.level - 1)]
+        anchor = package[: len(package) - (node.level - 1)]
         base = ".".join(anchor + ([base] if base else []))
     if base.split(".")[0] != "genbench":
         return set()
@@ -58,9 +60,15 @@ def _targets(node: ast.Import | ast.ImportFrom, here: str, is_package: bool, mod
 def _imports_every_submodule(tree: ast.AST) -> bool:
     """A package that imports each of its modules by walking `pkgutil.iter_modules(__path__)` (families/configs
     registers every family so): an import of each of them, though no import statement names them."""
-    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-               and node.func.attr == "iter_modules" and node.args
-               and isinstance(node.args[0], ast.Name) and node.args[0].id == "__path__" for node in ast.walk(tree))
+    return any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "iter_modules"
+        and node.args
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id == "__path__"
+        for node in ast.walk(tree)
+    )
 
 
 @functools.cache
@@ -92,7 +100,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif nxt not in state and nxt in graph:
                 state[nxt] = 1
                 path.append(nxt)
@@ -115,14 +123,17 @@ def test_find_cycle_reports_the_cycle() -> None:
 
 
 def test_type_checking_imports_are_not_edges_and_relative_imports_resolve() -> None:
-    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import genbench.a\nelse:\n"
-                     "    import genbench.b\ndef f():\n    from genbench import c\n"
-                     "class K:\n    from . import d\n    from ..e import f\n")
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import genbench.a\nelse:\n"
+        "    import genbench.b\ndef f():\n    from genbench import c\n"
+        "class K:\n    from . import d\n    from ..e import f\n"
+    )
     modules = {"genbench.c", "genbench.x.d"}
     targets = set().union(*(_targets(n, "genbench.x.z", False, modules) for n in _imports(tree)))
     assert targets == {"genbench.b", "genbench.c", "genbench.x.d", "genbench.e"}
-    assert set().union(*(_targets(n, "genbench.x", True, modules) for n in _imports(ast.parse("from . import d")))) \
-        == {"genbench.x.d"}  # in a package's __init__.py, '.' is the package itself
+    assert set().union(*(_targets(n, "genbench.x", True, modules) for n in _imports(ast.parse("from . import d")))) == {
+        "genbench.x.d"
+    }  # in a package's __init__.py, '.' is the package itself
 
 
 def test_no_import_cycles() -> None:

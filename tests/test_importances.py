@@ -1,5 +1,6 @@
 """Importances (PED-ANOVA) score conditional keys: a real Optuna study drawn by the study's own define-by-run space,
 its objectives computed from the drawn settings (no training), read back the way a sweep's summary reads them."""
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,12 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Study, optuna.st
     space = study.define_by_run(study.run_settings(study.dry_run))
     storage = optuna.storages.InMemoryStorage()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run = optuna.create_study(study_name=study.name, storage=storage, directions=["maximize", "minimize"],
-                              sampler=optuna.samplers.RandomSampler(seed=0))
+    run = optuna.create_study(
+        study_name=study.name,
+        storage=storage,
+        directions=["maximize", "minimize"],
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
     run.optimize(lambda trial: _scores(space(trial)), n_trials=study.dry_run.trials)
     return study, storage
 
@@ -78,10 +83,19 @@ def test_too_few_measured_trials_give_no_importances(searched: tuple[Study, Any]
 
 
 def test_the_method_is_named_where_importances_are_shown() -> None:
-    summary = {"configurations": 4, "runs": 4, "seeds": 1, "status": {"completed": 4}, "objectives": [],
-               "importances": {"quality.modes": {"gan.penalty_weight": 0.7, "optim.lr": 0.3}},
-               "importance_method": "PED-ANOVA", "early_stopping": {"runs_stopped": 0}}
-    assert "Importance for quality.modes (PED-ANOVA): gan.penalty_weight 0.70, optim.lr 0.30" in describe(summary, "1 s")
+    summary = {
+        "configurations": 4,
+        "runs": 4,
+        "seeds": 1,
+        "status": {"completed": 4},
+        "objectives": [],
+        "importances": {"quality.modes": {"gan.penalty_weight": 0.7, "optim.lr": 0.3}},
+        "importance_method": "PED-ANOVA",
+        "early_stopping": {"runs_stopped": 0},
+    }
+    assert "Importance for quality.modes (PED-ANOVA): gan.penalty_weight 0.70, optim.lr 0.30" in describe(
+        summary, "1 s"
+    )
     import pandas as pd
 
     table = pd.DataFrame([{"metric": "quality.modes", "param": "config.optim.lr", "importance": 1.0}])

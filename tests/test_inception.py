@@ -1,4 +1,5 @@
 """FID Inception-v3: the weights file's key layout, pool3 features, selection by eval.features, clear errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,18 +21,42 @@ from genbench.train.evaluate import Evaluator
 
 # Shapes as pytorch-fid's fid_inception_v3() (torchvision's Inception3, no aux head, 1,008 classes) defines them.
 KNOWN_SHAPES = {
-    "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "Conv2d_1a_3x3.bn.running_mean": (32,),
-    "Conv2d_2b_3x3.bn.weight": (64,), "Conv2d_4a_3x3.conv.weight": (192, 80, 3, 3),
-    "Mixed_5b.branch1x1.conv.weight": (64, 192, 1, 1), "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
-    "Mixed_5d.branch5x5_2.conv.weight": (64, 48, 5, 5), "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
-    "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7), "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
-    "Mixed_7a.branch7x7x3_4.conv.weight": (192, 192, 3, 3), "Mixed_7b.branch3x3dbl_3b.conv.weight": (384, 384, 3, 1),
-    "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1), "Mixed_7c.branch1x1.bn.running_var": (320,),
-    "fc.weight": (1008, 2048), "fc.bias": (1008,),
+    "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
+    "Conv2d_1a_3x3.bn.running_mean": (32,),
+    "Conv2d_2b_3x3.bn.weight": (64,),
+    "Conv2d_4a_3x3.conv.weight": (192, 80, 3, 3),
+    "Mixed_5b.branch1x1.conv.weight": (64, 192, 1, 1),
+    "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+    "Mixed_5d.branch5x5_2.conv.weight": (64, 48, 5, 5),
+    "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
+    "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7),
+    "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
+    "Mixed_7a.branch7x7x3_4.conv.weight": (192, 192, 3, 3),
+    "Mixed_7b.branch3x3dbl_3b.conv.weight": (384, 384, 3, 1),
+    "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
+    "Mixed_7c.branch1x1.bn.running_var": (320,),
+    "fc.weight": (1008, 2048),
+    "fc.bias": (1008,),
 }
-TOP_LEVEL = {"Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3", "Mixed_5b",
-             "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a",
-             "Mixed_7b", "Mixed_7c", "fc"}
+TOP_LEVEL = {
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+    "fc",
+}
 # torchvision documents 27,161,264 parameters for inception_v3 with its aux head (3,326,696 of them:
 # 768*128 + 2*128 + 128*768*25 + 2*768 + 768*1000 + 1000) and 1,000 classes; 8 more classes add 8 * 2049.
 FID_INCEPTION_PARAMS = 27_161_264 - 3_326_696 + 8 * 2049
@@ -117,8 +142,9 @@ def test_pool_branches_follow_tensorflow(net: FIDInceptionV3) -> None:
             assert torch.allclose(seen[name], torch.full_like(seen[name], 2.0)), name
 
 
-def test_weights_load_strictly_with_or_without_batch_counters(net: FIDInceptionV3, weights: Path,
-                                                                tmp_path: Path) -> None:
+def test_weights_load_strictly_with_or_without_batch_counters(
+    net: FIDInceptionV3, weights: Path, tmp_path: Path
+) -> None:
     loaded = inception.load_fid_inception(weights)
     assert torch.equal(loaded.Mixed_7c.branch_pool.conv.weight, net.Mixed_7c.branch_pool.conv.weight)
     old = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
@@ -128,17 +154,21 @@ def test_weights_load_strictly_with_or_without_batch_counters(net: FIDInceptionV
 
 def test_wrong_or_broken_files_are_one_clear_error(tmp_path: Path) -> None:
     torch.save({"fc.weight": torch.zeros(1000, 2048), "AuxLogits.fc.bias": torch.zeros(1000)}, tmp_path / "tv.pth")
-    with pytest.raises(ConfigError, match=r"eval\.inception_weights: .*tv\.pth is not the FID Inception-v3 layout: "
-                                          r"\d+ missing keys.*unexpected keys, e\.g\. AuxLogits.*fc\.weight \(1000, "
-                                          r"2048\).*pytorch-fid"):
+    with pytest.raises(
+        ConfigError,
+        match=r"eval\.inception_weights: .*tv\.pth is not the FID Inception-v3 layout: "
+        r"\d+ missing keys.*unexpected keys, e\.g\. AuxLogits.*fc\.weight \(1000, "
+        r"2048\).*pytorch-fid",
+    ):
         inception.load_fid_inception(tmp_path / "tv.pth")
     (tmp_path / "page.pth").write_text("<html>rate limited</html>")
     with pytest.raises(ConfigError, match=r"cannot read .*page\.pth as a weights file.*download https://github"):
         inception.load_fid_inception(tmp_path / "page.pth")
 
 
-def test_env_var_weights_give_inception_scores_named_with_the_file_hash(weights: Path, tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_var_weights_give_inception_scores_named_with_the_file_hash(
+    weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(inception.WEIGHTS_ENV, str(weights))
     data = _files(_images(tmp_path, channels=1))
     evaluator = Evaluator(data, n_samples=6)  # eval.features=auto: Inception, as a weights file is present
@@ -156,8 +186,9 @@ def test_env_var_weights_give_inception_scores_named_with_the_file_hash(weights:
     assert math.isfinite(scores["fd"]) and scores["fd"] > 0 and math.isfinite(scores["kid"])
 
 
-def test_run_key_selects_inception_and_batches_features(weights: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_key_selects_inception_and_batches_features(
+    weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)
     monkeypatch.setattr(inception, "CHUNK", 3)  # 4 images: chunks of 3 and 1 give the features of one batch
     cfg = from_flat({"family": "vae", "eval.features": "inception", "eval.inception_weights": str(weights)})
@@ -170,8 +201,9 @@ def test_run_key_selects_inception_and_batches_features(weights: Path, tmp_path:
     assert batched.shape == (4, 2048) and torch.allclose(batched, whole, rtol=1e-4, atol=1e-5)
 
 
-def test_auto_without_weights_is_learned_and_explicit_paths_must_exist(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_without_weights_is_learned_and_explicit_paths_must_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)  # the test cache (GENBENCH_CACHE) holds no weights
     monkeypatch.setattr("genbench.metrics.learned.STEPS", 5)  # the network's training is tested in test_scores.py
     data = _files(_images(tmp_path, channels=3))
@@ -192,13 +224,29 @@ def test_unknown_feature_value_is_a_config_error_with_a_suggestion() -> None:
         from_flat({"family": "gan", "eval.features": "inceptoin"})
 
 
-def test_cli_inception_without_weights_exits_2_naming_key_path_and_fix(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch,
-                                                                       capsys: pytest.CaptureFixture) -> None:
+def test_cli_inception_without_weights_exits_2_naming_key_path_and_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)
     images = _images(tmp_path, channels=3)
-    code = main(["train", "vae", "--data", "files", "--set", f"data.path={images}", "--set", "data.test_fraction=0.25",
-                 "--set", "train.steps=2", "--set", "eval.features=inception", "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "train",
+            "vae",
+            "--data",
+            "files",
+            "--set",
+            f"data.path={images}",
+            "--set",
+            "data.test_fraction=0.25",
+            "--set",
+            "train.steps=2",
+            "--set",
+            "eval.features=inception",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     default = inception.cache_dir() / inception.FID_WEIGHTS_FILE

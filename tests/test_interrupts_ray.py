@@ -1,5 +1,6 @@
 """A real sweep's driver: one per results directory, Ctrl-C and SIGTERM are interruptions, resume checks the study,
 a failed write ends it in one line; each then resumes to exactly its budget."""
+
 from __future__ import annotations
 
 import os
@@ -39,14 +40,21 @@ def _study(root: Path, data: str = RING8, steps: int = 300, low: str = "1.0e-4")
 
 
 def _start(study: Path, out: Path, cwd: Path, **env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "genbench", "sweep", str(study), "--out", str(out)], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, **env})
+    return subprocess.Popen(
+        [sys.executable, "-m", "genbench", "sweep", str(study), "--out", str(out)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **env},
+    )
 
 
 def _genbench(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "genbench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "genbench", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def _wait(check: object, driver: subprocess.Popen, what: str, timeout: float = 240) -> None:

@@ -1,4 +1,5 @@
 """The Optuna journal beside the results: in place at a local path, a mirrored local copy for a URI (a local S3)."""
+
 from __future__ import annotations
 
 import os
@@ -55,7 +56,8 @@ def _remote_trials(uri: str, tmp_path: Path, name: str = "j") -> list[optuna.tri
 
 
 def test_a_uri_journal_appears_after_a_sync_and_a_resume_elsewhere_loads_its_trials(
-        s3: dict[str, str], private_tmp: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    s3: dict[str, str], private_tmp: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     uri = _bucket_uri()
     fs, root = pafs.FileSystem.from_uri(uri)
     with journal_storage(ResultsStore(uri), False, "j") as (storage, sync):
@@ -78,12 +80,15 @@ def test_a_uri_journal_appears_after_a_sync_and_a_resume_elsewhere_loads_its_tri
     out = capsys.readouterr().out
     assert f"Resume: {uri}/optuna.journal: dropped a torn last entry of {len(torn)} bytes" in out
     assert [t.state for t in _remote_trials(uri, tmp_path)] == [TrialState.COMPLETE] * 3 + [
-        TrialState.FAIL, TrialState.COMPLETE]
+        TrialState.FAIL,
+        TrialState.COMPLETE,
+    ]
     assert not list(private_tmp.iterdir())
 
 
 def test_a_resume_without_a_journal_at_the_uri_starts_the_searcher_afresh(
-        s3: dict[str, str], private_tmp: Path, capsys: pytest.CaptureFixture) -> None:
+    s3: dict[str, str], private_tmp: Path, capsys: pytest.CaptureFixture
+) -> None:
     uri = _bucket_uri()
     with journal_storage(ResultsStore(uri), True, "j") as (storage, _):
         assert len(_run_trials(storage, 1).trials) == 1
@@ -134,8 +139,13 @@ def test_a_cluster_study_interrupted_and_resumed_keeps_its_searcher(s3: dict[str
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp), "RAY_TMPDIR": os.environ.get("RAY_TMPDIR", tempfile.gettempdir())}
     # writes: study.yaml, then per trial samples, history, row and the journal's copy: 8 is the second trial's row
-    driver = subprocess.Popen(cmd, env={**env, "GENBENCH_FAULT": "write:8"}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    driver = subprocess.Popen(
+        cmd,
+        env={**env, "GENBENCH_FAULT": "write:8"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         assert driver.wait(timeout=300) == 137
     finally:

@@ -1,5 +1,6 @@
 """Keys of one family in a study of several (family sections of fixed:, when: {family: [...]}), the unknown-key
 errors, `genbench list keys`, the data keys a data set reads, and the example study of docs/own-images.md."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,8 +67,12 @@ def _suggested(study: Study, n: int) -> list[dict[str, Any]]:
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    search = OptunaSearch(study.define_by_run(study.run_settings(study.dry_run)), metric="likelihood.nll",
-                          mode="min", sampler=optuna.samplers.RandomSampler(seed=0))
+    search = OptunaSearch(
+        study.define_by_run(study.run_settings(study.dry_run)),
+        metric="likelihood.nll",
+        mode="min",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
     search = pickle.loads(pickle.dumps(search))
     runs = []
     for i in range(n):
@@ -102,26 +107,52 @@ def test_an_example_run_of_each_family_holds_only_its_keys(tmp_path: Path) -> No
 
 
 BROKEN = {  # name: (old, new, texts the one-line message must hold besides the file:line)
-    "unguarded_space_key": ("{choice: [2, 4], when: {family: [vae]}}", "{choice: [2, 4]}",
-                            ["vae.latent_dim: a key of vae only; the flow trials of this vae+flow study",
-                             "add when: {family: [vae]} to this entry"]),
-    "unguarded_fixed_key": ("  train.batch_size: 32\n", "  train.batch_size: 32\n  vae.beta: 0.5\n",
-                            ["vae.beta: a key of vae only", "fixed: {vae: {vae.beta: VALUE}}"]),
-    "guard_of_the_other_family": ("when: {family: [vae]}", "when: {family: [flow]}",
-                                  ["vae.latent_dim: a key of vae only", "when: {family: [vae]}"]),
+    "unguarded_space_key": (
+        "{choice: [2, 4], when: {family: [vae]}}",
+        "{choice: [2, 4]}",
+        [
+            "vae.latent_dim: a key of vae only; the flow trials of this vae+flow study",
+            "add when: {family: [vae]} to this entry",
+        ],
+    ),
+    "unguarded_fixed_key": (
+        "  train.batch_size: 32\n",
+        "  train.batch_size: 32\n  vae.beta: 0.5\n",
+        ["vae.beta: a key of vae only", "fixed: {vae: {vae.beta: VALUE}}"],
+    ),
+    "guard_of_the_other_family": (
+        "when: {family: [vae]}",
+        "when: {family: [flow]}",
+        ["vae.latent_dim: a key of vae only", "when: {family: [vae]}"],
+    ),
     "misspelt_family_in_when": ("when: {family: [vae]}", "when: {family: [vea]}", ["'vea'", "did you mean 'vae'"]),
-    "section_key_of_the_other_family": ("flow: {flow.hidden: 16}", "flow: {vae.width: 16}",
-                                        ["vae.width: a key of vae only", "fixed: {vae: {vae.width: VALUE}}"]),
-    "section_of_a_family_not_studied": ("flow: {flow.hidden: 16}", "gan: {gan.loss: hinge}",
-                                        ["fixed.gan: gan is not a family of this study", "vae and flow"]),
+    "section_key_of_the_other_family": (
+        "flow: {flow.hidden: 16}",
+        "flow: {vae.width: 16}",
+        ["vae.width: a key of vae only", "fixed: {vae: {vae.width: VALUE}}"],
+    ),
+    "section_of_a_family_not_studied": (
+        "flow: {flow.hidden: 16}",
+        "gan: {gan.loss: hinge}",
+        ["fixed.gan: gan is not a family of this study", "vae and flow"],
+    ),
     "section_not_a_mapping": ("flow: {flow.hidden: 16}", "flow: 16", ["fixed.flow: expected a mapping"]),
-    "data_key_in_a_section": ("flow: {flow.hidden: 16}", "flow: {data.n_train: 9}",
-                              ["fixed.flow.data.n_train: is the same for every family", "data:"]),
+    "data_key_in_a_section": (
+        "flow: {flow.hidden: 16}",
+        "flow: {data.n_train: 9}",
+        ["fixed.flow.data.n_train: is the same for every family", "data:"],
+    ),
     "budget_key_in_a_section": ("flow: {flow.hidden: 16}", "flow: {train.steps: 9}", ["budget.steps"]),
-    "fixed_and_searched_for_one_family": ("flow: {flow.hidden: 16}", "flow: {flow.couplings: 4}",
-                                          ["flow.couplings: is both fixed for flow and searched"]),
-    "condition_no_family_meets": ("when: {flow.couplings: [4]}", "when: {flow.couplings: [4], vae.latent_dim: [2]}",
-                                  ["flow.depth: its 'when' holds for no family's trials"]),
+    "fixed_and_searched_for_one_family": (
+        "flow: {flow.hidden: 16}",
+        "flow: {flow.couplings: 4}",
+        ["flow.couplings: is both fixed for flow and searched"],
+    ),
+    "condition_no_family_meets": (
+        "when: {flow.couplings: [4]}",
+        "when: {flow.couplings: [4], vae.latent_dim: [2]}",
+        ["flow.depth: its 'when' holds for no family's trials"],
+    ),
     "bad_value_in_a_section": ("vae.iwae_k: 4", "vae.iwae_k: 0", ["vae.iwae_k: must be >= 1"]),
 }
 
@@ -132,16 +163,20 @@ def test_a_misplaced_family_key_is_one_error_that_says_what_to_do(tmp_path: Path
 
 
 def test_a_key_fixed_for_one_family_may_be_searched_for_another(tmp_path: Path) -> None:
-    text = STUDY.replace("  optim.grad_clip:", "  optim.lr: {float: [1.0e-3, 3.0e-3], when: {family: [flow]}}\n"
-                         "  optim.grad_clip:")
+    text = STUDY.replace(
+        "  optim.grad_clip:", "  optim.lr: {float: [1.0e-3, 3.0e-3], when: {family: [flow]}}\n  optim.grad_clip:"
+    )
     study = load_study(_write(tmp_path, text))
     for run in _suggested(study, 8):
         assert run["optim.lr"] == 1.0e-3 if run["family"] == "vae" else 1.0e-3 <= run["optim.lr"] <= 3.0e-3
 
 
 def test_a_family_guard_in_a_study_of_one_family_says_to_drop_it(tmp_path: Path) -> None:
-    text = STUDY.replace("family: [vae, flow]", "family: vae").split("space:")[0].replace("  flow: {flow.hidden: 16}\n",
-                                                                                       "")
+    text = (
+        STUDY.replace("family: [vae, flow]", "family: vae")
+        .split("space:")[0]
+        .replace("  flow: {flow.hidden: 16}\n", "")
+    )
     with pytest.raises(ConfigError, match="needs no family guard"):
         load_study(_write(tmp_path, text + "space:\n  vae.latent_dim: {choice: [2, 4], when: {family: [vae]}}\n"))
     study = load_study(_write(tmp_path, text + "space:\n  vae.latent_dim: {choice: [2, 4]}\n"))
@@ -184,8 +219,10 @@ def test_list_keys_covers_every_key_of_every_family_with_type_default_and_meanin
 
 
 def test_genbench_list_keys_prints_one_family_without_importing_torch() -> None:
-    probe = ("import sys\nfrom genbench.cli import main\ncode = main(['list', 'keys', 'flow'])\n"
-             "print(code, 'torch' in sys.modules)")
+    probe = (
+        "import sys\nfrom genbench.cli import main\ncode = main(['list', 'keys', 'flow'])\n"
+        "print(code, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     lines = out.strip().splitlines()
     assert lines[-1] == "0 False" and lines[0].startswith("# shared by every family (defaults of flow)")
@@ -195,8 +232,9 @@ def test_genbench_list_keys_prints_one_family_without_importing_torch() -> None:
 
 def test_docs_run_keys_is_the_generated_listing() -> None:
     text = (ROOT / "docs" / "run-keys.md").read_text()
-    assert format_keys(describe_keys(), markdown=True) in text, \
+    assert format_keys(describe_keys(), markdown=True) in text, (
         "docs/run-keys.md is stale: regenerate its tables with the command in its first lines"
+    )
 
 
 def _images(folder: Path, n: int, size: int = 8) -> Path:
@@ -207,8 +245,9 @@ def _images(folder: Path, n: int, size: int = 8) -> Path:
     return folder
 
 
-def test_the_example_study_validates_once_its_data_path_is_a_real_folder(tmp_path: Path,
-                                                                        capsys: pytest.CaptureFixture) -> None:
+def test_the_example_study_validates_once_its_data_path_is_a_real_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     text = EXAMPLE.read_text()
     assert "path: /path/to/your/images" in text
     assert main(["validate", str(EXAMPLE)]) == 1  # the placeholder: one line naming the key
@@ -234,17 +273,22 @@ def test_data_keys_lists_what_each_offline_data_set_reads(tmp_path: Path, name: 
     first = load_dataset(DataConfig(name=name, **base))
     for key, value in CHANGES.items():
         other = load_dataset(DataConfig(name=name, **{**base, key: value}))
-        same = other.train.shape == first.train.shape and torch.equal(other.train, first.train) and \
-            torch.equal(other.test, first.test)
+        same = (
+            other.train.shape == first.train.shape
+            and torch.equal(other.train, first.train)
+            and torch.equal(other.test, first.test)
+        )
         assert same == (key not in DATA_KEYS[name]), key
 
 
 def test_the_printed_config_of_a_folder_leaves_out_the_keys_it_does_not_read() -> None:
     text = resolved_text(to_flat(from_flat({"family": "flow", "data.name": "files", "data.path": "imgs"})))
     assert '"data.n_train"' not in text and '"data.n_test"' not in text and '"data.test_fraction": 0.1' in text
-    assert text.endswith("(not read by data set 'files': data.n_train, data.n_test; its test split is "
-                         "data.test_fraction of the examples (of images: at least 150, at most a quarter), "
-                         "the rest trains)")
+    assert text.endswith(
+        "(not read by data set 'files': data.n_train, data.n_test; its test split is "
+        "data.test_fraction of the examples (of images: at least 150, at most a quarter), "
+        "the rest trains)"
+    )
     assert '"data.n_train": 50000' in resolved_text(to_flat(from_flat({"family": "flow"})))
 
 
@@ -262,13 +306,18 @@ def test_a_dry_run_of_guarded_keys_gives_each_family_only_its_keys(image_study_r
             assert row["config.flow.couplings"] in (2, 4) and row["config.flow.depth"] == 1
             assert row.isna()["config.vae.latent_dim"] and row.isna()["config.vae.iwae_k"]
         assert row["config.optim.lr"] in (1.0e-3, 3.0e-3)
-    assert set(rows["config.vae.latent_dim"].dropna()) == {2, 3} and set(rows["config.flow.couplings"].dropna()) == {2, 4}
+    assert set(rows["config.vae.latent_dim"].dropna()) == {2, 3} and set(rows["config.flow.couplings"].dropna()) == {
+        2,
+        4,
+    }
 
 
 def test_the_how_to_shows_the_example_file_and_the_data_keys_defaults() -> None:
     doc = (ROOT / "docs" / "own-images.md").read_text()
     body = EXAMPLE.read_text().split("study: own_images", 1)[1]
-    assert f"```yaml\nstudy: own_images{body}```" in doc, "docs/own-images.md no longer shows docs/examples/own_images.yaml"
+    assert f"```yaml\nstudy: own_images{body}```" in doc, (
+        "docs/own-images.md no longer shows docs/examples/own_images.yaml"
+    )
     for key in ("path", "image_size", "channels", "test_fraction"):
         value = next(f.default for f in dataclasses.fields(DataConfig) if f.name == key)
         shown = '""' if value == "" else f"{value:g}" if isinstance(value, float) else str(value)
@@ -276,8 +325,15 @@ def test_the_how_to_shows_the_example_file_and_the_data_keys_defaults() -> None:
 
 
 def test_family_is_not_a_space_key(tmp_path: Path) -> None:
-    assert_broken(tmp_path, STUDY, ("  optim.grad_clip:", "  family: {choice: [vae]}\n  optim.grad_clip:",
-                                    ["family: is the study's family:", "family: [vae, flow]"]))
+    assert_broken(
+        tmp_path,
+        STUDY,
+        (
+            "  optim.grad_clip:",
+            "  family: {choice: [vae]}\n  optim.grad_clip:",
+            ["family: is the study's family:", "family: [vae, flow]"],
+        ),
+    )
 
 
 def test_the_example_dry_run_trains_both_families(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
 """Load: a study of 500 tiny trials on local Ray writes 500 rows and their curves, and its dashboards build."""
+
 from __future__ import annotations
 
 import subprocess
@@ -31,8 +32,12 @@ def test_500_tiny_trials_all_land_once_and_the_dashboards_build(tmp_path: Path) 
     (tmp_path / "load.yaml").write_text(STUDY)
     out = tmp_path / "out"
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "genbench", "sweep", str(tmp_path / "load.yaml"), "--out", str(out)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "genbench", "sweep", str(tmp_path / "load.yaml"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     print(f"500 trials: {time.monotonic() - start:.0f} s wall, sweep and dashboards")  # a measurement, not a bound
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr

@@ -1,4 +1,5 @@
 """The private local Ray of a sweep (and of `genbench train --workers`) listens on 127.0.0.1 only, token auth on."""
+
 from __future__ import annotations
 
 import json
@@ -50,18 +51,29 @@ def private_ray() -> tuple[dict, list, tuple[int, int]]:
     with the token) while its Ray runs."""
     from genbench.cluster.jobs import auth_token
 
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         assert line, proc.stderr.read()  # type: ignore[union-attr]
         info = json.loads(line)
         found = listeners([proc.pid, *descendants(proc.pid)])
         url = f"http://{info['dashboard']}/api/jobs/"
-        answers = (requests.get(url, timeout=10).status_code,
-                   requests.get(url, timeout=10, headers={"Authorization": f"Bearer {auth_token()}"}).status_code)
+        answers = (
+            requests.get(url, timeout=10).status_code,
+            requests.get(url, timeout=10, headers={"Authorization": f"Bearer {auth_token()}"}).status_code,
+        )
         proc.stdin.write("\n")  # type: ignore[union-attr]
         proc.stdin.flush()  # type: ignore[union-attr]
         proc.wait(timeout=60)

@@ -1,4 +1,5 @@
 """Bounded memory: chunked sampling, likelihood, training and feature statistics equal unchunked; per-run peaks."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 prdc 0.2 (Naeem et al.'s own package) for precision, recall, density and coverage; torchmetrics' functional
 code for the Frechet distance and KID's MMD; pytorch-fid's preprocessing formula for the FID Inception input.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,15 @@ from prdc import compute_prdc
 from torchmetrics.image.fid import _compute_fid
 from torchmetrics.image.kid import poly_mmd
 
-from genbench.metrics.features import (_mean_cov, _mmd2_unbiased, density_coverage, frechet_distance, kid,
-                                       kid_subset_size, precision_recall)
+from genbench.metrics.features import (
+    _mean_cov,
+    _mmd2_unbiased,
+    density_coverage,
+    frechet_distance,
+    kid,
+    kid_subset_size,
+    precision_recall,
+)
 from genbench.metrics.inception import preprocess
 
 
@@ -44,7 +52,8 @@ def test_precision_recall_density_coverage_equal_prdc_on_continuous_features(see
     assert 0.3 < precision < 1 and 0.3 < recall < 1 and 0.3 < coverage < 1  # a partial overlap, not a trivial case
     # each value is a count over N or M rows: equality up to float rounding of the mean
     assert (precision, recall, density, coverage) == pytest.approx(
-        (ref["precision"], ref["recall"], ref["density"], ref["coverage"]), abs=1e-12)
+        (ref["precision"], ref["recall"], ref["density"], ref["coverage"]), abs=1e-12
+    )
 
 
 def test_the_tie_rule_on_duplicated_features() -> None:

@@ -1,4 +1,5 @@
 """mode_metrics against known answers: true samples, a collapsed generator, samples off every mode, NaNs."""
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """The one optimiser section: the same optim.* keys and meanings in every family, its AdamW with decoupled decay on
 the declared weights, the shared learning-rate schedule, and the renamed keys' errors."""
+
 from __future__ import annotations
 
 import math
@@ -20,15 +21,25 @@ from genbench.runkeys import family_keys
 from genbench.sweep.spec import load_study
 from test_study import BASE, _write
 
-OPTIM_KEYS = ["optim.lr", "optim.beta1", "optim.beta2", "optim.weight_decay", "optim.grad_clip", "optim.warmup_steps",
-              "optim.lr_decay"]
+OPTIM_KEYS = [
+    "optim.lr",
+    "optim.beta1",
+    "optim.beta2",
+    "optim.weight_decay",
+    "optim.grad_clip",
+    "optim.warmup_steps",
+    "optim.lr_decay",
+]
 ONE_SECTION = ("vae", "diffusion", "flow", "autoregressive")
 
 # tests/test_study.py's study (tests/ is on sys.path), over vae and diffusion, searching the shared optimiser keys
-TWO_FAMILIES = BASE.replace("family: gan", "family: [vae, diffusion]").split("space:")[0] + """space:
+TWO_FAMILIES = (
+    BASE.replace("family: gan", "family: [vae, diffusion]").split("space:")[0]
+    + """space:
   optim.lr: {float: [1.0e-4, 1.0e-2], log: true}
   optim.weight_decay: {float: [1.0e-4, 1.0e-1], log: true}
 """
+)
 
 
 def _build(family: str, data: Dataset, **flat: Any) -> Any:
@@ -39,8 +50,11 @@ def _build(family: str, data: Dataset, **flat: Any) -> Any:
 
 def _declared(family: Any) -> set[int]:
     """Ids of what the family lets weight decay reach: its `decayed()`, else every parameter of its modules."""
-    params = family.decayed() if hasattr(family, "decayed") else [
-        p for m in family.modules().values() for p in m.parameters()]
+    params = (
+        family.decayed()
+        if hasattr(family, "decayed")
+        else [p for m in family.modules().values() for p in m.parameters()]
+    )
     return {id(p) for p in params}
 
 
@@ -85,11 +99,18 @@ def test_a_study_of_two_families_searches_one_lr_and_one_weight_decay(tmp_path: 
         _assert_decoupled(family, 0.05)
 
 
-@pytest.mark.parametrize("name, data_name, extra", [
-    ("vae", "digits", {"vae.likelihood": "gaussian"}),  # its (1, 8, 8) learned log-variance must not decay
-    ("flow", "digits", {}), ("autoregressive", "grid25", {}), ("diffusion", "digits", {})])
-def test_each_family_decays_only_its_declared_weights(name: str, data_name: str, extra: dict[str, Any],
-                                                      grid25: Dataset, digits: Dataset) -> None:
+@pytest.mark.parametrize(
+    "name, data_name, extra",
+    [
+        ("vae", "digits", {"vae.likelihood": "gaussian"}),  # its (1, 8, 8) learned log-variance must not decay
+        ("flow", "digits", {}),
+        ("autoregressive", "grid25", {}),
+        ("diffusion", "digits", {}),
+    ],
+)
+def test_each_family_decays_only_its_declared_weights(
+    name: str, data_name: str, extra: dict[str, Any], grid25: Dataset, digits: Dataset
+) -> None:
     family = _build(name, grid25 if data_name == "grid25" else digits, **{"optim.weight_decay": 0.1, **extra})
     _assert_decoupled(family, 0.1)
     if name == "vae":
@@ -156,9 +177,14 @@ def test_eval_mode_restores_each_module_also_on_error() -> None:
     assert a.training and not b.training
 
 
-@pytest.mark.parametrize("old, value, new", [("optim.cosine", False, "optim.lr_decay: none"),
-                                             ("optim.cosine", True, "optim.lr_decay: cosine"),
-                                             ("optim.warmup", 50, "optim.warmup_steps: 50")])
+@pytest.mark.parametrize(
+    "old, value, new",
+    [
+        ("optim.cosine", False, "optim.lr_decay: none"),
+        ("optim.cosine", True, "optim.lr_decay: cosine"),
+        ("optim.warmup", 50, "optim.warmup_steps: 50"),
+    ],
+)
 def test_an_old_key_in_a_run_names_its_new_name_and_value(old: str, value: Any, new: str) -> None:
     with pytest.raises(ConfigError) as err:
         from_flat({"family": "flow", old: value}, {old: "run.json"})
@@ -168,19 +194,20 @@ def test_an_old_key_in_a_run_names_its_new_name_and_value(old: str, value: Any, 
 
 def test_an_old_key_in_a_study_names_the_line_and_the_entry_to_write(tmp_path: Path) -> None:
     searched = TWO_FAMILIES.replace("[vae, diffusion]", "flow").replace(
-        "  optim.weight_decay:", "  optim.cosine: {choice: [true, false]}\n  optim.weight_decay:")
+        "  optim.weight_decay:", "  optim.cosine: {choice: [true, false]}\n  optim.weight_decay:"
+    )
     with pytest.raises(ConfigError) as err:
         load_study(_write(tmp_path, searched))
     assert err.value.key == "optim.cosine" and err.value.source.endswith("study.yaml:12")
     assert err.value.fix == "write optim.lr_decay: {choice: [cosine, none]}"
     fixed = TWO_FAMILIES.replace("[vae, diffusion]", "[vae, flow]").replace(
-        "  train.batch_size: 64\n", "  train.batch_size: 64\n  flow: {optim.warmup: 10}\n")
+        "  train.batch_size: 64\n", "  train.batch_size: 64\n  flow: {optim.warmup: 10}\n"
+    )
     with pytest.raises(ConfigError, match=r"optim\.warmup: renamed to optim\.warmup_steps.*optim\.warmup_steps: 10"):
         load_study(_write(tmp_path, fixed))
 
 
-def test_an_old_key_on_the_command_line_fails_before_training(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture) -> None:
+def test_an_old_key_on_the_command_line_fails_before_training(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["train", "flow", "--set", "optim.cosine=false", "--out", str(tmp_path / "out")]) != 0
     assert "optim.cosine: renamed to optim.lr_decay" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -1,15 +1,16 @@
 """The package's metadata: `genbench --version` prints the installed distribution's version (a source checkout's
 pyproject.toml version when it runs uninstalled), and the declared Apache-2.0 license ships its text."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from genbench.cli import main
 

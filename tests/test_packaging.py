@@ -1,4 +1,5 @@
 """The platform/ source root shadows nothing: `import platform` stays the standard library."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_import_platform_from_repo_root_is_the_stdlib() -> None:
-    code = ("import json, platform, genbench, genbench.families; "
-            "print(json.dumps([getattr(platform, '__file__', None), platform.system(), genbench.__file__]))")
+    code = (
+        "import json, platform, genbench, genbench.families; "
+        "print(json.dumps([getattr(platform, '__file__', None), platform.system(), genbench.__file__]))"
+    )
     out = _python(code)
     assert out.returncode == 0, out.stderr
     platform_file, system, genbench_file = json.loads(out.stdout)

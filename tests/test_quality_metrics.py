@@ -1,4 +1,5 @@
 """Feature-space metrics, the digit classifier and stability values on known answers."""
+
 from __future__ import annotations
 
 import math

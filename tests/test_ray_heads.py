@@ -1,4 +1,5 @@
 """The test heads of ray_heads behave: fake GPUs reach tasks, and the fake autoscaler adds and ends nodes."""
+
 from __future__ import annotations
 
 import time
@@ -17,6 +18,7 @@ def _tasks(ray: Any, n: int, meet: Path, **resources: Any) -> list[Any]:
 
     The rendezvous proves the n ran at once without betting on a sleep against worker start-up on 2 cores.
     """
+
     @ray.remote(**resources)
     def task(i: int) -> dict[str, Any]:
         import os
@@ -28,8 +30,13 @@ def _tasks(ray: Any, n: int, meet: Path, **resources: Any) -> list[Any]:
             time.sleep(0.05)
         met = len(os.listdir(meet))
         time.sleep(1)
-        return {"start": start, "end": time.time(), "met": met, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                "node": ray.get_runtime_context().get_node_id()}
+        return {
+            "start": start,
+            "end": time.time(),
+            "met": met,
+            "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "node": ray.get_runtime_context().get_node_id(),
+        }
 
     meet.mkdir()
     return [task.remote(i) for i in range(n)]
@@ -58,8 +65,9 @@ def test_fractional_gpu_tasks_share_the_two_fake_gpus(gpu_head: Head, tmp_path: 
         assert ray.get(no_gpu.remote()) == (None, [])
 
 
-def test_fake_autoscaler_adds_nodes_for_waiting_tasks_and_stop_ends_them(autoscaling_head: Head,
-                                                                         tmp_path: Path) -> None:
+def test_fake_autoscaler_adds_nodes_for_waiting_tasks_and_stop_ends_them(
+    autoscaling_head: Head, tmp_path: Path
+) -> None:
     with connect(autoscaling_head) as ray:
         assert ray.cluster_resources().get("CPU", 0) == 0 and not _worker_nodes(ray)  # no worker node yet
         began = time.monotonic()
@@ -75,4 +83,3 @@ def test_fake_autoscaler_adds_nodes_for_waiting_tasks_and_stop_ends_them(autosca
     autoscaling_head.stop()
     assert not alive(during) and not pids_naming(autoscaling_head.tmp)
     assert not Path(autoscaling_head.tmp).exists()
-

@@ -1,4 +1,5 @@
 """Ray Train: data-parallel workers on one node and on two raylets, and recovery from a killed worker."""
+
 from __future__ import annotations
 
 import math
@@ -17,15 +18,42 @@ import torch
 
 pytestmark = pytest.mark.ray
 
-SMALL = ["--set", "train.batch_size=64", "--set", "data.n_train=2000", "--set", "data.n_test=500",
-         "--set", "eval.n_samples=500", "--set", "train.log_every=10"]
+SMALL = [
+    "--set",
+    "train.batch_size=64",
+    "--set",
+    "data.n_train=2000",
+    "--set",
+    "data.n_test=500",
+    "--set",
+    "eval.n_samples=500",
+    "--set",
+    "train.log_every=10",
+]
 
 
-def _train(family: str, out: Path, steps: int, *extra: str,
-           wait: bool = True) -> subprocess.CompletedProcess | subprocess.Popen:
-    args = [sys.executable, "-m", "genbench", "train", family, "--data", "grid25", "--out", str(out), *SMALL,
-            "--set", f"train.steps={steps}", "--set", f"eval.every={steps // 4}",
-            "--set", f"train.checkpoint_every={steps // 4}", *extra]
+def _train(
+    family: str, out: Path, steps: int, *extra: str, wait: bool = True
+) -> subprocess.CompletedProcess | subprocess.Popen:
+    args = [
+        sys.executable,
+        "-m",
+        "genbench",
+        "train",
+        family,
+        "--data",
+        "grid25",
+        "--out",
+        str(out),
+        *SMALL,
+        "--set",
+        f"train.steps={steps}",
+        "--set",
+        f"eval.every={steps // 4}",
+        "--set",
+        f"train.checkpoint_every={steps // 4}",
+        *extra,
+    ]
     if not wait:
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=out.parent)
     return subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=out.parent)
@@ -93,7 +121,7 @@ def test_the_checkpoint_poll_skips_a_state_still_being_copied(tmp_path: Path, ke
         torch.save({"loop": {"step": step}, "family": {"w": torch.zeros(256)}}, path)
     assert _latest_checkpoint_step(tmp_path) in (500, 1000)
     whole = newer.read_bytes()
-    newer.write_bytes(whole[:int(keep * len(whole)) if keep < 1 else int(keep)])
+    newer.write_bytes(whole[: int(keep * len(whole)) if keep < 1 else int(keep)])
     os.utime(newer, (time.time() + 5, time.time() + 5))  # the newest, as it is while Ray copies it
     assert _latest_checkpoint_step(tmp_path) == 500
     newer.write_bytes(whole)

@@ -1,6 +1,7 @@
 """The README stays a short, correct tour (issue 19): at most 20 kB, every `genbench ...` line of its code blocks
 parses against the CLI's argparse parser (parsed, never run), every repository path it names exists, and every
 relative link in README.md and docs/ resolves (file and #anchor). Fast: no Ray, no torch."""
+
 from __future__ import annotations
 
 import contextlib
@@ -46,23 +47,29 @@ def _anchors(path: Path) -> set[str]:
 
 
 def _readme_commands() -> list[tuple[int, str]]:
-    return [(no, line.strip()) for no, line, fenced in _lines(README)
-            if fenced and line.strip().startswith("genbench ")]
+    return [
+        (no, line.strip()) for no, line, fenced in _lines(README) if fenced and line.strip().startswith("genbench ")
+    ]
 
 
 def test_readme_is_at_most_20_kb() -> None:
     size = len(README.read_bytes())
-    assert size <= MAX_BYTES, (f"README.md is {size:,} bytes, over the {MAX_BYTES:,} limit: move reference, how-to or "
-                               "measurement text to docs/ (docs/measurements/ for dated figures) and link to it")
+    assert size <= MAX_BYTES, (
+        f"README.md is {size:,} bytes, over the {MAX_BYTES:,} limit: move reference, how-to or "
+        "measurement text to docs/ (docs/measurements/ for dated figures) and link to it"
+    )
 
 
 def test_readme_quick_start_is_the_two_make_commands() -> None:
-    assert "## Quick start\n\n```\nmake dry-run\nmake test\n```\n" in README.read_text(), \
+    assert "## Quick start\n\n```\nmake dry-run\nmake test\n```\n" in README.read_text(), (
         "README.md: the Quick start must stay exactly the two commands `make dry-run` and `make test` in one block"
+    )
 
 
 def test_readme_has_genbench_commands() -> None:
-    assert len(_readme_commands()) >= 5, "README.md: expected the everyday tasks to show genbench commands in code blocks"
+    assert len(_readme_commands()) >= 5, (
+        "README.md: expected the everyday tasks to show genbench commands in code blocks"
+    )
 
 
 @pytest.mark.parametrize(("lineno", "line"), _readme_commands(), ids=lambda v: str(v))
@@ -74,9 +81,11 @@ def test_readme_command_parses(lineno: int, line: str) -> None:
             build_parser().parse_args(argv[1:])
     except SystemExit as exc:
         msg = err.getvalue().strip().splitlines()[-1:] or [f"exit {exc.code}"]
-        pytest.fail(f"README.md:{lineno}: `{line}` does not parse against genbench's CLI ({msg[0]}); write the "
-                    "command as `genbench --help` / platform/genbench/cli.py accept it (no [optional] brackets or "
-                    "a|b alternatives in code blocks; placeholders such as FILE or JOB_ID are fine)")
+        pytest.fail(
+            f"README.md:{lineno}: `{line}` does not parse against genbench's CLI ({msg[0]}); write the "
+            "command as `genbench --help` / platform/genbench/cli.py accept it (no [optional] brackets or "
+            "a|b alternatives in code blocks; placeholders such as FILE or JOB_ID are fine)"
+        )
 
 
 def _check_link(source: Path, lineno: int, target: str) -> str | None:
@@ -86,11 +95,15 @@ def _check_link(source: Path, lineno: int, target: str) -> str | None:
     dest = (source.parent / file_part).resolve() if file_part else source
     where = f"{source.relative_to(ROOT)}:{lineno}"
     if not dest.exists():
-        return f"{where}: link `{target}` points to {dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest}, " \
-               "which does not exist; fix the path (relative to the file that links) or create the file"
+        return (
+            f"{where}: link `{target}` points to {dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest}, "
+            "which does not exist; fix the path (relative to the file that links) or create the file"
+        )
     if anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
-        return (f"{where}: link `{target}`: {dest.relative_to(ROOT)} has no heading with anchor #{anchor}; "
-                f"headings there give {sorted(_anchors(dest))}")
+        return (
+            f"{where}: link `{target}`: {dest.relative_to(ROOT)} has no heading with anchor #{anchor}; "
+            f"headings there give {sorted(_anchors(dest))}"
+        )
     return None
 
 
@@ -117,8 +130,10 @@ def test_readme_paths_exist() -> None:
             path = path.rstrip(".,;:")
             if any(ch in path for ch in "*<>") or (ROOT / path).exists():
                 continue
-            errors.append(f"README.md:{no}: `{path}` is named but does not exist in the repository; fix the path, "
-                          "or write it as a placeholder (<...>) if it is not a file of this repository")
+            errors.append(
+                f"README.md:{no}: `{path}` is named but does not exist in the repository; fix the path, "
+                "or write it as a placeholder (<...>) if it is not a file of this repository"
+            )
     assert not errors, "\n".join(errors)
 
 
@@ -131,6 +146,9 @@ def test_docs_links_resolve() -> None:
 
 def test_docs_index_lists_every_doc() -> None:
     index = (ROOT / "docs" / "README.md").read_text()
-    missing = [str(doc.relative_to(ROOT / "docs")) for doc in sorted((ROOT / "docs").rglob("*.md"))
-               if doc.name != "README.md" and f"]({doc.relative_to(ROOT / 'docs').as_posix()})" not in index]
+    missing = [
+        str(doc.relative_to(ROOT / "docs"))
+        for doc in sorted((ROOT / "docs").rglob("*.md"))
+        if doc.name != "README.md" and f"]({doc.relative_to(ROOT / 'docs').as_posix()})" not in index
+    ]
     assert not missing, f"docs/README.md does not link {missing}: add a line for each to its index"

@@ -1,4 +1,5 @@
 """Registries: names checked without importing their modules, every declared name registered by its module."""
+
 from __future__ import annotations
 
 import importlib
@@ -41,12 +42,14 @@ def test_check_names_the_key_and_suggests_without_importing() -> None:
 
 
 def test_names_and_config_checks_import_no_torch() -> None:
-    probe = ("import sys\nfrom genbench.config import from_flat\n"
-             "from genbench.data import DATASETS\nfrom genbench.gan import GAN_LOSSES\n"
-             "for f in ('gan', 'vae', 'diffusion', 'flow', 'autoregressive'):\n"
-             "    from_flat({'family': f, 'data.name': 'digits'})\n"
-             "from_flat({'family': 'gan', 'gan.loss': 'hinge', 'gan.penalty': 'r1', 'gan.activation': 'maxout'})\n"
-             "print(len(DATASETS.names()), len(GAN_LOSSES.names()), 'torch' in sys.modules)")
+    probe = (
+        "import sys\nfrom genbench.config import from_flat\n"
+        "from genbench.data import DATASETS\nfrom genbench.gan import GAN_LOSSES\n"
+        "for f in ('gan', 'vae', 'diffusion', 'flow', 'autoregressive'):\n"
+        "    from_flat({'family': f, 'data.name': 'digits'})\n"
+        "from_flat({'family': 'gan', 'gan.loss': 'hinge', 'gan.penalty': 'r1', 'gan.activation': 'maxout'})\n"
+        "print(len(DATASETS.names()), len(GAN_LOSSES.names()), 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split() == [str(len(DATASETS.names())), "5", "False"]
 

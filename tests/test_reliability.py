@@ -1,4 +1,5 @@
 """Reliability without Ray: killed writes, torn journals, corrupt parts, resume recovery and the security guarantees."""
+
 from __future__ import annotations
 
 import http.client
@@ -41,8 +42,9 @@ def _python(code: str, fault_spec: str, cwd: Path) -> subprocess.CompletedProces
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
-def test_reader_skips_a_corrupt_part_names_it_and_reads_the_rest(tmp_path: Path, damage: str,
-                                                                  capsys: pytest.CaptureFixture) -> None:
+def test_reader_skips_a_corrupt_part_names_it_and_reads_the_rest(
+    tmp_path: Path, damage: str, capsys: pytest.CaptureFixture
+) -> None:
     store = _store(tmp_path / damage)
     bad = tmp_path / damage / "trials" / "part-t1.parquet"
     data = bad.read_bytes()
@@ -55,8 +57,9 @@ def test_reader_skips_a_corrupt_part_names_it_and_reads_the_rest(tmp_path: Path,
     assert f"{bad}: unreadable results part skipped" in err and "Traceback" not in err
 
 
-def test_dashboard_command_reports_the_skipped_part_and_still_builds(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture) -> None:
+def test_dashboard_command_reports_the_skipped_part_and_still_builds(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from synthetic_study import synthetic_study
 
     synthetic_study(str(tmp_path), configs=4, seeds=1)
@@ -69,10 +72,12 @@ def test_dashboard_command_reports_the_skipped_part_and_still_builds(tmp_path: P
 
 
 def test_a_write_killed_midway_leaves_no_partial_file_where_readers_look(tmp_path: Path) -> None:
-    code = ("from genbench.results import ResultsStore\n"
-            "s = ResultsStore('out')\n"
-            "for i in range(3):\n"
-            "    s.write_trial(f't{i}', {'status': 'completed', 'quality.modes': float(i)}, [{'step': 1}])\n")
+    code = (
+        "from genbench.results import ResultsStore\n"
+        "s = ResultsStore('out')\n"
+        "for i in range(3):\n"
+        "    s.write_trial(f't{i}', {'status': 'completed', 'quality.modes': float(i)}, [{'step': 1}])\n"
+    )
     killed = _python(code, "write:4", tmp_path)  # history t0, trials t0, history t1, then inside trials t1
     assert killed.returncode == 137, killed.stderr
     store = ResultsStore(str(tmp_path / "out"))
@@ -85,8 +90,10 @@ def test_a_write_killed_midway_leaves_no_partial_file_where_readers_look(tmp_pat
 def test_a_builder_killed_while_holding_its_lock_blocks_no_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The lock beside a cache file or download (genbench.atomic.building) dies with its holder: the OS releases it."""
     target, holding = tmp_path / "cache" / "file.bin", tmp_path / "holding"
-    code = (f"import pathlib, time\nfrom genbench.atomic import building\nwith building({str(target)!r}, 'x'):\n"
-            f"    pathlib.Path({str(holding)!r}).touch()\n    time.sleep(600)\n")
+    code = (
+        f"import pathlib, time\nfrom genbench.atomic import building\nwith building({str(target)!r}, 'x'):\n"
+        f"    pathlib.Path({str(holding)!r}).touch()\n    time.sleep(600)\n"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code])
     taken = threading.Event()
     try:
@@ -121,8 +128,9 @@ def test_fault_hook_is_inert_unless_armed_for_its_point(monkeypatch: pytest.Monk
     fault("write")  # another point: nothing happens
 
 
-def test_recover_sets_aside_corrupt_parts_and_removes_orphans_and_temporaries(tmp_path: Path,
-                                                                           capsys: pytest.CaptureFixture) -> None:
+def test_recover_sets_aside_corrupt_parts_and_removes_orphans_and_temporaries(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     store = _store(tmp_path, 4)
     (tmp_path / "trials" / "part-t1.parquet").write_bytes(b"PAR1 torn")
     (tmp_path / "trials" / "part-t3.parquet").unlink()  # killed between its history and its row
@@ -139,13 +147,15 @@ def test_recover_sets_aside_corrupt_parts_and_removes_orphans_and_temporaries(tm
 
 
 def _journal_code(trials: int) -> str:
-    return ("import optuna\n"
-            "from genbench.results import ResultsStore\n"
-            "from genbench.sweep.tuner import optuna_storage\n"
-            "optuna.logging.set_verbosity(optuna.logging.WARNING)\n"
-            "s = optuna.create_study(study_name='j', storage=optuna_storage(ResultsStore('out')))\n"
-            f"for i in range({trials}):\n"
-            "    t = s.ask(); t.suggest_float('x', 0, 1); s.tell(t, float(i))\n")
+    return (
+        "import optuna\n"
+        "from genbench.results import ResultsStore\n"
+        "from genbench.sweep.tuner import optuna_storage\n"
+        "optuna.logging.set_verbosity(optuna.logging.WARNING)\n"
+        "s = optuna.create_study(study_name='j', storage=optuna_storage(ResultsStore('out')))\n"
+        f"for i in range({trials}):\n"
+        "    t = s.ask(); t.suggest_float('x', 0, 1); s.tell(t, float(i))\n"
+    )
 
 
 def test_a_journal_append_killed_midway_is_repaired_on_resume(tmp_path: Path) -> None:
@@ -161,8 +171,14 @@ def test_a_journal_append_killed_midway_is_repaired_on_resume(tmp_path: Path) ->
     assert done >= 2  # an ask and a tell are a few appends each: the 9th falls inside the third trial
     trial = study.ask()  # and the journal takes new entries that read back
     study.tell(trial, 1.0)
-    assert len(optuna.load_study(study_name="j", storage=optuna_storage(ResultsStore(str(tmp_path / "out"))))
-               .get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == done + 1
+    assert (
+        len(
+            optuna.load_study(study_name="j", storage=optuna_storage(ResultsStore(str(tmp_path / "out")))).get_trials(
+                states=(optuna.trial.TrialState.COMPLETE,)
+            )
+        )
+        == done + 1
+    )
     assert repair_journal(str(journal)) == ""  # an intact journal is left alone
 
 
@@ -237,8 +253,15 @@ def test_study_names_with_absolute_paths_are_refused_by_the_cli(tmp_path: Path, 
     assert not (tmp_path / "evil").exists()
 
 
-@pytest.mark.parametrize("value", ["!!python/object/apply:os.system ['true']", "!!python/object:os.system {a: 1}",
-                                   "!!python/name:os.system ''", "!!set {a, b}"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "!!python/object/apply:os.system ['true']",
+        "!!python/object:os.system {a: 1}",
+        "!!python/name:os.system ''",
+        "!!set {a, b}",
+    ],
+)
 def test_every_non_plain_yaml_tag_is_refused_with_its_line(tmp_path: Path, value: str) -> None:
     from genbench.yamlfile import load_yaml
 

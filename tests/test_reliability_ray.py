@@ -1,4 +1,5 @@
 """Faults during a real sweep: a driver killed inside a results write or a journal append, a trial process killed."""
+
 from __future__ import annotations
 
 import os
@@ -30,18 +31,21 @@ space:
 """
 
 
-def _command(tmp_path: Path, trials: int = 5, steps: int = 5, every: int = 5, concurrent: int = 2,
-             retries: int = 2) -> list[str]:
-    (tmp_path / "s.yaml").write_text(STUDY.format(trials=trials, steps=steps, every=every, concurrent=concurrent,
-                                                  retries=retries))
+def _command(
+    tmp_path: Path, trials: int = 5, steps: int = 5, every: int = 5, concurrent: int = 2, retries: int = 2
+) -> list[str]:
+    (tmp_path / "s.yaml").write_text(
+        STUDY.format(trials=trials, steps=steps, every=every, concurrent=concurrent, retries=retries)
+    )
     return [sys.executable, "-m", "genbench", "sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]
 
 
 def _killed_driver(cmd: list[str], fault: str) -> int:
     """Run the driver with GENBENCH_FAULT armed in its own session; afterwards SIGKILL what it left (its Ray)."""
     env = {**os.environ, "GENBENCH_FAULT": fault}
-    driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     code = driver.wait(timeout=300)
     try:
         os.killpg(driver.pid, signal.SIGKILL)  # the local Ray it started dies with the machine it ran on
@@ -58,9 +62,12 @@ def _check_complete(out: Path, trials: int, resumed: subprocess.CompletedProcess
     history = ds.dataset(out / "history", format="parquet").to_table().to_pandas()
     assert set(history["trial_id"]) == set(table["trial_id"])  # no orphan curves, none missing
     assert not list(out.rglob(".tmp-*"))
-    states = [t.state.name for t in optuna.load_study(
-        study_name="faults", storage=optuna.storages.JournalStorage(JournalFileBackend(str(out / "optuna.journal"))))
-        .trials]
+    states = [
+        t.state.name
+        for t in optuna.load_study(
+            study_name="faults", storage=optuna.storages.JournalStorage(JournalFileBackend(str(out / "optuna.journal")))
+        ).trials
+    ]
     assert "RUNNING" not in states and states.count("COMPLETE") >= trials
     assert f"Done: {trials} trials" in resumed.stdout
 

@@ -1,4 +1,5 @@
 """What a trial asks Ray for, how many trials run at once as the cluster is and may grow, and the default GPU share."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +7,17 @@ from pathlib import Path
 import pytest
 
 from genbench.errors import ConfigError
-from genbench.sweep.resources import (ClusterView, concurrency, default_gpu_share, fits, memory_line, plan_line,
-                                      resolve_gpu_share, trial_memory_bytes, trial_request)
+from genbench.sweep.resources import (
+    ClusterView,
+    concurrency,
+    default_gpu_share,
+    fits,
+    memory_line,
+    plan_line,
+    resolve_gpu_share,
+    trial_memory_bytes,
+    trial_request,
+)
 from genbench.sweep.spec import fill_resources, load_study, set_resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,8 +25,9 @@ EIGHT_GPUS = ClusterView({"CPU": 64.0, "GPU": 8.0}, gpu_node=(64.0, 8.0))  # one
 
 
 def _study(tmp_path: Path, resources: str = "", seeds: int = 1) -> object:
-    text = (ROOT / "search_spaces/gan_stability.yaml").read_text().replace("resources: {cpus_per_trial: 1}\n",
-                                                                           resources)
+    text = (
+        (ROOT / "search_spaces/gan_stability.yaml").read_text().replace("resources: {cpus_per_trial: 1}\n", resources)
+    )
     text = text.replace("seeds: 3}", f"seeds: {seeds}}}")
     (tmp_path / "s.yaml").write_text(text)
     return load_study(tmp_path / "s.yaml")
@@ -53,16 +64,24 @@ def test_the_device_and_the_study_override_the_default_share(tmp_path: Path) -> 
     pinned = _study(tmp_path, "resources: {gpus_per_trial: 1}\n")
     resolve_gpu_share(pinned, "auto", EIGHT_GPUS)
     assert pinned.gpus_per_trial == 1.0
-    with pytest.raises(ConfigError, match=r"resources\.gpus_per_trial: train\.device is 'cuda' but the trials ask "
-                                          r"Ray for no GPU \(the cluster has no GPU nodes\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"resources\.gpus_per_trial: train\.device is 'cuda' but the trials ask "
+        r"Ray for no GPU \(the cluster has no GPU nodes\)",
+    ):
         resolve_gpu_share(_study(tmp_path), "cuda", ClusterView({"CPU": 2.0}))
 
 
 def test_an_autoscaling_cluster_queues_trials_for_the_nodes_it_can_add(tmp_path: Path) -> None:
     """Zero workers at start: trials wait as the autoscaler's demand, up to its limit (known) or one more (not)."""
     study = _study(tmp_path, "resources: {cpus_per_trial: 1, gpus_per_trial: 0.5}\n")
-    empty = ClusterView({"CPU": 0.0}, gpu_node=(4.0, 1.0), grows_to={"CPU": 32.0, "GPU": 8.0}, can_grow=True,
-                        limit_source="aws-gpu: 8 nodes of 4 CPU, 1 GPU")
+    empty = ClusterView(
+        {"CPU": 0.0},
+        gpu_node=(4.0, 1.0),
+        grows_to={"CPU": 32.0, "GPU": 8.0},
+        can_grow=True,
+        limit_source="aws-gpu: 8 nodes of 4 CPU, 1 GPU",
+    )
     request = trial_request(study, 1, empty)
     assert concurrency(request, empty, 0, 64) == 16
     assert "0 fit in the cluster now" in plan_line(request, empty, 16, 0)

@@ -1,4 +1,5 @@
 """One driver per results directory: a live holder refuses others, a dead one's lease is taken over with a note."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,15 @@ from genbench.sweep.engine import prepare_out
 
 def _lease(out: Path, **fields: object) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    lease = {"pid": 1, "host": socket.gethostname(), "started": time.time(), "proc_start": "0",
-             "refreshed": time.time(), "token": "other", **fields}
+    lease = {
+        "pid": 1,
+        "host": socket.gethostname(),
+        "started": time.time(),
+        "proc_start": "0",
+        "refreshed": time.time(),
+        "token": "other",
+        **fields,
+    }
     (out / LOCK_NAME).write_text(json.dumps(lease))
 
 
@@ -32,8 +40,11 @@ def _dead_pid() -> int:
 def test_a_live_driver_holds_the_directory_and_others_are_refused_naming_it(tmp_path: Path) -> None:
     with holding(str(tmp_path), "this run") as note:
         assert note == "" and read_holder(ResultsStore(str(tmp_path))).pid == os.getpid()
-        with pytest.raises(GenbenchError, match=rf"in use by another genbench driver \(pid {os.getpid()} on "
-                                                rf"{socket.gethostname()}, started .*\); --resume would mix two runs"):
+        with pytest.raises(
+            GenbenchError,
+            match=rf"in use by another genbench driver \(pid {os.getpid()} on "
+            rf"{socket.gethostname()}, started .*\); --resume would mix two runs",
+        ):
             ResultsLock(ResultsStore(str(tmp_path))).acquire("--resume")
         with pytest.raises(GenbenchError, match="in use by another genbench driver"):
             prepare_out(str(tmp_path))  # a new run would move the live directory aside

@@ -1,4 +1,5 @@
 """ResultsStore: trial-keyed atomic Parquet writes, union of columns, safe names, study.yaml, schema version."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,17 @@ from genbench.results.schema import SCHEMA_VERSION, TRIAL_COLUMNS, table_from_ro
 
 
 def _row(status: str = "completed", modes: float = 20.0) -> dict[str, Any]:
-    return {"study": "s", "family": "gan", "status": status, "seed": 0, "error": "", "config.gan.loss": "hinge",
-            "quality.modes": modes, "start_time": 1.7e9, "end_time": 1.7e9 + 5}
+    return {
+        "study": "s",
+        "family": "gan",
+        "status": status,
+        "seed": 0,
+        "error": "",
+        "config.gan.loss": "hinge",
+        "quality.modes": modes,
+        "start_time": 1.7e9,
+        "end_time": 1.7e9 + 5,
+    }
 
 
 HISTORY = [{"step": 5, "train.loss_d": 1.0}, {"step": 10, "train.loss_d": 0.9, "eval.modes": 3.0}]
@@ -73,14 +83,19 @@ def test_schema_version_metadata(tmp_path: Path) -> None:
 def test_parts_of_schema_1_read_beside_the_current_ones(tmp_path: Path) -> None:
     """A study resumed across the optimiser-section change (schema 1 -> 2) holds parts of both: every row is read,
     each with the columns of its own version (the old optim.cosine / optim.warmup null in the new rows)."""
-    old = table_from_rows([{**_row(), "trial_id": "old", "family": "flow", "config.optim.cosine": True,
-                            "config.optim.warmup": 100}], TRIAL_COLUMNS)
+    old = table_from_rows(
+        [{**_row(), "trial_id": "old", "family": "flow", "config.optim.cosine": True, "config.optim.warmup": 100}],
+        TRIAL_COLUMNS,
+    )
     (tmp_path / "trials").mkdir()
     old = old.replace_schema_metadata({b"genbench.schema_version": b"1"})
     pq.write_table(old, tmp_path / "trials/part-old.parquet")
     store = ResultsStore(str(tmp_path))
-    store.write_trial("new", {**_row(), "family": "flow", "config.optim.lr_decay": "cosine",
-                              "config.optim.warmup_steps": 100}, HISTORY)
+    store.write_trial(
+        "new",
+        {**_row(), "family": "flow", "config.optim.lr_decay": "cosine", "config.optim.warmup_steps": 100},
+        HISTORY,
+    )
     rows = {r["trial_id"]: r for r in store.read("trials").to_pylist()}
     assert rows["old"]["config.optim.cosine"] is True and rows["old"]["config.optim.lr_decay"] is None
     assert rows["new"]["config.optim.lr_decay"] == "cosine" and rows["new"]["config.optim.cosine"] is None
@@ -132,9 +147,17 @@ def test_plain_pyarrow_dataset_reads_every_part_whole_whatever_part_comes_first(
 
     store = ResultsStore(str(tmp_path))
     store.write_trial("a-failed", {"status": "failed", "error": "boom"}, [{"step": 5, "train.loss_d": 1.0}])
-    store.write_trial("b-done", {"status": "completed", "quality.modes": 25.0, "stability.diverged": False,
-                                 "cost.params": 10, "likelihood.method": "exact"},
-                      [{"step": 5, "train.loss_d": 0.5, "eval.modes": 20.0}])
+    store.write_trial(
+        "b-done",
+        {
+            "status": "completed",
+            "quality.modes": 25.0,
+            "stability.diverged": False,
+            "cost.params": 10,
+            "likelihood.method": "exact",
+        },
+        [{"step": 5, "train.loss_d": 0.5, "eval.modes": 20.0}],
+    )
     trials = pads.dataset(tmp_path / "trials", format="parquet").to_table().to_pydict()
     assert trials["quality.modes"] == [None, 25.0] and trials["stability.diverged"] == [None, False]
     assert trials["likelihood.method"] == [None, "exact"]

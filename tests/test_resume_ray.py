@@ -1,4 +1,5 @@
 """A sweep driver killed with SIGKILL mid-study is resumed to exactly the budgeted number of unique trials."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Honest scores on user images: the test split of a 600-image folder, the learned feature extractor (trained once,
 cached, deterministic) and the warnings for small reference sets and degenerate scores (summary, sweep end, page)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,7 +32,7 @@ def _write_patches(folder: Path, n: int = 600, side: int = 16) -> Path:
     for i in range(n):
         photo = photos[i % 2]
         y, x = rng.integers(0, photo.shape[0] - 3 * side), rng.integers(0, photo.shape[1] - 3 * side)
-        crop = photo[y:y + 3 * side, x:x + 3 * side].reshape(side, 3, side, 3, 3).mean(axis=(1, 3))
+        crop = photo[y : y + 3 * side, x : x + 3 * side].reshape(side, 3, side, 3, 3).mean(axis=(1, 3))
         Image.fromarray(crop.round().astype(np.uint8)).save(folder / f"{i:03d}.png")
     return folder
 
@@ -56,9 +57,11 @@ def test_a_600_image_folder_holds_out_150_reference_images(patches: Dataset) -> 
 
 
 def test_the_learned_extractor_is_auto_on_user_images_trained_once_and_cached(
-        patches: Dataset, learned_features: Extractor, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert learned_features.name.startswith("learned-contrastive-cnn v1 32-d (SimCLR on this data's 450 training "
-                                            "images at 16x16, 300 steps, seed 0")
+    patches: Dataset, learned_features: Extractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert learned_features.name.startswith(
+        "learned-contrastive-cnn v1 32-d (SimCLR on this data's 450 training images at 16x16, 300 steps, seed 0"
+    )
     assert learned_features.dim == 32 and learned_features.features(patches.test).shape == (150, 32)
     cached = list(learned.cache_dir().glob(f"contrastive-{learned._key(patches.train)}.pt"))
     assert len(cached) == 1
@@ -80,8 +83,9 @@ def test_learned_training_is_deterministic(patches: Dataset) -> None:
     assert not all(torch.equal(first[k], other[k]) for k in first)
 
 
-def test_learned_features_tell_real_images_from_blurred_noised_and_uniform_noise(patches: Dataset,
-                                                                         learned_features: Extractor) -> None:
+def test_learned_features_tell_real_images_from_blurred_noised_and_uniform_noise(
+    patches: Dataset, learned_features: Extractor
+) -> None:
     """Real training images are closer to the test split than blurred or noised ones (raw pixels put a 3x3 blur
     closer than real images), and uniform noise is far and outside the real k-NN balls."""
     gen = torch.Generator().manual_seed(0)
@@ -89,8 +93,10 @@ def test_learned_features_tell_real_images_from_blurred_noised_and_uniform_noise
     noised = (patches.train + 0.1 * torch.randn(patches.train.shape, generator=gen)).clamp(0, 1)
     blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(patches.train, (1,) * 4, mode="replicate"), 3, 1)
     uniform = torch.rand(patches.train.shape, generator=gen)
-    fd = {name: frechet_distance(real, feats(x)) for name, x in {
-        "real": patches.train, "blurred": blurred, "noised": noised, "uniform": uniform}.items()}
+    fd = {
+        name: frechet_distance(real, feats(x))
+        for name, x in {"real": patches.train, "blurred": blurred, "noised": noised, "uniform": uniform}.items()
+    }
     assert fd["real"] < fd["blurred"] and fd["real"] < fd["noised"] < fd["uniform"], fd
     precision, recall = precision_recall(real, feats(patches.train))
     assert precision > 0.8 and recall > 0.8
@@ -99,10 +105,19 @@ def test_learned_features_tell_real_images_from_blurred_noised_and_uniform_noise
 
 def _rows(extractor: str, dim: int, n_ref: int, precision: list[float], recall: list[float]) -> pd.DataFrame:
     n = len(precision)
-    return pd.DataFrame({"trial_id": [f"t{i}" for i in range(n)], "status": "completed",
-                         "quality.fd": np.linspace(1, 2, n), "quality.precision": precision, "quality.recall": recall,
-                         "provenance.extractor": extractor, "provenance.feature_dim": dim,
-                         "provenance.n_reference": n_ref, "provenance.n_generated": 2500})
+    return pd.DataFrame(
+        {
+            "trial_id": [f"t{i}" for i in range(n)],
+            "status": "completed",
+            "quality.fd": np.linspace(1, 2, n),
+            "quality.precision": precision,
+            "quality.recall": recall,
+            "provenance.extractor": extractor,
+            "provenance.feature_dim": dim,
+            "provenance.n_reference": n_ref,
+            "provenance.n_generated": 2500,
+        }
+    )
 
 
 def test_warnings_for_a_small_reference_set_and_degenerate_scores() -> None:
@@ -112,20 +127,29 @@ def test_warnings_for_a_small_reference_set_and_degenerate_scores() -> None:
     assert "rank at most 59" in pixels[0] and "data.test_fraction" in pixels[0]
     assert "eval.features=learned" in pixels[0]
     assert pixels[1].startswith("Every scored run (3) has quality.precision 1 and quality.recall 0")
-    assert pixels[2] == ("Identical in every one of the 3 scored runs, so they do not tell the runs apart: "
-                         "quality.precision 1, quality.recall 0.")
+    assert pixels[2] == (
+        "Identical in every one of the 3 scored runs, so they do not tell the runs apart: "
+        "quality.precision 1, quality.recall 0."
+    )
     noisy = score_warnings(_rows("learned-contrastive-cnn v1 32-d", 32, 100, [0.5, 0.6], [0.4, 0.3]))
     assert len(noisy) == 1 and "under 4x the feature dimension 32" in noisy[0]
     assert "eval.features=learned" not in noisy[0]  # already the learned features
-    few_samples = score_warnings(_rows("learned", 32, 150, [0.5, 0.6], [0.4, 0.3]).assign(
-        **{"provenance.n_generated": 40}))
+    few_samples = score_warnings(
+        _rows("learned", 32, 150, [0.5, 0.6], [0.4, 0.3]).assign(**{"provenance.n_generated": 40})
+    )
     assert len(few_samples) == 1 and "generated set of 40 images" in few_samples[0]
     assert score_warnings(_rows("learned", 32, 150, [0.5, 0.6], [0.4, 0.3])) == []
     one_run = _rows("learned", 32, 150, [0.5], [0.4])
     assert score_warnings(one_run) == []  # one run: nothing to be identical with
-    toy = pd.DataFrame({"quality.modes": [25.0, 24.0], "provenance.extractor": "none (data space)",
-                        "provenance.feature_dim": [None, None], "provenance.n_reference": 1000,
-                        "provenance.n_generated": 2500})
+    toy = pd.DataFrame(
+        {
+            "quality.modes": [25.0, 24.0],
+            "provenance.extractor": "none (data space)",
+            "provenance.feature_dim": [None, None],
+            "provenance.n_reference": 1000,
+            "provenance.n_generated": 2500,
+        }
+    )
     assert score_warnings(toy) == []
 
 

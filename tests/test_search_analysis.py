@@ -1,4 +1,5 @@
 """Seed aggregates, configurations, Pareto fronts, budget curves and savings: known answers on small tables."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,15 +10,24 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from genbench.results.analysis import (budget_curve, config_status, configurations, early_stopping_savings,
-                                       expected_best, pareto_front, seed_aggregate)
+from genbench.results.analysis import (
+    budget_curve,
+    config_status,
+    configurations,
+    early_stopping_savings,
+    expected_best,
+    pareto_front,
+    seed_aggregate,
+)
 from genbench.sweep.trainable import run_stream
 
 
 def test_seed_aggregate_means_spread_and_success() -> None:
-    rows = [{"status": "completed", "quality.modes": 20.0, "cost.wall_s": 2.0},
-            {"status": "completed", "quality.modes": 24.0, "cost.wall_s": 4.0},
-            {"status": "diverged", "quality.modes": 1.0, "cost.wall_s": 1.0}]
+    rows = [
+        {"status": "completed", "quality.modes": 20.0, "cost.wall_s": 2.0},
+        {"status": "completed", "quality.modes": 24.0, "cost.wall_s": 4.0},
+        {"status": "diverged", "quality.modes": 1.0, "cost.wall_s": 1.0},
+    ]
     agg = seed_aggregate(rows, "quality.modes")
     assert agg["quality.modes"] == pytest.approx(15.0) and agg["cost.wall_s"] == pytest.approx(7 / 3)
     assert agg["stability.seed_std"] == pytest.approx(pd.Series([20.0, 24.0, 1.0]).std())
@@ -32,8 +42,12 @@ def test_seed_aggregate_skips_unmeasured_seeds_and_needs_two_for_a_spread() -> N
 
 
 def test_success_needs_the_threshold_as_well_as_a_completed_run() -> None:
-    rows = [{"status": "completed", "quality.modes": 22.0}, {"status": "completed", "quality.modes": 12.0},
-            {"status": "diverged", "quality.modes": 24.0}, {"status": "completed"}]
+    rows = [
+        {"status": "completed", "quality.modes": 22.0},
+        {"status": "completed", "quality.modes": 12.0},
+        {"status": "diverged", "quality.modes": 24.0},
+        {"status": "completed"},
+    ]
     assert seed_aggregate(rows, "quality.modes")["stability.success_rate"] == 0.75
     assert seed_aggregate(rows, "quality.modes", ("quality.modes", "at_least", 20.0))["stability.success_rate"] == 0.25
     assert seed_aggregate(rows, "quality.modes", ("quality.modes", "at_most", 12.0))["stability.success_rate"] == 0.25
@@ -45,9 +59,16 @@ def test_config_status_is_completed_only_when_every_seed_completed() -> None:
 
 
 def test_configurations_group_seeds() -> None:
-    trials = pd.DataFrame({"trial_id": ["a_s0", "a_s1", "b"], "config_id": ["a", "a", "b"],
-                           "status": ["completed", "diverged", "completed"], "steps": [100, 40, 100],
-                           "quality.modes": [10.0, 2.0, 7.0], "config.optim.lr": [1e-3, 1e-3, 1e-2]})
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["a_s0", "a_s1", "b"],
+            "config_id": ["a", "a", "b"],
+            "status": ["completed", "diverged", "completed"],
+            "steps": [100, 40, 100],
+            "quality.modes": [10.0, 2.0, 7.0],
+            "config.optim.lr": [1e-3, 1e-3, 1e-2],
+        }
+    )
     table = configurations(trials).set_index("config_id")
     assert table.loc["a", "quality.modes"] == 6.0 and table.loc["a", "seeds"] == 2
     assert table.loc["a", "status"] == "diverged" and table.loc["b", "config.optim.lr"] == 1e-2
@@ -61,8 +82,9 @@ def _dominated(p: tuple[float, float], q: tuple[float, float]) -> bool:
 def test_pareto_front_matches_brute_force() -> None:
     rng = random.Random(0)
     points = [(float(rng.randint(0, 10)), float(rng.randint(0, 10))) for _ in range(40)]
-    table = pd.DataFrame({"config_id": [str(i) for i in range(40)], "q": [p[0] for p in points],
-                          "c": [p[1] for p in points]})
+    table = pd.DataFrame(
+        {"config_id": [str(i) for i in range(40)], "q": [p[0] for p in points], "c": [p[1] for p in points]}
+    )
     front = set(pareto_front(table, [("q", "max"), ("c", "min")]))
     expected = {str(i) for i, p in enumerate(points) if not any(_dominated(p, q) for q in points)}
     assert front == expected and front
@@ -83,16 +105,26 @@ def test_expected_best_matches_enumerating_every_subset() -> None:
 
 
 def test_budget_curve_per_group() -> None:
-    table = pd.DataFrame({"config_id": list("abcd"), "quality.modes": [1.0, 3.0, 2.0, 8.0],
-                          "config.gan.loss": ["hinge", "hinge", "wasserstein", "wasserstein"]})
+    table = pd.DataFrame(
+        {
+            "config_id": list("abcd"),
+            "quality.modes": [1.0, 3.0, 2.0, 8.0],
+            "config.gan.loss": ["hinge", "hinge", "wasserstein", "wasserstein"],
+        }
+    )
     curve = budget_curve(table, "quality.modes", "max", "config.gan.loss")
     hinge = curve[curve["value"] == "hinge"]["expected_best"].tolist()
     assert hinge == [2.0, 3.0] and curve[curve["value"] == "all"]["expected_best"].iloc[-1] == 8.0
 
 
 def test_early_stopping_savings_counts_steps_not_spent() -> None:
-    trials = pd.DataFrame({"status": ["completed", "early_stopped", "diverged"], "steps": [100, 30, 10],
-                           "cost.device_s": [10.0, 5.0, 4.0]})
+    trials = pd.DataFrame(
+        {
+            "status": ["completed", "early_stopped", "diverged"],
+            "steps": [100, 30, 10],
+            "cost.device_s": [10.0, 5.0, 4.0],
+        }
+    )
     saved = early_stopping_savings(trials, 100)
     assert saved["runs_stopped"] == 2 and saved["steps_saved"] == 160 and saved["steps_budgeted"] == 300
     assert saved["device_s_saved_est"] == pytest.approx(16.0)  # 160 steps at the completed run's 0.1 s/step
@@ -131,9 +163,15 @@ def test_run_stream_passes_bad_settings_on_as_an_error(tiny_flat: dict[str, Any]
 def test_ranked_puts_the_best_first_and_breaks_ties_by_who_finished_first() -> None:
     from genbench.results.analysis import ranked
 
-    trials = pd.DataFrame({"trial_id": ["a", "b", "c", "d"], "config_id": ["a", "b", "c", "d"],
-                           "status": ["completed"] * 4, "quality.modes": [20.0, 14.0, 20.0, math.nan],
-                           "end_time": pd.to_datetime([30, 10, 20, 5], unit="s", utc=True)})
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["a", "b", "c", "d"],
+            "config_id": ["a", "b", "c", "d"],
+            "status": ["completed"] * 4,
+            "quality.modes": [20.0, 14.0, 20.0, math.nan],
+            "end_time": pd.to_datetime([30, 10, 20, 5], unit="s", utc=True),
+        }
+    )
     order = ranked(configurations(trials), trials, "quality.modes", "max")["config_id"].tolist()
     assert order == ["c", "a", "b"]  # c and a tie at 20: c finished first; d measured nothing
     assert ranked(configurations(trials), trials, "quality.modes", "min")["config_id"].tolist() == ["b", "c", "a"]

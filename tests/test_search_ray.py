@@ -1,4 +1,5 @@
 """Real sweeps on a private local Ray: seeds with per-seed rows and aggregates, a Pareto front, ASHA stopping."""
+
 from __future__ import annotations
 
 import subprocess
@@ -19,7 +20,8 @@ data: {name: ring8, n_train: 2000, n_test: 500}
 fixed: {gan.g_width: 16, gan.d_width: 16, gan.g_depth: 2, gan.d_depth: 2, train.batch_size: 64,
         train.log_every: 5, eval.n_samples: 500, optim.lr_d: 2.0e-3}
 """
-SEEDS_STUDY = """
+SEEDS_STUDY = (
+    """
 study: tiny_seeds
 family: gan
 objectives: [{metric: quality.modes, mode: max}, {metric: stability.seed_cv, mode: min}]
@@ -29,8 +31,11 @@ search: {algorithm: random, seed: 0}
 space:
   gan.loss: {choice: [non_saturating, hinge]}
   optim.lr_g: {choice: [1.0e-3, 100.0]}   # 100 diverges: a configuration whose seeds all fail
-""" + COMMON
-ASHA_STUDY = """
+"""
+    + COMMON
+)
+ASHA_STUDY = (
+    """
 study: tiny_asha
 family: gan
 objectives: [{metric: quality.swd, mode: min}]
@@ -39,14 +44,21 @@ dry_run: {trials: 4, steps: 90, eval_every: 10}
 search: {algorithm: grid, seed: 0, scheduler: asha, grace_evals: 3, max_concurrent: 1}
 space:
   optim.lr_g: {choice: [2.0e-3, 1.0e-3, 1.0e-7, 2.0e-7]}
-""" + COMMON
+"""
+    + COMMON
+)
 
 
 def _dry_run(root: Path, text: str) -> tuple[subprocess.CompletedProcess, Path]:
     study, out = root / "study.yaml", root / "results"
     study.write_text(text)
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=root)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc, out
 
@@ -99,18 +111,25 @@ def test_multi_objective_study_records_its_pareto_front(seeds_run: tuple[subproc
     summary = yaml.safe_load((out / "summary.yaml").read_text())
     front = {p["config_id"] for p in summary["pareto_front"]}
     table = configurations(ds.dataset(out / "trials").to_table().to_pandas()).dropna(
-        subset=["quality.modes", "stability.seed_cv"])
+        subset=["quality.modes", "stability.seed_cv"]
+    )
     assert front and front <= set(table["config_id"])
     for config_id in front:
         me = table[table["config_id"] == config_id].iloc[0]
         q, cv = table["quality.modes"], table["stability.seed_cv"]
-        better = table[(q >= me["quality.modes"]) & (cv <= me["stability.seed_cv"])
-                       & ((q > me["quality.modes"]) | (cv < me["stability.seed_cv"]))]
+        better = table[
+            (q >= me["quality.modes"])
+            & (cv <= me["stability.seed_cv"])
+            & ((q > me["quality.modes"]) | (cv < me["stability.seed_cv"]))
+        ]
         assert better.empty, config_id
         entry = next(p for p in summary["pareto_front"] if p["config_id"] == config_id)
-        assert entry["family"] == "gan" and entry["seeds"] == 2 and entry["quality.modes"] == pytest.approx(
-            me["quality.modes"]) and entry["searched"] == {"gan.loss": me["config.gan.loss"],
-                                                           "optim.lr_g": me["config.optim.lr_g"]}
+        assert (
+            entry["family"] == "gan"
+            and entry["seeds"] == 2
+            and entry["quality.modes"] == pytest.approx(me["quality.modes"])
+            and entry["searched"] == {"gan.loss": me["config.gan.loss"], "optim.lr_g": me["config.optim.lr_g"]}
+        )
     assert "Pareto front (quality.modes max, stability.seed_cv min): " in seeds_run[0].stdout
     assert "estimate: " in seeds_run[0].stdout  # an objective known only at the end no longer hides the progress
     curve = pd.read_parquet(out / "budget_curve.parquet")
@@ -132,15 +151,26 @@ def test_asha_stops_a_losing_trial_and_says_so(asha_run: tuple[subprocess.Comple
 
 
 def test_asha_stopped_rows_carry_cost_provenance_and_stability(
-        asha_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    asha_run: tuple[subprocess.CompletedProcess, Path],
+) -> None:
     """A stopped trial's row holds what it spent and how it was scored as of its last evaluation, so study totals,
     the cost page and the early-stopping savings count it; and its quality provenance matches the others'."""
     _, out = asha_run
     trials = ds.dataset(out / "trials").to_table().to_pandas()
     stopped = trials[trials["status"] == "early_stopped"]
-    columns = ["cost.wall_s", "cost.device_s", "cost.params", "cost.train_flops", "cost.peak_mem_bytes",
-               "provenance.extractor", "provenance.n_generated", "provenance.sampler",
-               "stability.diverged", "stability.steps_to_diverge", "stability.grad_norm_max"]
+    columns = [
+        "cost.wall_s",
+        "cost.device_s",
+        "cost.params",
+        "cost.train_flops",
+        "cost.peak_mem_bytes",
+        "provenance.extractor",
+        "provenance.n_generated",
+        "provenance.sampler",
+        "stability.diverged",
+        "stability.steps_to_diverge",
+        "stability.grad_norm_max",
+    ]
     assert stopped[columns].notna().all().all(), stopped[columns]
     assert (stopped["cost.device_s"] > 0).all() and (stopped["cost.device"] == "cpu").all()
     assert (stopped["cost.gpu_share"] == 0.0).all() and (stopped["cost.visible_devices"] == "").all()

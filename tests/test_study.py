@@ -1,4 +1,5 @@
 """Study files: every shipped search space loads; broken ones name the file and key; the space runs in Optuna."""
+
 from __future__ import annotations
 
 import pickle
@@ -78,27 +79,45 @@ BROKEN = {  # name: (old, new, text the message must name besides the file)
     "malformed": ("fixed:\n", "fixed: [\n", ["malformed YAML"]),
     "budget_key": ("eval_every: 50}", "eval_every: 50, seed: 3}", ["budget.seed", "did you mean 'seeds'"]),
     "zero_seeds": ("eval_every: 50}", "eval_every: 50, seeds: 0}", ["budget.seeds", ">= 1"]),
-    "seed_metric_one_seed": ("  - {metric: quality.modes, mode: max}",
-                             "  - {metric: stability.seed_cv, mode: min}", ["budget.seeds", "needs >= 2 seeds"]),
+    "seed_metric_one_seed": (
+        "  - {metric: quality.modes, mode: max}",
+        "  - {metric: stability.seed_cv, mode: min}",
+        ["budget.seeds", "needs >= 2 seeds"],
+    ),
     "algorithm": ("fixed:\n", "search: {algorithm: tpee}\nfixed:\n", ["search.algorithm", "did you mean 'tpe'"]),
     "scheduler": ("fixed:\n", "search: {scheduler: hyperband}\nfixed:\n", ["search.scheduler", "asha"]),
     "grid_float": ("fixed:\n", "search: {algorithm: grid}\nfixed:\n", ["grid search", "step"]),
-    "asha_cost": ("  - {metric: quality.modes, mode: max}", "  - {metric: cost.wall_s, mode: min}\n"
-                  "search: {scheduler: asha}", ["search.scheduler", "quality.*"]),
+    "asha_cost": (
+        "  - {metric: quality.modes, mode: max}",
+        "  - {metric: cost.wall_s, mode: min}\nsearch: {scheduler: asha}",
+        ["search.scheduler", "quality.*"],
+    ),
     "family_twice": ("family: gan", "family: [gan, gan]", ["family", "twice"]),
-    "success_metric": ("budget:", "success: {metric: quality.mods, at_least: 20}\nbudget:",
-                       ["success.metric", "did you mean 'quality.modes'"]),
-    "success_bound": ("budget:", "success: {metric: quality.modes, at_least: many}\nbudget:",
-                      ["success.at_least", "expected a number"]),
-    "success_key": ("budget:", "success: {metric: quality.modes, atleast: 20}\nbudget:",
-                    ["success.atleast", "did you mean 'at_least'"]),
+    "success_metric": (
+        "budget:",
+        "success: {metric: quality.mods, at_least: 20}\nbudget:",
+        ["success.metric", "did you mean 'quality.modes'"],
+    ),
+    "success_bound": (
+        "budget:",
+        "success: {metric: quality.modes, at_least: many}\nbudget:",
+        ["success.at_least", "expected a number"],
+    ),
+    "success_key": (
+        "budget:",
+        "success: {metric: quality.modes, atleast: 20}\nbudget:",
+        ["success.atleast", "did you mean 'at_least'"],
+    ),
     "resources_key": ("fixed:\n", "resources: {worker: 2}\nfixed:\n", ["resources.worker", "did you mean 'workers'"]),
     "zero_workers": ("fixed:\n", "resources: {workers: 0}\nfixed:\n", ["resources.workers", ">= 1"]),
     "negative_retries": ("fixed:\n", "resources: {max_failures: -1}\nfixed:\n", ["resources.max_failures", ">= 0"]),
     "placement": ("fixed:\n", "resources: {placement: spred}\nfixed:\n", ["resources.placement", "'spread'"]),
     "gpus": ("fixed:\n", "resources: {gpus_per_worker: one}\nfixed:\n", ["resources.gpus_per_worker", "number"]),
-    "batch_over_workers": ("fixed:\n", "resources: {workers: 3}\nfixed:\n",
-                           ["train.batch_size 64 does not split over 3 workers", "multiples of 3"]),
+    "batch_over_workers": (
+        "fixed:\n",
+        "resources: {workers: 3}\nfixed:\n",
+        ["train.batch_size 64 does not split over 3 workers", "multiples of 3"],
+    ),
 }
 
 
@@ -160,8 +179,9 @@ def test_define_by_run_pickles(tmp_path: Path) -> None:
     define = DefineByRun(study.space, study.run_settings(study.dry_run))
     clone = pickle.loads(pickle.dumps(define))
     assert clone == define
-    trial = optuna.trial.FixedTrial({"gan.loss": "hinge", "gan.penalty": "r1", "gan.penalty_weight": 1.0,
-                                     "optim.lr_g": 1e-3, "gan.d_steps": 2})
+    trial = optuna.trial.FixedTrial(
+        {"gan.loss": "hinge", "gan.penalty": "r1", "gan.penalty_weight": 1.0, "optim.lr_g": 1e-3, "gan.d_steps": 2}
+    )
     assert clone(trial) == define(trial)
 
 
@@ -206,14 +226,17 @@ def test_space_key_of_one_family_only_is_rejected_in_a_families_study(tmp_path: 
 
 
 def test_success_threshold_is_read(tmp_path: Path) -> None:
-    study = load_study(_write(tmp_path, BASE.replace("budget:", "success: {metric: quality.modes, at_least: 20}\nbudget:")))
+    study = load_study(
+        _write(tmp_path, BASE.replace("budget:", "success: {metric: quality.modes, at_least: 20}\nbudget:"))
+    )
     assert study.success == ("quality.modes", "at_least", 20.0)
     assert load_study(_write(tmp_path, BASE)).success is None
 
 
 def test_seeds_and_scheduler_are_read(tmp_path: Path) -> None:
     text = BASE.replace("eval_every: 50}", "eval_every: 50, seeds: 3}").replace(
-        "fixed:\n", "search: {algorithm: qmc, scheduler: asha, grace_evals: 1}\nfixed:\n")
+        "fixed:\n", "search: {algorithm: qmc, scheduler: asha, grace_evals: 1}\nfixed:\n"
+    )
     study = load_study(_write(tmp_path, text))
     assert (study.budget.seeds, study.dry_run.seeds) == (3, 1)
     assert (study.algorithm, study.scheduler, study.grace_evals) == ("qmc", "asha", 1)
@@ -222,15 +245,22 @@ def test_seeds_and_scheduler_are_read(tmp_path: Path) -> None:
 def test_resources_default_and_data_parallel(tmp_path: Path) -> None:
     study = load_study(_write(tmp_path, BASE))
     assert (study.workers, study.max_failures, study.distributed, study.trial_cpus) == (1, 2, False, 1)
-    text = BASE.replace("fixed:\n", "resources: {workers: 4, cpus_per_trial: 2, placement: spread, max_failures: 0}\n"
-                                     "fixed:\n")
+    text = BASE.replace(
+        "fixed:\n", "resources: {workers: 4, cpus_per_trial: 2, placement: spread, max_failures: 0}\nfixed:\n"
+    )
     study = load_study(_write(tmp_path, text))
     assert (study.workers, study.placement, study.max_failures, study.distributed, study.trial_cpus) == (
-        4, "spread", 0, True, 8)
+        4,
+        "spread",
+        0,
+        True,
+        8,
+    )
     asha = load_study(_write(tmp_path, text.replace("fixed:\n", "search: {scheduler: asha}\nfixed:\n", 1)))
     assert (asha.scheduler, asha.distributed) == ("asha", True)  # its trials report every evaluation to Tune
     searched = text.replace("  gan.d_steps: {int: [1, 3]}", "  train.batch_size: {choice: [64, 128, 30]}").replace(
-        "  train.batch_size: 64\n", "")
+        "  train.batch_size: 64\n", ""
+    )
     with pytest.raises(ConfigError, match="train.batch_size 30 does not split over 4 workers"):
         load_study(_write(tmp_path, searched))
 

@@ -1,5 +1,6 @@
 """A study's data set: checked before anything is written, loaded once and shared with every trial, and a data
 error inside trials fails each of them once (not retried as a lost process); every trial failed exits non-zero."""
+
 from __future__ import annotations
 
 import subprocess
@@ -39,8 +40,9 @@ def _study(root: Path, path: str = "", space: str = LR) -> Path:
     return study
 
 
-def test_validate_refuses_a_data_path_that_is_not_there(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_validate_refuses_a_data_path_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["validate", str(_study(tmp_path, "nowhere.npy"))]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -49,8 +51,9 @@ def test_validate_refuses_a_data_path_that_is_not_there(tmp_path: Path, capsys: 
     assert main(["validate", str(tmp_path / "s.yaml")]) == 0
 
 
-def test_a_bad_data_set_fails_the_dry_run_before_anything_is_written(tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture) -> None:
+def test_a_bad_data_set_fails_the_dry_run_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     (tmp_path / "empty").mkdir()
     out = tmp_path / "out"
     assert main(["dry-run", str(_study(tmp_path, str(tmp_path / "empty"))), "--out", str(out)]) == 2
@@ -92,15 +95,21 @@ space:
 
 @pytest.mark.ray
 def test_a_setting_that_does_not_fit_the_data_fails_each_trial_once_and_the_study_exits_non_zero(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """The user's error, the same on every try: each trial fails once with the message (no 'lost its process'
     retries), and a study whose every trial failed exits 1."""
     (tmp_path / "s.yaml").write_text(VAE_ON_POINTS)
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", str(tmp_path / "s.yaml"), "--out",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genbench", "dry-run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "lost its process" not in proc.stdout and "every trial failed" in proc.stderr
     trials = ds.dataset(tmp_path / "out" / "trials", format="parquet").to_table().to_pandas()
     assert len(trials) == 3 and set(trials["status"]) == {"failed"}
-    assert trials["error"].str.contains("vae.likelihood: '(?:bernoulli|categorical)' needs image data").all(), \
-        trials["error"].tolist()
+    assert trials["error"].str.contains("vae.likelihood: '(?:bernoulli|categorical)' needs image data").all(), trials[
+        "error"
+    ].tolist()

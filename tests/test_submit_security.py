@@ -1,4 +1,5 @@
 """`submit` ships code, not secrets: the upload, the job's record, credentials in URIs, and where the token goes."""
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,49 @@ from genbench.errors import ConfigError, GenbenchError
 
 ROOT = Path(__file__).resolve().parents[1]
 PEM = "-----BEGIN " + "PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END " + "PRIVATE KEY-----\n"
-SECRET_FILES = (".env", ".env.production", "prod.env", "server.pem", "tls.key", "id_rsa", "id_ed25519.pub", ".netrc",
-                "credentials", "gcp-credentials.json", "my-service-account.json", "client_secret_123.json",
-                ".aws/credentials", ".aws/config", ".ssh/id_ecdsa", ".ssh/config", ".config/gcloud/adc.json",
-                ".ray/auth_token", ".kube/config", ".git-credentials", "platform/genbench/.env")
-DATA_FILES = ("results/study/trials/part-1.parquet", "data/images.bin", "data/notes.txt", "arrays.npy", "arrays.npz",
-              "model.pt", "table.parquet", "platform/genbench/samples.npz", "wheels/torch.whl")
-CODE_FILES = ("README.md", "pyproject.toml", "platform/genbench/cli.py", "platform/genbench/data/files.py",
-              "platform/genbench/results/store.py", "search_spaces/s.yaml", "clusters/c.yaml")
+SECRET_FILES = (
+    ".env",
+    ".env.production",
+    "prod.env",
+    "server.pem",
+    "tls.key",
+    "id_rsa",
+    "id_ed25519.pub",
+    ".netrc",
+    "credentials",
+    "gcp-credentials.json",
+    "my-service-account.json",
+    "client_secret_123.json",
+    ".aws/credentials",
+    ".aws/config",
+    ".ssh/id_ecdsa",
+    ".ssh/config",
+    ".config/gcloud/adc.json",
+    ".ray/auth_token",
+    ".kube/config",
+    ".git-credentials",
+    "platform/genbench/.env",
+)
+DATA_FILES = (
+    "results/study/trials/part-1.parquet",
+    "data/images.bin",
+    "data/notes.txt",
+    "arrays.npy",
+    "arrays.npz",
+    "model.pt",
+    "table.parquet",
+    "platform/genbench/samples.npz",
+    "wheels/torch.whl",
+)
+CODE_FILES = (
+    "README.md",
+    "pyproject.toml",
+    "platform/genbench/cli.py",
+    "platform/genbench/data/files.py",
+    "platform/genbench/results/store.py",
+    "search_spaces/s.yaml",
+    "clusters/c.yaml",
+)
 
 
 def _repo(root: Path) -> Path:
@@ -43,8 +79,9 @@ def _ray_zip(root: Path, tmp: Path) -> set[str]:
     from genbench.cluster.jobs import EXCLUDES
 
     package = tmp / "package.zip"
-    create_package(str(root), package, include_gitignore=True,
-                   excludes=ray_constants.get_runtime_env_default_excludes() + EXCLUDES)
+    create_package(
+        str(root), package, include_gitignore=True, excludes=ray_constants.get_runtime_env_default_excludes() + EXCLUDES
+    )
     return {n for n in zipfile.ZipFile(package).namelist() if not n.endswith("/")}
 
 
@@ -83,8 +120,7 @@ def test_a_private_key_under_any_name_is_refused(tmp_path: Path) -> None:
     from genbench.cluster.jobs import upload_files
 
     root = _repo(tmp_path / "repo")
-    (root / "platform" / "prod-1234-abcd.json").write_text(json.dumps({"type": "service_account",
-                                                                        "private_key": PEM}))
+    (root / "platform" / "prod-1234-abcd.json").write_text(json.dumps({"type": "service_account", "private_key": PEM}))
     with pytest.raises(GenbenchError, match=r"platform/prod-1234-abcd.json holds a private key"):
         upload_files(root)
 
@@ -95,11 +131,14 @@ def _profile(tmp_path: Path, body: str, name: str = "p.yaml") -> Path:
     return path
 
 
-def test_show_upload_lists_every_file_and_the_total_without_a_cluster(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture) -> None:
+def test_show_upload_lists_every_file_and_the_total_without_a_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     profile = _profile(tmp_path, "")  # its address answers nothing: a listing must not need it
-    assert main(["submit", str(ROOT / "search_spaces/gan_stability.yaml"), "--cluster", str(profile),
-                 "--show-upload"]) == 0
+    assert (
+        main(["submit", str(ROOT / "search_spaces/gan_stability.yaml"), "--cluster", str(profile), "--show-upload"])
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     files = {line.split()[-1]: int(line.split()[0]) for line in out[:-1]}
     assert "platform/genbench/cli.py" in files and "tests/test_submit_security.py" in files
@@ -107,16 +146,24 @@ def test_show_upload_lists_every_file_and_the_total_without_a_cluster(tmp_path: 
     assert out[-1].startswith(f"Upload: {len(files)} files, ") and "nothing was submitted" in out[-1]
 
 
-@pytest.mark.parametrize("body, key, why", [
-    ("  env: {AWS_SECRET_ACCESS_KEY: abc}\n", "genbench.env.AWS_SECRET_ACCESS_KEY", "name says it holds a credential"),
-    ("  env: {AWS_ACCESS_KEY_ID: AKIAABCDEFGHIJKLMNOP}\n", "genbench.env.AWS_ACCESS_KEY_ID", "credential"),
-    ("  env: {HF_TOKEN: hf_abc}\n", "genbench.env.HF_TOKEN", "credential"),
-    ("  env: {DATA_URL: 'https://user:pw@data.example/x'}\n", "genbench.env.DATA_URL", "URI with credentials"),
-    ("  env: {EXTRA: AKIAABCDEFGHIJKLMNOP}\n", "genbench.env.EXTRA", "access token"),
-    ("  pip: ['--index-url https://TOKEN123@pypi.example/simple']\n", "genbench.pip[0]", "credentials in a URI"),
-])
-def test_a_secret_in_a_profile_is_refused_naming_the_key_and_the_fix(tmp_path: Path, body: str, key: str,
-                                                                     why: str) -> None:
+@pytest.mark.parametrize(
+    "body, key, why",
+    [
+        (
+            "  env: {AWS_SECRET_ACCESS_KEY: abc}\n",
+            "genbench.env.AWS_SECRET_ACCESS_KEY",
+            "name says it holds a credential",
+        ),
+        ("  env: {AWS_ACCESS_KEY_ID: AKIAABCDEFGHIJKLMNOP}\n", "genbench.env.AWS_ACCESS_KEY_ID", "credential"),
+        ("  env: {HF_TOKEN: hf_abc}\n", "genbench.env.HF_TOKEN", "credential"),
+        ("  env: {DATA_URL: 'https://user:pw@data.example/x'}\n", "genbench.env.DATA_URL", "URI with credentials"),
+        ("  env: {EXTRA: AKIAABCDEFGHIJKLMNOP}\n", "genbench.env.EXTRA", "access token"),
+        ("  pip: ['--index-url https://TOKEN123@pypi.example/simple']\n", "genbench.pip[0]", "credentials in a URI"),
+    ],
+)
+def test_a_secret_in_a_profile_is_refused_naming_the_key_and_the_fix(
+    tmp_path: Path, body: str, key: str, why: str
+) -> None:
     with pytest.raises(ConfigError) as refused:
         load_profile(_profile(tmp_path, body))
     message = str(refused.value)
@@ -124,9 +171,14 @@ def test_a_secret_in_a_profile_is_refused_naming_the_key_and_the_fix(tmp_path: P
     assert "identity" in message and str(tmp_path / "p.yaml") in message
 
 
-@pytest.mark.parametrize("storage", ["s3://AKIAABCDEFGHIJKLMNOP:wJalrXUtnFEMIK@bucket/studies",
-                                     "s3://bucket/studies?access_key=a&secret_key=b",
-                                     "gs://bucket/x?access_token=ya29.abc"])
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "s3://AKIAABCDEFGHIJKLMNOP:wJalrXUtnFEMIK@bucket/studies",
+        "s3://bucket/studies?access_key=a&secret_key=b",
+        "gs://bucket/x?access_token=ya29.abc",
+    ],
+)
 def test_credentials_in_a_storage_uri_are_refused(tmp_path: Path, storage: str) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(f"genbench:\n  name: p\n  storage: '{storage}'\n")
@@ -150,12 +202,19 @@ def test_the_job_names_its_credentials_and_ships_none(tmp_path: Path, monkeypatc
 
     value = secrets.token_hex(20)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", value)  # on the submitting machine: it stays there
-    profile = load_profile(_profile(tmp_path, "  env: {AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9000'}\n"
-                                              "  credentials_env: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]\n"))
+    profile = load_profile(
+        _profile(
+            tmp_path,
+            "  env: {AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9000'}\n"
+            "  credentials_env: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]\n",
+        )
+    )
     env = runtime_env(str(ROOT / "search_spaces/gan_stability.yaml"), profile)
     assert value not in json.dumps(env) and env["env_vars"]["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:9000"
-    assert json.loads(env["env_vars"]["GENBENCH_CLUSTER"])["credentials_env"] == ["AWS_ACCESS_KEY_ID",
-                                                                                  "AWS_SECRET_ACCESS_KEY"]
+    assert json.loads(env["env_vars"]["GENBENCH_CLUSTER"])["credentials_env"] == [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ]
     built = Profile(name="code", source="", storage="s3://b", env={"DB_PASSWORD": "x"})  # not from a file
     with pytest.raises(GenbenchError, match="DB_PASSWORD: its name says it holds a credential"):
         runtime_env(str(ROOT / "search_spaces/gan_stability.yaml"), built)
@@ -207,8 +266,9 @@ def _network_address() -> str:
     return "" if address.startswith("127.") else address
 
 
-def test_the_token_is_not_sent_over_plain_http_beyond_this_machine(monkeypatch: pytest.MonkeyPatch,
-                                                                     capsys: pytest.CaptureFixture) -> None:
+def test_the_token_is_not_sent_over_plain_http_beyond_this_machine(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     address = _network_address()
     if not address:
         pytest.skip("this machine has no network address to stand for another host")

@@ -1,4 +1,5 @@
 """A real sweep on a private local Ray through the CLI: Parquet rows, a diverged trial recorded, dashboards built."""
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,13 @@ def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comple
     study = root / "tiny.yaml"
     study.write_text(TINY_STUDY)
     out = root / "results"
-    proc = subprocess.run([sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=root)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+    )
     return proc, out
 
 
@@ -52,11 +58,16 @@ def test_dry_run_estimates_its_length_and_names_its_winner(dry_run: tuple[subpro
     """An estimate from the first evaluation window (step 20 of 40), then the best configuration with its family,
     searched keys (gan.penalty_weight only where gan.penalty is r1) and non-default keys, as summary.yaml holds it."""
     proc, out = dry_run
-    assert re.search(r"^\[dry-run tiny_ray\] estimate: ~\d:\d\d:\d\d left for \d trials, \d at once \(trial \w+ "
-                     r"reached step 20 of 40 in \d+ s, its first evaluation window", proc.stdout, re.M), proc.stdout
+    assert re.search(
+        r"^\[dry-run tiny_ray\] estimate: ~\d:\d\d:\d\d left for \d trials, \d at once \(trial \w+ "
+        r"reached step 20 of 40 in \d+ s, its first evaluation window",
+        proc.stdout,
+        re.M,
+    ), proc.stdout
     best = yaml.safe_load((out / "summary.yaml").read_text())["best"]
     assert set(best["searched"]) == {"gan.loss", "gan.penalty", "optim.lr_g"} | (
-        {"gan.penalty_weight"} if best["searched"]["gan.penalty"] == "r1" else set())
+        {"gan.penalty_weight"} if best["searched"]["gan.penalty"] == "r1" else set()
+    )
     assert best["not_default"]["gan.g_width"] == 16 and best["config"]["optim.lr_g"] == best["searched"]["optim.lr_g"]
     lines = proc.stdout.splitlines()
     i = lines.index(next(line for line in lines if line.startswith("Best configuration: ")))
@@ -71,13 +82,23 @@ def test_one_row_per_trial_with_config_status_and_quality(dry_run: tuple[subproc
     _, out = dry_run
     trials = ds.dataset(out / "trials", format="parquet").to_table().to_pandas()
     assert len(trials) == 4 and trials["trial_id"].is_unique
-    assert {"config.gan.loss", "config.optim.lr_g", "config.train.steps", "quality.modes", "quality.hq_fraction",
-            "stability.diverged", "cost.wall_s", "status"} <= set(trials.columns)
+    assert {
+        "config.gan.loss",
+        "config.optim.lr_g",
+        "config.train.steps",
+        "quality.modes",
+        "quality.hq_fraction",
+        "stability.diverged",
+        "cost.wall_s",
+        "status",
+    } <= set(trials.columns)
     assert set(trials["status"]) <= {"completed", "diverged"}
     assert (trials["config.train.steps"] == 40).all()
 
 
-def test_unstable_trials_end_diverged_and_stable_ones_complete(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+def test_unstable_trials_end_diverged_and_stable_ones_complete(
+    dry_run: tuple[subprocess.CompletedProcess, Path],
+) -> None:
     _, out = dry_run
     trials = ds.dataset(out / "trials", format="parquet").to_table().to_pandas()
     huge = trials["config.optim.lr_g"] == 100.0

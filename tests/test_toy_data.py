@@ -1,4 +1,5 @@
 """Toy 2D mixtures: exact published geometry, spread, fixed seeds, registry descriptions."""
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,9 @@ def _load(name: str, n_train: int = 2000, n_test: int = 500):
 
 def test_ring8_modes_on_unit_circle() -> None:
     data = _load("ring8")
-    expected = torch.tensor([[math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8)] for i in range(8)],
-                            dtype=torch.float64).float()
+    expected = torch.tensor(
+        [[math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8)] for i in range(8)], dtype=torch.float64
+    ).float()
     assert data.modes is not None and torch.equal(data.modes, expected)
     assert torch.allclose(data.modes.norm(dim=1), torch.ones(8))
     assert data.sigma == 0.01

@@ -1,4 +1,5 @@
 """The single-run entry point and the loop: reports, reproducibility, divergence and failure as outcomes."""
+
 from __future__ import annotations
 
 import math

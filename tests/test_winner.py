@@ -1,5 +1,6 @@
 """The winner named (summary.yaml, the sweep's last lines, the index page), the family table, progress and ETA: on
 rows written the way a real multi-family sweep writes them (trial_row, two seeds, diverged and stopped runs)."""
+
 from __future__ import annotations
 
 import io
@@ -46,10 +47,23 @@ RUNS: dict[str, tuple[str, float, list[tuple[str, int, float, float]]]] = {
 def _rows(study: Any, config_id: str) -> list[dict[str, Any]]:
     family, lr, seeds = RUNS[config_id]
     settings_ = {**study.run_settings(study.dry_run), "family": family, "optim.lr": lr}
-    return [trial_row(study, seed_trial_id(config_id, seed, 2), {**settings_, "seed": seed},
-                      {"config_id": config_id, "status": status, "steps": steps, "likelihood.nll": nll,
-                       "quality.swd": swd, "start_time": 0.0, "end_time": 1.0})
-            for seed, (status, steps, nll, swd) in enumerate(seeds)]
+    return [
+        trial_row(
+            study,
+            seed_trial_id(config_id, seed, 2),
+            {**settings_, "seed": seed},
+            {
+                "config_id": config_id,
+                "status": status,
+                "steps": steps,
+                "likelihood.nll": nll,
+                "quality.swd": swd,
+                "start_time": 0.0,
+                "end_time": 1.0,
+            },
+        )
+        for seed, (status, steps, nll, swd) in enumerate(seeds)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +73,15 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str, dict[str,
     (root / "study.yaml").write_text(STUDY)
     study = load_study(str(root / "study.yaml"))
     store = ResultsStore(str(root / "results"))
-    store.write_study({"study": study.name, "family": study.families, "budget": vars(study.dry_run),
-                       "objectives": [{"metric": m, "mode": d} for m, d in study.objectives],
-                       "space": study.raw["space"]})
+    store.write_study(
+        {
+            "study": study.name,
+            "family": study.families,
+            "budget": vars(study.dry_run),
+            "objectives": [{"metric": m, "mode": d} for m, d in study.objectives],
+            "space": study.raw["space"],
+        }
+    )
     for config_id in RUNS:
         store.write_config(config_id, _rows(study, config_id), [])
     return study, store.uri, summarise(study, study.dry_run, store, None)
@@ -95,27 +115,50 @@ def test_summary_pareto_front_holds_full_configurations_best_first(sweep: tuple[
 def test_the_sweep_prints_the_winner_and_the_front_by_name(sweep: tuple[Any, str, dict[str, Any]]) -> None:
     _, _, summary = sweep
     lines = describe(summary, "0:01:00")
-    assert lines[0] == ("Done: 5 trials (10 runs: 2 seeds each) (3 completed, 1 diverged, 1 early_stopped) in "
-                        "0:01:00; best likelihood.nll = 1.6 (trial c2)")
+    assert lines[0] == (
+        "Done: 5 trials (10 runs: 2 seeds each) (3 completed, 1 diverged, 1 early_stopped) in "
+        "0:01:00; best likelihood.nll = 1.6 (trial c2)"
+    )
     assert lines[1] == "Best configuration: flow (trial c2, 2 seeds): likelihood.nll 1.6, quality.swd 0.55"
     assert lines[2] == "  searched: optim.lr 0.002; not at the family's default: train.batch_size 64"
-    assert lines[3] == ("Pareto front (likelihood.nll min, quality.swd min): 2 configurations that no other beats on "
-                        "every objective")
-    assert lines[4:8] == ["  flow (trial c2, 2 seeds): likelihood.nll 1.6, quality.swd 0.55",
-                          "    searched: optim.lr 0.002; not at the family's default: train.batch_size 64",
-                          "  flow (trial c5, 2 seeds): likelihood.nll 1.85, quality.swd 0.225",
-                          "    searched: optim.lr 0.0005; not at the family's default: train.batch_size 64"]
+    assert lines[3] == (
+        "Pareto front (likelihood.nll min, quality.swd min): 2 configurations that no other beats on every objective"
+    )
+    assert lines[4:8] == [
+        "  flow (trial c2, 2 seeds): likelihood.nll 1.6, quality.swd 0.55",
+        "    searched: optim.lr 0.002; not at the family's default: train.batch_size 64",
+        "  flow (trial c5, 2 seeds): likelihood.nll 1.85, quality.swd 0.225",
+        "    searched: optim.lr 0.0005; not at the family's default: train.batch_size 64",
+    ]
     flagged = describe({**summary, "best": {**summary["best"], "status": "diverged"}}, "0:01:00")
     assert flagged[1].startswith("Best configuration: flow (trial c2, 2 seeds, not completed: diverged): ")
 
 
 def test_settings_of_a_row_keep_searched_and_non_default_keys_only() -> None:
-    row = pd.Series({"family": "vae", "seed": 3, "config.vae.latent_dim": 16.0, "config.vae.beta": 1.0,
-                     "config.flow.hidden": math.nan, "config.optim.lr": 1e-3, "config.train.steps": 40,
-                     "config.data.n_train": 600, "config.vae.activation": "silu"})
+    row = pd.Series(
+        {
+            "family": "vae",
+            "seed": 3,
+            "config.vae.latent_dim": 16.0,
+            "config.vae.beta": 1.0,
+            "config.flow.hidden": math.nan,
+            "config.optim.lr": 1e-3,
+            "config.train.steps": 40,
+            "config.data.n_train": 600,
+            "config.vae.activation": "silu",
+        }
+    )
     config = config_of(row)
-    assert config == {"family": "vae", "seed": 3, "vae.latent_dim": 16, "vae.beta": 1.0, "optim.lr": 1e-3,
-                      "train.steps": 40, "data.n_train": 600, "vae.activation": "silu"}
+    assert config == {
+        "family": "vae",
+        "seed": 3,
+        "vae.latent_dim": 16,
+        "vae.beta": 1.0,
+        "optim.lr": 1e-3,
+        "train.steps": 40,
+        "data.n_train": 600,
+        "vae.activation": "silu",
+    }
     searched, other = settings(config, {"family": {}, "optim.lr": {}, "vae.beta": {"family": ["flow"]}})
     assert searched == {"optim.lr": 1e-3}  # at the default, but searched: shown; vae.beta: not searched for a vae
     assert other == {"vae.latent_dim": 16, "vae.activation": "silu"}  # beta at its default; steps, data: the study's
@@ -143,8 +186,15 @@ def test_family_table_separates_the_best_configuration_from_the_runs(sweep: tupl
 
 def test_one_seed_best_configuration_is_its_single_run() -> None:
     """The issue's case: with one seed the best configuration's value is its run, not the family's average."""
-    trials = pd.DataFrame({"trial_id": ["a", "b", "c"], "config_id": ["a", "b", "c"], "family": "flow",
-                           "status": "completed", "quality.fd": [23.3, 40.0, 49.5]})
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["a", "b", "c"],
+            "config_id": ["a", "b", "c"],
+            "family": "flow",
+            "status": "completed",
+            "quality.fd": [23.3, 40.0, 49.5],
+        }
+    )
     rows, _ = family_table(trials, {"objectives": [{"metric": "quality.fd", "mode": "min"}]})
     flow = dict(rows)["flow"]
     assert flow["quality"].value == 23.3 and flow["quality"].interval is None
@@ -154,8 +204,16 @@ def test_one_seed_best_configuration_is_its_single_run() -> None:
 
 def test_the_table_shows_mode_collapse_and_likelihood_only_where_a_family_measured_them() -> None:
     """A VAE/flow study has no mode statistic: no such column (or caption words); a GAN study no likelihood."""
-    trials = pd.DataFrame({"trial_id": ["a", "b"], "config_id": ["a", "b"], "family": ["vae", "flow"],
-                           "status": "completed", "quality.fd": [3.0, 4.0], "likelihood.bpd": [4.5, 3.9]})
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["a", "b"],
+            "config_id": ["a", "b"],
+            "family": ["vae", "flow"],
+            "status": "completed",
+            "quality.fd": [3.0, 4.0],
+            "likelihood.bpd": [4.5, 3.9],
+        }
+    )
     rows, caption = family_table(trials, {"objectives": [{"metric": "quality.fd", "mode": "min"}]})
     page = to_html(rows, caption)
     assert "mode" not in to_text(rows) and "mode" not in page and "likelihood" in page
@@ -177,9 +235,9 @@ def test_index_page_names_the_winner_every_objective_and_the_budget(sweep: tuple
     front = index.split('id="pareto-front"')[1].split("</table>")[0]
     assert front.count("<tr>") == 3 and "c5" in front  # a header and its two members
     assert budget_words({"trials": 8, "steps": 600}) == "8 trials x 600 steps, 1 seed each"
-    assert budget_words({"trials": 5, "steps": 1000, "eval_every": 500, "seeds": 2},
-                        {"train.steps": 100, "eval.every": 50}) == ("5 trials x 100 steps, evaluated every 50 steps, "
-                                                                    "2 seeds each")  # --set over the budget
+    assert budget_words(
+        {"trials": 5, "steps": 1000, "eval_every": 500, "seeds": 2}, {"train.steps": 100, "eval.every": 50}
+    ) == ("5 trials x 100 steps, evaluated every 50 steps, 2 seeds each")  # --set over the budget
 
 
 class Clock:
@@ -203,8 +261,10 @@ def test_progress_estimates_at_the_first_window_and_its_eta_does_not_grow_while_
     clock.now = 10.0
     progress.advanced("a", 50)  # its first evaluation window: 20 s a trial
     estimate = out.getvalue().splitlines()[-1]
-    assert estimate == ("[dry-run x] estimate: ~0:00:35 left for 4 trials, 2 at once (trial a reached step 50 of "
-                        "100 in 10 s, its first evaluation window: ~0:00:20 a trial)")  # 3.5 trials x 20 s / 2
+    assert estimate == (
+        "[dry-run x] estimate: ~0:00:35 left for 4 trials, 2 at once (trial a reached step 50 of "
+        "100 in 10 s, its first evaluation window: ~0:00:20 a trial)"
+    )  # 3.5 trials x 20 s / 2
     lefts = []
     for now in (12.0, 20.0, 30.0):  # no report meanwhile: the time left counts down
         clock.now = now
@@ -230,8 +290,9 @@ def test_progress_without_evaluation_windows_estimates_from_the_first_completed_
     clock.now = 30.0
     progress.finished("a", "completed", {})
     estimate, line = out.getvalue().splitlines()
-    assert estimate == ("[sweep y] estimate: ~0:01:00 left for 2 trials, 1 at once (trial a completed in 30 s: "
-                        "~0:00:30 a trial)")
+    assert estimate == (
+        "[sweep y] estimate: ~0:01:00 left for 2 trials, 1 at once (trial a completed in 30 s: ~0:00:30 a trial)"
+    )
     assert line.endswith("0:00:30 elapsed, ~0:01:00 left")
     progress.trial_started("b")
     clock.now = 100.0  # b runs longer than the estimate and has not reported: said so, not '0:00:00 left'

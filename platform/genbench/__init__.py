@@ -1,4 +1,5 @@
 """genbench: distributed benchmark and hyperparameter search for generative model families."""
+
 from __future__ import annotations
 
 

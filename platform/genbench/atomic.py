@@ -1,4 +1,5 @@
 """Crash-safe local files: a temporary file beside the target, fsynced, renamed over it; one builder per file."""
+
 from __future__ import annotations
 
 import contextlib

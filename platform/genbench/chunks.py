@@ -1,4 +1,5 @@
 """Bounded-memory evaluation: how many rows fit a chunk, and functions mapped over a tensor in chunks."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The `genbench` command line: argument parsing and user-facing output; the work lives in the package."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,30 +24,52 @@ EPILOG = """examples:
 def _add_study_args(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("space", metavar="SPACE.yaml", help="study file (see search_spaces/)")
     p.add_argument("--out", metavar="DIR", help=out_help)
-    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                   help="override a run setting for every trial, e.g. --set train.batch_size=128, or the trials' "
-                        "resources, e.g. --set resources.gpus_per_trial=0.25 (repeatable)")
-    p.add_argument("--resume", action="store_true",
-                   help="complete an interrupted study in --out: finished trials are kept, unfinished ones rerun, "
-                        "the search continues from the Optuna journal")
-    p.add_argument("--address", metavar="HOST:PORT",
-                   help="run the trials on this existing Ray cluster (its GCS address, or 'auto' on a node of it) "
-                        "instead of a private local Ray; default $RAY_ADDRESS. --out must be a path every node "
-                        "sees, or a URI such as s3://bucket/prefix")
-    p.add_argument("--max-failures", type=int, metavar="N",
-                   help="times a trial whose process or node dies is run again (default: the study's "
-                        "resources.max_failures, else 2)")
-    p.add_argument("--cluster", metavar="FILE",
-                   help="cluster file (see clusters/): its trial_resources fill in what the study's resources: "
-                        "leaves out, its storage is the default --out, its max_nodes tell how far the cluster grows, "
-                        "its price gives every row cost.usd")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a run setting for every trial, e.g. --set train.batch_size=128, or the trials' "
+        "resources, e.g. --set resources.gpus_per_trial=0.25 (repeatable)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="complete an interrupted study in --out: finished trials are kept, unfinished ones rerun, "
+        "the search continues from the Optuna journal",
+    )
+    p.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="run the trials on this existing Ray cluster (its GCS address, or 'auto' on a node of it) "
+        "instead of a private local Ray; default $RAY_ADDRESS. --out must be a path every node "
+        "sees, or a URI such as s3://bucket/prefix",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        metavar="N",
+        help="times a trial whose process or node dies is run again (default: the study's "
+        "resources.max_failures, else 2)",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="FILE",
+        help="cluster file (see clusters/): its trial_resources fill in what the study's resources: "
+        "leaves out, its storage is the default --out, its max_nodes tell how far the cluster grows, "
+        "its price gives every row cost.usd",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="genbench", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="genbench",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Benchmark and hyperparameter search for generative model families, on Ray Tune + Optuna. "
-                    "Results land in Parquet; dashboards are static HTML.")
+        "Results land in Parquet; dashboards are static HTML.",
+    )
     from genbench import __version__
 
     parser.add_argument("--version", action="version", version=f"genbench {__version__}")
@@ -59,15 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", help="family name (see: genbench list families)")
     p.add_argument("--data", help="dataset name (see: genbench list datasets)")
     p.add_argument("--preset", help="named variant for the GAN, e.g. wgan_gp (see: genbench list gan-variants)")
-    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                   help="run setting, e.g. --set optim.lr_g=1e-4 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="run setting, e.g. --set optim.lr_g=1e-4 (repeatable)",
+    )
     p.add_argument("--out", metavar="DIR", help="results directory (default: results/train-<family>-<data>)")
     _add_worker_args(p)
     _add_cluster_commands(sub)
     p = sub.add_parser("dashboard", help="build (and with --serve, serve) the HTML dashboards of a results directory")
     p.add_argument("results", metavar="RESULTS", help="results directory written by dry-run, sweep or train")
-    p.add_argument("--serve", action="store_true",
-                   help="serve the site on 127.0.0.1 and rebuild it whenever the results change (Ctrl-C stops)")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the site on 127.0.0.1 and rebuild it whenever the results change (Ctrl-C stops)",
+    )
     p.add_argument("--port", type=int, default=8050, help="port for --serve (default 8050; 0 picks a free one)")
     p = sub.add_parser("report", help="print the measured family comparison table of a results directory")
     p.add_argument("results", metavar="RESULTS", help="results directory written by dry-run, sweep or train")
@@ -89,8 +121,15 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="time the platform's own costs against baselines run beside them (ratios)")
     p.add_argument("--quick", action="store_true", help="small versions of every case (a few minutes on 2 CPUs)")
     p.add_argument("--json", metavar="FILE", help="report file (default: benchmarks/results/bench[-quick].json)")
-    p.add_argument("--case", dest="cases", metavar="NAME", nargs="+", action="extend", default=[],
-                   help=f"run only these cases (repeatable): {', '.join(BENCH_CASES)}")
+    p.add_argument(
+        "--case",
+        dest="cases",
+        metavar="NAME",
+        nargs="+",
+        action="extend",
+        default=[],
+        help=f"run only these cases (repeatable): {', '.join(BENCH_CASES)}",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,8 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     from genbench.errors import GenbenchError
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "dry-run": cmd_sweep, "sweep": cmd_sweep, "train": cmd_train, "dashboard": cmd_dashboard, "report": cmd_report,
-        "validate": cmd_validate, "list": cmd_list, "submit": cmd_submit, "jobs": cmd_jobs, "bench": cmd_bench}
+        "dry-run": cmd_sweep,
+        "sweep": cmd_sweep,
+        "train": cmd_train,
+        "dashboard": cmd_dashboard,
+        "report": cmd_report,
+        "validate": cmd_validate,
+        "list": cmd_list,
+        "submit": cmd_submit,
+        "jobs": cmd_jobs,
+        "bench": cmd_bench,
+    }
     try:
         code = handlers[args.command](args)
         sys.stdout.flush()  # inside the try: a reader that went away fails here, not in the interpreter's exit
@@ -118,9 +166,16 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from genbench.commands import study_command, sweep_address
 
-    return study_command(args.space, dry_run=args.command == "dry-run", out=args.out, overrides=args.overrides,
-                         resume=args.resume, address=sweep_address(args.address), max_failures=args.max_failures,
-                         cluster=args.cluster)
+    return study_command(
+        args.space,
+        dry_run=args.command == "dry-run",
+        out=args.out,
+        overrides=args.overrides,
+        resume=args.resume,
+        address=sweep_address(args.address),
+        max_failures=args.max_failures,
+        cluster=args.cluster,
+    )
 
 
 def _add_worker_args(p: argparse.ArgumentParser) -> None:
@@ -128,12 +183,23 @@ def _add_worker_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=1, help="data-parallel workers (default 1: train in this process)")
     g.add_argument("--cpus-per-worker", type=int, default=1, help="CPUs and torch threads per worker (default 1)")
     g.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker (default 0)")
-    g.add_argument("--placement", choices=("pack", "spread"), default="pack",
-                   help="pack workers on few nodes, or spread them one per node (default pack)")
-    g.add_argument("--max-failures", type=int, default=2,
-                   help="restarts of the worker group from its latest checkpoint before the run fails (default 2)")
-    g.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
-                   help="Ray cluster to run on (default $RAY_ADDRESS, else a private local Ray)")
+    g.add_argument(
+        "--placement",
+        choices=("pack", "spread"),
+        default="pack",
+        help="pack workers on few nodes, or spread them one per node (default pack)",
+    )
+    g.add_argument(
+        "--max-failures",
+        type=int,
+        default=2,
+        help="restarts of the worker group from its latest checkpoint before the run fails (default 2)",
+    )
+    g.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="Ray cluster to run on (default $RAY_ADDRESS, else a private local Ray)",
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -141,29 +207,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     from genbench.errors import ConfigError
     from genbench.train.ray_worker import Workers
 
-    if args.workers < 1 or args.cpus_per_worker < 1 or not 0 <= args.gpus_per_worker < float("inf") \
-            or args.max_failures < 0:  # argparse's float() takes 'nan', which no `< 0` check refuses
-        raise ConfigError("workers and CPUs per worker must be >= 1, GPUs and failures >= 0", key="--workers",
-                          fix="e.g. --workers 2 --cpus-per-worker 1")
+    if (
+        args.workers < 1
+        or args.cpus_per_worker < 1
+        or not 0 <= args.gpus_per_worker < float("inf")
+        or args.max_failures < 0
+    ):  # argparse's float() takes 'nan', which no `< 0` check refuses
+        raise ConfigError(
+            "workers and CPUs per worker must be >= 1, GPUs and failures >= 0",
+            key="--workers",
+            fix="e.g. --workers 2 --cpus-per-worker 1",
+        )
     distributed = args.workers > 1 or args.gpus_per_worker > 0 or bool(args.address)
-    workers = Workers(args.workers, args.cpus_per_worker, args.gpus_per_worker, args.placement.upper(),
-                      args.max_failures) if distributed else None
+    workers = (
+        Workers(args.workers, args.cpus_per_worker, args.gpus_per_worker, args.placement.upper(), args.max_failures)
+        if distributed
+        else None
+    )
     return train_one(args.family, args.data, args.preset, args.overrides, args.out, workers, args.address)
 
 
 def _add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     address_help = "the cluster's Jobs API, e.g. http://127.0.0.1:8265 (default: $RAY_ADDRESS, else the profile's)"
-    insecure_help = ("send Ray's token over plain http to a host other than this machine (refused without it: "
-                     "anyone on the network path could read it; prefer https or a tunnel to 127.0.0.1)")
+    insecure_help = (
+        "send Ray's token over plain http to a host other than this machine (refused without it: "
+        "anyone on the network path could read it; prefer https or a tunnel to 127.0.0.1)"
+    )
     p = sub.add_parser("submit", help="run a study as a Ray job on a cluster (Jobs API, token authentication)")
     p.add_argument("space", metavar="SPACE.yaml", help="study file (see search_spaces/)")
     p.add_argument("--cluster", required=True, metavar="FILE", help="cluster file (see clusters/)")
     p.add_argument("--address", metavar="URL", help=address_help)
     p.add_argument("--dry-run", action="store_true", help="the study's dry-run budget instead of its full budget")
     p.add_argument("--out", metavar="URI", help="results location (default: <profile storage>/<study>[-dry-run])")
-    p.add_argument("--show-upload", action="store_true",
-                   help="list every file the job would ship, with its size, and the total; submit nothing and "
-                        "contact no cluster")
+    p.add_argument(
+        "--show-upload",
+        action="store_true",
+        help="list every file the job would ship, with its size, and the total; submit nothing and contact no cluster",
+    )
     p.add_argument("--allow-insecure-token", action="store_true", help=insecure_help)
     p = sub.add_parser("jobs", help="list, follow, inspect or stop the jobs of a cluster")
     p.add_argument("action", choices=["list", "status", "logs", "stop"])
@@ -177,8 +257,9 @@ def _add_cluster_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_submit(args: argparse.Namespace) -> int:
     from genbench.commands import submit_study
 
-    return submit_study(args.space, args.cluster, args.address, args.dry_run, args.out, args.show_upload,
-                        args.allow_insecure_token)
+    return submit_study(
+        args.space, args.cluster, args.address, args.dry_run, args.out, args.show_upload, args.allow_insecure_token
+    )
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -192,8 +273,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         if not 0 <= args.port <= 65535:  # checked before anything is built; bind() would raise OverflowError
             from genbench.errors import ConfigError
 
-            raise ConfigError(f"expected a port in 0..65535, got {args.port}", key="--port",
-                              fix="e.g. --port 8050, or --port 0 for a free one")
+            raise ConfigError(
+                f"expected a port in 0..65535, got {args.port}",
+                key="--port",
+                fix="e.g. --port 8050, or --port 0 for a free one",
+            )
         from genbench.dashboards.serve import serve
 
         return serve(args.results, args.port)
@@ -233,8 +317,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.family or args.markdown:
         from genbench.errors import ConfigError
 
-        raise ConfigError("takes no FAMILY or --markdown", key=f"list {args.what}",
-                          fix="only `genbench list keys [FAMILY] [--markdown]` does")
+        raise ConfigError(
+            "takes no FAMILY or --markdown",
+            key=f"list {args.what}",
+            fix="only `genbench list keys [FAMILY] [--markdown]` does",
+        )
     for name, doc in listing(args.what).items():
         print(f"{name:<28} {doc}")
     return 0

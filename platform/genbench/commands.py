@@ -1,4 +1,5 @@
 """What the CLI's commands do: run a study, train one run, validate files, list registries."""
+
 from __future__ import annotations
 
 import json
@@ -15,13 +16,24 @@ if TYPE_CHECKING:
     from genbench.results.store import ResultsStore
 
 
-def study_command(space: str, dry_run: bool, out: str | None, overrides: list[str], resume: bool = False,
-                  address: str | None = None, max_failures: int | None = None, cluster: str | None = None) -> int:
+def study_command(
+    space: str,
+    dry_run: bool,
+    out: str | None,
+    overrides: list[str],
+    resume: bool = False,
+    address: str | None = None,
+    max_failures: int | None = None,
+    cluster: str | None = None,
+) -> int:
     """dry-run / sweep: the study engine (genbench.sweep.engine) runs the study; this prints how it ended."""
     from genbench.sweep.engine import run_study, show
 
-    return show(run_study(space, dry_run, out, overrides, resume=resume, address=address, max_failures=max_failures,
-                          cluster=cluster))
+    return show(
+        run_study(
+            space, dry_run, out, overrides, resume=resume, address=address, max_failures=max_failures, cluster=cluster
+        )
+    )
 
 
 def _finish(out: str, summary_lines: list[str]) -> None:
@@ -39,8 +51,11 @@ def sweep_address(given: str | None) -> str | None:
         return given
     env = os.environ.get("RAY_ADDRESS", "")
     if env.startswith(("http://", "https://")):
-        print(f"Note: RAY_ADDRESS={env} is a Jobs API URL (genbench submit, jobs); this sweep starts a private local "
-              "Ray (give --address HOST:6379 to run it on that cluster)", flush=True)
+        print(
+            f"Note: RAY_ADDRESS={env} is a Jobs API URL (genbench submit, jobs); this sweep starts a private local "
+            "Ray (give --address HOST:6379 to run it on that cluster)",
+            flush=True,
+        )
         return None
     return env or None
 
@@ -55,15 +70,23 @@ def _train_settings(family: str, data: str | None, preset: str | None, overrides
         if family != "gan" or preset not in GAN_PRESETS:
             from genbench.errors import suggest
 
-            raise ConfigError(f"unknown preset {preset!r} for family {family!r}", key="--preset",
-                              fix=suggest(preset, GAN_PRESETS))
+            raise ConfigError(
+                f"unknown preset {preset!r} for family {family!r}", key="--preset", fix=suggest(preset, GAN_PRESETS)
+            )
         flat.update(GAN_PRESETS[preset][1])
     flat.update(parse_set(overrides))
     return flat
 
 
-def train_one(family: str, data: str | None, preset: str | None, overrides: list[str], out: str | None,
-              workers: Any = None, address: str | None = None) -> int:
+def train_one(
+    family: str,
+    data: str | None,
+    preset: str | None,
+    overrides: list[str],
+    out: str | None,
+    workers: Any = None,
+    address: str | None = None,
+) -> int:
     """One run, written as a one-trial study so that dashboards and readers treat it alike.
 
     Without `workers` it trains in this process; with them, data-parallel through Ray Train on `address`
@@ -71,13 +94,13 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     """
     from genbench.config import from_flat, to_flat
     from genbench.results.store import ResultsStore
-    from genbench.sweep.progress import fmt_s
     from genbench.sweep.engine import prepare_out
+    from genbench.sweep.progress import fmt_s
     from genbench.sweep.records import study_record, trial_row
     from genbench.sweep.spec import Budget, Study
 
     flat = _train_settings(family, data, preset, overrides)
-    cfg = from_flat(flat, {k: "--set" for k in flat})
+    cfg = from_flat(flat, dict.fromkeys(flat, "--set"))
     device = _device_line(cfg, workers)  # before anything is written or moved aside
     resolved = to_flat(cfg)
     name = safe_name(f"train-{cfg.family}-{cfg.data.name}", "study")
@@ -86,14 +109,16 @@ def train_one(family: str, data: str | None, preset: str | None, overrides: list
     print(device, flush=True)
     store = ResultsStore(out)
     budget = Budget(trials=1, steps=cfg.train.steps, eval_every=cfg.eval.every)
-    study = Study(name=name, families=[cfg.family], objectives=[], budget=budget,
-                  dry_run=budget, fixed=resolved, space={})
+    study = Study(
+        name=name, families=[cfg.family], objectives=[], budget=budget, dry_run=budget, fixed=resolved, space={}
+    )
     store.write_study(study_record(study, budget, resolved))
     store.write_bytes("", "config.json", json.dumps(resolved, indent=2).encode())
     row, history = _train_here(flat, cfg) if workers is None else _train_distributed(flat, workers, address, store)
     store.write_trial("run-0", trial_row(study, "run-0", flat, row), history)
-    scores = [f"{k} {v:.4g}" for k, v in row.items()
-              if k.startswith(("quality.", "likelihood.")) and isinstance(v, float)]
+    scores = [
+        f"{k} {v:.4g}" for k, v in row.items() if k.startswith(("quality.", "likelihood.")) and isinstance(v, float)
+    ]
     where = f" on {row['workers']} workers" if row.get("workers") else ""
     done = f"Done: {row['status']} after {row.get('steps', 0)} steps{where} in {fmt_s(row.get('cost.wall_s', 0))}"
     _finish(out, ["; ".join([done, ", ".join(scores)]) if scores else done])
@@ -107,9 +132,11 @@ def _device_line(cfg: Any, workers: Any) -> str:
 
     if workers is not None:  # each worker resolves train.device on its own node; rows record it as cost.device
         check_workers(cfg, workers)
-        return f"Device: each Ray Train worker's ({'its GPU' if workers.gpus else 'CPU'} unless train.device says " \
-               f"otherwise); bf16={cfg.train.bf16}, tf32={cfg.train.tf32}, channels_last={cfg.train.channels_last}, " \
-               f"compile={str(cfg.train.compile).lower()}"
+        return (
+            f"Device: each Ray Train worker's ({'its GPU' if workers.gpus else 'CPU'} unless train.device says "
+            f"otherwise); bf16={cfg.train.bf16}, tf32={cfg.train.tf32}, channels_last={cfg.train.channels_last}, "
+            f"compile={str(cfg.train.compile).lower()}"
+        )
     return f"Device: {resolve(cfg.train).describe()}"
 
 
@@ -117,20 +144,25 @@ def _train_here(flat: dict[str, Any], cfg: Any) -> tuple[dict[str, Any], list[di
     from genbench.train.run import run
 
     history: list[dict[str, Any]] = []
-    row = run(flat, _train_reporter(history, cfg.train.steps), {k: "--set" for k in flat})
+    row = run(flat, _train_reporter(history, cfg.train.steps), dict.fromkeys(flat, "--set"))
     return row, history
 
 
-def _train_distributed(flat: dict[str, Any], workers: Any, address: str | None,
-                       store: ResultsStore) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _train_distributed(
+    flat: dict[str, Any], workers: Any, address: str | None, store: ResultsStore
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     import ray
 
     from genbench.sweep.connect import start_local_ray
     from genbench.train.ray_worker import run_distributed
 
-    print(f"Ray Train: {workers.count} workers x {workers.cpus} CPU"
-          + (f" x {workers.gpus:g} GPU" if workers.gpus else "") + f", placement {workers.placement.lower()}, "
-          f"on {address or 'a private local Ray'}", flush=True)
+    print(
+        f"Ray Train: {workers.count} workers x {workers.cpus} CPU"
+        + (f" x {workers.gpus:g} GPU" if workers.gpus else "")
+        + f", placement {workers.placement.lower()}, "
+        f"on {address or 'a private local Ray'}",
+        flush=True,
+    )
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
@@ -158,8 +190,11 @@ def _train_reporter(history: list[dict[str, Any]], steps: int) -> Any:
             return
         shown = evals or {k: v for k, v in values.items() if ".loss" in k}
         elapsed, last_line = now - start, now
-        print(f"step {step}/{steps} | {', '.join(f'{k} {v:.4g}' for k, v in shown.items())} | "
-              f"{elapsed:.1f}s elapsed, ~{elapsed / step * (steps - step):.0f}s left", flush=True)
+        print(
+            f"step {step}/{steps} | {', '.join(f'{k} {v:.4g}' for k, v in shown.items())} | "
+            f"{elapsed:.1f}s elapsed, ~{elapsed / step * (steps - step):.0f}s left",
+            flush=True,
+        )
 
     return report
 
@@ -202,8 +237,15 @@ def _file_kind(path: str) -> str:
     return "dashboard" if "panels" in keys or ("page" in keys and "study" not in keys) else "study"
 
 
-def submit_study(space: str, cluster: str, address: str | None, dry_run: bool, out: str | None,
-                 show_upload: bool = False, allow_insecure_token: bool = False) -> int:
+def submit_study(
+    space: str,
+    cluster: str,
+    address: str | None,
+    dry_run: bool,
+    out: str | None,
+    show_upload: bool = False,
+    allow_insecure_token: bool = False,
+) -> int:
     """Submit a study as a Ray job to the cluster of a cluster file; print the job id and how to follow it.
     `show_upload`: only list the files the job would ship, with their sizes, and contact no cluster."""
     from genbench.cluster.jobs import resolve_address, submit, upload_files, upload_summary
@@ -231,8 +273,14 @@ def submit_study(space: str, cluster: str, address: str | None, dry_run: bool, o
     return 0
 
 
-def jobs_command(action: str, job_id: str | None, address: str | None, cluster: str | None,
-                 follow: bool = False, allow_insecure_token: bool = False) -> int:
+def jobs_command(
+    action: str,
+    job_id: str | None,
+    address: str | None,
+    cluster: str | None,
+    follow: bool = False,
+    allow_insecure_token: bool = False,
+) -> int:
     """`genbench jobs list|status|logs|stop` on the cluster at --address, $RAY_ADDRESS or the profile's."""
     from genbench.cluster import jobs
     from genbench.cluster.profiles import load_profile

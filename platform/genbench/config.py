@@ -1,4 +1,5 @@
 """Typed run configuration built from one flat dict of dotted keys; from_flat / to_flat are the only conversions."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,11 @@ def coerce(value: Any, kind: type, key: str) -> Any:
     if kind is float and not isinstance(value, bool):
         number = _number(value)
         if number is not None and not math.isfinite(number):  # NaN passes every `x > 0` check: refuse it here, once
-            raise ConfigError(f"expected a finite number, got {value!r}", key=key,
-                              fix="give a number such as 1e-3; nan and inf are not allowed")
+            raise ConfigError(
+                f"expected a finite number, got {value!r}",
+                key=key,
+                fix="give a number such as 1e-3; nan and inf are not allowed",
+            )
         if number is not None:
             return number
     if kind is str and isinstance(value, str):
@@ -37,8 +41,11 @@ def coerce(value: Any, kind: type, key: str) -> Any:
     if kind is Switch:
         return switch(value, key)
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    raise ConfigError(f"expected {names.get(kind, kind.__name__)}, got {type(value).__name__} {value!r}", key=key,
-                      fix=f"give {names.get(kind, kind.__name__)}")
+    raise ConfigError(
+        f"expected {names.get(kind, kind.__name__)}, got {type(value).__name__} {value!r}",
+        key=key,
+        fix=f"give {names.get(kind, kind.__name__)}",
+    )
 
 
 def _number(value: Any) -> float | None:
@@ -89,8 +96,10 @@ RENAMED = {"optim.cosine": "optim.lr_decay", "optim.warmup": "optim.warmup_steps
 def renamed_value(key: str, value: Any) -> Any:
     """An old key's value as its new key takes it; in a study's search entry ({choice: [...]}), each choice."""
     if isinstance(value, dict):
-        return {k: [renamed_value(key, c) for c in v] if k == "choice" and isinstance(v, list) else v
-                for k, v in value.items()}
+        return {
+            k: [renamed_value(key, c) for c in v] if k == "choice" and isinstance(v, list) else v
+            for k, v in value.items()
+        }
     if key == "optim.cosine" and isinstance(value, bool):
         return "cosine" if value else "none"
     return value
@@ -102,8 +111,9 @@ def check_renamed(key: str, value: Any, source: str = "") -> None:
         return
     new, shown = RENAMED[key], _flow_yaml(renamed_value(key, value))
     fix = f"write --set {new}={shown}" if source == "--set" else f"write {new}: {shown}"
-    raise ConfigError(f"renamed to {new} (results schema 2: one optimiser section in every family)", key=key,
-                      source=source, fix=fix)
+    raise ConfigError(
+        f"renamed to {new} (results schema 2: one optimiser section in every family)", key=key, source=source, fix=fix
+    )
 
 
 def _flow_yaml(value: Any) -> str:
@@ -130,8 +140,10 @@ def key_fix(key: str, valid: Iterable[str], families: list[str]) -> str:
     same = [k for k in valid if k.startswith(f"{section}.")] if dot else []
     if same:
         return f"the {section}.* keys are {', '.join(same)}"
-    return f"run keys are {', '.join(s if s in ('family', 'seed') else s + '.*' for s in sections)}; " \
-           f"{listing} lists them all"
+    return (
+        f"run keys are {', '.join(s if s in ('family', 'seed') else s + '.*' for s in sections)}; "
+        f"{listing} lists them all"
+    )
 
 
 def unused_data_keys(flat: dict[str, Any]) -> list[str]:
@@ -152,9 +164,12 @@ def resolved_text(flat: dict[str, Any]) -> str:
     text = json.dumps({k: v for k, v in flat.items() if k not in unused}, indent=2)
     if not unused:
         return text
-    split = "; its test split is data.test_fraction of the examples (of images: at least 150, at most a quarter), " \
-        "the rest trains" \
-        if "test_fraction" in DATA_KEYS.get(str(flat.get("data.name")), ()) else ""
+    split = (
+        "; its test split is data.test_fraction of the examples (of images: at least 150, at most a quarter), "
+        "the rest trains"
+        if "test_fraction" in DATA_KEYS.get(str(flat.get("data.name")), ())
+        else ""
+    )
     return f"{text}\n(not read by data set '{flat.get('data.name')}': {', '.join(unused)}{split})"
 
 
@@ -174,23 +189,39 @@ def from_flat(flat: dict[str, Any], where: dict[str, str] | None = None) -> RunC
         spec = FAMILIES.get(family, key="family")
     except ConfigError as exc:
         raise ConfigError(exc.problem, key="family", source=where.get("family", ""), fix=exc.fix) from None
-    sections = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig,
-                family: spec.model_config, "optim": spec.optim_config}
+    sections = {
+        "data": DataConfig,
+        "train": TrainConfig,
+        "eval": EvalConfig,
+        family: spec.model_config,
+        "optim": spec.optim_config,
+    }
     known = {"family", "seed"} | {f"{p}.{n}" for p, c in sections.items() for n in field_types(c)}
     for key in flat:
         if key in RENAMED and RENAMED[key] in known:
             check_renamed(key, flat[key], where.get(key, ""))
         if key not in known:
-            raise ConfigError(f"unknown key for family '{family}'", key=key, source=where.get(key, ""),
-                              fix=key_fix(str(key), known, [family]))
+            raise ConfigError(
+                f"unknown key for family '{family}'",
+                key=key,
+                source=where.get(key, ""),
+                fix=key_fix(str(key), known, [family]),
+            )
     try:
         seed = coerce(flat.get("seed", 0), int, "seed")
     except ConfigError as exc:
         raise ConfigError(exc.problem, key="seed", source=where.get("seed", ""), fix=exc.fix) from None
     flat = {**spec.defaults, **flat}  # the family's default budget, under anything given explicitly
     built = {p: section_from_flat(c, p, flat, where) for p, c in sections.items()}
-    cfg = RunConfig(family=family, seed=seed, data=built["data"], train=built["train"], eval=built["eval"],
-                    model=built[family], optim=built["optim"])
+    cfg = RunConfig(
+        family=family,
+        seed=seed,
+        data=built["data"],
+        train=built["train"],
+        eval=built["eval"],
+        model=built[family],
+        optim=built["optim"],
+    )
     try:
         spec.check(cfg)
     except ConfigError as exc:
@@ -201,8 +232,13 @@ def from_flat(flat: dict[str, Any], where: dict[str, str] | None = None) -> RunC
 def to_flat(cfg: RunConfig) -> dict[str, Any]:
     """The flat dict of every key of a run, defaults included: the `config.*` columns of the results."""
     flat: dict[str, Any] = {"family": cfg.family, "seed": cfg.seed}
-    for prefix, obj in (("data", cfg.data), ("train", cfg.train), ("eval", cfg.eval),
-                        (cfg.family, cfg.model), ("optim", cfg.optim)):
+    for prefix, obj in (
+        ("data", cfg.data),
+        ("train", cfg.train),
+        ("eval", cfg.eval),
+        (cfg.family, cfg.model),
+        ("optim", cfg.optim),
+    ):
         flat.update(section_to_flat(obj, prefix))
     return flat
 
@@ -221,8 +257,10 @@ def parse_set(pairs: list[str]) -> dict[str, Any]:
         try:
             out[key] = parse_yaml(text, "--set")[0] if text.strip() else ""
         except ConfigError as exc:
-            raise ConfigError(f"cannot read {text!r}: {exc.problem}", key=key, source="--set",
-                              fix="quote a value with YAML's special characters, e.g. --set 'data.path=\"a[1].png\"'") from exc
+            raise ConfigError(
+                f"cannot read {text!r}: {exc.problem}",
+                key=key,
+                source="--set",
+                fix="quote a value with YAML's special characters, e.g. --set 'data.path=\"a[1].png\"'",
+            ) from exc
     return out
-
-

@@ -1,4 +1,5 @@
 """User-facing errors: one clear message naming the file, the key and the fix."""
+
 from __future__ import annotations
 
 import difflib

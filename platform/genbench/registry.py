@@ -1,4 +1,5 @@
 """Small name -> object registry; get() lists the valid names in its error."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Every run key as documentation (key, type, default, meaning), read from the typed config dataclasses; no torch."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,11 +16,18 @@ from genbench.data import DATA_KEYS
 SHARED = (("data", DataConfig), ("train", TrainConfig), ("eval", EvalConfig))
 SEED_MEANING = "seed of weights, noise and batch order; a study's seeds count up from it"
 # Meanings the source comments do not give: keys whose comment is a measurement note, or has none
-MEANINGS = {"eval.every": "steps between evaluations of the quality scores during training; a study's budget sets it",
-            "eval.n_samples": "generated samples per evaluation (2,500 is the toy-GAN mode protocol's)"}
-OPTIM_MEANINGS = {"lr_g": "the generator's Adam learning rate", "lr_d": "the discriminator's Adam learning rate",
-                  "beta1_g": "the generator's Adam beta1", "beta2_g": "the generator's Adam beta2",
-                  "beta1_d": "the discriminator's Adam beta1", "beta2_d": "the discriminator's Adam beta2"}
+MEANINGS = {
+    "eval.every": "steps between evaluations of the quality scores during training; a study's budget sets it",
+    "eval.n_samples": "generated samples per evaluation (2,500 is the toy-GAN mode protocol's)",
+}
+OPTIM_MEANINGS = {
+    "lr_g": "the generator's Adam learning rate",
+    "lr_d": "the discriminator's Adam learning rate",
+    "beta1_g": "the generator's Adam beta1",
+    "beta2_g": "the generator's Adam beta2",
+    "beta1_d": "the discriminator's Adam beta1",
+    "beta2_d": "the discriminator's Adam beta2",
+}
 TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool", Switch: "auto|true|false"}
 
 
@@ -99,8 +107,15 @@ def shared_keys(families: list[str]) -> list[KeyDoc]:
     from genbench.families import FAMILIES
 
     resolved = {f: to_flat(from_flat({"family": f})) for f in families}
-    out = [KeyDoc("family", "str", families[0] if len(families) == 1 else "gan",
-                  "the model family: " + " | ".join(FAMILIES.names())), KeyDoc("seed", "int", "0", SEED_MEANING)]
+    out = [
+        KeyDoc(
+            "family",
+            "str",
+            families[0] if len(families) == 1 else "gan",
+            "the model family: " + " | ".join(FAMILIES.names()),
+        ),
+        KeyDoc("seed", "int", "0", SEED_MEANING),
+    ]
     for prefix, cls in SHARED:
         docs = field_docs(cls)
         for name, kind in field_types(cls).items():
@@ -157,11 +172,13 @@ def format_keys(sections: dict[str, list[KeyDoc]], markdown: bool = False) -> st
 
 def _text(title: str, keys: list[KeyDoc]) -> list[str]:
     width, kinds = max(len(k.key) for k in keys), max(len(k.kind) for k in keys)
-    return [f"# {title}"] + [f"{k.key:<{width}}  {k.kind:<{kinds}}  {k.default:<10}  {k.meaning}".rstrip()
-                             for k in keys]
+    return [f"# {title}"] + [
+        f"{k.key:<{width}}  {k.kind:<{kinds}}  {k.default:<10}  {k.meaning}".rstrip() for k in keys
+    ]
 
 
 def _markdown(title: str, keys: list[KeyDoc]) -> list[str]:
     escaped = [k.meaning.replace("|", "\\|") for k in keys]  # a bare | would end the table cell
-    return [f"### {title[0].upper()}{title[1:]}", "", "| key | type | default | meaning |", "|---|---|---|---|"] + \
-        [f"| `{k.key}` | {k.kind} | `{k.default}` | {meaning} |" for k, meaning in zip(keys, escaped)]
+    return [f"### {title[0].upper()}{title[1:]}", "", "| key | type | default | meaning |", "|---|---|---|---|"] + [
+        f"| `{k.key}` | {k.kind} | `{k.default}` | {meaning} |" for k, meaning in zip(keys, escaped)
+    ]

@@ -1,5 +1,6 @@
 """The sections of a run's configuration that every family shares (data, train, eval), the RunConfig that holds
 them with the family's own, and the checks a section makes of itself; no family registry (genbench.config)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,11 @@ def switch(value: object, key: str) -> str:
         return "true" if value else "false"
     if isinstance(value, str) and value.lower() in SWITCH_VALUES:
         return value.lower()
-    raise ConfigError(f"expected true, false or auto, got {value!r}", key=key,
-                      fix="auto decides by the device: on where a GPU is present and the option is safe, off on CPU")
+    raise ConfigError(
+        f"expected true, false or auto, got {value!r}",
+        key=key,
+        fix="auto decides by the device: on where a GPU is present and the option is safe, off on CPU",
+    )
 
 
 @dataclass
@@ -52,8 +56,10 @@ class DataConfig:
         if self.name == "files" and not self.path:
             raise ConfigError("data.name 'files' needs data.path", key="path", fix="set data.path=DIR_OR_FILE")
         if self.channels not in (0, 1, 3) or self.image_size < 0 or not 0 < self.test_fraction < 1:
-            raise ConfigError("channels must be 0, 1 or 3, image_size >= 0, test_fraction in (0, 1)",
-                              key="channels" if self.channels not in (0, 1, 3) else "test_fraction")
+            raise ConfigError(
+                "channels must be 0, 1 or 3, image_size >= 0, test_fraction in (0, 1)",
+                key="channels" if self.channels not in (0, 1, 3) else "test_fraction",
+            )
 
 
 @dataclass
@@ -104,8 +110,11 @@ class EvalConfig:
     def __post_init__(self) -> None:
         _check_positive(self, "every", "n_samples")
         if self.features not in EVAL_FEATURES:
-            raise ConfigError(f"unknown feature extractor {self.features!r}", key="features",
-                              fix=suggest(self.features, EVAL_FEATURES))
+            raise ConfigError(
+                f"unknown feature extractor {self.features!r}",
+                key="features",
+                fix=suggest(self.features, EVAL_FEATURES),
+            )
 
 
 @dataclass
@@ -127,16 +136,21 @@ def _check_positive(obj: Any, *names: str) -> None:
             raise ConfigError(f"must be > 0, got {getattr(obj, name)!r}", key=name, fix="use a positive value")
 
 
-def check_optimiser(opt: Any, lrs: tuple[str, ...] = ("lr",), betas: tuple[str, ...] = ("beta1", "beta2"),
-                    non_negative: tuple[str, ...] = ("grad_clip",)) -> None:
+def check_optimiser(
+    opt: Any,
+    lrs: tuple[str, ...] = ("lr",),
+    betas: tuple[str, ...] = ("beta1", "beta2"),
+    non_negative: tuple[str, ...] = ("grad_clip",),
+) -> None:
     """The checks every family's optimiser section shares: learning rates > 0, Adam betas in [0, 1), the rest >= 0."""
     for key in lrs:
         if not getattr(opt, key) > 0:
             raise ConfigError(f"must be > 0, got {getattr(opt, key)}", key=key, fix="a learning rate like 1e-3")
     for key in betas:
         if not 0.0 <= getattr(opt, key) < 1.0:
-            raise ConfigError(f"must be in [0, 1), got {getattr(opt, key)}", key=key,
-                              fix="Adam's default is 0.9 / 0.999")
+            raise ConfigError(
+                f"must be in [0, 1), got {getattr(opt, key)}", key=key, fix="Adam's default is 0.9 / 0.999"
+            )
     for key in non_negative:
         if getattr(opt, key) < 0:
             raise ConfigError(f"must be >= 0, got {getattr(opt, key)}", key=key, fix="0 turns it off")

@@ -1,4 +1,5 @@
 """Strict, safe YAML loading that remembers the line of every key, so errors can say file:line."""
+
 from __future__ import annotations
 
 from collections.abc import Hashable
@@ -54,15 +55,23 @@ class _Walk:
     def value(self, node: yaml.Node, prefix: str) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
-            raise _Refused(node.start_mark.line + 1, prefix, f"the document expands to more than {MAX_VALUES} values "
-                          "(aliases of aliases?)", "write the values out, or use fewer aliases")
+            raise _Refused(
+                node.start_mark.line + 1,
+                prefix,
+                f"the document expands to more than {MAX_VALUES} values (aliases of aliases?)",
+                "write the values out, or use fewer aliases",
+            )
         if not isinstance(node, yaml.CollectionNode):
             return self.loader.construct_object(node, deep=True)
         if node.tag not in PLAIN_TAGS:  # e.g. !!python/object/apply: [...]
             raise yaml.constructor.ConstructorError(None, None, f"the tag {node.tag!r} is not allowed", node.start_mark)
         if id(node) in self.inside:  # a: &x [*x] is a structure without end; every reader would loop or crash
-            raise _Refused(node.start_mark.line + 1, prefix, "an alias refers to the value that contains it "
-                          "(a recursive structure)", "an alias *name may only repeat a value defined outside it")
+            raise _Refused(
+                node.start_mark.line + 1,
+                prefix,
+                "an alias refers to the value that contains it (a recursive structure)",
+                "an alias *name may only repeat a value defined outside it",
+            )
         self.inside.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -93,11 +102,16 @@ class _Walk:
             line, key = key_node.start_mark.line + 1, self.loader.construct_object(key_node, deep=True)
             path = f"{prefix}.{key}" if prefix else str(key)
             if not isinstance(key, Hashable):
-                raise _Refused(line, prefix or "(top level)", f"a key must be a name or number, got {key!r}",
-                              "write key: value")
+                raise _Refused(
+                    line, prefix or "(top level)", f"a key must be a name or number, got {key!r}", "write key: value"
+                )
             if key in seen:
-                raise _Refused(line, path, f"duplicate key: also on line {seen[key]}",
-                              "keep one of them; YAML would silently keep only the last")
+                raise _Refused(
+                    line,
+                    path,
+                    f"duplicate key: also on line {seen[key]}",
+                    "keep one of them; YAML would silently keep only the last",
+                )
             seen[key] = line
 
 
@@ -134,5 +148,7 @@ def load_yaml(path: str | Path) -> YamlDoc:
         raise ConfigError("cannot read file: not UTF-8 text", source=path, fix="save it as UTF-8") from None
     data, lines = parse_yaml(text, path)
     if not isinstance(data, dict):
-        raise ConfigError("expected a mapping of keys at the top level", source=path, fix="see search_spaces/ for examples")
+        raise ConfigError(
+            "expected a mapping of keys at the top level", source=path, fix="see search_spaces/ for examples"
+        )
     return YamlDoc(path=path, data=data, lines=lines)

@@ -1,4 +1,5 @@
 """The bench harness: case registry, spread of repeated timings and ratios, the run loop and its JSON report."""
+
 from __future__ import annotations
 
 import json
@@ -118,8 +119,14 @@ def machine() -> dict[str, Any]:
     """Where the figures were measured: the machine is shared, so its load is part of every result."""
     import torch
 
-    return {"cpus": os.cpu_count(), "system": host.platform(), "python": host.python_version(),
-            "torch": str(torch.__version__), "gpu": torch.cuda.is_available(), "loadavg": list(os.getloadavg())}
+    return {
+        "cpus": os.cpu_count(),
+        "system": host.platform(),
+        "python": host.python_version(),
+        "torch": str(torch.__version__),
+        "gpu": torch.cuda.is_available(),
+        "loadavg": list(os.getloadavg()),
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -143,8 +150,14 @@ def _run_case(name: str, case: Case, ctx: Context) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}", "wall_s": time.perf_counter() - start}
     for line in result.lines + [t.text() for t in result.targets]:
         ctx.say(f"  {line}")
-    return {**result.data, "wall_s": time.perf_counter() - start, "loadavg_before": load0,  # the harness's keys win
-            "loadavg_after": os.getloadavg()[0], "lines": result.lines, "targets": result.targets}
+    return {
+        **result.data,
+        "wall_s": time.perf_counter() - start,
+        "loadavg_before": load0,  # the harness's keys win
+        "loadavg_after": os.getloadavg()[0],
+        "lines": result.lines,
+        "targets": result.targets,
+    }
 
 
 def default_json(quick: bool) -> Path:
@@ -160,11 +173,17 @@ def run_bench(names: Sequence[str], quick: bool, json_path: str | None, out: Any
         print(line, file=out or sys.stdout, flush=True)
 
     ctx = Context(quick, say)
-    report: dict[str, Any] = {"command": " ".join(["genbench", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"]
-                              else "genbench bench", "quick": quick, "machine": machine(),
-                              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cases": {}}
-    say(f"genbench bench{' --quick' if quick else ''}: {len(chosen)} case(s) on {os.cpu_count()} CPUs, "
-        f"load average {report['machine']['loadavg'][0]:.2f}")
+    report: dict[str, Any] = {
+        "command": " ".join(["genbench", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else "genbench bench",
+        "quick": quick,
+        "machine": machine(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cases": {},
+    }
+    say(
+        f"genbench bench{' --quick' if quick else ''}: {len(chosen)} case(s) on {os.cpu_count()} CPUs, "
+        f"load average {report['machine']['loadavg'][0]:.2f}"
+    )
     start = time.perf_counter()
     for i, name in enumerate(chosen, 1):
         say(f"[{i}/{len(chosen)}] {name}: {CASES.describe()[name]}")
@@ -179,8 +198,10 @@ def run_bench(names: Sequence[str], quick: bool, json_path: str | None, out: Any
 
 def _summary(report: dict[str, Any], say: Callable[[str], None]) -> None:
     targets = [(n, t) for n, c in report["cases"].items() for t in c.get("targets", [])]
-    say(f"\n{len(report['cases'])} case(s) in {report['wall_s']:.0f} s; load average now "
-        f"{report['loadavg_end'][0]:.2f} (1 min)")
+    say(
+        f"\n{len(report['cases'])} case(s) in {report['wall_s']:.0f} s; load average now "
+        f"{report['loadavg_end'][0]:.2f} (1 min)"
+    )
     for name, t in targets:
         say(f"  {name}: {t.text()}")
     for name, case in report["cases"].items():
@@ -193,4 +214,3 @@ def _write(path: Path, report: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(_plain(report), indent=1, default=str) + "\n")
     tmp.replace(path)
-

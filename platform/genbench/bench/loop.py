@@ -1,4 +1,5 @@
 """Case 'loop': genbench's training loop against a minimal hand-written torch loop for the same model and data."""
+
 from __future__ import annotations
 
 import copy
@@ -134,7 +135,7 @@ def interleaved(runs: dict[str, Callable[[int], None]], rounds: int, block_steps
     names = list(runs)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds + 1):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             cpu0 = time.process_time()
             runs[name](block_steps)
             if r:
@@ -160,7 +161,7 @@ def loop_cost_s(cfg: Any, data: Any, steps: int, repeats: int) -> Any:
     """CPU seconds per step of train() around a free step, minus a bare loop drawing the same batches."""
     from genbench.families import FAMILIES
 
-    null = NullFamily(FAMILIES.get(cfg.family).build(cfg, data), data.train[:cfg.train.batch_size])
+    null = NullFamily(FAMILIES.get(cfg.family).build(cfg, data), data.train[: cfg.train.batch_size])
     runs = {"bare": _steps_only_of(null, cfg, data), "genbench": _genbench_of(null, cfg, data)}
     times = interleaved(runs, repeats, steps)
     return spread([(g - b) / steps for g, b in zip(times["genbench"], times["bare"])])
@@ -188,9 +189,16 @@ def eval_share(family: Any, cfg: Any, data: Any, step_s: float, ctx: Context) ->
     eval_s = (time.process_time() - cpu0) * cfg.eval.n_samples / n  # CPU seconds, as the steps are timed
     evals = -(-cfg.train.steps // cfg.eval.every)  # every eval.every steps and at the last step
     train_s = cfg.train.steps * step_s
-    return {"steps": cfg.train.steps, "eval_every": cfg.eval.every, "n_samples": cfg.eval.n_samples,
-            "measured_n_samples": n, "scaled": f", timed on {n} and scaled" if n != cfg.eval.n_samples else "",
-            "eval_s": eval_s, "evals": evals, "share": evals * eval_s / (train_s + evals * eval_s)}
+    return {
+        "steps": cfg.train.steps,
+        "eval_every": cfg.eval.every,
+        "n_samples": cfg.eval.n_samples,
+        "measured_n_samples": n,
+        "scaled": f", timed on {n} and scaled" if n != cfg.eval.n_samples else "",
+        "eval_s": eval_s,
+        "evals": evals,
+        "share": evals * eval_s / (train_s + evals * eval_s),
+    }
 
 
 def _scenario(ctx: Context, family: str, data_name: str, extra: dict[str, Any]) -> tuple[list[str], dict, Target]:
@@ -213,16 +221,30 @@ def _scenario(ctx: Context, family: str, data_name: str, extra: dict[str, Any]) 
     machinery = loop_cost_s(cfg, data, ctx.pick(500, 2000), ctx.pick(3, 7))
     lines = [f"{family}/{data_name}: hand loop {hand_step_s * 1e3:.2f} CPU ms/step; CPU-time ratios"]
     lines += [f"  {name}: {s.text()}" for name, s in ratios.items()]
-    lines.append(f"  the loop alone (train() around a step that costs nothing, minus a bare loop): "
-                 f"{machinery.median * 1e6:.0f} us/step (min {machinery.low * 1e6:.0f}, max "
-                 f"{machinery.high * 1e6:.0f}) = {machinery.median / hand_step_s:.2%} of the hand-written step")
-    lines.append(f"  evaluation at the family's defaults: {share['evals']} x {share['eval_s']:.2f} CPU s "
-                 f"({share['n_samples']} samples{share['scaled']}) over {share['steps']} steps = "
-                 f"{share['share']:.1%} of the run")
-    data_out = {"block_steps": block, "rounds": rounds, "seconds": times, "ratios": ratios,
-                "hand_step_s": hand_step_s, "eval": share, "loop_alone_s_per_step": machinery}
-    return lines, data_out, Target(f"{family} genbench loop / hand", ratios["genbench / hand"].median, LOOP_TARGET,
-                                   "<=")
+    lines.append(
+        f"  the loop alone (train() around a step that costs nothing, minus a bare loop): "
+        f"{machinery.median * 1e6:.0f} us/step (min {machinery.low * 1e6:.0f}, max "
+        f"{machinery.high * 1e6:.0f}) = {machinery.median / hand_step_s:.2%} of the hand-written step"
+    )
+    lines.append(
+        f"  evaluation at the family's defaults: {share['evals']} x {share['eval_s']:.2f} CPU s "
+        f"({share['n_samples']} samples{share['scaled']}) over {share['steps']} steps = "
+        f"{share['share']:.1%} of the run"
+    )
+    data_out = {
+        "block_steps": block,
+        "rounds": rounds,
+        "seconds": times,
+        "ratios": ratios,
+        "hand_step_s": hand_step_s,
+        "eval": share,
+        "loop_alone_s_per_step": machinery,
+    }
+    return (
+        lines,
+        data_out,
+        Target(f"{family} genbench loop / hand", ratios["genbench / hand"].median, LOOP_TARGET, "<="),
+    )
 
 
 @CASES.register("loop", "training loop overhead: genbench's train() vs a hand-written torch loop (target <= 1.03x)")
@@ -275,14 +297,18 @@ def _family_share(ctx: Context, family_name: str, data_name: str) -> tuple[str, 
     final_s = _likelihood_cpu_s(family, data)
     run_s = cfg.train.steps * step_s + share["evals"] * share["eval_s"] + final_s
     share.update(step_s=step_s, likelihood_s=final_s, likelihood_share=final_s / run_s)
-    line = (f"  {family_name:<15} {data_name:<7} {step_s * 1e3:8.1f} ms/step x {share['steps']:>6}  "
-            f"{share['evals']} evals x {share['eval_s']:6.2f} s = {share['share']:5.1%}   "
-            f"final likelihood {final_s:6.2f} s = {final_s / run_s:5.1%}")
+    line = (
+        f"  {family_name:<15} {data_name:<7} {step_s * 1e3:8.1f} ms/step x {share['steps']:>6}  "
+        f"{share['evals']} evals x {share['eval_s']:6.2f} s = {share['share']:5.1%}   "
+        f"final likelihood {final_s:6.2f} s = {final_s / run_s:5.1%}"
+    )
     return line, share
 
 
-@CASES.register("evaluation", "evaluation cadence: the share of a default run every family spends evaluating "
-                              f"(target <= {EVAL_SHARE_MAX:.0%})")
+@CASES.register(
+    "evaluation",
+    f"evaluation cadence: the share of a default run every family spends evaluating (target <= {EVAL_SHARE_MAX:.0%})",
+)
 def evaluation_case(ctx: Context) -> CaseResult:
     import torch
 
@@ -290,8 +316,12 @@ def evaluation_case(ctx: Context) -> CaseResult:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    result = CaseResult(lines=["  family          data    CPU ms per step x default steps  evaluations (sampling + "
-                               "scoring) = share   final likelihood = share"])
+    result = CaseResult(
+        lines=[
+            "  family          data    CPU ms per step x default steps  evaluations (sampling + "
+            "scoring) = share   final likelihood = share"
+        ]
+    )
     try:
         for family_name in FAMILIES.names():
             for data_name in ("grid25", "digits"):

@@ -1,4 +1,5 @@
 """Case 'ray_train': Ray Train with 1 and 2 workers against the in-process path (throughput and fixed start-up)."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,16 @@ class Setting:
     warm_up: bool = True  # one short run first, not counted (imports, data, first worker processes)
 
     def flat(self, steps: int) -> dict[str, Any]:
-        return {"family": self.family, "data.name": self.data, "train.steps": steps, "train.batch_size": self.batch,
-                "eval.every": steps, "eval.n_samples": 500, "train.checkpoint_every": 0, "train.collapse_evals": 0}
+        return {
+            "family": self.family,
+            "data.name": self.data,
+            "train.steps": steps,
+            "train.batch_size": self.batch,
+            "eval.every": steps,
+            "eval.n_samples": 500,
+            "train.checkpoint_every": 0,
+            "train.collapse_evals": 0,
+        }
 
 
 Train = Callable[[dict[str, Any]], None]
@@ -50,8 +59,10 @@ def path_timing(name: str, train: Train, s: Setting, say: Callable[[str], None])
         return PathTiming(name, short, long, math.nan, math.nan)
     rate = (s.long - s.short) * s.batch / (long - short)
     timing = PathTiming(name, short, long, rate, short - s.short * s.batch / rate)
-    say(f"  {name:<22} short {short:6.1f} s  long {long:6.1f} s  -> {rate:9.0f} samples/s, "
-        f"fixed {timing.fixed_s:5.1f} s")
+    say(
+        f"  {name:<22} short {short:6.1f} s  long {long:6.1f} s  -> {rate:9.0f} samples/s, "
+        f"fixed {timing.fixed_s:5.1f} s"
+    )
     return timing
 
 
@@ -84,26 +95,34 @@ def compare(s: Setting, say: Callable[[str], None]) -> dict[str, Any]:
     say(f"  local Ray start: {ray_init_s:.1f} s (paid once per sweep or train command)")
     try:
         with tempfile.TemporaryDirectory(prefix="genbench-bench-") as storage:
-            timings = [baseline] + [path_timing(f"Ray Train, {n} worker{'s' * (n > 1)}", ray_train(n, storage), s, say)
-                                    for n in (1, 2)]
+            timings = [baseline] + [
+                path_timing(f"Ray Train, {n} worker{'s' * (n > 1)}", ray_train(n, storage), s, say) for n in (1, 2)
+            ]
     finally:
         ray.shutdown()
-    return {"settings": asdict(s), "ray_init_s": ray_init_s, "timings": [asdict(t) for t in timings],
-            "throughput_vs_in_process": {t.path: t.samples_per_s / baseline.samples_per_s for t in timings[1:]},
-            "fixed_s_vs_in_process": {t.path: t.fixed_s - baseline.fixed_s for t in timings[1:]},
-            "two_over_one_worker": timings[2].samples_per_s / timings[1].samples_per_s}
+    return {
+        "settings": asdict(s),
+        "ray_init_s": ray_init_s,
+        "timings": [asdict(t) for t in timings],
+        "throughput_vs_in_process": {t.path: t.samples_per_s / baseline.samples_per_s for t in timings[1:]},
+        "fixed_s_vs_in_process": {t.path: t.fixed_s - baseline.fixed_s for t in timings[1:]},
+        "two_over_one_worker": timings[2].samples_per_s / timings[1].samples_per_s,
+    }
 
 
-@CASES.register("ray_train", "Ray Train path: fixed start-up and throughput of 1 and 2 workers vs in-process "
-                             "(DCGAN on digits)")
+@CASES.register(
+    "ray_train", "Ray Train path: fixed start-up and throughput of 1 and 2 workers vs in-process (DCGAN on digits)"
+)
 def ray_train_case(ctx: Context) -> CaseResult:
     setting = Setting("gan", "digits", 512, *ctx.pick((5, 45, True), (10, 110, True)))
     result = compare(setting, ctx.say)
-    lines = ["throughput vs in-process: " + ", ".join(f"{p} x{r:.2f}" for p, r in
-                                                       result["throughput_vs_in_process"].items()),
-             "fixed start-up vs in-process: " + ", ".join(f"{p} +{f:.1f} s" for p, f in
-                                                          result["fixed_s_vs_in_process"].items()),
-             f"2 workers / 1 worker throughput: x{result['two_over_one_worker']:.2f}"]
+    lines = [
+        "throughput vs in-process: "
+        + ", ".join(f"{p} x{r:.2f}" for p, r in result["throughput_vs_in_process"].items()),
+        "fixed start-up vs in-process: "
+        + ", ".join(f"{p} +{f:.1f} s" for p, f in result["fixed_s_vs_in_process"].items()),
+        f"2 workers / 1 worker throughput: x{result['two_over_one_worker']:.2f}",
+    ]
     return CaseResult(lines, result)
 
 

@@ -1,4 +1,5 @@
 """Case 'sampling': samples/s and network evaluations per sample of every family; DDIM steps vs DDPM quality."""
+
 from __future__ import annotations
 
 import time
@@ -40,8 +41,10 @@ def family_rates(ctx: Context) -> tuple[list[str], dict[str, Any]]:
             rate = sample_rate(family, n, ctx.pick(3, 5))
             nfe = family.sample_nfe
             out[f"{name}/{data_name}"] = {"n": n, "samples_per_s": rate, "nfe": nfe}
-            lines.append(f"{name:>14} on {data_name:<7} {rate.median:10.0f} samples/s "
-                         f"(min {rate.low:.0f}, max {rate.high:.0f}), {nfe} network evaluations per sample")
+            lines.append(
+                f"{name:>14} on {data_name:<7} {rate.median:10.0f} samples/s "
+                f"(min {rate.low:.0f}, max {rate.high:.0f}), {nfe} network evaluations per sample"
+            )
     return lines, out
 
 
@@ -61,8 +64,14 @@ def trained_diffusion(ctx: Context) -> tuple[Any, Any, int]:
     from genbench.train.loop import train
 
     steps = ctx.pick(300, 2000)
-    flat = {"family": "diffusion", "data.name": "digits", "seed": 0, "train.steps": steps, "eval.every": steps,
-            **ctx.pick({"diffusion.unet_channels": 8, "train.batch_size": 128}, {})}
+    flat = {
+        "family": "diffusion",
+        "data.name": "digits",
+        "seed": 0,
+        "train.steps": steps,
+        "eval.every": steps,
+        **ctx.pick({"diffusion.unet_channels": 8, "train.batch_size": 128}, {}),
+    }
     cfg = from_flat(flat)
     data = load_dataset(cfg.data)
     torch.manual_seed(0)
@@ -94,16 +103,21 @@ def sampler_quality(ctx: Context) -> tuple[list[str], dict[str, Any]]:
             seconds = time.perf_counter() - start  # sampling plus scoring
             label = f"{sampler.upper()} {k} steps"
             out[label] = {"nfe": family.sample_nfe, "eval_s": seconds, **quality}
-            lines.append(f"{label:>16}: fd {quality.get('fd', float('nan')):8.3f}, modes {quality.get('modes', 0):.0f}"
-                         f", kid {quality.get('kid', float('nan')):.4f}, {family.sample_nfe} NFE, "
-                         f"{n / seconds:.0f} samples/s (sampling and scoring)")
+            lines.append(
+                f"{label:>16}: fd {quality.get('fd', float('nan')):8.3f}, modes {quality.get('modes', 0):.0f}"
+                f", kid {quality.get('kid', float('nan')):.4f}, {family.sample_nfe} NFE, "
+                f"{n / seconds:.0f} samples/s (sampling and scoring)"
+            )
     finally:
         m.sampler, m.ddim_steps = saved
     return lines, out
 
 
-@CASES.register("sampling", "samples/s and network evaluations per sample of every family; DDIM 10/20/50/100 "
-                            "steps vs DDPM with the quality each reaches")
+@CASES.register(
+    "sampling",
+    "samples/s and network evaluations per sample of every family; DDIM 10/20/50/100 "
+    "steps vs DDPM with the quality each reaches",
+)
 def sampling_case(ctx: Context) -> CaseResult:
     import torch
 

@@ -1,4 +1,5 @@
 """Case 'search': trials TPE and random search need to reach a target on gan_stability (plain Optuna, real runs)."""
+
 from __future__ import annotations
 
 import math
@@ -35,9 +36,15 @@ def censored_stats(counts: list[int | None], max_trials: int) -> dict[str, Any]:
     """
     values = [c if c is not None else max_trials + 1 for c in counts]
     hits = sum(c is not None for c in counts)
-    return {"trials_to_target": counts, "reached": hits, "repeats": len(counts),
-            "median": statistics.median(values), "median_censored": hits < len(counts) // 2 + 1,
-            "mean": statistics.mean(values), "mean_censored": any(c is None for c in counts)}
+    return {
+        "trials_to_target": counts,
+        "reached": hits,
+        "repeats": len(counts),
+        "median": statistics.median(values),
+        "median_censored": hits < len(counts) // 2 + 1,
+        "mean": statistics.mean(values),
+        "mean_censored": any(c is None for c in counts),
+    }
 
 
 def sampler(algorithm: str, seed: int, startup: int) -> Any:
@@ -60,8 +67,9 @@ def search_repeat(algorithm: str, seed: int, settings: dict[str, Any], ctx: Cont
     study = load_study(str(STUDY))
     constants = {**study.run_settings(study.dry_run), "train.steps": settings["steps"], "eval.every": settings["steps"]}
     define, (metric, mode) = DefineByRun(study.space, constants), study.objectives[0]
-    search = optuna.create_study(direction="maximize" if mode == "max" else "minimize",
-                                 sampler=sampler(algorithm, seed, settings["startup"]))
+    search = optuna.create_study(
+        direction="maximize" if mode == "max" else "minimize", sampler=sampler(algorithm, seed, settings["startup"])
+    )
     records: list[dict[str, Any]] = []
     best = -math.inf if mode == "max" else math.inf
     for number in range(1, settings["max_trials"] + 1):
@@ -76,14 +84,19 @@ def search_repeat(algorithm: str, seed: int, settings: dict[str, Any], ctx: Cont
     return records
 
 
-@CASES.register("search", "search efficiency: trials TPE and random search need to reach a quality.modes target "
-                          "on gan_stability")
+@CASES.register(
+    "search", "search efficiency: trials TPE and random search need to reach a quality.modes target on gan_stability"
+)
 def search_case(ctx: Context) -> CaseResult:
-    settings = ctx.pick({"repeats": 2, "max_trials": 6, "steps": 150, "target": 15.0, "startup": 3},
-                        {"repeats": 3, "max_trials": 15, "steps": 400, "target": 20.0, "startup": 5})
-    ctx.say(f"  {settings['repeats']} repeats x tpe, random; at most {settings['max_trials']} trials of "
-            f"{settings['steps']} steps; target quality.modes >= {settings['target']:g}; TPE starts up with "
-            f"{settings['startup']} random trials")
+    settings = ctx.pick(
+        {"repeats": 2, "max_trials": 6, "steps": 150, "target": 15.0, "startup": 3},
+        {"repeats": 3, "max_trials": 15, "steps": 400, "target": 20.0, "startup": 5},
+    )
+    ctx.say(
+        f"  {settings['repeats']} repeats x tpe, random; at most {settings['max_trials']} trials of "
+        f"{settings['steps']} steps; target quality.modes >= {settings['target']:g}; TPE starts up with "
+        f"{settings['startup']} random trials"
+    )
     records, summary = [], {}
     for algorithm in ("tpe", "random"):
         counts = []
@@ -92,13 +105,18 @@ def search_case(ctx: Context) -> CaseResult:
             records += mine
             counts.append(trials_to_target(mine, settings["target"], "max"))
         summary[algorithm] = censored_stats(counts, settings["max_trials"])
-    lines = [f"{a}: trials to target {_counts(s, settings['max_trials'])}, median {s['median']:g}"
-             f"{' (censored: a lower bound)' if s['median_censored'] else ''}" for a, s in summary.items()]
+    lines = [
+        f"{a}: trials to target {_counts(s, settings['max_trials'])}, median {s['median']:g}"
+        f"{' (censored: a lower bound)' if s['median_censored'] else ''}"
+        for a, s in summary.items()
+    ]
     lines.append(f"median(random) / median(tpe) = {summary['random']['median'] / summary['tpe']['median']:.2f}")
-    lines += ["full measurement: docs/measurements/2026-11-28-search-compare.md (benchmarks/search_compare.py, "
-              "5 repeats x 30 trials: equal medians at 20 and 22 modes, 1.94 at 23 on one discordant repeat)",
-              "early stopping: docs/measurements/2026-11-30-early-stopping.md (ASHA on the gan_stability dry run: "
-              "17% and 29% fewer steps, device time and best result mixed); not re-measured here"]
+    lines += [
+        "full measurement: docs/measurements/2026-11-28-search-compare.md (benchmarks/search_compare.py, "
+        "5 repeats x 30 trials: equal medians at 20 and 22 modes, 1.94 at 23 on one discordant repeat)",
+        "early stopping: docs/measurements/2026-11-30-early-stopping.md (ASHA on the gan_stability dry run: "
+        "17% and 29% fewer steps, device time and best result mixed); not re-measured here",
+    ]
     return CaseResult(lines, {"settings": settings, "summary": summary, "records": records})
 
 

@@ -1,4 +1,5 @@
 """Cases 'sweep_overhead' and 'concurrency': a local Ray Tune sweep against plain Optuna, 1 vs 2 trials at once."""
+
 from __future__ import annotations
 
 import itertools
@@ -13,21 +14,37 @@ from genbench.bench.harness import CASES, CaseResult, Context, Target, spread
 
 OVERHEAD_TARGET_MS = 50.0  # per trial, after Ray has started, on a 2-core CPU
 CONCURRENCY_TARGET = 1.8  # throughput of 2 concurrent compute-bound trials over 1, on 2 cores
-TINY = {"gan.g_width": 16, "gan.d_width": 16, "gan.g_depth": 2, "gan.d_depth": 2, "train.batch_size": 64,
-        "eval.n_samples": 200, "data.n_train": 2000, "data.n_test": 500}  # trials that train in tens of ms
+TINY = {
+    "gan.g_width": 16,
+    "gan.d_width": 16,
+    "gan.g_depth": 2,
+    "gan.d_depth": 2,
+    "train.batch_size": 64,
+    "eval.n_samples": 200,
+    "data.n_train": 2000,
+    "data.n_test": 500,
+}  # trials that train in tens of ms
 
 
 def study_file(folder: str, name: str, trials: int, steps: int, concurrent: int, fixed: dict[str, Any]) -> Any:
     """A GAN study on grid25 searching two learning rates, written to `folder` and loaded like any study file."""
     from genbench.sweep.spec import load_study
 
-    lines = [f"study: {name}", "family: gan", "data: {name: grid25}",
-             "objectives: [{metric: quality.modes, mode: max}]",
-             f"budget: {{trials: {trials}, steps: {steps}, eval_every: {steps}}}",
-             f"dry_run: {{trials: {trials}, steps: {steps}, eval_every: {steps}}}",
-             f"search: {{algorithm: tpe, seed: 0, max_concurrent: {concurrent}}}", "resources: {cpus_per_trial: 1}",
-             "fixed:", *[f"  {k}: {v}" for k, v in fixed.items()], "space:",
-             "  optim.lr_g: {float: [1.0e-4, 1.0e-3], log: true}", "  optim.lr_d: {float: [1.0e-4, 1.0e-3], log: true}"]
+    lines = [
+        f"study: {name}",
+        "family: gan",
+        "data: {name: grid25}",
+        "objectives: [{metric: quality.modes, mode: max}]",
+        f"budget: {{trials: {trials}, steps: {steps}, eval_every: {steps}}}",
+        f"dry_run: {{trials: {trials}, steps: {steps}, eval_every: {steps}}}",
+        f"search: {{algorithm: tpe, seed: 0, max_concurrent: {concurrent}}}",
+        "resources: {cpus_per_trial: 1}",
+        "fixed:",
+        *[f"  {k}: {v}" for k, v in fixed.items()],
+        "space:",
+        "  optim.lr_g: {float: [1.0e-4, 1.0e-3], log: true}",
+        "  optim.lr_d: {float: [1.0e-4, 1.0e-3], log: true}",
+    ]
     path = Path(folder) / f"{name}.yaml"
     path.write_text("\n".join(lines) + "\n")
     return load_study(str(path))
@@ -90,32 +107,47 @@ def overhead_runs(ctx: Context, trials: int) -> dict[str, Any]:
         optuna_wall, start = time.perf_counter() - start, time.perf_counter()
         tuned, ray_start_s = tune_rows(study, str(Path(folder) / "out"))
         sweep_wall = time.perf_counter() - start - ray_start_s
-    return {"rows": {"ray_tune": tuned, "optuna": plain}, "wall_s": {"ray_tune": sweep_wall, "optuna": optuna_wall},
-            "ray_start_s": ray_start_s}
+    return {
+        "rows": {"ray_tune": tuned, "optuna": plain},
+        "wall_s": {"ray_tune": sweep_wall, "optuna": optuna_wall},
+        "ray_start_s": ray_start_s,
+    }
 
 
-@CASES.register("sweep_overhead", "per-trial scheduling overhead of a local Ray Tune sweep vs plain Optuna "
-                                  "(target <= 50 ms per trial)")
+@CASES.register(
+    "sweep_overhead",
+    "per-trial scheduling overhead of a local Ray Tune sweep vs plain Optuna (target <= 50 ms per trial)",
+)
 def sweep_overhead_case(ctx: Context) -> CaseResult:
     runs = overhead_runs(ctx, ctx.pick(12, 30))
     rows, walls = runs["rows"], runs["wall_s"]
     gap = {name: spread(gaps_s(r)) for name, r in rows.items()}
     per_trial = {name: (walls[name] - sum(r["cost.wall_s"] for r in rows[name])) / len(rows[name]) for name in rows}
-    lines = [f"gap between trials, Ray Tune:    {_ms(gap['ray_tune'])}",
-             f"gap between trials, plain Optuna: {_ms(gap['optuna'])}",
-             f"ratio of medians Ray Tune / Optuna: {gap['ray_tune'].median / max(gap['optuna'].median, 1e-9):.0f}x",
-             f"whole sweep minus training, per trial (with Tune's set-up, first trial process, summary; Ray's "
-             f"{runs['ray_start_s']:.1f} s start excluded): Ray Tune {per_trial['ray_tune'] * 1e3:.0f} ms, "
-             f"plain Optuna {per_trial['optuna'] * 1e3:.1f} ms"]
-    data = {"trials": len(rows["optuna"]), "gap_s": gap, "ray_start_s": runs["ray_start_s"],
-            "sweeps_wall_s": walls, "per_trial_incl_fixed_s": per_trial}
-    return CaseResult(lines, data, [Target("Ray Tune per-trial overhead ms", gap["ray_tune"].median * 1e3,
-                                           OVERHEAD_TARGET_MS, "<=")])
+    lines = [
+        f"gap between trials, Ray Tune:    {_ms(gap['ray_tune'])}",
+        f"gap between trials, plain Optuna: {_ms(gap['optuna'])}",
+        f"ratio of medians Ray Tune / Optuna: {gap['ray_tune'].median / max(gap['optuna'].median, 1e-9):.0f}x",
+        f"whole sweep minus training, per trial (with Tune's set-up, first trial process, summary; Ray's "
+        f"{runs['ray_start_s']:.1f} s start excluded): Ray Tune {per_trial['ray_tune'] * 1e3:.0f} ms, "
+        f"plain Optuna {per_trial['optuna'] * 1e3:.1f} ms",
+    ]
+    data = {
+        "trials": len(rows["optuna"]),
+        "gap_s": gap,
+        "ray_start_s": runs["ray_start_s"],
+        "sweeps_wall_s": walls,
+        "per_trial_incl_fixed_s": per_trial,
+    }
+    return CaseResult(
+        lines, data, [Target("Ray Tune per-trial overhead ms", gap["ray_tune"].median * 1e3, OVERHEAD_TARGET_MS, "<=")]
+    )
 
 
 def _ms(s: Any) -> str:
-    return f"median {s.median * 1e3:.1f} ms (IQR {s.q1 * 1e3:.1f}-{s.q3 * 1e3:.1f}, min-max {s.low * 1e3:.1f}-" \
-           f"{s.high * 1e3:.1f}, n={s.n})"
+    return (
+        f"median {s.median * 1e3:.1f} ms (IQR {s.q1 * 1e3:.1f}-{s.q3 * 1e3:.1f}, min-max {s.low * 1e3:.1f}-"
+        f"{s.high * 1e3:.1f}, n={s.n})"
+    )
 
 
 def throughput(rows: list[dict[str, Any]]) -> float:
@@ -130,10 +162,13 @@ def concurrent_sweeps(ctx: Context, trials: int, steps: int, pairs: int) -> dict
     with tempfile.TemporaryDirectory(prefix="genbench-bench-") as folder:
         for p in range(pairs):
             for concurrent in (1, 2) if p % 2 == 0 else (2, 1):
-                study = study_file(folder, f"bench_c{concurrent}_{p}", trials, steps, concurrent,
-                                   {"train.batch_size": 256})
-                ctx.say(f"  {trials} trials x {steps} steps (GAN 3x128 MLPs, batch 256, 1 torch thread each), "
-                        f"{concurrent} at a time")
+                study = study_file(
+                    folder, f"bench_c{concurrent}_{p}", trials, steps, concurrent, {"train.batch_size": 256}
+                )
+                ctx.say(
+                    f"  {trials} trials x {steps} steps (GAN 3x128 MLPs, batch 256, 1 torch thread each), "
+                    f"{concurrent} at a time"
+                )
                 rows, _ = tune_rows(study, str(Path(folder) / study.name))
                 out["steps_per_s"][concurrent].append(throughput(rows))
                 cpu_s = sum(r["cost.device_s"] for r in rows)
@@ -148,11 +183,13 @@ def concurrency_case(ctx: Context) -> CaseResult:
     rates, cpu = runs["steps_per_s"], runs["cpu_s_per_step"]
     ratio = spread([two / one for one, two in zip(rates[1], rates[2])])
     efficiency = spread([two / one for one, two in zip(cpu[1], cpu[2])])
-    lines = [f"steps/s, 1 trial at a time: {spread(rates[1]).text('.0f')}",
-             f"steps/s, 2 trials at a time: {spread(rates[2]).text('.0f')}",
-             f"throughput 2 / 1: {ratio.text('.2f')}",
-             f"CPU seconds per step, 2 at a time / 1 at a time: {efficiency.text('.2f')} "
-             "(above 1: the trials slow each other down beyond sharing the cores)",
-             f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}"]
+    lines = [
+        f"steps/s, 1 trial at a time: {spread(rates[1]).text('.0f')}",
+        f"steps/s, 2 trials at a time: {spread(rates[2]).text('.0f')}",
+        f"throughput 2 / 1: {ratio.text('.2f')}",
+        f"CPU seconds per step, 2 at a time / 1 at a time: {efficiency.text('.2f')} "
+        "(above 1: the trials slow each other down beyond sharing the cores)",
+        f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}",
+    ]
     data = {"trials": trials, "steps": steps, **runs, "ratio": ratio, "cpu_per_step_ratio": efficiency}
     return CaseResult(lines, data, [Target("throughput 2 concurrent / 1", ratio.median, CONCURRENCY_TARGET, ">=")])

@@ -1,4 +1,5 @@
 """Studies as Ray jobs: submission through the Jobs API with Ray's token, and list, status, logs, stop."""
+
 from __future__ import annotations
 
 import json
@@ -23,22 +24,93 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]  # platform/genbench/cluster/
 # platform/genbench/data/ are code and must travel). Ray adds .gitignore, .rayignore and its own defaults.
 EXCLUDES = [
     # environments, version control, caches, build output
-    "/.venv", "/venv", "/.git", "**/__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.egg-info",
-    "/build", "/dist", "/.whl", "*.whl", "/test-artifacts", "node_modules",
+    "/.venv",
+    "/venv",
+    "/.git",
+    "**/__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "*.egg-info",
+    "/build",
+    "/dist",
+    "/.whl",
+    "*.whl",
+    "/test-artifacts",
+    "node_modules",
     # results and data: a job writes its results to storage and reads data from where the study says
-    "/results", "/data", "/datasets", "/checkpoints", "/outputs", "*.parquet", "*.arrow", "*.feather", "*.pt",
-    "*.pth", "*.ckpt", "*.safetensors", "*.npy", "*.npz", "*.h5", "*.hdf5", "*.pkl", "*.pickle", "*.tar", "*.tgz",
-    "*.tar.gz", "*.zip", "*.journal",
+    "/results",
+    "/data",
+    "/datasets",
+    "/checkpoints",
+    "/outputs",
+    "*.parquet",
+    "*.arrow",
+    "*.feather",
+    "*.pt",
+    "*.pth",
+    "*.ckpt",
+    "*.safetensors",
+    "*.npy",
+    "*.npz",
+    "*.h5",
+    "*.hdf5",
+    "*.pkl",
+    "*.pickle",
+    "*.tar",
+    "*.tgz",
+    "*.tar.gz",
+    "*.zip",
+    "*.journal",
     # secrets: keys, certificates, credential files and the folders tools keep them in
-    ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.asc",
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", "_netrc", ".pgpass", ".git-credentials", ".pypirc",
-    ".npmrc", ".htpasswd", "credentials", "credentials.json", "*credentials*.json", "*credentials*.csv",
-    "*accessKeys*.csv", "*service-account*.json", "*service_account*.json", "client_secret*.json", "auth_token",
-    "*.token", ".aws/", ".ssh/", ".config/", ".gnupg/", ".kube/", ".docker/", ".azure/", ".ray/", ".gcloud/"]
+    ".env",
+    ".env.*",
+    "*.env",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.kdbx",
+    "*.asc",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".git-credentials",
+    ".pypirc",
+    ".npmrc",
+    ".htpasswd",
+    "credentials",
+    "credentials.json",
+    "*credentials*.json",
+    "*credentials*.csv",
+    "*accessKeys*.csv",
+    "*service-account*.json",
+    "*service_account*.json",
+    "client_secret*.json",
+    "auth_token",
+    "*.token",
+    ".aws/",
+    ".ssh/",
+    ".config/",
+    ".gnupg/",
+    ".kube/",
+    ".docker/",
+    ".azure/",
+    ".ray/",
+    ".gcloud/",
+]
 PRIVATE_KEY = re.compile(rb"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----")  # in any file, a service-account JSON too
 SCANNED_BYTES = 4 << 20  # files up to this size are read for a private key (code is smaller; data is excluded)
-TOKEN_HELP = ("set RAY_AUTH_TOKEN to the cluster's token, or put it in ~/.ray/auth_token "
-              "(or a file named by RAY_AUTH_TOKEN_PATH); `ray get-auth-token` on the head prints it")
+TOKEN_HELP = (
+    "set RAY_AUTH_TOKEN to the cluster's token, or put it in ~/.ray/auth_token "
+    "(or a file named by RAY_AUTH_TOKEN_PATH); `ray get-auth-token` on the head prints it"
+)
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
@@ -48,12 +120,16 @@ def resolve_address(address: str | None, profile: Profile | None) -> str:
     env = "" if env in ("auto", "local") else env  # ray.init's words, not a Jobs API
     chosen = address or env or (profile.address if profile else "")
     if chosen.startswith("ray://"):
-        raise GenbenchError(f"{chosen} is a Ray Client address; the Jobs API is the dashboard URL, "
-                            "e.g. http://HEAD:8265 (--address or RAY_ADDRESS)")
+        raise GenbenchError(
+            f"{chosen} is a Ray Client address; the Jobs API is the dashboard URL, "
+            "e.g. http://HEAD:8265 (--address or RAY_ADDRESS)"
+        )
     if not chosen:
         where = f" ({profile.source} has no address)" if profile else ""
-        raise GenbenchError(f"no cluster address{where}: give --address http://HEAD:8265, set RAY_ADDRESS, "
-                            "or add `address:` to the cluster profile")
+        raise GenbenchError(
+            f"no cluster address{where}: give --address http://HEAD:8265, set RAY_ADDRESS, "
+            "or add `address:` to the cluster profile"
+        )
     return chosen if "://" in chosen else f"http://{chosen}"
 
 
@@ -84,8 +160,10 @@ def api_errors(address: str) -> Iterator[None]:
         problem = "the token was refused" if refused else "no token was sent"
         raise GenbenchError(f"{address}: token authentication failed, {problem}; {TOKEN_HELP}") from None
     except (requests.ConnectionError, ConnectionError) as exc:
-        raise GenbenchError(f"cannot reach the Jobs API at {address} ({type(exc).__name__}); is the cluster up "
-                            "and its dashboard port forwarded (`ray dashboard CLUSTER.yaml`)?") from None
+        raise GenbenchError(
+            f"cannot reach the Jobs API at {address} ({type(exc).__name__}); is the cluster up "
+            "and its dashboard port forwarded (`ray dashboard CLUSTER.yaml`)?"
+        ) from None
     except RuntimeError as exc:
         raise GenbenchError(f"{address}: {str(exc).strip().splitlines()[-1]}") from None
 
@@ -98,11 +176,16 @@ def check_transport(address: str, token: str, allow_insecure: bool = False) -> N
     if not token or not address.startswith("http://") or is_loopback(host):
         return
     if not allow_insecure:
-        raise GenbenchError(f"{address}: refusing to send Ray's token over plain http to {host}, where anyone on the "
-                            "way can read it; use an https:// address, or a tunnel to 127.0.0.1 (`ray dashboard "
-                            "CLUSTER.yaml`, `kubectl port-forward`), or pass --allow-insecure-token")
-    print(f"genbench: warning: sending Ray's token over plain http to {host} (--allow-insecure-token); anyone on "
-          "the network path can read it and run code on the cluster", file=sys.stderr)
+        raise GenbenchError(
+            f"{address}: refusing to send Ray's token over plain http to {host}, where anyone on the "
+            "way can read it; use an https:// address, or a tunnel to 127.0.0.1 (`ray dashboard "
+            "CLUSTER.yaml`, `kubectl port-forward`), or pass --allow-insecure-token"
+        )
+    print(
+        f"genbench: warning: sending Ray's token over plain http to {host} (--allow-insecure-token); anyone on "
+        "the network path can read it and run code on the cluster",
+        file=sys.stderr,
+    )
 
 
 def client(address: str, allow_insecure: bool = False) -> Any:
@@ -125,11 +208,17 @@ def study_text(space: str) -> str:
 
 def runtime_env(space: str, profile: Profile) -> dict[str, Any]:
     """Ship the project (not its results, data, environments, caches or secrets); genbench imports from platform/."""
-    env_vars = {"PYTHONPATH": "platform", STUDY_ENV: study_text(space),
-                CLUSTER_ENV: json.dumps(profile.record()), **profile.env}
+    env_vars = {
+        "PYTHONPATH": "platform",
+        STUDY_ENV: study_text(space),
+        CLUSTER_ENV: json.dumps(profile.record()),
+        **profile.env,
+    }
     if not (PROJECT_ROOT / "platform" / "genbench").is_dir():
-        raise GenbenchError(f"genbench is not running from a source checkout ({PROJECT_ROOT}); submit ships the "
-                            "repository to the cluster, so run it from a clone (pip install -e .)")
+        raise GenbenchError(
+            f"genbench is not running from a source checkout ({PROJECT_ROOT}); submit ships the "
+            "repository to the cluster, so run it from a clone (pip install -e .)"
+        )
     renv: dict[str, Any] = {"working_dir": str(PROJECT_ROOT), "excludes": EXCLUDES, "env_vars": env_vars}
     if profile.pip:
         renv["pip"] = list(profile.pip)
@@ -144,13 +233,17 @@ def check_record(renv: dict[str, Any], space: str) -> None:
         why = "its name says it holds a credential" if secret_name(name) else secret_value(value)
         if why:
             where = f"the study file {space}" if name == STUDY_ENV else f"the job's variable {name}"
-            raise GenbenchError(f"{where}: {why}; the job's runtime environment is shown by `ray job list` and the "
-                                "dashboard, so submit does not send it (credentials come from the cluster's identity "
-                                "or the variables named in the profile's credentials_env)")
+            raise GenbenchError(
+                f"{where}: {why}; the job's runtime environment is shown by `ray job list` and the "
+                "dashboard, so submit does not send it (credentials come from the cluster's identity "
+                "or the variables named in the profile's credentials_env)"
+            )
     for entry in renv.get("pip", []):
         if found := uri_credentials(entry):
-            raise GenbenchError(f"pip requirement {entry.split('@')[-1]!r}: credentials in its URI ({found}); "
-                                "give the cluster's nodes a pip configuration instead")
+            raise GenbenchError(
+                f"pip requirement {entry.split('@')[-1]!r}: credentials in its URI ({found}); "
+                "give the cluster's nodes a pip configuration instead"
+            )
 
 
 class _Quiet(logging.Logger):
@@ -186,15 +279,19 @@ def upload_files(root: Path = PROJECT_ROOT) -> list[tuple[str, int]]:
 
 def _refuse_outside(path: Path, root: Path) -> None:
     if path.is_symlink() and not path.resolve().is_relative_to(root):
-        raise GenbenchError(f"{path} is a symbolic link to {path.resolve()}, outside the repository; Ray would upload "
-                            "what it points to: remove the link, or add it to .rayignore")
+        raise GenbenchError(
+            f"{path} is a symbolic link to {path.resolve()}, outside the repository; Ray would upload "
+            "what it points to: remove the link, or add it to .rayignore"
+        )
 
 
 def _refuse_private_key(path: Path, root: Path, size: int) -> None:
     if 0 < size <= SCANNED_BYTES and PRIVATE_KEY.search(path.read_bytes()):
-        raise GenbenchError(f"{path.relative_to(root)} holds a private key, which submit does not ship: move it out "
-                            "of the repository (the cluster's nodes keep their own credentials), or add it to "
-                            ".rayignore")
+        raise GenbenchError(
+            f"{path.relative_to(root)} holds a private key, which submit does not ship: move it out "
+            "of the repository (the cluster's nodes keep their own credentials), or add it to "
+            ".rayignore"
+        )
 
 
 def upload_summary(files: list[tuple[str, int]]) -> str:
@@ -217,32 +314,42 @@ def entrypoint(space: str, profile: Profile, out: str, dry_run: bool) -> str:
     return f"{profile.python} {shlex.join(args)}"
 
 
-def submit(space: str, profile: Profile, address: str, dry_run: bool, out: str | None,
-           allow_insecure: bool = False) -> tuple[str, str]:
+def submit(
+    space: str, profile: Profile, address: str, dry_run: bool, out: str | None, allow_insecure: bool = False
+) -> tuple[str, str]:
     """Validate the study here, then submit it; returns (job id, results URI)."""
     from genbench.sweep.spec import load_study
 
     study = load_study(space)  # a bad study fails here, before anything is shipped
     out = out or profile.results_uri(study.name, dry_run)
     if found := uri_credentials(out):
-        raise GenbenchError(f"results location: credentials in the URI ({found}) would be shown in the job's record; "
-                            "the job reads credentials from the cluster's identity or the variables named in the "
-                            "profile's credentials_env")
+        raise GenbenchError(
+            f"results location: credentials in the URI ({found}) would be shown in the job's record; "
+            "the job reads credentials from the cluster's identity or the variables named in the "
+            "profile's credentials_env"
+        )
     if "://" not in out and not os.path.isabs(out):
-        raise GenbenchError(f"results location {out!r} is relative: on a cluster it must be a path every node "
-                            "shares (absolute) or a URI such as s3://bucket/prefix; set `storage:` in the profile "
-                            "or give --out")
+        raise GenbenchError(
+            f"results location {out!r} is relative: on a cluster it must be a path every node "
+            "shares (absolute) or a URI such as s3://bucket/prefix; set `storage:` in the profile "
+            "or give --out"
+        )
     if "?" in out:
-        raise GenbenchError(f"results location {out!r}: Ray Tune's storage cannot take a URI query; give the "
-                            "endpoint to the job instead, e.g. `env: {AWS_ENDPOINT_URL_S3: http://HOST:PORT}` "
-                            "in the profile")
+        raise GenbenchError(
+            f"results location {out!r}: Ray Tune's storage cannot take a URI query; give the "
+            "endpoint to the job instead, e.g. `env: {AWS_ENDPOINT_URL_S3: http://HOST:PORT}` "
+            "in the profile"
+        )
     upload_files()  # refuses links out of the repository and private keys before anything is sent
     jobs = client(address, allow_insecure)
     job_id = f"genbench-{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with api_errors(address):
-        jobs.submit_job(entrypoint=entrypoint(space, profile, out, dry_run), submission_id=job_id,
-                        runtime_env=runtime_env(space, profile),
-                        metadata={"genbench.study": study.name, "genbench.results": out})
+        jobs.submit_job(
+            entrypoint=entrypoint(space, profile, out, dry_run),
+            submission_id=job_id,
+            runtime_env=runtime_env(space, profile),
+            metadata={"genbench.study": study.name, "genbench.results": out},
+        )
     return job_id, out
 
 
@@ -254,8 +361,14 @@ def list_jobs(address: str, allow_insecure: bool = False) -> list[dict[str, str]
     rows = []
     for info in sorted(infos, key=lambda i: i.start_time or 0, reverse=True):
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((info.start_time or 0) / 1000))
-        rows.append({"id": info.submission_id or info.job_id or "?", "status": str(info.status.value),
-                     "start": started, "results": (info.metadata or {}).get("genbench.results", "")})
+        rows.append(
+            {
+                "id": info.submission_id or info.job_id or "?",
+                "status": str(info.status.value),
+                "start": started,
+                "results": (info.metadata or {}).get("genbench.results", ""),
+            }
+        )
     return rows
 
 
@@ -263,8 +376,12 @@ def job_status(address: str, job_id: str, allow_insecure: bool = False) -> dict[
     jobs = client(address, allow_insecure)
     with api_errors(address):
         info = jobs.get_job_info(job_id)
-    return {"id": job_id, "status": str(info.status.value), "message": info.message or "",
-            "results": (info.metadata or {}).get("genbench.results", "")}
+    return {
+        "id": job_id,
+        "status": str(info.status.value),
+        "message": info.message or "",
+        "results": (info.metadata or {}).get("genbench.results", ""),
+    }
 
 
 def job_logs(address: str, job_id: str, allow_insecure: bool = False) -> str:

@@ -1,4 +1,5 @@
 """The entrypoint of a study on a cluster (a submitted job, a KubeRay RayJob): join that Ray cluster, run the study."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,13 +15,17 @@ CLUSTER_ENV = "GENBENCH_CLUSTER"  # the profile's record (JSON): resources, limi
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m genbench.cluster.remote",
-                                description="run a study on the Ray cluster this job runs on")
+    p = argparse.ArgumentParser(
+        prog="python -m genbench.cluster.remote", description="run a study on the Ray cluster this job runs on"
+    )
     p.add_argument("space", metavar="SPACE.yaml")
     p.add_argument("--out", required=True, metavar="URI")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--cluster", metavar="FILE", help="the cluster's file (a KubeRay RayJob names it in its image), "
-                                                     "when the job carries no profile of its own")
+    p.add_argument(
+        "--cluster",
+        metavar="FILE",
+        help="the cluster's file (a KubeRay RayJob names it in its image), when the job carries no profile of its own",
+    )
     return p.parse_args(argv)
 
 
@@ -50,9 +55,11 @@ def check_credentials(profile: Any) -> None:
 
     missing = [name for name in (profile.credentials_env if profile else []) if not os.environ.get(name)]
     if missing:
-        raise GenbenchError(f"the cluster's nodes do not set {', '.join(missing)} (named in the profile's "
-                            "credentials_env): start Ray there with them in its environment (KubeRay: env from a "
-                            "Secret), or give the nodes an identity and drop them from credentials_env")
+        raise GenbenchError(
+            f"the cluster's nodes do not set {', '.join(missing)} (named in the profile's "
+            "credentials_env): start Ray there with them in its environment (KubeRay: env from a "
+            "Secret), or give the nodes an identity and drop them from credentials_env"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,8 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         profile = job_profile(args.cluster)
         check_credentials(profile)
         ray.init(address="auto", log_to_driver=False)  # the sweep then runs on this cluster, not a private Ray
-        outcome = run_study(study_file(args.space), dry_run=args.dry_run, out=args.out, overrides=[],
-                            address=ray.get_runtime_context().gcs_address, profile=profile)
+        outcome = run_study(
+            study_file(args.space),
+            dry_run=args.dry_run,
+            out=args.out,
+            overrides=[],
+            address=ray.get_runtime_context().gcs_address,
+            profile=profile,
+        )
     except GenbenchError as exc:
         print(f"genbench: error: {exc}", file=sys.stderr)
         return 2

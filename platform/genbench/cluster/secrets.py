@@ -1,4 +1,5 @@
 """What must never ride in a job's record (runtime env, metadata, entrypoint): secret names, values and URIs."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -7,13 +8,31 @@ from urllib.parse import parse_qsl, urlsplit
 
 # Words of a variable or query-parameter name that say it holds a credential (AWS_SECRET_ACCESS_KEY, GH_TOKEN,
 # DB_PASSWORD, AZURE_STORAGE_SAS_TOKEN, X-Amz-Signature, access_key, ...).
-SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "PASS", "PWD", "CREDENTIAL", "CREDENTIALS", "AUTH",
-                "PRIVATE", "SAS", "SIG", "SIGNATURE", "COOKIE", "CONNECTIONSTRING")
+SECRET_WORDS = (
+    "KEY",
+    "SECRET",
+    "TOKEN",
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "PWD",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "AUTH",
+    "PRIVATE",
+    "SAS",
+    "SIG",
+    "SIGNATURE",
+    "COOKIE",
+    "CONNECTIONSTRING",
+)
 SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIALS")  # APIKEY, GITHUBTOKEN
 NOT_SECRET = ("PWD",)  # the shell's working directory, not a password
 # Values that are credentials whatever their name: a private key, an AWS access key id, GitHub and Slack tokens.
-SECRET_VALUE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|\b(AKIA|ASIA)[0-9A-Z]{16}\b"
-                          r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bxox[abprs]-[A-Za-z0-9-]{10,}")
+SECRET_VALUE = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----|\b(AKIA|ASIA)[0-9A-Z]{16}\b"
+    r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bxox[abprs]-[A-Za-z0-9-]{10,}"
+)
 
 
 def secret_name(name: str) -> bool:

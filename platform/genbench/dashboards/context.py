@@ -1,4 +1,5 @@
 """A results directory read into the Context that the dashboard pages and the family table (`genbench report`) use."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,5 +40,6 @@ def load_context(results: str) -> Context:
     history = store.read("history").to_pandas()
     if history.empty:
         history = pd.DataFrame({"trial_id": pd.Series(dtype=str), "step": pd.Series(dtype="int64")})
-    return Context(trials, history, study, _summary(store), _optional_table(store, "budget_curve.parquet"),
-                   store.read_samples)
+    return Context(
+        trials, history, study, _summary(store), _optional_table(store, "budget_curve.parquet"), store.read_samples
+    )

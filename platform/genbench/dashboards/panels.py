@@ -1,8 +1,10 @@
 """Renders one defined panel over a study's results: resolves its columns, then calls a pure figure builder."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -12,8 +14,13 @@ from genbench.dashboards.spec import KINDS, Panel
 from genbench.metrics.names import METRICS
 
 SAMPLE_GROUPS_MAX = 8  # rows of sample grids in one panel
-FALLBACK_OBJECTIVES = (("quality.modes", "max"), ("quality.fd", "min"), ("likelihood.bpd", "min"),
-                       ("likelihood.nll", "min"), ("cost.wall_s", "min"))
+FALLBACK_OBJECTIVES = (
+    ("quality.modes", "max"),
+    ("quality.fd", "min"),
+    ("likelihood.bpd", "min"),
+    ("likelihood.nll", "min"),
+    ("cost.wall_s", "min"),
+)
 
 
 class Missing(Exception):
@@ -62,8 +69,11 @@ class Context:
     def searched(self) -> list[str]:
         """The searched settings' columns; `family` first in a study of several families (it is searched too)."""
         space = [f"config.{k}" for k in self.study.get("space") or {}]
-        cols = space or [c for c in self.trials if c.startswith(("config.gan.loss", "config.gan.penalty",
-                                                                 "config.gan.spectral_norm", "config.optim.lr"))]
+        cols = space or [
+            c
+            for c in self.trials
+            if c.startswith(("config.gan.loss", "config.gan.penalty", "config.gan.spectral_norm", "config.optim.lr"))
+        ]
         family = ["family"] if len(self.families()) > 1 else []
         return family + [c for c in cols if c in self.trials and self.trials[c].notna().any()]
 
@@ -162,8 +172,11 @@ def study_words(text: str, ctx: Context) -> str:
     if "{" not in text:
         return text
     objectives = [m for m, _ in ctx.objectives()]
-    tokens = {"objective": objectives[0], "objective_2": objectives[1] if len(objectives) > 1 else objectives[0],
-              "variant": ctx.group_word("variant")}
+    tokens = {
+        "objective": objectives[0],
+        "objective_2": objectives[1] if len(objectives) > 1 else objectives[0],
+        "variant": ctx.group_word("variant"),
+    }
     return text.format_map(tokens)
 
 
@@ -184,24 +197,37 @@ def _outcome_vs_lr(p: Panel, ctx: Context) -> go.Figure:
 
 def _rates(p: Panel, ctx: Context) -> go.Figure:
     group = p.columns["group"]
-    return figures.rates(ctx.trials, ctx.groups(group),
-                         _title(p, f"Runs completed and diverged per {ctx.group_word(group)}", ctx))
+    return figures.rates(
+        ctx.trials, ctx.groups(group), _title(p, f"Runs completed and diverged per {ctx.group_word(group)}", ctx)
+    )
 
 
 def _by_group(p: Panel, ctx: Context) -> go.Figure:
     metric = ctx.column(p.columns["metric"])
     _need(ctx.trials, metric, ctx=ctx)
     rows = ctx.trials[ctx.trials[metric].notna()]
-    return figures.by_group(rows, metric, ctx.groups(p.columns["group"], rows),
-                            _title(p, f"Final {metric} per {ctx.group_word(p.columns['group'])}", ctx), log=p.log_x)
+    return figures.by_group(
+        rows,
+        metric,
+        ctx.groups(p.columns["group"], rows),
+        _title(p, f"Final {metric} per {ctx.group_word(p.columns['group'])}", ctx),
+        log=p.log_x,
+    )
 
 
 def _curves(p: Panel, ctx: Context) -> go.Figure:
     metric = _history_column(p.columns["metric"], ctx)
     _need(ctx.history, metric, ctx=ctx)
-    return figures.training_curves(ctx.history, ctx.trials, metric, _title(p, f"{metric} during training", ctx),
-                                   figures.metric_label(metric), log_y=p.log_y, groups=ctx.groups(p.columns["group"]),
-                                   steps=ctx.steps_title())
+    return figures.training_curves(
+        ctx.history,
+        ctx.trials,
+        metric,
+        _title(p, f"{metric} during training", ctx),
+        figures.metric_label(metric),
+        log_y=p.log_y,
+        groups=ctx.groups(p.columns["group"]),
+        steps=ctx.steps_title(),
+    )
 
 
 def _history_column(value: str, ctx: Context) -> str:
@@ -212,8 +238,9 @@ def _history_column(value: str, ctx: Context) -> str:
 
 def _seed_bands(p: Panel, ctx: Context) -> go.Figure:
     metric, title = _curve_of(p, ctx)
-    return figures.seed_bands(ctx.history, ctx.trials, metric, ctx.groups(p.columns["group"]), title,
-                              log_y=p.log_y, steps=ctx.steps_title())
+    return figures.seed_bands(
+        ctx.history, ctx.trials, metric, ctx.groups(p.columns["group"]), title, log_y=p.log_y, steps=ctx.steps_title()
+    )
 
 
 def _curve_of(p: Panel, ctx: Context) -> tuple[str, str]:
@@ -230,8 +257,11 @@ def _curve_of(p: Panel, ctx: Context) -> tuple[str, str]:
         _need(ctx.history, curves[0], ctx=ctx)
         raise AssertionError("unreachable: _need raises for a column without values")
     ended = objectives[:drawn]  # why the first objective's curve is not the one drawn
-    title = _title(p, "The objective during training", ctx) if drawn == 0 else \
-        f"{objectives[drawn]} during training (mean over seeds, min-max band)"
+    title = (
+        _title(p, "The objective during training", ctx)
+        if drawn == 0
+        else f"{objectives[drawn]} during training (mean over seeds, min-max band)"
+    )
     if ended:
         title += f"; {', '.join(ended)}: measured at the end only"
     return curves[drawn], title
@@ -241,8 +271,15 @@ def _scatter(p: Panel, ctx: Context) -> go.Figure:
     x, y = ctx.column(p.columns["x"]), ctx.column(p.columns["y"])
     _need(ctx.trials, x, y, ctx=ctx)
     rows = ctx.trials.dropna(subset=[x, y])
-    return figures.scatter(rows, x, y, ctx.groups(p.columns["group"], rows), _title(p, f"{y} against {x}", ctx),
-                           log_x=p.log_x, log_y=p.log_y)
+    return figures.scatter(
+        rows,
+        x,
+        y,
+        ctx.groups(p.columns["group"], rows),
+        _title(p, f"{y} against {x}", ctx),
+        log_x=p.log_x,
+        log_y=p.log_y,
+    )
 
 
 def _list(p: Panel, ctx: Context, role: str) -> list[str]:
@@ -287,8 +324,11 @@ def _pareto(p: Panel, ctx: Context) -> go.Figure:
         from genbench.results.analysis import pareto_front
 
         front = pareto_front(configs, [(x, ctx.mode(x)), (y, ctx.mode(y))])
-    title = _title(p, f"{_aspect(y).capitalize()} against {_aspect(x)} (the two objectives): configurations, "
-                      "Pareto front joined", ctx)
+    title = _title(
+        p,
+        f"{_aspect(y).capitalize()} against {_aspect(x)} (the two objectives): configurations, Pareto front joined",
+        ctx,
+    )
     return figures.pareto(configs, x, y, front, ctx.groups(p.columns.get("group", "variant"), configs), title)
 
 
@@ -304,7 +344,7 @@ def _totals(p: Panel, ctx: Context) -> go.Figure:
     seconds = metric.endswith("_s")
     hours = seconds and ctx.trials[metric].astype(float).groupby(groups.values).sum().max() >= 1800
     what = "device-" if metric == "cost.device_s" else ""
-    label = (f"{what}hours" if hours else f"{what}seconds" if seconds else figures.metric_label(metric))
+    label = f"{what}hours" if hours else f"{what}seconds" if seconds else figures.metric_label(metric)
     if metric == "cost.device_s":
         label += " (CPU core or GPU)"
     title = _title(p, f"{metric} per {ctx.group_word(p.columns['group'])}", ctx)
@@ -356,10 +396,21 @@ def _best_and_median(ctx: Context, group: str, runs: pd.DataFrame, metric: str) 
 
 
 BUILDERS: dict[str, Callable[[Panel, Context], go.Figure]] = {
-    "outcome_vs_lr": _outcome_vs_lr, "rates": _rates, "by_group": _by_group, "curves": _curves,
-    "seed_bands": _seed_bands, "scatter": _scatter, "parallel": _parallel, "importances": _importances,
-    "budget_curve": _budget_curve, "pareto": _pareto, "totals": _totals, "early_stopping": _early_stopping,
-    "trials_table": _trials_table, "samples": _samples}
+    "outcome_vs_lr": _outcome_vs_lr,
+    "rates": _rates,
+    "by_group": _by_group,
+    "curves": _curves,
+    "seed_bands": _seed_bands,
+    "scatter": _scatter,
+    "parallel": _parallel,
+    "importances": _importances,
+    "budget_curve": _budget_curve,
+    "pareto": _pareto,
+    "totals": _totals,
+    "early_stopping": _early_stopping,
+    "trials_table": _trials_table,
+    "samples": _samples,
+}
 assert set(BUILDERS) == set(KINDS), "every panel kind has a builder"
 
 

@@ -1,4 +1,5 @@
 """Serves a study's dashboards on 127.0.0.1 and rebuilds them while its results change (a sweep still running)."""
+
 from __future__ import annotations
 
 import functools
@@ -106,8 +107,13 @@ def _stop_on_ctrl_c() -> threading.Event:
     return stop
 
 
-def serve(results: str, port: int = 8050, poll_s: float = 2.0, stop: threading.Event | None = None,
-          definitions: str | None = None) -> int:
+def serve(
+    results: str,
+    port: int = 8050,
+    poll_s: float = 2.0,
+    stop: threading.Event | None = None,
+    definitions: str | None = None,
+) -> int:
     """Build, serve and rebuild on every change of the results until Ctrl-C (or `stop` is set)."""
     if "://" in results:
         raise GenbenchError(f"{results}: --serve needs a local results directory (copy it here first)")
@@ -118,8 +124,11 @@ def serve(results: str, port: int = 8050, poll_s: float = 2.0, stop: threading.E
         stop = stop or _stop_on_ctrl_c()  # before the URL is printed: Ctrl-C from then on ends the loop cleanly
         print(f"Dashboard: {rebuild(results, definitions)}", flush=True)
         serving.start()  # requests that came while it built waited in the listen queue
-        print(f"Serving {Path(results).resolve()}/dashboards at http://127.0.0.1:{server.server_port}/ "
-              "(rebuilt when the results change; Ctrl-C stops)", flush=True)
+        print(
+            f"Serving {Path(results).resolve()}/dashboards at http://127.0.0.1:{server.server_port}/ "
+            "(rebuilt when the results change; Ctrl-C stops)",
+            flush=True,
+        )
         _follow(results, poll_s, stop, definitions)
     finally:
         if serving.is_alive():  # shutdown() waits for serve_forever, forever if it never started

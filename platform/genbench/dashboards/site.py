@@ -1,4 +1,5 @@
 """Writes a study's dashboards as static HTML from the definitions in dashboards/ (offline, plotly.js once)."""
+
 from __future__ import annotations
 
 import html
@@ -56,8 +57,10 @@ def build_page(page: PageDef, ctx: Context) -> Page:
         except NotApplicable:
             continue  # about a family or metric this study does not have: not a word of it on the page
         except Missing as why:
-            parts.append(f'<p class="missing" id="{html.escape(panel.id)}">{html.escape(panel_name(panel, ctx))}: '
-                         f"not shown, {html.escape(str(why))}.</p>")
+            parts.append(
+                f'<p class="missing" id="{html.escape(panel.id)}">{html.escape(panel_name(panel, ctx))}: '
+                f"not shown, {html.escape(str(why))}.</p>"
+            )
     return Page(page.name, study_words(page.title, ctx), "\n".join(parts))
 
 
@@ -95,9 +98,11 @@ def _entry_rows(entry: dict[str, Any], metrics: list[str], several: bool) -> str
     scores = "<br>".join(f"{html.escape(m)} {html.escape(_value(entry.get(m)))}" for m in metrics)
     seeds = f"<br><small>{entry['seeds']} seeds</small>" if entry["seeds"] > 1 else ""
     seeds += f"<br><small>not completed: {entry['status']}</small>" if entry["status"] != "completed" else ""
-    return (f"<td>{html.escape(entry['family'])}</td><td>{html.escape(entry['config_id'])}{seeds}</td>"
-            f"<td>{scores}</td><td>{_keys_html(entry['searched']) or ('the family only' if several else 'none')}</td>"
-            f"<td>{_keys_html(entry['not_default']) or 'none'}</td>")
+    return (
+        f"<td>{html.escape(entry['family'])}</td><td>{html.escape(entry['config_id'])}{seeds}</td>"
+        f"<td>{scores}</td><td>{_keys_html(entry['searched']) or ('the family only' if several else 'none')}</td>"
+        f"<td>{_keys_html(entry['not_default']) or 'none'}</td>"
+    )
 
 
 def winners(ctx: Context) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -121,14 +126,18 @@ def winner_html(ctx: Context) -> str:
     if best is None:
         return "<p>No configuration has measured the objective yet.</p>"
     metrics, several = [m for m, _ in ctx.objectives()], ctx.trials["family"].nunique() > 1
-    head = ("<tr><th>family</th><th>trial</th><th>objectives</th><th>searched settings</th>"
-            "<th>other settings not at the family's default</th></tr>")
+    head = (
+        "<tr><th>family</th><th>trial</th><th>objectives</th><th>searched settings</th>"
+        "<th>other settings not at the family's default</th></tr>"
+    )
     best_row = _entry_rows(best, metrics, several)
     out = f'<h2 id="best">Best configuration</h2><table class="families">{head}<tr>{best_row}</tr></table>'
     if front:
         rows = "".join(f"<tr>{_entry_rows(e, metrics, several)}</tr>" for e in front)
-        out += (f'<h2 id="pareto-front">Pareto front: {plural(len(front), "configuration")} that no other beats on '
-                f'every objective</h2><table class="families">{head}{rows}</table>')
+        out += (
+            f'<h2 id="pareto-front">Pareto front: {plural(len(front), "configuration")} that no other beats on '
+            f'every objective</h2><table class="families">{head}{rows}</table>'
+        )
     return out
 
 
@@ -140,22 +149,38 @@ def overview_page(ctx: Context, pages: list[Page]) -> Page:
     counts = trials["status"].value_counts().to_dict()
     versions = ", ".join(f"{k} {v}" for k, v in (study.get("versions") or {}).items())
     family = study.get("family", "")
-    rows = [("study", study.get("study", "")), ("family", ", ".join(family) if isinstance(family, list) else family),
-            ("trials", f"{len(trials)}: " + ", ".join(f"{n} {s}" for s, n in counts.items())),
-            ("objectives" if len(objectives) > 1 else "objective",
-             ", ".join(f"{m} ({'lower' if d == 'min' else 'higher'} is better)" for m, d in objectives)),
-            ("budget", budget_words(study.get("budget"), study.get("constants"))), ("versions", versions),
-            ("created", study.get("created", ""))]
+    rows = [
+        ("study", study.get("study", "")),
+        ("family", ", ".join(family) if isinstance(family, list) else family),
+        ("trials", f"{len(trials)}: " + ", ".join(f"{n} {s}" for s, n in counts.items())),
+        (
+            "objectives" if len(objectives) > 1 else "objective",
+            ", ".join(f"{m} ({'lower' if d == 'min' else 'higher'} is better)" for m, d in objectives),
+        ),
+        ("budget", budget_words(study.get("budget"), study.get("constants"))),
+        ("versions", versions),
+        ("created", study.get("created", "")),
+    ]
     info = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     links = "".join(f'<li><a href="{p.name}.html">{html.escape(p.heading)}</a></li>' for p in pages)
     cells, caption = family_table.family_table(trials, study)
-    return Page("index", f"Study {study.get('study', '')}",
-                f"<table>{info}</table><ul>{links}</ul>{winner_html(ctx)}<h2>The families, measured</h2>"
-                f"{family_table.to_html(cells, caption)}")
+    return Page(
+        "index",
+        f"Study {study.get('study', '')}",
+        f"<table>{info}</table><ul>{links}</ul>{winner_html(ctx)}<h2>The families, measured</h2>"
+        f"{family_table.to_html(cells, caption)}",
+    )
 
 
-PROVENANCE = ("provenance.extractor", "provenance.feature_dim", "provenance.reference", "provenance.n_reference",
-              "provenance.n_generated", "provenance.kid_subsets", "provenance.kid_subset_size")
+PROVENANCE = (
+    "provenance.extractor",
+    "provenance.feature_dim",
+    "provenance.reference",
+    "provenance.n_reference",
+    "provenance.n_generated",
+    "provenance.kid_subsets",
+    "provenance.kid_subset_size",
+)
 
 
 def provenances(trials: pd.DataFrame) -> pd.DataFrame:
@@ -172,9 +197,11 @@ def provenance_note(trials: pd.DataFrame) -> str:
     kinds = provenances(trials)
     if len(kinds) <= 1:
         return ""
-    return (f'<p class="missing">Quality scores in this study were computed {len(kinds)} ways (feature extractor, '
-            "reference split or sample count differ); scores are comparable only within one way. See "
-            '<a href="metrics.html">metrics</a>.</p>')
+    return (
+        f'<p class="missing">Quality scores in this study were computed {len(kinds)} ways (feature extractor, '
+        "reference split or sample count differ); scores are comparable only within one way. See "
+        '<a href="metrics.html">metrics</a>.</p>'
+    )
 
 
 def metrics_page(ctx: Context) -> Page:
@@ -185,18 +212,31 @@ def metrics_page(ctx: Context) -> Page:
 
     trials = ctx.trials
     measured = {name: m for name, m in METRICS.items() if name in trials and trials[name].notna().any()}
-    rows = "".join(f"<tr><td><code>{html.escape(name)}</code></td><td>{'higher' if m.better == 'max' else 'lower'}"
-                   f"</td><td>{html.escape(m.doc)}</td></tr>" for name, m in measured.items())
+    rows = "".join(
+        f"<tr><td><code>{html.escape(name)}</code></td><td>{'higher' if m.better == 'max' else 'lower'}"
+        f"</td><td>{html.escape(m.doc)}</td></tr>"
+        for name, m in measured.items()
+    )
     kinds = provenances(ctx.trials)
     how = kinds.to_html(index=False, border=0, escape=True) if len(kinds) else "<p>No quality scores yet.</p>"
     found = score_warnings(ctx.trials)  # from the rows, so a live dashboard warns before the summary exists
-    warn = ('<h2>Warnings about these scores</h2><ul class="warnings">' + "".join(
-        f'<li class="missing">{html.escape(w)}</li>' for w in found) + "</ul>") if found else ""
-    return Page("metrics", "Metrics: definitions and how this study's scores were computed",
-                f'{warn}<p class="note">The metrics this study measured (<code>genbench list metrics</code> lists '
-                "every one).</p>"
-                f'<table><tr><th>metric</th><th>better</th><th>definition</th></tr>'
-                f"{rows}</table><h2>Provenance of the scores</h2>{how}")
+    warn = (
+        (
+            '<h2>Warnings about these scores</h2><ul class="warnings">'
+            + "".join(f'<li class="missing">{html.escape(w)}</li>' for w in found)
+            + "</ul>"
+        )
+        if found
+        else ""
+    )
+    return Page(
+        "metrics",
+        "Metrics: definitions and how this study's scores were computed",
+        f'{warn}<p class="note">The metrics this study measured (<code>genbench list metrics</code> lists '
+        "every one).</p>"
+        f"<table><tr><th>metric</th><th>better</th><th>definition</th></tr>"
+        f"{rows}</table><h2>Provenance of the scores</h2>{how}",
+    )
 
 
 def write_dashboards(results: str, live: bool = False, definitions: str | None = None) -> str:
@@ -212,9 +252,14 @@ def write_dashboards(results: str, live: bool = False, definitions: str | None =
     store.write_bytes("dashboards", "plotly.min.js", get_plotlyjs().encode())
     nav = " ".join(f'<a href="{p.name}.html">{p.name}</a>' for p in pages)
     for page in pages:
-        text = PAGE.format(title=html.escape(f"{ctx.study.get('study', '')} - {page.name}"), live=LIVE if live else "",
-                           study=html.escape(ctx.study.get("study", "")), links=nav, heading=html.escape(page.heading),
-                           body=note + page.body)
+        text = PAGE.format(
+            title=html.escape(f"{ctx.study.get('study', '')} - {page.name}"),
+            live=LIVE if live else "",
+            study=html.escape(ctx.study.get("study", "")),
+            links=nav,
+            heading=html.escape(page.heading),
+            body=note + page.body,
+        )
         store.write_bytes("dashboards", f"{page.name}.html", text.encode())
     store.write_bytes("dashboards", "version.txt", str(time.time_ns()).encode())
     return store.path("dashboards", "index.html")

@@ -1,4 +1,5 @@
 """Dashboard definitions (dashboards/*.yaml): pages of panels over result columns, loaded and validated."""
+
 from __future__ import annotations
 
 import functools
@@ -13,14 +14,43 @@ from genbench.yamlfile import YamlDoc, load_yaml
 
 DEFINITIONS = Path(__file__).resolve().parents[3] / "dashboards"  # <repo>/dashboards (source checkout)
 
-TOKENS = {"objective": "the study's first objective", "objective_2": "the study's second objective",
-          "variant": "GAN loss / penalty / SN in a GAN study, else the family",
-          "searched": "the study's searched settings (lists only)",
-          "sampler": "the family and the sampler its sampling speed was measured with (provenance.sampler)"}
-BASE_COLUMNS = ("trial_id", "config_id", "study", "family", "status", "seed", "error", "start_time", "end_time",
-                "steps", "step", "workers")
-TRAIN_COLUMNS = ("loss", "loss_d", "loss_g", "penalty", "grad_norm", "grad_norm_d", "grad_norm_g", "d_real",
-                 "d_fake", "elbo", "kl", "recon", "bpd", "nll")
+TOKENS = {
+    "objective": "the study's first objective",
+    "objective_2": "the study's second objective",
+    "variant": "GAN loss / penalty / SN in a GAN study, else the family",
+    "searched": "the study's searched settings (lists only)",
+    "sampler": "the family and the sampler its sampling speed was measured with (provenance.sampler)",
+}
+BASE_COLUMNS = (
+    "trial_id",
+    "config_id",
+    "study",
+    "family",
+    "status",
+    "seed",
+    "error",
+    "start_time",
+    "end_time",
+    "steps",
+    "step",
+    "workers",
+)
+TRAIN_COLUMNS = (
+    "loss",
+    "loss_d",
+    "loss_g",
+    "penalty",
+    "grad_norm",
+    "grad_norm_d",
+    "grad_norm_g",
+    "d_real",
+    "d_fake",
+    "elbo",
+    "kl",
+    "recon",
+    "bpd",
+    "nll",
+)
 EXTRA_COLUMNS = ("cost.usd",)
 
 
@@ -35,14 +65,20 @@ class Kind(NamedTuple):
 
 
 KINDS: dict[str, Kind] = {
-    "outcome_vs_lr": Kind(("x", "y", "metric"), optional=("lr", "group"),
-                          doc="every run at its two learning rates (x, y), colour the outcome; where the study "
-                              "searches one rate (lr) instead, the outcome against it"),
+    "outcome_vs_lr": Kind(
+        ("x", "y", "metric"),
+        optional=("lr", "group"),
+        doc="every run at its two learning rates (x, y), colour the outcome; where the study "
+        "searches one rate (lr) instead, the outcome against it",
+    ),
     "rates": Kind(("group",), doc="share of runs completed / diverged per group, 95% Wilson intervals"),
     "by_group": Kind(("metric", "group"), doc="distribution of a final value per group"),
     "curves": Kind(("metric", "group"), source="history", doc="a history column over steps, one line per run"),
-    "seed_bands": Kind(("metric", "group"), source="history",
-                       doc="a history column over steps, mean and min-max band over each configuration's seeds"),
+    "seed_bands": Kind(
+        ("metric", "group"),
+        source="history",
+        doc="a history column over steps, mean and min-max band over each configuration's seeds",
+    ),
     "scatter": Kind(("x", "y", "group"), doc="one point per run at (x, y)"),
     "parallel": Kind(("params", "metric"), lists=("params",), doc="parallel coordinates, settings -> outcome"),
     "importances": Kind((), source="summary", doc="PED-ANOVA importances from summary.yaml (its importance_method)"),
@@ -51,8 +87,12 @@ KINDS: dict[str, Kind] = {
     "totals": Kind(("metric", "group"), doc="sum of a cost column per group (seconds shown as hours)"),
     "early_stopping": Kind((), source="summary", doc="compute saved by early stopping, from summary.yaml"),
     "trials_table": Kind(("metric", "params"), lists=("params",), doc="the runs, best first"),
-    "samples": Kind(("metric",), optional=("group",), source="samples",
-                    doc="samples of the best and median run per group by a metric (image grids or point clouds)"),
+    "samples": Kind(
+        ("metric",),
+        optional=("group",),
+        source="samples",
+        doc="samples of the best and median run per group by a metric (image grids or point clouds)",
+    ),
 }
 TITLE_FIELDS = ("objective", "objective_2", "variant")  # {objective} in a title: the study's first objective
 PANEL_KEYS = ("id", "kind", "title", "columns", "where", "log_x", "log_y", "note")
@@ -88,8 +128,9 @@ def known_columns() -> frozenset[str]:
     from genbench.families import FAMILIES
     from genbench.results.names import HISTORY_PAD, TRIAL_PAD
 
-    config = {f"config.{k}" for family in FAMILIES.describe() for k in valid_keys(family)
-              if k not in ("family", "seed")}
+    config = {
+        f"config.{k}" for family in FAMILIES.describe() for k in valid_keys(family) if k not in ("family", "seed")
+    }
     train = {f"train.{k}" for k in TRAIN_COLUMNS}
     return frozenset({*BASE_COLUMNS, *TRIAL_PAD, *HISTORY_PAD, *EXTRA_COLUMNS, *train, *config})
 
@@ -107,14 +148,26 @@ def _check_column(doc: YamlDoc, value: Any, path: str, allow_list: bool) -> None
             _check_column(doc, item, f"{path}[{i}]", False)
         return
     if not isinstance(value, str) or not value:
-        raise ConfigError("expected a column name", key=path, source=doc.where(path),
-                          fix="e.g. quality.modes, config.optim.lr_g, family, or objective")
+        raise ConfigError(
+            "expected a column name",
+            key=path,
+            source=doc.where(path),
+            fix="e.g. quality.modes, config.optim.lr_g, family, or objective",
+        )
     if value == "searched" and not allow_list:
-        raise ConfigError("'searched' names several columns; it only fits a list role", key=path,
-                          source=doc.where(path), fix="name one column")
+        raise ConfigError(
+            "'searched' names several columns; it only fits a list role",
+            key=path,
+            source=doc.where(path),
+            fix="name one column",
+        )
     if value not in TOKENS and value not in known_columns():
-        raise ConfigError(f"unknown column {value!r}", key=path, source=doc.where(path),
-                          fix=suggest(value, [*TOKENS, *known_columns()]))
+        raise ConfigError(
+            f"unknown column {value!r}",
+            key=path,
+            source=doc.where(path),
+            fix=suggest(value, [*TOKENS, *known_columns()]),
+        )
 
 
 def _panel(doc: YamlDoc, raw: Any, i: int) -> Panel:
@@ -124,19 +177,30 @@ def _panel(doc: YamlDoc, raw: Any, i: int) -> Panel:
     _check_keys(doc, raw, PANEL_KEYS, f"{prefix}.")
     kind_name = raw.get("kind")
     if kind_name not in KINDS:
-        raise ConfigError(f"unknown panel kind {kind_name!r}", key=f"{prefix}.kind",
-                          source=doc.where(f"{prefix}.kind", prefix), fix=suggest(str(kind_name), KINDS))
+        raise ConfigError(
+            f"unknown panel kind {kind_name!r}",
+            key=f"{prefix}.kind",
+            source=doc.where(f"{prefix}.kind", prefix),
+            fix=suggest(str(kind_name), KINDS),
+        )
     kind = KINDS[kind_name]
     columns = raw.get("columns") or {}
     if not isinstance(columns, dict):
-        raise ConfigError("expected a mapping of role: column", key=f"{prefix}.columns",
-                          source=doc.where(f"{prefix}.columns"), fix=f"roles of {kind_name}: {', '.join(kind.roles)}")
+        raise ConfigError(
+            "expected a mapping of role: column",
+            key=f"{prefix}.columns",
+            source=doc.where(f"{prefix}.columns"),
+            fix=f"roles of {kind_name}: {', '.join(kind.roles)}",
+        )
     _check_keys(doc, columns, kind.roles + kind.optional, f"{prefix}.columns.")
     for role in kind.roles:
         if role not in columns:
-            raise ConfigError(f"panel kind {kind_name!r} needs a column for {role!r}", key=f"{prefix}.columns",
-                              source=doc.where(f"{prefix}.columns", f"{prefix}.kind"),
-                              fix=f"add {role}: <column> under columns")
+            raise ConfigError(
+                f"panel kind {kind_name!r} needs a column for {role!r}",
+                key=f"{prefix}.columns",
+                source=doc.where(f"{prefix}.columns", f"{prefix}.kind"),
+                fix=f"add {role}: <column> under columns",
+            )
     for role, value in columns.items():
         _check_column(doc, value, f"{prefix}.columns.{role}", role in kind.lists)
     where = _where(doc, raw.get("where") or {}, f"{prefix}.where")
@@ -144,9 +208,16 @@ def _panel(doc: YamlDoc, raw: Any, i: int) -> Panel:
         if not isinstance(raw.get(flag, False), bool):
             raise ConfigError("expected true or false", key=f"{prefix}.{flag}", source=doc.where(f"{prefix}.{flag}"))
     _check_title(doc, raw.get("title", ""), f"{prefix}.title")
-    return Panel(id=str(raw.get("id") or f"{kind_name}-{i}"), kind=kind_name, title=str(raw.get("title", "")),
-                 columns=dict(columns), log_x=raw.get("log_x", False), log_y=raw.get("log_y", False),
-                 note=str(raw.get("note", "")), where=where)
+    return Panel(
+        id=str(raw.get("id") or f"{kind_name}-{i}"),
+        kind=kind_name,
+        title=str(raw.get("title", "")),
+        columns=dict(columns),
+        log_x=raw.get("log_x", False),
+        log_y=raw.get("log_y", False),
+        note=str(raw.get("note", "")),
+        where=where,
+    )
 
 
 def _check_title(doc: YamlDoc, title: Any, path: str) -> None:
@@ -156,29 +227,49 @@ def _check_title(doc: YamlDoc, title: Any, path: str) -> None:
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(str(title)) if f is not None]
     except ValueError as e:
-        raise ConfigError(f"bad braces in the title: {e}", key=path, source=doc.where(path),
-                          fix="write {objective}, {objective_2} or {variant}; a literal brace is {{ or }}") from None
+        raise ConfigError(
+            f"bad braces in the title: {e}",
+            key=path,
+            source=doc.where(path),
+            fix="write {objective}, {objective_2} or {variant}; a literal brace is {{ or }}",
+        ) from None
     for name in fields:
         if name not in TITLE_FIELDS:
-            raise ConfigError(f"unknown title field {{{name}}}", key=path, source=doc.where(path),
-                              fix=f"one of {', '.join('{' + f + '}' for f in TITLE_FIELDS)}; a literal brace is {{{{")
+            raise ConfigError(
+                f"unknown title field {{{name}}}",
+                key=path,
+                source=doc.where(path),
+                fix=f"one of {', '.join('{' + f + '}' for f in TITLE_FIELDS)}; a literal brace is {{{{",
+            )
 
 
 def _where(doc: YamlDoc, where: Any, path: str) -> dict[str, list[Any]]:
     """{column: [values]}: the panel shows only the runs whose column holds one of the values."""
     if not isinstance(where, dict):
-        raise ConfigError("expected a mapping of column: [values]", key=path, source=doc.where(path),
-                          fix="e.g. where: {family: [diffusion]}")
+        raise ConfigError(
+            "expected a mapping of column: [values]",
+            key=path,
+            source=doc.where(path),
+            fix="e.g. where: {family: [diffusion]}",
+        )
     for column in where:
         _check_column(doc, column, f"{path}.{column}", False)
         if column in TOKENS:
-            raise ConfigError("where takes result columns, not tokens", key=f"{path}.{column}",
-                              source=doc.where(f"{path}.{column}"), fix="e.g. family or config.gan.loss")
+            raise ConfigError(
+                "where takes result columns, not tokens",
+                key=f"{path}.{column}",
+                source=doc.where(f"{path}.{column}"),
+                fix="e.g. family or config.gan.loss",
+            )
     values = {c: v if isinstance(v, list) else [v] for c, v in where.items()}
     for column, listed in values.items():
         if any(isinstance(v, float) and math.isnan(v) for v in listed):  # NaN equals nothing, itself included
-            raise ConfigError("NaN matches no run", key=f"{path}.{column}", source=doc.where(f"{path}.{column}"),
-                              fix="list the values to keep, e.g. where: {family: [diffusion]}")
+            raise ConfigError(
+                "NaN matches no run",
+                key=f"{path}.{column}",
+                source=doc.where(f"{path}.{column}"),
+                fix="list the values to keep, e.g. where: {family: [diffusion]}",
+            )
     return values
 
 
@@ -188,25 +279,44 @@ def load_page(path: str | Path) -> PageDef:
     _check_keys(doc, doc.data, PAGE_KEYS, "")
     name = doc.data.get("page")
     if not isinstance(name, str) or not name.isidentifier():
-        raise ConfigError("expected a page name (letters, digits, '_')", key="page", source=doc.where("page"),
-                          fix="e.g. page: stability")
+        raise ConfigError(
+            "expected a page name (letters, digits, '_')",
+            key="page",
+            source=doc.where("page"),
+            fix="e.g. page: stability",
+        )
     panels = doc.data.get("panels")
     if not isinstance(panels, list) or not panels:
-        raise ConfigError("expected a list of panels", key="panels", source=doc.where("panels"),
-                          fix="see dashboards/stability.yaml")
+        raise ConfigError(
+            "expected a list of panels", key="panels", source=doc.where("panels"), fix="see dashboards/stability.yaml"
+        )
     parsed = tuple(_panel(doc, raw, i) for i, raw in enumerate(panels))
     ids = [p.id for p in parsed]
     duplicate = next((x for x in ids if ids.count(x) > 1), None)
     if duplicate:
-        raise ConfigError(f"panel id {duplicate!r} is used twice", key="panels", source=doc.where("panels"),
-                          fix="give each panel its own id")
+        raise ConfigError(
+            f"panel id {duplicate!r} is used twice",
+            key="panels",
+            source=doc.where("panels"),
+            fix="give each panel its own id",
+        )
     order = doc.data.get("order", 100)
     if isinstance(order, bool) or not isinstance(order, int):  # int() of .nan, .inf or a word would raise
-        raise ConfigError(f"expected an integer, got {order!r}", key="order", source=doc.where("order"),
-                          fix="e.g. order: 10 (pages are listed by it)")
+        raise ConfigError(
+            f"expected an integer, got {order!r}",
+            key="order",
+            source=doc.where("order"),
+            fix="e.g. order: 10 (pages are listed by it)",
+        )
     _check_title(doc, doc.data.get("title", name), "title")
-    return PageDef(name=name, title=str(doc.data.get("title", name)), order=order,
-                   intro=str(doc.data.get("intro", "")), panels=parsed, source=str(path))
+    return PageDef(
+        name=name,
+        title=str(doc.data.get("title", name)),
+        order=order,
+        intro=str(doc.data.get("intro", "")),
+        panels=parsed,
+        source=str(path),
+    )
 
 
 def load_pages(directory: str | Path | None = None) -> list[PageDef]:
@@ -221,8 +331,11 @@ def load_pages(directory: str | Path | None = None) -> list[PageDef]:
         return []
     files = sorted(directory.glob("*.yaml"))
     if not files:
-        raise ConfigError("no dashboard definitions (*.yaml) found", source=str(directory),
-                          fix="set GENBENCH_DASHBOARDS to a folder of definitions, or run from a checkout")
+        raise ConfigError(
+            "no dashboard definitions (*.yaml) found",
+            source=str(directory),
+            fix="set GENBENCH_DASHBOARDS to a folder of definitions, or run from a checkout",
+        )
     pages = sorted((load_page(f) for f in files), key=lambda p: (p.order, p.name))
     names = [p.name for p in pages]
     if "index" in names or len(set(names)) != len(names):

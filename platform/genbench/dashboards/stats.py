@@ -1,4 +1,5 @@
 """Small statistics for the dashboards: Wilson intervals of rates, mean and spread of measured values."""
+
 from __future__ import annotations
 
 import math

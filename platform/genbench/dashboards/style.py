@@ -1,4 +1,5 @@
 """Colour-blind-safe palette (Okabe-Ito), the colours of trial outcomes, and the unit of every result column."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,24 +7,61 @@ from typing import Any
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442"]
 STATUS_COLOURS = {"completed": "#0072B2", "diverged": "#D55E00", "early_stopped": "#E69F00", "failed": "#7F7F7F"}
 STATUS_SYMBOLS = {"completed": "circle", "diverged": "x", "early_stopped": "triangle-down", "failed": "square"}
-LAYOUT: dict[str, Any] = dict(template="plotly_white", height=430, margin=dict(l=70, r=30, t=60, b=60),
-              font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=13))
+LAYOUT: dict[str, Any] = dict(
+    template="plotly_white",
+    height=430,
+    margin=dict(l=70, r=30, t=60, b=60),
+    font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=13),
+)
 
 UNITS = {
-    "modes": "modes covered", "hq_fraction": "fraction of samples", "mode_kl": "nats", "swd": "data units",
-    "fd": "squared feature distance", "kid": "squared MMD", "kid_std": "squared MMD", "precision": "fraction",
-    "recall": "fraction", "density": "ratio", "coverage": "fraction", "nll": "nats per example",
-    "bpd": "bits per dimension", "diverged": "0/1", "steps_to_diverge": "training steps",
-    "grad_norm_max": "L2 norm", "oscillation": "std / |mean|", "best_to_final_gap": "units of the quality metric",
-    "seed_std": "units of the objective", "seed_cv": "std / |mean|", "success_rate": "fraction of seeds",
-    "wall_s": "s", "device_s": "device-seconds", "params": "parameters", "sample_per_s": "samples / s",
-    "train_flops": "FLOPs", "peak_mem_bytes": "bytes", "sample_nfe": "network evaluations / sample",
-    "usd": "USD", "lr_g": "Adam learning rate", "lr_d": "Adam learning rate", "lr": "Adam learning rate",
-    "loss_d": "loss, window mean", "loss_g": "loss, window mean", "loss": "loss, window mean",
-    "grad_norm_d": "L2 norm, window mean", "grad_norm_g": "L2 norm, window mean", "grad_norm": "L2 norm, window mean",
-    "penalty": "penalty, window mean", "d_real": "D output, window mean", "d_fake": "D output, window mean",
-    "elbo": "nats, window mean", "kl": "nats, window mean", "recon": "nats, window mean", "step": "training steps",
-    "steps": "training steps", "seed": "seed",
+    "modes": "modes covered",
+    "hq_fraction": "fraction of samples",
+    "mode_kl": "nats",
+    "swd": "data units",
+    "fd": "squared feature distance",
+    "kid": "squared MMD",
+    "kid_std": "squared MMD",
+    "precision": "fraction",
+    "recall": "fraction",
+    "density": "ratio",
+    "coverage": "fraction",
+    "nll": "nats per example",
+    "bpd": "bits per dimension",
+    "diverged": "0/1",
+    "steps_to_diverge": "training steps",
+    "grad_norm_max": "L2 norm",
+    "oscillation": "std / |mean|",
+    "best_to_final_gap": "units of the quality metric",
+    "seed_std": "units of the objective",
+    "seed_cv": "std / |mean|",
+    "success_rate": "fraction of seeds",
+    "wall_s": "s",
+    "device_s": "device-seconds",
+    "params": "parameters",
+    "sample_per_s": "samples / s",
+    "train_flops": "FLOPs",
+    "peak_mem_bytes": "bytes",
+    "sample_nfe": "network evaluations / sample",
+    "usd": "USD",
+    "lr_g": "Adam learning rate",
+    "lr_d": "Adam learning rate",
+    "lr": "Adam learning rate",
+    "loss_d": "loss, window mean",
+    "loss_g": "loss, window mean",
+    "loss": "loss, window mean",
+    "grad_norm_d": "L2 norm, window mean",
+    "grad_norm_g": "L2 norm, window mean",
+    "grad_norm": "L2 norm, window mean",
+    "penalty": "penalty, window mean",
+    "d_real": "D output, window mean",
+    "d_fake": "D output, window mean",
+    "elbo": "nats, window mean",
+    "kl": "nats, window mean",
+    "recon": "nats, window mean",
+    "step": "training steps",
+    "steps": "training steps",
+    "seed": "seed",
 }
 
 
@@ -35,8 +73,13 @@ def unit(column: str) -> str:
     return "setting" if column.startswith("config.") else "value"
 
 
-FAMILY_COLOURS = {"gan": OKABE_ITO[3], "vae": OKABE_ITO[4], "diffusion": OKABE_ITO[1], "autoregressive": OKABE_ITO[0],
-                  "flow": OKABE_ITO[2]}
+FAMILY_COLOURS = {
+    "gan": OKABE_ITO[3],
+    "vae": OKABE_ITO[4],
+    "diffusion": OKABE_ITO[1],
+    "autoregressive": OKABE_ITO[0],
+    "flow": OKABE_ITO[2],
+}
 # Names that are not groups of runs (objectives in the importance bars) take colours no family has.
 NEUTRAL = ["#444444", "#AAAAAA", OKABE_ITO[5], OKABE_ITO[7]]
 

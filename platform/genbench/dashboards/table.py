@@ -1,4 +1,5 @@
 """The measured family comparison table: each folklore cell replaced by a value, its unit, spread and source."""
+
 from __future__ import annotations
 
 import html
@@ -11,14 +12,22 @@ import pandas as pd
 from genbench.dashboards.stats import finite, mean_std, wilson
 
 FAMILIES = ("gan", "vae", "diffusion", "autoregressive", "flow")
-QUALITY = (("quality.modes", "max", "modes covered"), ("quality.fd", "min", "Frechet distance"),
-           ("quality.swd", "min", "sliced Wasserstein"))
+QUALITY = (
+    ("quality.modes", "max", "modes covered"),
+    ("quality.fd", "min", "Frechet distance"),
+    ("quality.swd", "min", "sliced Wasserstein"),
+)
 COLUMNS = ("quality", "inference speed", "mode collapse", "likelihood", "quality over runs", "training stability")
 BEST_COLUMNS = COLUMNS[:4]  # the best configuration's; the last two are over all the family's runs
 OPTIONAL = ("mode collapse", "likelihood")  # shown only where a family of the study measured them
-HEADERS = {"quality": "quality, best configuration", "inference speed": "inference speed, best configuration",
-           "mode collapse": "mode collapse, best configuration", "likelihood": "likelihood, best configuration",
-           "quality over runs": "quality, all completed runs", "training stability": "training stability, all runs"}
+HEADERS = {
+    "quality": "quality, best configuration",
+    "inference speed": "inference speed, best configuration",
+    "mode collapse": "mode collapse, best configuration",
+    "likelihood": "likelihood, best configuration",
+    "quality over runs": "quality, all completed runs",
+    "training stability": "training stability, all runs",
+}
 
 
 @dataclass(frozen=True)
@@ -85,8 +94,15 @@ def _best_cell(best: pd.DataFrame, metric: str, unit: str, link: str, note: str 
     if not values:
         return Cell(math.nan, unit, note="not measured")
     n = len(values)
-    return Cell(sum(values) / n, unit, n, interval=(min(values), max(values)) if n > 1 else None,
-                over="seeds" if n > 1 else "runs", link=link, note=note)
+    return Cell(
+        sum(values) / n,
+        unit,
+        n,
+        interval=(min(values), max(values)) if n > 1 else None,
+        over="seeds" if n > 1 else "runs",
+        link=link,
+        note=note,
+    )
 
 
 def _runs_cell(rows: pd.DataFrame, metric: str, unit: str) -> Cell:
@@ -95,8 +111,7 @@ def _runs_cell(rows: pd.DataFrame, metric: str, unit: str) -> Cell:
     mean, std, n = mean_std(done[metric]) if metric in done else (math.nan, math.nan, 0)
     if not n:
         return Cell(math.nan, unit, note="no completed run measured it")
-    return Cell(mean, unit, n, std, over="completed runs",
-                link="quality.html#quality-by-group")
+    return Cell(mean, unit, n, std, over="completed runs", link="quality.html#quality-by-group")
 
 
 def _quality_metric(trials: pd.DataFrame, study: dict[str, Any]) -> tuple[str, str, str]:
@@ -110,8 +125,9 @@ def _likelihood(best: pd.DataFrame, rows: pd.DataFrame) -> Cell:
     for metric, unit in (("likelihood.bpd", "bits/dim"), ("likelihood.nll", "nats/example")):
         if metric in rows and rows[metric].notna().any():
             method = rows.get("likelihood.method", pd.Series(dtype=str)).dropna()
-            return _best_cell(best, metric, unit, "quality.html#likelihood",
-                              note=str(method.iloc[0]) if len(method) else "")
+            return _best_cell(
+                best, metric, unit, "quality.html#likelihood", note=str(method.iloc[0]) if len(method) else ""
+            )
     return Cell(math.nan, "", note="no likelihood")
 
 
@@ -134,8 +150,15 @@ def family_row(rows: pd.DataFrame, metric: str, mode: str, quality_unit: str) ->
         "mode collapse": _best_cell(best, "quality.mode_kl", "nats KL to uniform", "quality.html#mode-kl"),
         "likelihood": _likelihood(best, rows),
         "quality over runs": _runs_cell(rows, metric, quality_unit),
-        "training stability": Cell(100 * done / len(rows), "% completed", len(rows), interval=(100 * lo, 100 * hi),
-                                   over="runs", link="stability.html#rates")}
+        "training stability": Cell(
+            100 * done / len(rows),
+            "% completed",
+            len(rows),
+            interval=(100 * lo, 100 * hi),
+            over="runs",
+            link="stability.html#rates",
+        ),
+    }
 
 
 def shown(rows: list[tuple[str, dict[str, Cell]]]) -> list[str]:
@@ -155,11 +178,13 @@ def family_table(trials: pd.DataFrame, study: dict[str, Any]) -> tuple[list[tupl
     metric, mode, unit = _quality_metric(trials, study)
     rows = [(f, family_row(trials[trials["family"] == f], metric, mode, unit)) for f in ran(trials)]
     measured = ", ".join(c for c in shown(rows) if c in BEST_COLUMNS)
-    caption = (f"Best configuration: each family's configuration with the best mean {metric} (among those whose "
-               f"every seed completed, when there is one); its {measured} are the mean and [min, max] over its "
-               "seeds, or its single run (n=1 run). "
-               f"All runs: {metric} as mean ± std over every completed run of the family, and training stability "
-               "as the share of all the family's runs that completed, with a 95% Wilson interval.")
+    caption = (
+        f"Best configuration: each family's configuration with the best mean {metric} (among those whose "
+        f"every seed completed, when there is one); its {measured} are the mean and [min, max] over its "
+        "seeds, or its single run (n=1 run). "
+        f"All runs: {metric} as mean ± std over every completed run of the family, and training stability "
+        "as the share of all the family's runs that completed, with a 95% Wilson interval."
+    )
     return rows, caption
 
 
@@ -181,20 +206,24 @@ def to_text(rows: list[tuple[str, dict[str, Cell]]], markdown: bool = False) -> 
 def to_html(rows: list[tuple[str, dict[str, Cell]]], caption: str) -> str:
     """The table for the index page, each cell linked to the panel it comes from; a first header row says which
     columns are the best configuration's and which are over all the family's runs."""
+
     def cell(c: Cell) -> str:
         text = html.escape(c.main()) + (f"<br><small>{html.escape(c.detail())}</small>" if c.detail() else "")
         return f'<td><a href="{c.link}">{text}</a></td>' if c.link and math.isfinite(c.value) else f"<td>{text}</td>"
 
     columns = shown(rows)
     best = sum(c in BEST_COLUMNS for c in columns)
-    groups = (f'<tr><th></th><th colspan="{best}">the family\'s best configuration</th>'
-              f'<th colspan="{len(columns) - best}">all the family\'s runs</th></tr>')
+    groups = (
+        f'<tr><th></th><th colspan="{best}">the family\'s best configuration</th>'
+        f'<th colspan="{len(columns) - best}">all the family\'s runs</th></tr>'
+    )
     short = {"quality over runs": "quality"}  # under the group header that says over what
     head = "".join(f"<th>{html.escape(short.get(h, h))}</th>" for h in ("family", *columns))
-    body = "".join(f"<tr><th>{html.escape(f)}</th>{''.join(cell(cells[c]) for c in columns)}</tr>"
-                   for f, cells in rows)
-    return (f'<table class="families" id="family-table"><caption>{html.escape(caption)}</caption>'
-            f"<thead>{groups}<tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    body = "".join(f"<tr><th>{html.escape(f)}</th>{''.join(cell(cells[c]) for c in columns)}</tr>" for f, cells in rows)
+    return (
+        f'<table class="families" id="family-table"><caption>{html.escape(caption)}</caption>'
+        f"<thead>{groups}<tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def report(results: str, markdown: bool = False) -> str:

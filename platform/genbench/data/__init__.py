@@ -1,4 +1,5 @@
 """Data sets by name: each entry builds a Dataset (tensors kept in memory) from a DataConfig."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The Dataset record and load_dataset (the registry, torch-free, is genbench.data.DATASETS)."""
+
 from __future__ import annotations
 
 import dataclasses

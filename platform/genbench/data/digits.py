@@ -1,4 +1,5 @@
 """scikit-learn's 8x8 handwritten digits (shipped with the package) and their 3-channel stacked variant."""
+
 from __future__ import annotations
 
 import torch
@@ -24,12 +25,12 @@ def digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tens
     return images[train], labels[train], images[test], labels[test]
 
 
-@DATASETS.register("digits", "scikit-learn 8x8 handwritten digits, 1 channel, 17 levels, 10 classes "
-                             "(1,437 train / 360 test)")
+@DATASETS.register(
+    "digits", "scikit-learn 8x8 handwritten digits, 1 channel, 17 levels, 10 classes (1,437 train / 360 test)"
+)
 def digits(cfg: DataConfig) -> Dataset:
     train, train_labels, test, test_labels = digits_split()
-    return Dataset("digits", train, test, levels=17, train_labels=train_labels, test_labels=test_labels,
-                   num_classes=10)
+    return Dataset("digits", train, test, levels=17, train_labels=train_labels, test_labels=test_labels, num_classes=10)
 
 
 def _stack(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,11 +40,15 @@ def _stack(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int) -> tup
     return stacked, label
 
 
-@DATASETS.register("stacked_digits", "three digits as the channels of one 8x8 image: 1,000 classes, the "
-                                     "stacked-MNIST mode-collapse benchmark on offline data")
+@DATASETS.register(
+    "stacked_digits",
+    "three digits as the channels of one 8x8 image: 1,000 classes, the "
+    "stacked-MNIST mode-collapse benchmark on offline data",
+)
 def stacked_digits(cfg: DataConfig) -> Dataset:
     train, train_labels, test, test_labels = digits_split()
     x_train, y_train = _stack(train, train_labels, cfg.n_train, STACK_SEED)  # test triples use test digits only
     x_test, y_test = _stack(test, test_labels, cfg.n_test, STACK_SEED + 1)
-    return Dataset("stacked_digits", x_train, x_test, levels=17, train_labels=y_train, test_labels=y_test,
-                   num_classes=1000)
+    return Dataset(
+        "stacked_digits", x_train, x_test, levels=17, train_labels=y_train, test_labels=y_test, num_classes=1000
+    )

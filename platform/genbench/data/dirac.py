@@ -1,4 +1,5 @@
 """The Dirac-GAN's data (Mescheder et al. 2018): every real example is the 1-D point 0."""
+
 from __future__ import annotations
 
 import torch

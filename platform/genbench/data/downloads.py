@@ -1,4 +1,5 @@
 """Standard image data sets: MNIST, Fashion-MNIST, CIFAR-10 downloaded once and verified; CelebA from a local copy."""
+
 from __future__ import annotations
 
 import gzip
@@ -45,19 +46,45 @@ class Remote:
     md5: dict[str, str]  # file name -> md5 hex digest
 
 
-IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 CIFAR10_FILE = "cifar-10-python.tar.gz"
 
 # The mirrors and checksums of torchvision.datasets.MNIST / FashionMNIST / CIFAR10 (torchvision itself cannot be
 # installed beside the pinned CPU torch, so genbench reads the same files with numpy and pickle).
 REMOTES: dict[str, Remote] = {
-    "mnist": Remote("https://ossci-datasets.s3.amazonaws.com/mnist/", dict(zip(IDX_FILES, (
-        "f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-        "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")))),
-    "fashion_mnist": Remote("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", dict(zip(IDX_FILES, (
-        "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
-        "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310")))),
+    "mnist": Remote(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        dict(
+            zip(
+                IDX_FILES,
+                (
+                    "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                    "d53e105ee54ea40749a09fcbcd1e9432",
+                    "9fb629c4189551a2d022fa330f9573f3",
+                    "ec29112dd5afa0611ce80d1b7f02629c",
+                ),
+            )
+        ),
+    ),
+    "fashion_mnist": Remote(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        dict(
+            zip(
+                IDX_FILES,
+                (
+                    "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                    "25c81989df183df01b3e8a0aad5dffbe",
+                    "bef4ecab320f06d8554ea6380940ec79",
+                    "bb300cfdad3c16e7a12a480ee83cd310",
+                ),
+            )
+        ),
+    ),
     "cifar10": Remote("https://www.cs.toronto.edu/~kriz/", {CIFAR10_FILE: "c58f30108f718f92721af3b95e74349a"}),
 }
 
@@ -74,9 +101,11 @@ def source_url(name: str, filename: str) -> str:
 
 
 def _download_error(url: str, path: Path, problem: str) -> GenbenchError:
-    return GenbenchError(f"{url}: {problem}; not saved to {path} (put the file there by hand, point GENBENCH_DATA "
-                         f"at a folder holding {path.parent.name}/{path.name}, or GENBENCH_DATA_MIRROR at a "
-                         "reachable mirror)")
+    return GenbenchError(
+        f"{url}: {problem}; not saved to {path} (put the file there by hand, point GENBENCH_DATA "
+        f"at a folder holding {path.parent.name}/{path.name}, or GENBENCH_DATA_MIRROR at a "
+        "reachable mirror)"
+    )
 
 
 def _md5(path: Path) -> str:
@@ -102,8 +131,9 @@ class _Progress:
             return
         self.last = now
         of = f" / {self._fmt(self.total)}" if self.total else ""
-        print(f"\r{self.label}: {self._fmt(done)}{of} {self.unit}", end="\n" if final else "",
-              file=sys.stderr, flush=True)
+        print(
+            f"\r{self.label}: {self._fmt(done)}{of} {self.unit}", end="\n" if final else "", file=sys.stderr, flush=True
+        )
 
 
 def _stream(url: str, tmp: Path) -> str:
@@ -166,8 +196,10 @@ def fetch(name: str, filename: str) -> Path:
     if not path.exists() and _download_once(source_url(name, filename), path, md5):
         return path
     if _md5(path) != md5:  # a file put there by hand, by another process or an older tool is checked like a download
-        raise GenbenchError(f"{path}: checksum mismatch (expected md5 {md5}) (delete it to download it again, "
-                            "or replace it with the original file)")
+        raise GenbenchError(
+            f"{path}: checksum mismatch (expected md5 {md5}) (delete it to download it again, "
+            "or replace it with the original file)"
+        )
     return path
 
 
@@ -180,14 +212,16 @@ def read_idx(path: Path) -> np.ndarray:
         raise GenbenchError(f"{path}: not a readable gzip file: {exc} (delete it to download it again)") from None
     # magic number: two zero bytes, type 0x08 (unsigned byte), then the number of dimensions
     if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
-        raise GenbenchError(f"{path}: not an IDX file of unsigned bytes (bad magic number) (delete it to download "
-                            "it again)")
+        raise GenbenchError(
+            f"{path}: not an IDX file of unsigned bytes (bad magic number) (delete it to download it again)"
+        )
     ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise GenbenchError(f"{path}: IDX header says {dims} but holds {data.size} values (delete it to download "
-                            "it again)")
+        raise GenbenchError(
+            f"{path}: IDX header says {dims} but holds {data.size} values (delete it to download it again)"
+        )
     return data.reshape(dims)
 
 
@@ -213,8 +247,12 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         return np.asarray(batch.get(b"labels", batch.get("labels")), dtype=np.int64)
 
     train = [batches[b] for b in wanted[:5]]
-    return (np.concatenate([images(b) for b in train]), np.concatenate([labels(b) for b in train]),
-            images(batches["test_batch"]), labels(batches["test_batch"]))
+    return (
+        np.concatenate([images(b) for b in train]),
+        np.concatenate([labels(b) for b in train]),
+        images(batches["test_batch"]),
+        labels(batches["test_batch"]),
+    )
 
 
 def _subset(n_total: int, n: int, seed: int) -> np.ndarray:
@@ -233,21 +271,29 @@ def _images(array: np.ndarray, source: str, cfg: DataConfig) -> tuple[torch.Tens
     return x, levels
 
 
-def labelled(name: str, splits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], source: str,
-             cfg: DataConfig) -> Dataset:
+def labelled(
+    name: str, splits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], source: str, cfg: DataConfig
+) -> Dataset:
     """A Dataset from the official train and test splits, each cut to data.n_train / data.n_test."""
     x_train, y_train, x_test, y_test = splits
     for x, y in ((x_train, y_train), (x_test, y_test)):
         if len(x) != len(y):
-            raise GenbenchError(f"{source}: {len(x)} images but {len(y)} labels (delete the files to download "
-                                "them again)")
+            raise GenbenchError(
+                f"{source}: {len(x)} images but {len(y)} labels (delete the files to download them again)"
+            )
     keep_train = _subset(len(x_train), cfg.n_train, SUBSET_SEED)
     keep_test = _subset(len(x_test), cfg.n_test, SUBSET_SEED + 1)
     train, levels = _images(x_train[keep_train], source, cfg)
     test, _ = _images(x_test[keep_test], source, cfg)
-    return Dataset(name, train, test, levels=levels, num_classes=10,
-                   train_labels=torch.as_tensor(y_train[keep_train], dtype=torch.int64),
-                   test_labels=torch.as_tensor(y_test[keep_test], dtype=torch.int64))
+    return Dataset(
+        name,
+        train,
+        test,
+        levels=levels,
+        num_classes=10,
+        train_labels=torch.as_tensor(y_train[keep_train], dtype=torch.int64),
+        test_labels=torch.as_tensor(y_test[keep_test], dtype=torch.int64),
+    )
 
 
 def _idx_dataset(name: str, cfg: DataConfig) -> Dataset:
@@ -255,20 +301,29 @@ def _idx_dataset(name: str, cfg: DataConfig) -> Dataset:
     return labelled(name, (x_train, y_train, x_test, y_test), str(data_dir() / name), cfg)
 
 
-@DATASETS.register("mnist", "MNIST handwritten digits 28x28, 1 channel, 256 levels, 10 classes (60,000 train / "
-                            "10,000 test), downloaded on first use to $GENBENCH_DATA")
+@DATASETS.register(
+    "mnist",
+    "MNIST handwritten digits 28x28, 1 channel, 256 levels, 10 classes (60,000 train / "
+    "10,000 test), downloaded on first use to $GENBENCH_DATA",
+)
 def mnist(cfg: DataConfig) -> Dataset:
     return _idx_dataset("mnist", cfg)
 
 
-@DATASETS.register("fashion_mnist", "Fashion-MNIST clothing 28x28, 1 channel, 256 levels, 10 classes (60,000 "
-                                    "train / 10,000 test), downloaded on first use to $GENBENCH_DATA")
+@DATASETS.register(
+    "fashion_mnist",
+    "Fashion-MNIST clothing 28x28, 1 channel, 256 levels, 10 classes (60,000 "
+    "train / 10,000 test), downloaded on first use to $GENBENCH_DATA",
+)
 def fashion_mnist(cfg: DataConfig) -> Dataset:
     return _idx_dataset("fashion_mnist", cfg)
 
 
-@DATASETS.register("cifar10", "CIFAR-10 32x32 RGB, 256 levels, 10 classes (50,000 train / 10,000 test), "
-                              "downloaded on first use to $GENBENCH_DATA")
+@DATASETS.register(
+    "cifar10",
+    "CIFAR-10 32x32 RGB, 256 levels, 10 classes (50,000 train / 10,000 test), "
+    "downloaded on first use to $GENBENCH_DATA",
+)
 def cifar10(cfg: DataConfig) -> Dataset:
     path = fetch("cifar10", CIFAR10_FILE)
     return labelled("cifar10", read_cifar10(path), str(path), cfg)
@@ -278,10 +333,13 @@ def celeba_source(cfg: DataConfig) -> Path:
     """data.path, or img_align_celeba.zip in the cache when data.path is empty."""
     path = Path(cfg.path) if cfg.path else data_dir() / "celeba" / "img_align_celeba.zip"
     if not path.exists():
-        raise ConfigError(f"CelebA not found at {path}", key="data.path",
-                          fix=f"download img_align_celeba.zip ('Align&Cropped Images', hosted on Google Drive) from "
-                              f"{CELEBA_PAGE}; set data.path to the zip or its extracted img_align_celeba/ folder, "
-                              f"or put the zip at {data_dir() / 'celeba' / 'img_align_celeba.zip'}")
+        raise ConfigError(
+            f"CelebA not found at {path}",
+            key="data.path",
+            fix=f"download img_align_celeba.zip ('Align&Cropped Images', hosted on Google Drive) from "
+            f"{CELEBA_PAGE}; set data.path to the zip or its extracted img_align_celeba/ folder, "
+            f"or put the zip at {data_dir() / 'celeba' / 'img_align_celeba.zip'}",
+        )
     return path
 
 
@@ -294,10 +352,12 @@ def celeba_images(path: Path, stack: ExitStack) -> tuple[list[str], Callable[[st
     try:
         archive = stack.enter_context(zipfile.ZipFile(path))
     except (zipfile.BadZipFile, OSError) as exc:
-        raise GenbenchError(f"{path}: not a readable zip file: {exc} (give img_align_celeba.zip or its folder "
-                            "in data.path)") from None
-    names = sorted(n for n in archive.namelist()
-                   if Path(n).suffix.lower() in IMAGE_SUFFIXES and not n.startswith("__MACOSX"))
+        raise GenbenchError(
+            f"{path}: not a readable zip file: {exc} (give img_align_celeba.zip or its folder in data.path)"
+        ) from None
+    names = sorted(
+        n for n in archive.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES and not n.startswith("__MACOSX")
+    )
     return names, lambda n: io.BytesIO(archive.read(n))
 
 
@@ -317,8 +377,11 @@ def center_square(source: object, name: str, size: int) -> np.ndarray:
     return np.asarray(square.resize((size, size), Image.Resampling.BILINEAR))  # Pillow filters when shrinking
 
 
-@DATASETS.register("celeba", "CelebA aligned faces from your copy: data.path = img_align_celeba.zip or its folder; "
-                             "centre 178x178 crop resized to data.image_size (64), fixed-seed split")
+@DATASETS.register(
+    "celeba",
+    "CelebA aligned faces from your copy: data.path = img_align_celeba.zip or its folder; "
+    "centre 178x178 crop resized to data.image_size (64), fixed-seed split",
+)
 def celeba(cfg: DataConfig) -> Dataset:
     path = celeba_source(cfg)
     with ExitStack() as stack:
@@ -327,15 +390,18 @@ def celeba(cfg: DataConfig) -> Dataset:
     return Dataset("celeba", train, test, levels=levels)
 
 
-def _celeba_splits(path: Path, names: list[str], opener: Callable[[str], object],
-                   cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, int | None]:
+def _celeba_splits(
+    path: Path, names: list[str], opener: Callable[[str], object], cfg: DataConfig
+) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     if len(names) < 2:
-        raise GenbenchError(f"{path}: {len(names)} image(s) (a train and a test split need at least 2; data.path "
-                            "should be img_align_celeba.zip or its folder)")
+        raise GenbenchError(
+            f"{path}: {len(names)} image(s) (a train and a test split need at least 2; data.path "
+            "should be img_align_celeba.zip or its folder)"
+        )
     # decode only the images the run keeps: all 202,599 faces at 64x64 would take minutes and ~10 GB as floats
     order = torch.randperm(len(names), generator=torch.Generator().manual_seed(SUBSET_SEED)).tolist()
     n_test = min(cfg.n_test, max(1, int(round(len(names) * cfg.test_fraction))), len(names) - 1)
-    picks = {"test": order[:n_test], "train": order[n_test:n_test + cfg.n_train]}
+    picks = {"test": order[:n_test], "train": order[n_test : n_test + cfg.n_train]}
     size = cfg.image_size or CELEBA_SIZE
     progress = _Progress(f"decoding CelebA from {path}", len(picks["train"]) + len(picks["test"]), "images")
     split: dict[str, torch.Tensor] = {}

@@ -1,4 +1,5 @@
 """User data from files: a folder of images, a .npy/.npz array or a Parquet file of encoded images."""
+
 from __future__ import annotations
 
 import io
@@ -40,8 +41,11 @@ def _decode(source: object, name: str, channels: int) -> np.ndarray:
             mode = {1: "L", 3: "RGB"}.get(channels, "RGB" if img.mode not in ("L", "1", "I;16") else "L")
             return np.array(img.convert(mode)).reshape(img.size[1], img.size[0], -1)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _fail(name, f"refused: {exc}", "a decompression bomb, or an image far larger than a data set's; "
-                    "remove or shrink it") from None
+        raise _fail(
+            name,
+            f"refused: {exc}",
+            "a decompression bomb, or an image far larger than a data set's; remove or shrink it",
+        ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise _fail(name, f"not a readable image: {exc}", "remove or replace the file") from None
 
@@ -61,8 +65,11 @@ def _stack(images: list[np.ndarray], names: list[str], cfg: DataConfig) -> np.nd
     first = images[0].shape
     for img, name in zip(images, names):
         if img.shape != first and not cfg.image_size:
-            raise _fail(name, f"size {img.shape[:2]} differs from {first[:2]} of {names[0]}",
-                        "set data.image_size to resize every image")
+            raise _fail(
+                name,
+                f"size {img.shape[:2]} differs from {first[:2]} of {names[0]}",
+                "set data.image_size to resize every image",
+            )
     if cfg.image_size:
         return np.stack([_resize_hwc(img, cfg.image_size) for img in images])
     return np.stack(images)
@@ -106,8 +113,12 @@ def _check_array_size(path: Path) -> None:
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise _fail(path, f"not a readable numpy file: {exc}", "save it with numpy.save / numpy.savez") from None
     if claimed > MAX_DATA_BYTES:
-        raise _fail(path, f"its arrays would take {claimed / 2**30:,.1f} GiB in memory, more than genbench loads "
-                    f"({MAX_DATA_BYTES / 2**30:.3g} GiB)", TOO_BIG_FIX)
+        raise _fail(
+            path,
+            f"its arrays would take {claimed / 2**30:,.1f} GiB in memory, more than genbench loads "
+            f"({MAX_DATA_BYTES / 2**30:.3g} GiB)",
+            TOO_BIG_FIX,
+        )
 
 
 def _array(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None]:
@@ -135,12 +146,18 @@ def _parquet(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None
             meta = parquet.metadata
         columns = meta.schema.to_arrow_schema().names
         if "image" not in columns:
-            raise _fail(path, f"no 'image' column (columns: {', '.join(columns)})",
-                        "store encoded images (PNG/JPEG bytes) in a column named 'image'")
+            raise _fail(
+                path,
+                f"no 'image' column (columns: {', '.join(columns)})",
+                "store encoded images (PNG/JPEG bytes) in a column named 'image'",
+            )
         size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))  # uncompressed
         if size > MAX_DATA_BYTES:  # checked before read_table decompresses it all
-            raise _fail(path, f"decompresses to {size / 2**30:,.1f} GiB, more than genbench loads "
-                        f"({MAX_DATA_BYTES / 2**30:.3g} GiB)", TOO_BIG_FIX)
+            raise _fail(
+                path,
+                f"decompresses to {size / 2**30:,.1f} GiB, more than genbench loads ({MAX_DATA_BYTES / 2**30:.3g} GiB)",
+                TOO_BIG_FIX,
+            )
         table = pq.read_table(path, columns=[c for c in ("image", "label") if c in columns])
     except (pa.ArrowException, OSError) as exc:
         raise _fail(path, f"not a readable Parquet file: {exc}", "write it with pyarrow or pandas.to_parquet") from None
@@ -156,10 +173,14 @@ def _parquet(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None
 def to_tensor(array: np.ndarray, path: str, cfg: DataConfig) -> tuple[torch.Tensor, int | None]:
     """Vectors (N, D) stay as they are; images become (N, C, H, W) float in [0, 1] with their level count."""
     if array.ndim < 2 or len(array) == 0:
-        raise _fail(path, f"expected (N, D) vectors or (N, H, W[, C]) images, got shape {array.shape}",
-                    "save one example per row")
-    if not np.issubdtype(array.dtype, np.number) or (np.issubdtype(array.dtype, np.floating)
-                                                      and not np.isfinite(array).all()):
+        raise _fail(
+            path,
+            f"expected (N, D) vectors or (N, H, W[, C]) images, got shape {array.shape}",
+            "save one example per row",
+        )
+    if not np.issubdtype(array.dtype, np.number) or (
+        np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all()
+    ):
         raise _fail(path, "the data hold NaN, infinite or non-numeric values", "clean the data first")
     if array.ndim == 2:
         return torch.as_tensor(array, dtype=torch.float32), None
@@ -178,8 +199,11 @@ def _images_tensor(array: np.ndarray, path: str, cfg: DataConfig) -> tuple[torch
     elif array.min() >= 0 and array.max() <= 1:
         scaled, levels = array.astype(np.float32), None
     else:
-        raise _fail(path, f"image values must be uint8 or floats in [0, 1], got [{array.min()}, {array.max()}]",
-                    "rescale the images")
+        raise _fail(
+            path,
+            f"image values must be uint8 or floats in [0, 1], got [{array.min()}, {array.max()}]",
+            "rescale the images",
+        )
     t = torch.as_tensor(scaled).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
     if cfg.channels == 1 and t.shape[1] == 3:
         t = t.mean(dim=1, keepdim=True)
@@ -190,8 +214,11 @@ def _images_tensor(array: np.ndarray, path: str, cfg: DataConfig) -> tuple[torch
     return t.clamp(0, 1), levels
 
 
-@DATASETS.register("files", "your data: data.path = a folder of images, a .npy/.npz array or a Parquet file "
-                            "with an 'image' column; data.image_size, data.channels")
+@DATASETS.register(
+    "files",
+    "your data: data.path = a folder of images, a .npy/.npz array or a Parquet file "
+    "with an 'image' column; data.image_size, data.channels",
+)
 def files(cfg: DataConfig) -> Dataset:
     path = Path(cfg.path)
     if not path.exists():
@@ -223,5 +250,12 @@ def _split(name: str, x: torch.Tensor, labels: np.ndarray | None, levels: int | 
     n_test = held_out(len(x), cfg.test_fraction, images=x.dim() == 4)
     test, train = order[:n_test], order[n_test:]
     y = torch.as_tensor(labels, dtype=torch.int64) if labels is not None else None
-    return Dataset(name, x[train], x[test], levels=levels, train_labels=None if y is None else y[train],
-                   test_labels=None if y is None else y[test], num_classes=int(y.max()) + 1 if y is not None else 0)
+    return Dataset(
+        name,
+        x[train],
+        x[test],
+        levels=levels,
+        train_labels=None if y is None else y[train],
+        test_labels=None if y is None else y[test],
+        num_classes=int(y.max()) + 1 if y is not None else 0,
+    )

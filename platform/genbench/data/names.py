@@ -1,4 +1,5 @@
 """The data sets by name and the data.* keys each reads: no torch, so that config checks and `validate` stay light."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,20 +8,31 @@ from genbench.registry import Registry
 
 # Every data set and the module that registers it: names are checked without importing torch (config checks,
 # `genbench validate`); a module is imported when its data set is first loaded.
-DATASETS: Registry[Any] = Registry("dataset", {
-    "ring8": "genbench.data.toy2d", "grid25": "genbench.data.toy2d", "dirac": "genbench.data.dirac",
-    "digits": "genbench.data.digits", "stacked_digits": "genbench.data.digits",
-    "mnist": "genbench.data.downloads", "fashion_mnist": "genbench.data.downloads",
-    "cifar10": "genbench.data.downloads", "celeba": "genbench.data.downloads",
-    "files": "genbench.data.files",
-})
+DATASETS: Registry[Any] = Registry(
+    "dataset",
+    {
+        "ring8": "genbench.data.toy2d",
+        "grid25": "genbench.data.toy2d",
+        "dirac": "genbench.data.dirac",
+        "digits": "genbench.data.digits",
+        "stacked_digits": "genbench.data.digits",
+        "mnist": "genbench.data.downloads",
+        "fashion_mnist": "genbench.data.downloads",
+        "cifar10": "genbench.data.downloads",
+        "celeba": "genbench.data.downloads",
+        "files": "genbench.data.files",
+    },
+)
 
 # The data.* keys (besides data.name) each data set reads; the others keep their defaults, which mean nothing for it
 # (a folder of images is split by data.test_fraction, not cut to data.n_train / data.n_test). The resolved config
 # that `genbench train` prints leaves those out; tests/test_keys.py checks the offline sets against their loaders.
 DATA_KEYS: dict[str, tuple[str, ...]] = {
-    "ring8": ("n_train", "n_test"), "grid25": ("n_train", "n_test"), "dirac": ("n_train", "n_test"),
-    "digits": (), "stacked_digits": ("n_train", "n_test"),
+    "ring8": ("n_train", "n_test"),
+    "grid25": ("n_train", "n_test"),
+    "dirac": ("n_train", "n_test"),
+    "digits": (),
+    "stacked_digits": ("n_train", "n_test"),
     "mnist": ("n_train", "n_test", "image_size", "channels"),
     "fashion_mnist": ("n_train", "n_test", "image_size", "channels"),
     "cifar10": ("n_train", "n_test", "image_size", "channels"),

@@ -1,4 +1,5 @@
 """2D Gaussian mixtures with exact, published geometry (ring8, grid25)."""
+
 from __future__ import annotations
 
 import math

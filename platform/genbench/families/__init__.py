@@ -3,6 +3,7 @@
 A family is two modules: configs/<name>.py holds its run keys and registers it (no torch, so that config checks and
 `genbench validate` stay light), and <name>.py its networks and training step, imported when a run builds it.
 """
+
 from __future__ import annotations
 
 from typing import Any

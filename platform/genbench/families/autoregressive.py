@@ -1,4 +1,5 @@
 """Autoregressive family: MADE with a mixture head per coordinate (vectors), PixelCNN over levels (images)."""
+
 from __future__ import annotations
 
 import math
@@ -117,13 +118,19 @@ class Autoregressive:
 
     def _image_net(self, m: AutoregressiveConfig, data: Dataset) -> nn.Module:
         if data.levels is None or data.levels < 2:
-            raise ConfigError(f"image data set '{data.name}' has no discrete levels", key="data.name",
-                              fix="the PixelCNN models discrete intensities: use digits, stacked_digits or 8-bit "
-                                  "images kept at their stored size and channels")
+            raise ConfigError(
+                f"image data set '{data.name}' has no discrete levels",
+                key="data.name",
+                fix="the PixelCNN models discrete intensities: use digits, stacked_digits or 8-bit "
+                "images kept at their stored size and channels",
+            )
         colors = data.shape[0]
         if m.pixel_channels // 2 < colors:
-            raise ConfigError(f"{m.pixel_channels} maps cannot split into {colors} colour groups per half",
-                              key="autoregressive.pixel_channels", fix=f"use at least {2 * colors}")
+            raise ConfigError(
+                f"{m.pixel_channels} maps cannot split into {colors} colour groups per half",
+                key="autoregressive.pixel_channels",
+                fix=f"use at least {2 * colors}",
+            )
         self.levels = data.levels
         per_value = data.levels if m.pixel_head == "categorical" else 3 * m.mixtures
         return PixelCNN(colors, per_value, m.pixel_channels, m.pixel_blocks, m.first_kernel, m.kernel)
@@ -141,8 +148,12 @@ class Autoregressive:
 
     def parts(self) -> Parts:
         standardisation = () if self.is_image else ("shift", "scale")  # vectors only: (D,) each
-        return Parts(modules={"net": self.net}, optimisers={"opt": self.opt}, schedulers={"sched": self.sched},
-                     device_tensors=standardisation)
+        return Parts(
+            modules={"net": self.net},
+            optimisers={"opt": self.opt},
+            schedulers={"sched": self.sched},
+            device_tensors=standardisation,
+        )
 
     # ---- likelihood -------------------------------------------------------------------------------------
 
@@ -198,7 +209,7 @@ class Autoregressive:
     def _pixel_params(self, x: torch.Tensor, row: int, col: int) -> torch.Tensor:
         """The output parameters of pixel (row, col) for images x (b, C, H, W): (b, C, P, 1, 1), a copy, so that
         the pass's whole output (b, C, P, row + 1, W) is freed before the next chunk's."""
-        return self.net(x[:, :, :row + 1])[:, :, :, row:row + 1, col:col + 1].clone()
+        return self.net(x[:, :, : row + 1])[:, :, :, row : row + 1, col : col + 1].clone()
 
     def _sample_images(self, n: int) -> torch.Tensor:
         colors, height, width = self.shape

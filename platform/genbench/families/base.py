@@ -1,4 +1,5 @@
 """The family protocol that keeps the training loop generic, and what the loop asks of any family's networks."""
+
 from __future__ import annotations
 
 import contextlib
@@ -178,8 +179,9 @@ def map_bytes(channels: int, shape: tuple[int, ...], live: int = 4) -> float:
     return 4.0 * live * channels * spatial
 
 
-def backward_in_chunks(loss_share: Callable[[torch.Tensor, float], torch.Tensor], batch: torch.Tensor,
-                       rows: int) -> torch.Tensor:
+def backward_in_chunks(
+    loss_share: Callable[[torch.Tensor, float], torch.Tensor], batch: torch.Tensor, rows: int
+) -> torch.Tensor:
     """Accumulates the gradient of a batch's mean loss over micro-batches of at most `rows` rows; returns the mean.
 
     loss_share(part, share) is part's mean loss times its share of the batch (len(part) / len(batch)). The

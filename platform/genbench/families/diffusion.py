@@ -1,4 +1,5 @@
 """Diffusion family (DDPM, Ho et al. 2020): epsilon prediction, linear/cosine schedules, DDPM and DDIM samplers, VLB."""
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,10 @@ def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
 
 def cosine_alpha_bar(t: torch.Tensor, timesteps: int) -> torch.Tensor:
     """Nichol & Dhariwal's alpha_bar(t) = f(t) / f(0), f(t) = cos^2(((t / T) + s) / (1 + s) * pi / 2)."""
+
     def f(u: torch.Tensor) -> torch.Tensor:
         return torch.cos((u / timesteps + COSINE_OFFSET) / (1 + COSINE_OFFSET) * math.pi / 2) ** 2
+
     return f(t) / f(torch.zeros_like(t))
 
 
@@ -45,12 +48,17 @@ class Schedule:
         post_log_var = torch.cat([post_var[1:2], post_var[1:]]).log()
         model_log_var = post_log_var if variance == "small" else torch.cat([post_var[1:2], betas[1:]]).log()
         values = {
-            "betas": betas, "alpha_bar": alpha_bar, "alpha_bar_prev": alpha_bar_prev,
-            "sqrt_alpha_bar": alpha_bar.sqrt(), "sqrt_one_minus_alpha_bar": (1.0 - alpha_bar).sqrt(),
-            "sqrt_recip_alpha_bar": alpha_bar.rsqrt(), "sqrt_recip_m1_alpha_bar": (1.0 / alpha_bar - 1.0).sqrt(),
+            "betas": betas,
+            "alpha_bar": alpha_bar,
+            "alpha_bar_prev": alpha_bar_prev,
+            "sqrt_alpha_bar": alpha_bar.sqrt(),
+            "sqrt_one_minus_alpha_bar": (1.0 - alpha_bar).sqrt(),
+            "sqrt_recip_alpha_bar": alpha_bar.rsqrt(),
+            "sqrt_recip_m1_alpha_bar": (1.0 / alpha_bar - 1.0).sqrt(),
             "post_coef_x0": betas * alpha_bar_prev.sqrt() / (1.0 - alpha_bar),
             "post_coef_xt": (1.0 - alpha_bar_prev) * (1.0 - betas).sqrt() / (1.0 - alpha_bar),
-            "post_log_var": post_log_var, "model_log_var": model_log_var,
+            "post_log_var": post_log_var,
+            "model_log_var": model_log_var,
         }
         self.timesteps = timesteps
         for name, value in values.items():
@@ -82,15 +90,16 @@ def predict_x0(sched: Schedule, xt: torch.Tensor, t: torch.Tensor, eps: torch.Te
     return at(sched.sqrt_recip_alpha_bar, t, xt.dim()) * xt - at(sched.sqrt_recip_m1_alpha_bar, t, xt.dim()) * eps
 
 
-def gaussian_kl(mean1: torch.Tensor, log_var1: torch.Tensor, mean2: torch.Tensor,
-                log_var2: torch.Tensor) -> torch.Tensor:
+def gaussian_kl(
+    mean1: torch.Tensor, log_var1: torch.Tensor, mean2: torch.Tensor, log_var2: torch.Tensor
+) -> torch.Tensor:
     """Elementwise KL(N(mean1, var1) || N(mean2, var2)) in nats."""
-    return 0.5 * (log_var2 - log_var1 - 1.0 + (log_var1 - log_var2).exp()
-                  + (mean1 - mean2) ** 2 * (-log_var2).exp())
+    return 0.5 * (log_var2 - log_var1 - 1.0 + (log_var1 - log_var2).exp() + (mean1 - mean2) ** 2 * (-log_var2).exp())
 
 
-def discretised_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor,
-                                  levels: int) -> torch.Tensor:
+def discretised_gaussian_log_prob(
+    x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor, levels: int
+) -> torch.Tensor:
     """Elementwise log P(x) of Ho et al.'s decoder: N(mean, var) integrated over x's bin of L levels in [-1, 1].
 
     The bins are 2 / (L - 1) wide; the lowest and highest extend to -inf and +inf.
@@ -164,8 +173,12 @@ class Diffusion:
 
     def parts(self) -> Parts:
         ema = {"ema_net": self.ema_net} if self.ema_net is not None else {}
-        return Parts(modules={"net": self.net, **ema}, optimisers={"opt": self.opt},
-                     schedulers={"lr_sched": self.lr_sched}, device_tensors=("sched", "mean", "std"))
+        return Parts(
+            modules={"net": self.net, **ema},
+            optimisers={"opt": self.opt},
+            schedulers={"lr_sched": self.lr_sched},
+            device_tensors=("sched", "mean", "std"),
+        )
 
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         """Data space -> model space: images [0, 1] -> [-1, 1]; vectors standardised."""
@@ -217,7 +230,8 @@ class Diffusion:
             return x0, eps
         x0 = x0.clamp(-1.0, 1.0)
         eps = (at(self.sched.sqrt_recip_alpha_bar, t, xt.dim()) * xt - x0) / at(
-            self.sched.sqrt_recip_m1_alpha_bar, t, xt.dim())
+            self.sched.sqrt_recip_m1_alpha_bar, t, xt.dim()
+        )
         return x0, eps
 
     def _ddpm(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -239,14 +253,17 @@ class Diffusion:
             ab = self.sched.alpha_bar[taus[i]]
             ab_prev = self.sched.alpha_bar[taus[i - 1]] if i > 0 else ab.new_ones(())
             sigma = self.cfg.eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()
-            x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma ** 2).clamp(min=0).sqrt() * eps
+            x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps
             if self.cfg.eta > 0 and i > 0:
                 x = x + sigma * torch.randn_like(x)
         return x
 
     def _nll_method(self) -> str:
-        decoder = f"discretised Gaussian decoder, {self.levels} levels" if self.is_image and self.levels else \
-            "continuous Gaussian decoder"
+        decoder = (
+            f"discretised Gaussian decoder, {self.levels} levels"
+            if self.is_image and self.levels
+            else "continuous Gaussian decoder"
+        )
         return f"bound: DDPM variational bound, T={self.cfg.timesteps}, {self.cfg.variance} variance, {decoder}"
 
     @torch.no_grad()
@@ -286,8 +303,12 @@ class Diffusion:
         x0_pred, _ = self._x0(net, xt, t)
         mean = posterior_mean(self.sched, x0_pred, xt, t)
         log_var = at(self.sched.model_log_var, t, xt.dim()).expand_as(xt)
-        kl = gaussian_kl(posterior_mean(self.sched, x0_rep, xt, t),
-                         at(self.sched.post_log_var, t, xt.dim()).expand_as(xt), mean, log_var)
+        kl = gaussian_kl(
+            posterior_mean(self.sched, x0_rep, xt, t),
+            at(self.sched.post_log_var, t, xt.dim()).expand_as(xt),
+            mean,
+            log_var,
+        )
         decoder = -self._decoder_log_prob(x0_rep, mean, log_var)
         first = (t == 0).view(-1, *([1] * (xt.dim() - 1)))  # the paper's t = 1 has the decoder term
         per_elem = torch.where(first, decoder, kl)  # (k * B, ...)
@@ -305,6 +326,9 @@ def build_denoiser(m: DiffusionConfig, data: Dataset) -> nn.Module:
         return TimeMLP(data.dim, m.mlp_width, m.mlp_depth, m.time_dim)
     size = data.shape[1]
     if size % 2 ** (m.unet_levels - 1):
-        raise ConfigError(f"{size}x{size} images cannot be halved {m.unet_levels - 1} times",
-                          key="diffusion.unet_levels", fix=f"use at most {int(math.log2(size & -size)) + 1} levels")
+        raise ConfigError(
+            f"{size}x{size} images cannot be halved {m.unet_levels - 1} times",
+            key="diffusion.unet_levels",
+            fix=f"use at most {int(math.log2(size & -size)) + 1} levels",
+        )
     return UNet(data.shape, m.unet_channels, m.unet_levels, m.unet_blocks, m.time_dim, m.dropout)

@@ -1,7 +1,9 @@
 """Normalizing-flow family: RealNVP affine couplings with ActNorm and Glow's 1x1 convolutions, exact likelihood."""
+
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import nn
 
@@ -44,8 +46,9 @@ class Flow:
         self.sched = lr_schedule(self.opt, o, cfg.train.steps)
         self.grad_clip = o.grad_clip
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
-        self.nll_method = ("exact" if self.levels is None else
-                           "bound: uniform dequantisation (1 draw per example), exact flow density")
+        self.nll_method = (
+            "exact" if self.levels is None else "bound: uniform dequantisation (1 draw per example), exact flow density"
+        )
         # examples per evaluation pass: the conditioners' maps (conv_hidden channels, or hidden units)
         self.chunk = chunk_rows(map_bytes(m.conv_hidden if data.is_image else m.hidden, data.shape))
 
@@ -54,9 +57,12 @@ class Flow:
         if not data.is_image:
             return vector_flow(data.dim, m.couplings, m.hidden, m.depth, m.invconv)
         _, height, width = data.shape
-        if height % 2 ** m.scales or width % 2 ** m.scales:
-            raise ConfigError(f"{height}x{width} images do not halve {m.scales} times", key="flow.scales",
-                              fix=f"use flow.scales <= {halvings(math.gcd(height, width))}")
+        if height % 2**m.scales or width % 2**m.scales:
+            raise ConfigError(
+                f"{height}x{width} images do not halve {m.scales} times",
+                key="flow.scales",
+                fix=f"use flow.scales <= {halvings(math.gcd(height, width))}",
+            )
         return MultiScaleFlow(data.shape, m.scales, m.couplings, m.conv_hidden, m.depth, m.invconv)
 
     def decayed(self) -> list[nn.Parameter]:
@@ -134,4 +140,3 @@ class Flow:
         with eval_mode(self.flow):
             v = map_rows(self.flow.inverse, z, self.chunk)
         return self._postprocess(v) if self.is_image else v
-

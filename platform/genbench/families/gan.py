@@ -1,4 +1,5 @@
 """GAN family on vector data: MLP generator and discriminator with every loss, penalty and norm by name."""
+
 from __future__ import annotations
 
 import torch
@@ -6,11 +7,11 @@ from torch import nn
 
 from genbench.config import RunConfig
 from genbench.data import Dataset
+from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Parts, chunk_rows, family_device, map_bytes, map_rows
 from genbench.families.configs.gan import GanConfig
 from genbench.families.steps import adamw, ema_copy, eval_mode, optimiser_step, update_ema
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
-from genbench.errors import ConfigError
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.dirac import DiracGenerator, LinearCritic
 from genbench.nets.init import initialise
@@ -28,17 +29,22 @@ def build_nets(m: GanConfig, data: Dataset) -> tuple[nn.Module, nn.Module]:
         g: nn.Module = ConvGenerator(m.latent_dim, data.shape, m.conv_width, m.g_batch_norm)
         d: nn.Module = ConvEncoder((channels * m.pack, height, width), 1, m.conv_width, m.d_batch_norm, norm)
     else:
-        g = mlp(m.latent_dim, data.dim, m.g_depth, m.g_width, m.g_activation or m.activation, m.maxout_k,
-                m.g_batch_norm)
-        d = mlp(data.dim * m.pack, 1, m.d_depth, m.d_width, m.d_activation or m.activation, m.maxout_k,
-                m.d_batch_norm, norm)
+        g = mlp(
+            m.latent_dim, data.dim, m.g_depth, m.g_width, m.g_activation or m.activation, m.maxout_k, m.g_batch_norm
+        )
+        d = mlp(
+            data.dim * m.pack, 1, m.d_depth, m.d_width, m.d_activation or m.activation, m.maxout_k, m.d_batch_norm, norm
+        )
     return initialise(g, m.init, m.init_std), initialise(d, m.init, m.init_std)
 
 
 def dirac_nets(data: Dataset) -> tuple[nn.Module, nn.Module]:
     if data.is_image or data.dim != 1:
-        raise ConfigError(f"the Dirac-GAN generates 1-D points; data {data.name!r} has shape {data.shape}",
-                          key="gan.arch", fix="use gan.arch: dirac with data.name: dirac (or another 1-D set)")
+        raise ConfigError(
+            f"the Dirac-GAN generates 1-D points; data {data.name!r} has shape {data.shape}",
+            key="gan.arch",
+            fix="use gan.arch: dirac with data.name: dirac (or another 1-D set)",
+        )
     return DiracGenerator(), LinearCritic()
 
 
@@ -95,8 +101,13 @@ class GAN:
             with torch.no_grad():
                 for p in self.d.parameters():
                     p.clamp_(-self.clip, self.clip)
-        return {"train.loss_d": loss.detach(), "train.penalty": penalty.detach(), "train.grad_norm_d": norm,
-                "train.d_real": real_logits.detach().mean(), "train.d_fake": fake_logits.detach().mean()}
+        return {
+            "train.loss_d": loss.detach(),
+            "train.penalty": penalty.detach(),
+            "train.grad_norm_d": norm,
+            "train.d_real": real_logits.detach().mean(),
+            "train.d_fake": fake_logits.detach().mean(),
+        }
 
     def g_step(self, n: int, device: torch.device) -> dict[str, torch.Tensor]:
         with self.autocast():

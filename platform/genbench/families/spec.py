@@ -1,4 +1,5 @@
 """The family registry: each family's name, config sections and builder, importable without torch."""
+
 from __future__ import annotations
 
 import importlib
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from genbench.families.base import Family
 
 
-def _no_check(cfg: "RunConfig") -> None:
+def _no_check(cfg: RunConfig) -> None:
     return None
 
 
@@ -31,12 +32,12 @@ class FamilySpec:
     model_config: type
     optim_config: type
     builder: str  # 'module:attribute' of the callable (cfg, data) -> Family
-    check: Callable[["RunConfig"], None] = _no_check  # constraints across sections; raises ConfigError
+    check: Callable[[RunConfig], None] = _no_check  # constraints across sections; raises ConfigError
     defaults: dict[str, Any] = field(default_factory=dict)  # the family's default budget: {"train.steps": 5000}
     debug: dict[str, Any] = field(default_factory=dict)  # flat overrides for a debug-sized model (tests, smoke runs)
 
     @property
-    def build(self) -> Callable[["RunConfig", "Dataset"], "Family"]:
+    def build(self) -> Callable[[RunConfig, Dataset], Family]:
         module, _, attribute = self.builder.partition(":")
         return getattr(importlib.import_module(module), attribute)
 

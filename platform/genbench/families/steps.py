@@ -1,6 +1,7 @@
 """The pieces of a training step every family shares: its optimiser and learning-rate schedule from the `optim.*`
 section, the gradient norm and clipping, the weight average (EMA) and eval mode. They act on a family's own networks
 and optimisers only; the loop, devices and checkpoints are genbench.train's."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,28 +15,39 @@ from torch import nn
 from genbench.families.configs.optim import OptimConfig
 
 
-def decay_groups(params: Iterable[nn.Parameter], weight_decay: float,
-                 decayed: Iterable[nn.Parameter] | None = None) -> list[dict]:
+def decay_groups(
+    params: Iterable[nn.Parameter], weight_decay: float, decayed: Iterable[nn.Parameter] | None = None
+) -> list[dict]:
     """AdamW's two parameter groups: [weights that decay, the rest]. A parameter decays when it has 2 or more
     dimensions (a weight matrix or a convolution kernel, never a bias or a normalisation gain) and is one of
     `decayed` (default: every parameter in `params`); either group may be empty."""
     params = list(params)
     allowed = {id(p) for p in (params if decayed is None else decayed)}
     decays = [p.dim() >= 2 and id(p) in allowed for p in params]
-    return [{"params": [p for p, d in zip(params, decays) if d], "weight_decay": weight_decay},
-            {"params": [p for p, d in zip(params, decays) if not d], "weight_decay": 0.0}]
+    return [
+        {"params": [p for p, d in zip(params, decays) if d], "weight_decay": weight_decay},
+        {"params": [p for p, d in zip(params, decays) if not d], "weight_decay": 0.0},
+    ]
 
 
-def adamw(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float], weight_decay: float = 0.0,
-          decayed: Iterable[nn.Parameter] | None = None, fused: bool = False) -> torch.optim.AdamW:
+def adamw(
+    params: Iterable[nn.Parameter],
+    lr: float,
+    betas: tuple[float, float],
+    weight_decay: float = 0.0,
+    decayed: Iterable[nn.Parameter] | None = None,
+    fused: bool = False,
+) -> torch.optim.AdamW:
     """AdamW over `params` with decoupled weight decay on the weights decay_groups picks. With weight_decay 0 it
     steps exactly as Adam does. fused: one kernel for every tensor (fewer launches for many small tensors)."""
-    return torch.optim.AdamW(decay_groups(params, weight_decay, decayed), lr=lr, betas=betas,
-                             fused=True if fused else None)
+    return torch.optim.AdamW(
+        decay_groups(params, weight_decay, decayed), lr=lr, betas=betas, fused=True if fused else None
+    )
 
 
-def optimiser(o: OptimConfig, params: Iterable[nn.Parameter], decayed: Iterable[nn.Parameter] | None = None,
-              fused: bool = False) -> torch.optim.AdamW:
+def optimiser(
+    o: OptimConfig, params: Iterable[nn.Parameter], decayed: Iterable[nn.Parameter] | None = None, fused: bool = False
+) -> torch.optim.AdamW:
     """The optimiser of an `optim.*` section over `params`; `decayed` narrows the weights that decay."""
     return adamw(params, o.lr, (o.beta1, o.beta2), o.weight_decay, decayed, fused)
 
@@ -53,8 +65,7 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, decay: str) -> flo
 
 def lr_schedule(opt: torch.optim.Optimizer, o: OptimConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     """The learning-rate schedule of an `optim.*` section over a run of total_steps optimiser steps (train.steps)."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: lr_factor(step, total_steps, o.warmup_steps, o.lr_decay))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total_steps, o.warmup_steps, o.lr_decay))
 
 
 def stepped(opt: torch.optim.Optimizer) -> list[nn.Parameter]:
@@ -72,8 +83,9 @@ def clip_grads(params: Iterable[nn.Parameter], max_norm: float) -> torch.Tensor:
     return norm
 
 
-def optimiser_step(opt: torch.optim.Optimizer, max_norm: float = 0.0,
-         sched: torch.optim.lr_scheduler.LRScheduler | None = None) -> torch.Tensor:
+def optimiser_step(
+    opt: torch.optim.Optimizer, max_norm: float = 0.0, sched: torch.optim.lr_scheduler.LRScheduler | None = None
+) -> torch.Tensor:
     """One optimiser step on the gradients already accumulated: clip (max_norm > 0), step, advance the schedule.
     Returns the gradient norm before clipping (0-dim tensor, no host sync)."""
     norm = clip_grads(stepped(opt), max_norm)

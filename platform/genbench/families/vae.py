@@ -1,4 +1,5 @@
 """VAE family (Kingma & Welling 2014): Gaussian encoder, beta-weighted ELBO, IWAE likelihood bound (Burda 2016)."""
+
 from __future__ import annotations
 
 import math
@@ -106,11 +107,17 @@ def resolve_likelihood(name: str, data: Dataset) -> str:
     if name == "auto":
         return "categorical" if data.is_image and data.levels else "gaussian"
     if name in ("bernoulli", "categorical") and not data.is_image:
-        raise ConfigError(f"'{name}' needs image data in [0, 1], got vectors of '{data.name}'", key="vae.likelihood",
-                          fix="use gaussian (or auto) for vector data")
+        raise ConfigError(
+            f"'{name}' needs image data in [0, 1], got vectors of '{data.name}'",
+            key="vae.likelihood",
+            fix="use gaussian (or auto) for vector data",
+        )
     if name == "categorical" and not data.levels:
-        raise ConfigError(f"'categorical' needs discrete levels; '{data.name}' has none", key="vae.likelihood",
-                          fix="use gaussian for continuous images")
+        raise ConfigError(
+            f"'categorical' needs discrete levels; '{data.name}' has none",
+            key="vae.likelihood",
+            fix="use gaussian for continuous images",
+        )
     return name
 
 
@@ -125,8 +132,9 @@ def make_nets(m: VaeConfig, data: Dataset, params_per_value: int) -> tuple[nn.Mo
     if data.is_image:
         channels, height, width = data.shape
         encoder = ConvEncoder(data.shape, 2 * m.latent_dim, m.conv_width)
-        decoder = ConvGenerator(m.latent_dim, (params_per_value * channels, height, width), m.conv_width,
-                                batch_norm=False)
+        decoder = ConvGenerator(
+            m.latent_dim, (params_per_value * channels, height, width), m.conv_width, batch_norm=False
+        )
         return encoder, decoder
     encoder = mlp(data.dim, 2 * m.latent_dim, m.depth, m.width, m.activation)
     decoder = mlp(m.latent_dim, params_per_value * data.dim, m.depth, m.width, m.activation)
@@ -147,7 +155,7 @@ def describe(kind: str, data: Dataset, k: int) -> str:
 
 def kl_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag exp(log_var)) || N(0, I)) per example, in closed form: (B, Z) -> (B,)."""
-    return 0.5 * (mu ** 2 + torch.exp(log_var) - 1.0 - log_var).sum(1)
+    return 0.5 * (mu**2 + torch.exp(log_var) - 1.0 - log_var).sum(1)
 
 
 class VAE:
@@ -184,8 +192,12 @@ class VAE:
 
     def parts(self) -> Parts:
         # steps_done drives the KL warm-up: a resumed run continues the ramp where it stopped
-        return Parts(modules=self.modules(), optimisers={"opt": self.opt}, schedulers={"sched": self.sched},
-                     counters={"counters": Counters(self, "steps_done")})
+        return Parts(
+            modules=self.modules(),
+            optimisers={"opt": self.opt},
+            schedulers={"sched": self.sched},
+            counters={"counters": Counters(self, "steps_done")},
+        )
 
     def decayed(self) -> list[nn.Parameter]:
         """What optim.weight_decay may reach: the encoder and decoder networks, not the Gaussian head's learned
@@ -225,16 +237,24 @@ class VAE:
         self.opt.zero_grad(set_to_none=True)
         target = self._target(batch)  # the noise of every row first (dequantisation, then z): chunks cannot change it
         eps = torch.randn(len(batch), self.cfg.latent_dim, device=batch.device)  # (B, Z)
-        parts = [self._elbo_backward(x, e, len(batch)) for x, e in zip(split_rows(target, self.chunk),
-                                                                         split_rows(eps, self.chunk))]
+        parts = [
+            self._elbo_backward(x, e, len(batch))
+            for x, e in zip(split_rows(target, self.chunk), split_rows(eps, self.chunk))
+        ]
         loss, recon, kl = (torch.stack(terms).sum() for terms in zip(*parts))  # means over the whole batch
         norm = optimiser_step(self.opt, self.grad_clip, self.sched)
         self.steps_done += 1
-        return {"train.loss": loss, "train.elbo": -(recon + kl), "train.kl": kl, "train.recon": recon,
-                "train.grad_norm": norm}
+        return {
+            "train.loss": loss,
+            "train.elbo": -(recon + kl),
+            "train.kl": kl,
+            "train.recon": recon,
+            "train.grad_norm": norm,
+        }
 
-    def _elbo_backward(self, x: torch.Tensor, eps: torch.Tensor,
-                       batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _elbo_backward(
+        self, x: torch.Tensor, eps: torch.Tensor, batch_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Backward of the share of x (b, *shape) in the batch's mean loss, z drawn with eps (b, Z); returns the
         (loss, recon, kl) shares, detached 0-dim tensors."""
         share = len(x) / batch_size
@@ -252,12 +272,13 @@ class VAE:
         mu, log_var = self.encode(x)
         eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)  # (k, B, Z)
         z = mu + torch.exp(0.5 * log_var) * eps
-        log_q = -0.5 * (eps ** 2 + LOG_2PI + log_var).sum(-1)  # (k, B)
-        log_prior = -0.5 * (z ** 2 + LOG_2PI).sum(-1)
+        log_q = -0.5 * (eps**2 + LOG_2PI + log_var).sum(-1)  # (k, B)
+        log_prior = -0.5 * (z**2 + LOG_2PI).sum(-1)
         examples = split_rows(torch.arange(len(x), device=x.device), self.chunk)  # each (b,)
         draws = max(1, self.chunk // len(examples[0]))
-        log_px = torch.cat([torch.cat([self._log_px(z[i:i + draws, e], x[e]) for i in range(0, k, draws)])
-                            for e in examples], dim=1)  # (k, B)
+        log_px = torch.cat(
+            [torch.cat([self._log_px(z[i : i + draws, e], x[e]) for i in range(0, k, draws)]) for e in examples], dim=1
+        )  # (k, B)
         return log_px + log_prior - log_q
 
     def _log_px(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -297,4 +318,3 @@ class VAE:
             if self.sample_mode == "sample":
                 y = torch.round(y.clamp(0, 1) * (levels - 1)) / (levels - 1)
         return y.clamp(0.0, 1.0) if self.is_image else y
-

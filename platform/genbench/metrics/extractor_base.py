@@ -1,4 +1,5 @@
 """What every feature extractor is (Extractor) and the per-node cache of the networks that extractors train once."""
+
 from __future__ import annotations
 
 import os

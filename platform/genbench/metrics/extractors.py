@@ -1,5 +1,6 @@
 """Offline feature extractors for image metrics: a cached digit classifier, FID Inception from a local file, a
 contrastive network learned on the data's own training split (genbench.metrics.learned), pixels."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,10 +25,16 @@ class DigitNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),  # (B, 16, 8, 8)
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 4, 4)
-            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 2, 2)
-            nn.Flatten(), nn.Linear(128, 64), nn.ReLU())
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),  # (B, 16, 8, 8)
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),  # (B, 32, 4, 4)
+            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.ReLU(),  # (B, 32, 2, 2)
+            nn.Flatten(),
+            nn.Linear(128, 64),
+            nn.ReLU(),
+        )
         self.head = nn.Linear(64, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,8 +70,12 @@ def train_digit_net(train: torch.Tensor, labels: torch.Tensor, epochs: int = 30,
 
 def digit_net(train: torch.Tensor, labels: torch.Tensor) -> DigitNet:
     """The classifier for this training split: loaded from the cache, or trained once per node and cached."""
-    net = cached_net(cache_dir() / f"digitnet-{_key(train, labels)}.pt", DigitNet,
-                     lambda: train_digit_net(train, labels), "training the digit classifier")
+    net = cached_net(
+        cache_dir() / f"digitnet-{_key(train, labels)}.pt",
+        DigitNet,
+        lambda: train_digit_net(train, labels),
+        "training the digit classifier",
+    )
     return cast(DigitNet, net)
 
 
@@ -74,11 +85,16 @@ def accuracy(net: DigitNet, images: torch.Tensor, labels: torch.Tensor) -> float
 
 
 def _per_channel(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], list[torch.Tensor]]:
-    return lambda x: [fn(x[:, c:c + 1]) for c in range(x.shape[1])]  # each channel is one digit
+    return lambda x: [fn(x[:, c : c + 1]) for c in range(x.shape[1])]  # each channel is one digit
 
 
-def digits_extractor(data: Dataset, digits_train: torch.Tensor, digits_labels: torch.Tensor,
-                     digits_test: torch.Tensor, digits_test_labels: torch.Tensor) -> Extractor:
+def digits_extractor(
+    data: Dataset,
+    digits_train: torch.Tensor,
+    digits_labels: torch.Tensor,
+    digits_test: torch.Tensor,
+    digits_test_labels: torch.Tensor,
+) -> Extractor:
     """Digit classifier features; stacked digits classify each channel (1,000 classes as in stacked MNIST)."""
     net = digit_net(digits_train, digits_labels)
     name = f"digits-cnn v{CLASSIFIER_VERSION} (test accuracy {accuracy(net, digits_test, digits_test_labels):.3f})"
@@ -116,8 +132,11 @@ def extractor_for(data: Dataset, features: str = "auto", inception_weights: str 
     training split ('learned'). Nothing is downloaded."""
     digits = data.name in DIGIT_DATA
     if features == "classifier" and not digits:
-        raise ConfigError(f"the digit classifier scores only {' and '.join(DIGIT_DATA)}, not {data.name!r}",
-                          key="eval.features", fix="use eval.features=auto, learned, inception or pixels")
+        raise ConfigError(
+            f"the digit classifier scores only {' and '.join(DIGIT_DATA)}, not {data.name!r}",
+            key="eval.features",
+            fix="use eval.features=auto, learned, inception or pixels",
+        )
     if features == "classifier" or (features == "auto" and digits):
         from genbench.data.digits import digits_split
 

@@ -1,4 +1,5 @@
 """Feature-space sample quality: Frechet distance, KID, precision/recall, density/coverage (features in, floats out)."""
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,13 @@ def kid_subset_size(n_real: int, n_fake: int, subset_size: int = KID_SUBSET_SIZE
     return min(subset_size, n_real, n_fake)
 
 
-def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    subsets: int = KID_SUBSETS,
+    subset_size: int = KID_SUBSET_SIZE,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Kernel inception distance: mean and std of the unbiased MMD^2 over random equal-size subsets.
 
     The subset count and size change the estimate's spread (and, below ~1,000 rows, its value), so runs
@@ -59,9 +65,15 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS, subs
     size = kid_subset_size(len(real), len(fake), subset_size)
     gen = torch.Generator().manual_seed(seed)
     real, fake = real.double(), fake.double()
-    values = torch.stack([_mmd2_unbiased(real[torch.randperm(len(real), generator=gen)[:size]],
-                                         fake[torch.randperm(len(fake), generator=gen)[:size]])
-                          for _ in range(subsets)])
+    values = torch.stack(
+        [
+            _mmd2_unbiased(
+                real[torch.randperm(len(real), generator=gen)[:size]],
+                fake[torch.randperm(len(fake), generator=gen)[:size]],
+            )
+            for _ in range(subsets)
+        ]
+    )
     return float(values.mean()), float(values.std()) if subsets > 1 else math.nan  # one subset: no spread
 
 

@@ -1,4 +1,5 @@
 """The FID Inception-v3 (pytorch-fid's weights file layout) in plain torch, loaded from a local file, as features."""
+
 from __future__ import annotations
 
 import functools
@@ -62,9 +63,15 @@ class FIDInceptionA(nn.Module):
         self.branch_pool = BasicConv2d(in_channels, pool_features, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1x1(x), _chain(x, self.branch5x5_1, self.branch5x5_2),
-                          _chain(x, self.branch3x3dbl_1, self.branch3x3dbl_2, self.branch3x3dbl_3),
-                          self.branch_pool(tf_avg_pool(x))], dim=1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                _chain(x, self.branch5x5_1, self.branch5x5_2),
+                _chain(x, self.branch3x3dbl_1, self.branch3x3dbl_2, self.branch3x3dbl_3),
+                self.branch_pool(tf_avg_pool(x)),
+            ],
+            dim=1,
+        )
 
 
 class InceptionB(nn.Module):
@@ -78,9 +85,14 @@ class InceptionB(nn.Module):
         self.branch3x3dbl_3 = BasicConv2d(96, 96, kernel_size=3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch3x3(x),
-                          _chain(x, self.branch3x3dbl_1, self.branch3x3dbl_2, self.branch3x3dbl_3),
-                          F.max_pool2d(x, kernel_size=3, stride=2)], dim=1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                _chain(x, self.branch3x3dbl_1, self.branch3x3dbl_2, self.branch3x3dbl_3),
+                F.max_pool2d(x, kernel_size=3, stride=2),
+            ],
+            dim=1,
+        )
 
 
 class FIDInceptionC(nn.Module):
@@ -101,10 +113,18 @@ class FIDInceptionC(nn.Module):
         self.branch_pool = BasicConv2d(in_channels, 192, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dbl = _chain(x, self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                     self.branch7x7dbl_5)
-        return torch.cat([self.branch1x1(x), _chain(x, self.branch7x7_1, self.branch7x7_2, self.branch7x7_3), dbl,
-                          self.branch_pool(tf_avg_pool(x))], dim=1)
+        dbl = _chain(
+            x, self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5
+        )
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                _chain(x, self.branch7x7_1, self.branch7x7_2, self.branch7x7_3),
+                dbl,
+                self.branch_pool(tf_avg_pool(x)),
+            ],
+            dim=1,
+        )
 
 
 class InceptionD(nn.Module):
@@ -120,9 +140,14 @@ class InceptionD(nn.Module):
         self.branch7x7x3_4 = BasicConv2d(192, 192, kernel_size=3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([_chain(x, self.branch3x3_1, self.branch3x3_2),
-                          _chain(x, self.branch7x7x3_1, self.branch7x7x3_2, self.branch7x7x3_3, self.branch7x7x3_4),
-                          F.max_pool2d(x, kernel_size=3, stride=2)], dim=1)
+        return torch.cat(
+            [
+                _chain(x, self.branch3x3_1, self.branch3x3_2),
+                _chain(x, self.branch7x7x3_1, self.branch7x7x3_2, self.branch7x7x3_3, self.branch7x7x3_4),
+                F.max_pool2d(x, kernel_size=3, stride=2),
+            ],
+            dim=1,
+        )
 
 
 class FIDInceptionE(nn.Module):
@@ -135,7 +160,8 @@ class FIDInceptionE(nn.Module):
     def __init__(self, in_channels: int, max_pool: bool) -> None:
         super().__init__()
         self.pool: Callable[[torch.Tensor], torch.Tensor] = (
-            functools.partial(F.max_pool2d, kernel_size=3, stride=1, padding=1) if max_pool else tf_avg_pool)
+            functools.partial(F.max_pool2d, kernel_size=3, stride=1, padding=1) if max_pool else tf_avg_pool
+        )
         self.branch1x1 = BasicConv2d(in_channels, 320, kernel_size=1)
         self.branch3x3_1 = BasicConv2d(in_channels, 384, kernel_size=1)
         self.branch3x3_2a = BasicConv2d(384, 384, kernel_size=(1, 3), padding=(0, 1))
@@ -149,9 +175,17 @@ class FIDInceptionE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b3 = self.branch3x3_1(x)
         dbl = _chain(x, self.branch3x3dbl_1, self.branch3x3dbl_2)
-        return torch.cat([self.branch1x1(x), self.branch3x3_2a(b3), self.branch3x3_2b(b3),
-                          self.branch3x3dbl_3a(dbl), self.branch3x3dbl_3b(dbl),
-                          self.branch_pool(self.pool(x))], dim=1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch3x3_2a(b3),
+                self.branch3x3_2b(b3),
+                self.branch3x3dbl_3a(dbl),
+                self.branch3x3dbl_3b(dbl),
+                self.branch_pool(self.pool(x)),
+            ],
+            dim=1,
+        )
 
 
 class FIDInceptionV3(nn.Module):
@@ -217,10 +251,13 @@ def readable(path: Path) -> bool:
 
 
 def missing_weights(path: Path, source: str, features: str) -> ConfigError:
-    return ConfigError(f"eval.features={features} found no readable Inception weights file at {path} (path from "
-                       f"{source}); genbench never downloads at run time", key=WEIGHTS_KEY,
-                       fix=f"download {FID_WEIGHTS_URL} where there is internet, copy it here and set "
-                           f"{WEIGHTS_KEY}=PATH or ${WEIGHTS_ENV}=PATH (or use eval.features=learned)")
+    return ConfigError(
+        f"eval.features={features} found no readable Inception weights file at {path} (path from "
+        f"{source}); genbench never downloads at run time",
+        key=WEIGHTS_KEY,
+        fix=f"download {FID_WEIGHTS_URL} where there is internet, copy it here and set "
+        f"{WEIGHTS_KEY}=PATH or ${WEIGHTS_ENV}=PATH (or use eval.features=learned)",
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -241,8 +278,11 @@ def sha256_of(path: Path) -> str:
 def _layout_problems(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> list[str]:
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})" for k in expected
-             if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
     found = (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong))
     return [f"{len(v)} {what}, e.g. {v[0]}" for what, v in found if v]
 
@@ -251,8 +291,11 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: never runs pickled code
     except Exception as exc:  # a truncated download, an HTML error page, a pickled model object
-        raise ConfigError(f"cannot read {path} as a weights file ({type(exc).__name__}: {str(exc)[:200]})",
-                          key=WEIGHTS_KEY, fix=f"download {FID_WEIGHTS_URL} again") from None
+        raise ConfigError(
+            f"cannot read {path} as a weights file ({type(exc).__name__}: {str(exc)[:200]})",
+            key=WEIGHTS_KEY,
+            fix=f"download {FID_WEIGHTS_URL} again",
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConfigError(f"{path} is not a state_dict of tensors", key=WEIGHTS_KEY, fix=f"use {FID_WEIGHTS_URL}")
     return dict(state)
@@ -267,8 +310,11 @@ def load_fid_inception(path: Path) -> FIDInceptionV3:
             state.setdefault(key, expected[key])
     problems = _layout_problems(state, expected)
     if problems:
-        raise ConfigError(f"{path} is not the FID Inception-v3 layout: {'; '.join(problems)}", key=WEIGHTS_KEY,
-                          fix=f"use pytorch-fid's {FID_WEIGHTS_URL} (torchvision's inception_v3 weights differ)")
+        raise ConfigError(
+            f"{path} is not the FID Inception-v3 layout: {'; '.join(problems)}",
+            key=WEIGHTS_KEY,
+            fix=f"use pytorch-fid's {FID_WEIGHTS_URL} (torchvision's inception_v3 weights differ)",
+        )
     net.load_state_dict(state, strict=True)
     return net.eval().requires_grad_(False)
 
@@ -281,8 +327,11 @@ def _cached_net(path: str, sha: str, device: str) -> FIDInceptionV3:
 def inception_extractor(data: Dataset, path: Path) -> Extractor:
     """Pool3 features of the FID Inception-v3, in chunks of CHUNK images, on the GPU when there is one."""
     if data.shape[0] not in (1, 3):
-        raise ConfigError(f"Inception features need 1 or 3 channels, the data have {data.shape[0]}",
-                          key="eval.features", fix="set data.channels=3, or eval.features=pixels")
+        raise ConfigError(
+            f"Inception features need 1 or 3 channels, the data have {data.shape[0]}",
+            key="eval.features",
+            fix="set data.channels=3, or eval.features=pixels",
+        )
     sha = sha256_of(path)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net = _cached_net(str(path.resolve()), sha, device)
@@ -299,5 +348,7 @@ def _name(data: Dataset, path: Path, sha: str) -> str:
     origin = "pytorch-fid weights" if sha.startswith(FID_SHA256_PREFIX) else "NOT the pytorch-fid release file"
     side = f"{data.shape[1]}x{data.shape[2]}"
     grey = ", grey repeated to 3 channels" if data.shape[0] == 1 else ""
-    return (f"inception-v3-fid pool3 {FEATURE_DIM}-d ({path.name} sha256 {sha[:8]}, {origin}; "
-            f"bilinear resize {side}->{INPUT_SIDE}x{INPUT_SIDE}, scaled to [-1, 1]{grey})")
+    return (
+        f"inception-v3-fid pool3 {FEATURE_DIM}-d ({path.name} sha256 {sha[:8]}, {origin}; "
+        f"bilinear resize {side}->{INPUT_SIDE}x{INPUT_SIDE}, scaled to [-1, 1]{grey})"
+    )

@@ -1,4 +1,5 @@
 """A feature extractor learned offline on the data's own training split: a small contrastive CNN, trained once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,10 +27,16 @@ class ContrastiveNet(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(),  # (B, 16, S, S)
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, S/2, S/2)
-            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, S/4, S/4)
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(128, FEATURE_DIM))  # (B, FEATURE_DIM)
+            nn.Conv2d(channels, 16, 3, padding=1),
+            nn.ReLU(),  # (B, 16, S, S)
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),  # (B, 32, S/2, S/2)
+            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.ReLU(),  # (B, 32, S/4, S/4)
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(128, FEATURE_DIM),
+        )  # (B, FEATURE_DIM)
         self.head = nn.Sequential(nn.ReLU(), nn.Linear(FEATURE_DIM, FEATURE_DIM))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,7 +88,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, worse: torch.Tensor) -> torch.Te
     b = len(z1)
     partner = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
     sim = torch.cat([z @ z.T, z @ w[:b].T], dim=1) / TEMPERATURE  # (2B, 3B)
-    sim[:, :2 * b].fill_diagonal_(float("-inf"))
+    sim[:, : 2 * b].fill_diagonal_(float("-inf"))
     own = torch.stack([(z * z[partner]).sum(1), (z * w).sum(1)], dim=1) / TEMPERATURE  # (2B, 2): partner, own copy
     return F.cross_entropy(sim, partner) + F.cross_entropy(own, torch.zeros(2 * b, dtype=torch.long))
 
@@ -119,14 +126,23 @@ def learned_extractor(data: Dataset) -> Extractor:
     """Features of the contrastive network trained once on `data`'s training split (cached per data set)."""
     train = data.train  # (N, C, H, W)
     key = _key(train)
-    net = cast(ContrastiveNet, cached_net(cache_dir() / f"contrastive-{key}.pt", lambda: ContrastiveNet(train.shape[1]),
-                                          lambda: train_contrastive(train), "training the contrastive feature network"))
+    net = cast(
+        ContrastiveNet,
+        cached_net(
+            cache_dir() / f"contrastive-{key}.pt",
+            lambda: ContrastiveNet(train.shape[1]),
+            lambda: train_contrastive(train),
+            "training the contrastive feature network",
+        ),
+    )
     side = min(train.shape[-1], MAX_SIDE)
 
     def features(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return torch.cat([net.body(shrink(c.float())) for c in x.split(CHUNK)])  # (N, FEATURE_DIM)
 
-    name = (f"learned-contrastive-cnn v{VERSION} {FEATURE_DIM}-d (SimCLR on this data's {len(train)} training "
-            f"images at {side}x{side}, {STEPS} steps, seed {SEED}; cache key {key[:8]})")
+    name = (
+        f"learned-contrastive-cnn v{VERSION} {FEATURE_DIM}-d (SimCLR on this data's {len(train)} training "
+        f"images at {side}x{side}, {STEPS} steps, seed {SEED}; cache key {key[:8]})"
+    )
     return Extractor(name, features, dim=FEATURE_DIM)

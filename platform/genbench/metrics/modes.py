@@ -1,4 +1,5 @@
 """Mode coverage of a known mixture by the standard toy-GAN protocol (Srivastava et al. 2017, VEEGAN)."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Warnings about a study's quality scores: sample sets small for the feature dimension, and degenerate scores."""
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,10 @@ def small_sets(trials: pd.DataFrame) -> list[str]:
 
 def _small(extractor: str, dim: int, which: str, n: int) -> str:
     if n <= dim:
-        problem = (f"no larger than the feature dimension {dim}: its covariance has rank at most {n - 1}, so "
-                   "quality.fd is dominated by that, and precision/recall rest on k-NN balls of too few points")
+        problem = (
+            f"no larger than the feature dimension {dim}: its covariance has rank at most {n - 1}, so "
+            "quality.fd is dominated by that, and precision/recall rest on k-NN balls of too few points"
+        )
     else:
         problem = f"under {MIN_PER_DIM}x the feature dimension {dim}: quality.fd and precision/recall are noisy"
     fix = FIX if extractor.startswith("learned") else f"{FIX}, or use lower-dimensional features: {LOWER_DIM}"
@@ -48,9 +51,11 @@ def degenerate(trials: pd.DataFrame) -> list[str]:
     if {"quality.precision", "quality.recall"} <= set(trials):
         pr = trials[["quality.precision", "quality.recall"]].dropna()
         if len(pr) and ((pr["quality.precision"] == 1) & (pr["quality.recall"] == 0)).all():
-            out.append(f"Every scored run ({len(pr)}) has quality.precision 1 and quality.recall 0: the samples sit "
-                       "inside the real k-NN balls but cover none of the real images, which a reference set small "
-                       f"for its features gives as much as a collapsed model does; check the set sizes ({FIX}).")
+            out.append(
+                f"Every scored run ({len(pr)}) has quality.precision 1 and quality.recall 0: the samples sit "
+                "inside the real k-NN balls but cover none of the real images, which a reference set small "
+                f"for its features gives as much as a collapsed model does; check the set sizes ({FIX})."
+            )
     constant = _constant(trials)
     if constant:
         values = ", ".join(f"{m} {v:.4g}" for m, (v, _) in constant.items())

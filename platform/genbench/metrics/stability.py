@@ -1,4 +1,5 @@
 """Stability of one run from its evaluation curve: pure functions of the values, in the order they were measured."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ def _finite(values: list[float]) -> list[float]:
 
 def oscillation(values: list[float]) -> float:
     """Spread of the metric over the last third of training relative to its level: std / |mean| (NaN if undefined)."""
-    tail = _finite(values[len(values) - max(2, math.ceil(len(values) * TAIL_FRACTION)):])
+    tail = _finite(values[len(values) - max(2, math.ceil(len(values) * TAIL_FRACTION)) :])
     if len(tail) < 2:
         return math.nan
     mean = statistics.fmean(tail)

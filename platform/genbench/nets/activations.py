@@ -1,4 +1,5 @@
 """Activation and initialisation names of the nets (no torch: config checks use them); genbench.nets builds each."""
+
 from __future__ import annotations
 
 from genbench.registry import Registry
@@ -13,4 +14,5 @@ INITS: Registry[str] = Registry("initialisation")
 INITS.register("pytorch", "PyTorch's default: Kaiming-uniform weights (a = sqrt(5)) and uniform biases")("pytorch")
 INITS.register("normal", "weights ~ N(0, init_std^2), biases 0 (DCGAN: init_std 0.02)")("normal")
 INITS.register("xavier", "Glorot-uniform weights, biases 0 (TensorFlow's default, used by PacGAN's and VEEGAN's code)")(
-    "xavier")
+    "xavier"
+)

@@ -1,4 +1,5 @@
 """DCGAN-style convolutional nets for small square images: an upsampling generator and a downsampling encoder."""
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,14 @@ class ConvGenerator(nn.Module):
 class ConvEncoder(nn.Module):
     """images (B, C, S, S) -> (B, out): k strided convs with leaky ReLU down to 2x2, then a linear head."""
 
-    def __init__(self, shape: tuple[int, int, int], out_dim: int, width: int = 64, batch_norm: bool = False,
-                 wrap: LayerNorm = lambda layer: layer) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        out_dim: int,
+        width: int = 64,
+        batch_norm: bool = False,
+        wrap: LayerNorm = lambda layer: layer,
+    ) -> None:
         super().__init__()
         channels, size, _ = shape
         layers: list[nn.Module] = []

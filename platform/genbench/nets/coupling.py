@@ -1,4 +1,5 @@
 """Invertible layers for RealNVP / Glow flows: ActNorm, LU 1x1 convolutions, affine couplings, squeeze, multi-scale."""
+
 from __future__ import annotations
 
 from typing import Protocol, cast
@@ -14,6 +15,7 @@ class Invertible(Protocol):
     """A flow layer: forward gives (y, log|det|), inverse gives x back."""
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor: ...
+
 
 # Every layer here maps forward(x) -> (y, logdet (B,)) and inverse(y) -> x, for vectors (B, D) or images (B, C, H, W).
 
@@ -176,7 +178,7 @@ class ChannelCoupling(nn.Module):
         self.net, self.log_scale = net, BoundedScale(self.split if flip else channels - self.split)
 
     def _halves(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a, b = x[:, :self.split], x[:, self.split:]  # (B, C/2, H, W) each
+        a, b = x[:, : self.split], x[:, self.split :]  # (B, C/2, H, W) each
         return (b, a) if self.flip else (a, b)  # (conditioning, transformed)
 
     def _join(self, cond: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
@@ -276,15 +278,17 @@ class MultiScaleFlow(nn.Module):
     forward maps images (B, C, H, W) to one latent vector per image (B, C*H*W), the factored-out parts first.
     """
 
-    def __init__(self, shape: tuple[int, int, int], scales: int, couplings: int, hidden: int, depth: int,
-                 invconv: bool) -> None:
+    def __init__(
+        self, shape: tuple[int, int, int], scales: int, couplings: int, hidden: int, depth: int, invconv: bool
+    ) -> None:
         super().__init__()
         channels, height, width = shape
         blocks: list[nn.Module] = []
         self.out_shapes: list[tuple[int, int, int]] = []  # shape of each latent piece, in forward order
         for i in range(scales):
-            layers = self._checkerboard_steps(channels, height, width, couplings - couplings // 2, hidden, depth,
-                                              invconv)
+            layers = self._checkerboard_steps(
+                channels, height, width, couplings - couplings // 2, hidden, depth, invconv
+            )
             channels, height, width = 4 * channels, height // 2, width // 2
             layers.append(Squeeze())
             layers += self._channel_steps(channels, couplings // 2, hidden, depth, invconv)
@@ -295,8 +299,9 @@ class MultiScaleFlow(nn.Module):
         self.blocks = nn.ModuleList(blocks)
 
     @staticmethod
-    def _checkerboard_steps(channels: int, height: int, width: int, n: int, hidden: int, depth: int,
-                            invconv: bool) -> list[nn.Module]:
+    def _checkerboard_steps(
+        channels: int, height: int, width: int, n: int, hidden: int, depth: int, invconv: bool
+    ) -> list[nn.Module]:
         layers: list[nn.Module] = []
         for k in range(n):
             net = conv_net(channels + 1, 2 * channels, hidden, depth)  # +1: the mask channel
@@ -329,4 +334,3 @@ class MultiScaleFlow(nn.Module):
         for block, piece in zip(reversed(self.blocks), reversed(pieces)):
             x = cast(Invertible, block).inverse(torch.cat([piece, x], dim=1))
         return x
-

@@ -1,4 +1,5 @@
 """The Dirac-GAN of Mescheder et al. 2018 (Section 2.2): a generator of one parameter and a linear critic of one."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Named weight initialisations of linear and conv layers (genbench.nets.activations.INITS lists them)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Masked networks for autoregressive models: MADE (Germain et al. 2015) and PixelCNN (van den Oord et al. 2016)."""
+
 from __future__ import annotations
 
 import itertools
@@ -94,9 +95,13 @@ class ResidualBlock(nn.Module):
         super().__init__()
         half = channels // 2
         self.body = nn.Sequential(
-            nn.ReLU(), MaskedConv2d(channels, half, 1, "B", colors),
-            nn.ReLU(), MaskedConv2d(half, half, kernel, "B", colors),
-            nn.ReLU(), MaskedConv2d(half, channels, 1, "B", colors))
+            nn.ReLU(),
+            MaskedConv2d(channels, half, 1, "B", colors),
+            nn.ReLU(),
+            MaskedConv2d(half, half, kernel, "B", colors),
+            nn.ReLU(),
+            MaskedConv2d(half, channels, 1, "B", colors),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -110,16 +115,20 @@ class PixelCNN(nn.Module):
     callers may pass the top r+1 rows alone (sampling does, to halve its cost).
     """
 
-    def __init__(self, colors: int, params_per_value: int, channels: int, blocks: int, first_kernel: int,
-                 kernel: int = 3) -> None:
+    def __init__(
+        self, colors: int, params_per_value: int, channels: int, blocks: int, first_kernel: int, kernel: int = 3
+    ) -> None:
         super().__init__()
         self.colors, self.params_per_value = colors, params_per_value
         out = colors * params_per_value
         self.body = nn.Sequential(
             MaskedConv2d(colors, channels, first_kernel, "A", colors),
             *[ResidualBlock(channels, kernel, colors) for _ in range(blocks)],
-            nn.ReLU(), MaskedConv2d(channels, channels, 1, "B", colors),
-            nn.ReLU(), MaskedConv2d(channels, out, 1, "B", colors))
+            nn.ReLU(),
+            MaskedConv2d(channels, channels, 1, "B", colors),
+            nn.ReLU(),
+            MaskedConv2d(channels, out, 1, "B", colors),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.body(2.0 * x - 1.0)  # (B, C * P, H, W); inputs centred on 0

@@ -1,4 +1,5 @@
 """MLP with a choice of activation (relu, leaky_relu, maxout), optional batch norm and a per-layer norm wrapper."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,8 +24,9 @@ class Maxout(nn.Module):
         return h.view(-1, self.width, self.k).amax(dim=-1)
 
 
-def _hidden(in_dim: int, width: int, activation: str, maxout_k: int, batch_norm: bool,
-            wrap: LayerNorm) -> list[nn.Module]:
+def _hidden(
+    in_dim: int, width: int, activation: str, maxout_k: int, batch_norm: bool, wrap: LayerNorm
+) -> list[nn.Module]:
     pieces = maxout_k if activation == "maxout" else 1
     layers: list[nn.Module] = [wrap(nn.Linear(in_dim, width * pieces))]
     if batch_norm:
@@ -35,8 +37,16 @@ def _hidden(in_dim: int, width: int, activation: str, maxout_k: int, batch_norm:
     return layers
 
 
-def mlp(in_dim: int, out_dim: int, depth: int, width: int, activation: str = "relu", maxout_k: int = 2,
-        batch_norm: bool = False, wrap: LayerNorm = lambda layer: layer) -> nn.Sequential:
+def mlp(
+    in_dim: int,
+    out_dim: int,
+    depth: int,
+    width: int,
+    activation: str = "relu",
+    maxout_k: int = 2,
+    batch_norm: bool = False,
+    wrap: LayerNorm = lambda layer: layer,
+) -> nn.Sequential:
     """`depth` hidden layers of `width` units, then a linear output; `wrap` is applied to every linear layer."""
     ACTIVATIONS.get(activation)
     layers: list[nn.Module] = []

@@ -3,6 +3,7 @@
 Every denoiser takes t (B,), or (1,) when the whole batch shares one timestep (sampling): the
 time embedding is then computed once and broadcast.
 """
+
 from __future__ import annotations
 
 import math
@@ -87,15 +88,16 @@ class UNet(nn.Module):
     skip, as in Ho et al. 2020); a strided conv halves and nearest upsampling plus a conv doubles the size.
     """
 
-    def __init__(self, shape: tuple[int, int, int], channels: int, levels: int, blocks: int, time_dim: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, shape: tuple[int, int, int], channels: int, levels: int, blocks: int, time_dim: int, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         in_ch, size, _ = shape
         if size % 2 ** (levels - 1):
             raise ValueError(f"image size {size} cannot be halved {levels - 1} times")
         self.time = TimeEmbedding(time_dim)
         self.conv_in = nn.Conv2d(in_ch, channels, 3, padding=1)
-        widths = [channels * 2 ** i for i in range(levels)]
+        widths = [channels * 2**i for i in range(levels)]
         self.down, skips = self._down_path(widths, blocks, time_dim, dropout)
         self.mid = nn.ModuleList([ResBlock(widths[-1], widths[-1], time_dim, dropout) for _ in range(2)])
         self.up = self._up_path(widths, blocks, skips, time_dim, dropout)
@@ -122,8 +124,9 @@ class UNet(nn.Module):
                 layers.append(ResBlock(ch + skips.pop(), width, time_dim, dropout))
                 ch = width
             if i > 0:
-                layers.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                                            nn.Conv2d(ch, ch, 3, padding=1)))  # doubles H and W
+                layers.append(
+                    nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1))
+                )  # doubles H and W
         return layers
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # (B, C, H, W), (B,) or (1,) -> same

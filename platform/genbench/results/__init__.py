@@ -1,4 +1,5 @@
 """Results store: study.yaml, trials and history Parquet, written atomically, local paths or pyarrow.fs URIs."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """What a study's rows say in aggregate: seed aggregates, configurations, the Pareto front, budget curves, savings."""
+
 from __future__ import annotations
 
 import functools
@@ -32,8 +33,9 @@ def reached(row: dict[str, Any], threshold: Threshold | None) -> bool:
     return value >= bound if side == "at_least" else value <= bound
 
 
-def seed_aggregate(rows: list[dict[str, Any]], spread_metric: str,
-                   threshold: Threshold | None = None) -> dict[str, Any]:
+def seed_aggregate(
+    rows: list[dict[str, Any]], spread_metric: str, threshold: Threshold | None = None
+) -> dict[str, Any]:
     """One configuration's value for the searcher from its per-seed rows.
 
     quality.*, likelihood.* and cost.* are averaged over the seeds that measured them; seed_std and seed_cv
@@ -43,8 +45,9 @@ def seed_aggregate(rows: list[dict[str, Any]], spread_metric: str,
     numeric = {k for r in rows for k, v in r.items() if k.startswith(AVERAGED) and isinstance(v, (int, float))}
     out: dict[str, Any] = {k: _mean([r.get(k) for r in rows]) for k in sorted(numeric)}
     out.update(seed_spread([r.get(spread_metric, math.nan) for r in rows]))
-    out["stability.success_rate"] = success_rate([r.get("status", "failed") for r in rows],
-                                                 [reached(r, threshold) for r in rows])
+    out["stability.success_rate"] = success_rate(
+        [r.get("status", "failed") for r in rows], [reached(r, threshold) for r in rows]
+    )
     return out
 
 
@@ -111,8 +114,16 @@ def budget_curve(table: pd.DataFrame, metric: str, mode: str, group: str | None)
     rows = []
     for value, part in parts:
         curve = expected_best([float(v) for v in part[metric].dropna()], mode) if metric in part else []
-        rows += [{"group": group if value != "all" else "all", "value": str(value), "trials": n + 1,
-                  "metric": metric, "expected_best": best} for n, best in enumerate(curve)]
+        rows += [
+            {
+                "group": group if value != "all" else "all",
+                "value": str(value),
+                "trials": n + 1,
+                "metric": metric,
+                "expected_best": best,
+            }
+            for n, best in enumerate(curve)
+        ]
     return pd.DataFrame(rows, columns=["group", "value", "trials", "metric", "expected_best"])
 
 
@@ -127,9 +138,13 @@ def early_stopping_savings(trials: pd.DataFrame, budget_steps: int) -> dict[str,
     done = trials[trials["status"] == "completed"]
     rate = float(done["cost.device_s"].sum() / done["steps"].sum()) if len(done) and done["steps"].sum() else math.nan
     spent = float(trials["cost.device_s"].sum()) if "cost.device_s" in trials else math.nan
-    return {"runs_stopped": int(len(stopped)), "steps_saved": int(saved_steps.sum()),
-            "steps_budgeted": int(budget_steps * len(trials)), "device_s_spent": spent,
-            "device_s_saved_est": float(saved_steps.sum() * rate) if len(stopped) else 0.0}
+    return {
+        "runs_stopped": int(len(stopped)),
+        "steps_saved": int(saved_steps.sum()),
+        "steps_budgeted": int(budget_steps * len(trials)),
+        "device_s_spent": spent,
+        "device_s_saved_est": float(saved_steps.sum() * rate) if len(stopped) else 0.0,
+    }
 
 
 STUDY_KEYS = ("seed", "train.steps", "eval.every", "train.threads")  # set by the study's budget for every trial
@@ -176,7 +191,7 @@ def config_of(row: pd.Series | dict[str, Any]) -> dict[str, Any]:
     if not _missing(row.get("seed")):
         config["seed"] = int(row["seed"])
     for column, value in row.items():
-        key = column[len("config."):] if column.startswith("config.") else ""
+        key = column[len("config.") :] if column.startswith("config.") else ""
         if key and not _missing(value):
             config[key] = _plain(value, defaults.get(key))
     return config
@@ -187,6 +202,7 @@ Searched = dict[str, dict[str, list[Any]]]  # a study's searched keys -> the con
 
 def searched_keys(space: dict[str, Any]) -> Searched:
     """The searched keys of a study.yaml `space:` mapping (or of a Study's Params) with their `when` conditions."""
+
     def when(param: Any) -> dict[str, list[Any]]:
         found = param.get("when") if isinstance(param, dict) else getattr(param, "when", None)
         return found if isinstance(found, dict) else {}
@@ -200,10 +216,20 @@ def settings(config: dict[str, Any], searched: Searched) -> tuple[dict[str, Any]
     default. The study's data (data.*) and what its budget sets for every trial (steps, evaluation cadence,
     threads, seed) are the study's, not the configuration's: left out."""
     defaults = family_defaults(config["family"])
-    chosen = {k: config[k] for k, when in searched.items() if k in config and k != "family"
-              and all(config.get(c) in values for c, values in when.items())}
-    other = {k: v for k, v in config.items() if k not in searched and k in defaults and k not in STUDY_KEYS
-             and not k.startswith("data.") and v != defaults[k]}
+    chosen = {
+        k: config[k]
+        for k, when in searched.items()
+        if k in config and k != "family" and all(config.get(c) in values for c, values in when.items())
+    }
+    other = {
+        k: v
+        for k, v in config.items()
+        if k not in searched
+        and k in defaults
+        and k not in STUDY_KEYS
+        and not k.startswith("data.")
+        and v != defaults[k]
+    }
     return chosen, other
 
 
@@ -225,7 +251,12 @@ def config_entry(row: pd.Series, trials: pd.DataFrame, metrics: list[str], searc
     runs = trials[(ids == row["config_id"]).values]
     seeds = sorted(int(s) for s in runs["seed"].dropna()) if "seed" in runs else []
     config.update({"seed": seeds[0]} if seeds else {})
-    return {"config_id": str(row["config_id"]), "family": config["family"],
-            **{m: finite_or_none(row.get(m)) for m in metrics}, "seeds": int(len(runs)),
-            "status": config_status([str(s) for s in runs["status"]]) if "status" in runs else "completed",
-            **dict(zip(("searched", "not_default"), settings(config, searched))), "config": config}
+    return {
+        "config_id": str(row["config_id"]),
+        "family": config["family"],
+        **{m: finite_or_none(row.get(m)) for m in metrics},
+        "seeds": int(len(runs)),
+        "status": config_status([str(s) for s in runs["status"]]) if "status" in runs else "completed",
+        **dict(zip(("searched", "not_default"), settings(config, searched))),
+        "config": config,
+    }

@@ -1,4 +1,5 @@
 """One driver per results directory: a lease beside the results that a live driver holds and refreshes."""
+
 from __future__ import annotations
 
 import json
@@ -70,9 +71,11 @@ def check_free(store: ResultsStore, action: str) -> None:
     """Refuse in one line, naming the holder, while a live driver holds the directory."""
     holder = read_holder(store)
     if holder is not None and holder.alive(time.time()):
-        raise GenbenchError(f"{store.uri} is in use by another genbench driver ({holder.describe()}); {action} "
-                            "would mix two runs in one directory: wait for it to end (or stop it), or give another "
-                            "--out")
+        raise GenbenchError(
+            f"{store.uri} is in use by another genbench driver ({holder.describe()}); {action} "
+            "would mix two runs in one directory: wait for it to end (or stop it), or give another "
+            "--out"
+        )
 
 
 class ResultsLock:

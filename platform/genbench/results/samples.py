@@ -1,4 +1,5 @@
 """Samples of a trial's final model as small files: a PNG grid for images, a .npy array for points."""
+
 from __future__ import annotations
 
 import base64
@@ -50,7 +51,7 @@ def grid_png(images: np.ndarray) -> bytes:
     canvas = np.full((tiles.shape[1], rows * th + 1, cols * tw + 1), 0.5, np.float32)  # (C', H', W')
     for i, tile in enumerate(tiles):
         r, q = divmod(i, cols)
-        canvas[:, 1 + r * th:(r + 1) * th, 1 + q * tw:(q + 1) * tw] = tile
+        canvas[:, 1 + r * th : (r + 1) * th, 1 + q * tw : (q + 1) * tw] = tile
     pixels = (canvas.transpose(1, 2, 0) * 255).round().astype(np.uint8)  # (H', W', C')
     image = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
     out = io.BytesIO()

@@ -1,4 +1,5 @@
 """Atomic, trial-keyed writes of a study's results and their readers, on a local path or any pyarrow.fs URI."""
+
 from __future__ import annotations
 
 import errno
@@ -17,8 +18,8 @@ import yaml
 
 from genbench.atomic import replace_durably
 from genbench.errors import ConfigError, GenbenchError
-from genbench.results.samples import decode, pop_samples
 from genbench.results.names import HISTORY_PAD, TRIAL_PAD, safe_name
+from genbench.results.samples import decode, pop_samples
 from genbench.results.schema import TRIAL_COLUMNS, table_from_rows
 
 _FAULT_HITS: dict[str, int] = {}
@@ -55,13 +56,18 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     from genbench.cluster.secrets import uri_credentials
 
     if found := uri_credentials(uri):  # it would be printed, and recorded where the results are
-        raise ConfigError(f"credentials in the results URI ({found})", key="--out",
-                          fix="remove them: pyarrow reads credentials from the environment (AWS_ACCESS_KEY_ID, "
-                              "GOOGLE_APPLICATION_CREDENTIALS, ...) or the machine's identity")
+        raise ConfigError(
+            f"credentials in the results URI ({found})",
+            key="--out",
+            fix="remove them: pyarrow reads credentials from the environment (AWS_ACCESS_KEY_ID, "
+            "GOOGLE_APPLICATION_CREDENTIALS, ...) or the machine's identity",
+        )
     try:
         return pafs.FileSystem.from_uri(uri)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ConfigError(f"cannot open results location: {exc}", key="--out", fix="give a path or s3:// gs:// URI") from exc
+        raise ConfigError(
+            f"cannot open results location: {exc}", key="--out", fix="give a path or s3:// gs:// URI"
+        ) from exc
 
 
 class ResultsStore:
@@ -87,10 +93,10 @@ class ResultsStore:
         if results:
             fault("write-error")
         with self.fs.open_output_stream(tmp) as out:
-            out.write(data[:len(data) // 2])
+            out.write(data[: len(data) // 2])
             if results:
                 fault("write", out.flush)
-            out.write(data[len(data) // 2:])
+            out.write(data[len(data) // 2 :])
         if isinstance(self.fs, pafs.LocalFileSystem):
             replace_durably(tmp, self.path(rel_dir, name))
         else:
@@ -144,13 +150,18 @@ class ResultsStore:
     def trial_ids(self) -> set[str]:
         """Ids of the written parts: trial ids, or configuration ids when a study trains several seeds each."""
         infos = self._parts("trials")
-        return {i.base_name[len("part-"):-len(".parquet")] for i in infos}
+        return {i.base_name[len("part-") : -len(".parquet")] for i in infos}
 
     def _parts(self, rel_dir: str) -> list[pafs.FileInfo]:
         selector = pafs.FileSelector(self.path(rel_dir), allow_not_found=True)
-        return sorted((i for i in self.fs.get_file_info(selector)
-                       if i.base_name.startswith("part-") and i.base_name.endswith(".parquet")),
-                      key=lambda i: i.path)
+        return sorted(
+            (
+                i
+                for i in self.fs.get_file_info(selector)
+                if i.base_name.startswith("part-") and i.base_name.endswith(".parquet")
+            ),
+            key=lambda i: i.path,
+        )
 
     def read(self, rel_dir: str) -> pa.Table:
         """All readable parts of `trials` or `history` as one table over the union of their columns.
@@ -178,8 +189,12 @@ class ResultsStore:
             self.skipped[path] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if path not in _WARNED:
                 _WARNED.add(path)
-                print(f"genbench: warning: {path}: unreadable results part skipped ({self.skipped[path]}); "
-                      "the other parts are read", file=sys.stderr, flush=True)
+                print(
+                    f"genbench: warning: {path}: unreadable results part skipped ({self.skipped[path]}); "
+                    "the other parts are read",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return False
 
     def unreadable(self, rel_dir: str) -> list[str]:
@@ -203,8 +218,10 @@ class ResultsStore:
             with self.fs.open_input_stream(self.path("study.yaml")) as f:
                 return yaml.safe_load(f.read().decode()) or {}
         except FileNotFoundError:
-            raise GenbenchError(f"{self.path('study.yaml')}: not found; is {self.uri} a genbench results "
-                                "directory? (it is written by dry-run, sweep and train)") from None
+            raise GenbenchError(
+                f"{self.path('study.yaml')}: not found; is {self.uri} a genbench results "
+                "directory? (it is written by dry-run, sweep and train)"
+            ) from None
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -1,4 +1,5 @@
 """Ray for a sweep or a run: a private local Ray on 127.0.0.1, or a cluster joined at its GCS address."""
+
 from __future__ import annotations
 
 import logging
@@ -20,9 +21,16 @@ def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False, da
 
     if not ray.is_initialized():
         with loopback_only():
-            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=dashboard,
-                     dashboard_host=LOOPBACK, _node_ip_address=LOOPBACK, log_to_driver=log_to_driver,
-                     logging_level=logging.WARNING, configure_logging=True)
+            ray.init(
+                address="local",
+                num_cpus=num_cpus or os.cpu_count(),
+                include_dashboard=dashboard,
+                dashboard_host=LOOPBACK,
+                _node_ip_address=LOOPBACK,
+                log_to_driver=log_to_driver,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+            )
 
 
 PRIVATE_RAY = "a private local Ray"
@@ -45,13 +53,16 @@ def connect_ray(address: str | None, dashboard: bool = False) -> str:
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise GenbenchError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[0]} "
-                            f"({ADDRESS_HELP})") from None
+        raise GenbenchError(
+            f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[0]} ({ADDRESS_HELP})"
+        ) from None
     return f"the Ray cluster at {address}"
 
 
-ADDRESS_HELP = ("--address takes the cluster's GCS address HOST:6379, or 'auto' on a cluster node; "
-                "without --address and RAY_ADDRESS a private local Ray starts")
+ADDRESS_HELP = (
+    "--address takes the cluster's GCS address HOST:6379, or 'auto' on a cluster node; "
+    "without --address and RAY_ADDRESS a private local Ray starts"
+)
 
 
 def check_address(address: str) -> None:
@@ -59,13 +70,17 @@ def check_address(address: str) -> None:
     if address == "auto":
         return
     if "://" in address:
-        raise GenbenchError(f"{address} is not a Ray cluster address: a sweep joins a cluster at its GCS address "
-                            f"(the Jobs API URL is for genbench submit and jobs; {ADDRESS_HELP})")
+        raise GenbenchError(
+            f"{address} is not a Ray cluster address: a sweep joins a cluster at its GCS address "
+            f"(the Jobs API URL is for genbench submit and jobs; {ADDRESS_HELP})"
+        )
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise GenbenchError(f"{address}: expected HOST:PORT ({ADDRESS_HELP})")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as exc:
-        raise GenbenchError(f"cannot reach a Ray cluster at {address} ({exc.strerror or type(exc).__name__}); is it "
-                            f"up (`ray start --head`) and the address right? ({ADDRESS_HELP})") from None
+        raise GenbenchError(
+            f"cannot reach a Ray cluster at {address} ({exc.strerror or type(exc).__name__}); is it "
+            f"up (`ray start --head`) and the address right? ({ADDRESS_HELP})"
+        ) from None

@@ -1,4 +1,5 @@
 """The study engine: a study file run at its budget into a results directory and its dashboards; returns the outcome."""
+
 from __future__ import annotations
 
 import os
@@ -61,8 +62,10 @@ class StudyOutcome:
     def problem(self) -> str:
         """The line for stderr when the study did not finish well ('' when it did)."""
         if self.interrupted:
-            return (f"Interrupted: {sum(self.counts.values())} of {self.trials} trials finished and are kept in "
-                    f"{self.out}; `genbench {self.command} {self.space} --out {self.out} --resume` completes the study")
+            return (
+                f"Interrupted: {sum(self.counts.values())} of {self.trials} trials finished and are kept in "
+                f"{self.out}; `genbench {self.command} {self.space} --out {self.out} --resume` completes the study"
+            )
         if self.exit_code == FAILED_EXIT:
             return f"genbench: every trial failed; their errors are in the `error` column of {self.out}/trials"
         return ""
@@ -81,8 +84,10 @@ def show(outcome: StudyOutcome) -> int:
 def results_lines(out: str, dashboards: str) -> list[str]:
     """Where a study's or a run's results and dashboards are (an absolute path, or the URI)."""
     shown = out if "://" in out else os.path.abspath(out)
-    return [f"Results:   {shown}/  (trials/ and history/ Parquet, study.yaml, summary.yaml)",
-            f"Dashboard: {dashboards}"]
+    return [
+        f"Results:   {shown}/  (trials/ and history/ Parquet, study.yaml, summary.yaml)",
+        f"Dashboard: {dashboards}",
+    ]
 
 
 def prepare_out(out: str) -> str:
@@ -103,9 +108,17 @@ def prepare_out(out: str) -> str:
     return out
 
 
-def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], resume: bool = False,
-              address: str | None = None, max_failures: int | None = None, cluster: str | None = None,
-              profile: Profile | None = None) -> StudyOutcome:
+def run_study(
+    space: str,
+    dry_run: bool,
+    out: str | None,
+    overrides: list[str],
+    resume: bool = False,
+    address: str | None = None,
+    max_failures: int | None = None,
+    cluster: str | None = None,
+    profile: Profile | None = None,
+) -> StudyOutcome:
     """dry-run / sweep: the study at its budget on a private local Ray or the cluster at `address`, then its
     dashboards. A cluster file (`cluster`, or a job's `profile`) fills in the trial resources the study leaves out,
     names the default results location, states how far the cluster grows and prices the rows. Progress is printed
@@ -128,11 +141,22 @@ def run_study(space: str, dry_run: bool, out: str | None, overrides: list[str], 
     label = f"{'dry-run' if dry_run else 'sweep'} {study.name}"
     with holding(out, "--resume" if resume else "this run") as note:  # one driver per results directory
         print(_start_line(label, study, budget, out) + (f"\nNote: {note}" if note else ""), flush=True)
-        result = run_sweep(study, budget, out, label, run_keys, resume=resume, address=address, profile=profile,
-                           data=data)
+        result = run_sweep(
+            study, budget, out, label, run_keys, resume=resume, address=address, profile=profile, data=data
+        )
     index = "" if result.interrupted else write_dashboards(out)
-    return StudyOutcome(study.name, "dry-run" if dry_run else "sweep", space, out, budget.trials, result.counts,
-                        result.wall_s, result.summary, index, result.interrupted)
+    return StudyOutcome(
+        study.name,
+        "dry-run" if dry_run else "sweep",
+        space,
+        out,
+        budget.trials,
+        result.counts,
+        result.wall_s,
+        result.summary,
+        index,
+        result.interrupted,
+    )
 
 
 def _start_line(label: str, study: Study, budget: Budget, out: str) -> str:
@@ -170,8 +194,7 @@ def _fill_resources(study: Study, profile: Profile | None) -> None:
     from genbench.sweep.spec import fill_resources
 
     if profile is not None and (filled := fill_resources(study, profile.trial_resources, profile.source)):
-        print(f"Trial resources from {profile.name}: " + ", ".join(f"{k} {profile.trial_resources[k]}"
-                                                                    for k in filled))
+        print(f"Trial resources from {profile.name}: " + ", ".join(f"{k} {profile.trial_resources[k]}" for k in filled))
 
 
 def _cluster_settings(study: Study, address: str | None, max_failures: int | None) -> None:
@@ -182,6 +205,9 @@ def _cluster_settings(study: Study, address: str | None, max_failures: int | Non
         check_address(address)
     if max_failures is not None:
         if max_failures < 0:
-            raise ConfigError(f"expected an integer >= 0, got {max_failures}", key="--max-failures",
-                              fix="e.g. --max-failures 2 (0: a trial whose process dies is recorded as failed)")
+            raise ConfigError(
+                f"expected an integer >= 0, got {max_failures}",
+                key="--max-failures",
+                fix="e.g. --max-failures 2 (0: a trial whose process dies is recorded as failed)",
+            )
         study.max_failures = max_failures

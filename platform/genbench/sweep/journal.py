@@ -1,4 +1,5 @@
 """The Optuna study's journal beside the results: the file itself for a local path, a mirrored local copy for a URI."""
+
 from __future__ import annotations
 
 import json
@@ -122,8 +123,10 @@ def _fetch(store: ResultsStore, path: str) -> None:
         with store.fs.open_input_stream(store.path(JOURNAL)) as f:
             data = f.read()
     except FileNotFoundError:
-        print(f"Resume: {_shown(store)} not found; the searcher starts without the finished trials "
-              "(they are kept and counted)")
+        print(
+            f"Resume: {_shown(store)} not found; the searcher starts without the finished trials "
+            "(they are kept and counted)"
+        )
         return
     with open(path, "wb") as f:
         f.write(data)

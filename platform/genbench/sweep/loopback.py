@@ -1,4 +1,5 @@
 """Ray's single-machine mode for a private local Ray: node address 127.0.0.1, so its servers listen on loopback only."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """One searched parameter of a study: a choice, a float or an int range, optionally conditional ('when')."""
+
 from __future__ import annotations
 
 import math
@@ -58,10 +59,17 @@ def _fail(problem: str, key: str, source: str, fix: str) -> ConfigError:
 
 def _range(kind: str, key: str, raw: Any, log: bool, source: str) -> tuple[float, float]:
     ok_types = (int,) if kind == "int" else (int, float)
-    if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, ok_types) and not isinstance(v, bool)
-                                                              for v in raw)):
-        raise _fail(f"'{kind}' needs [low, high] as numbers, got {raw!r}", key, source,
-                    f"write {{{kind}: [1, 10]}}" + (" with integers" if kind == "int" else " (1.0e-4, not 1e-4)"))
+    if not (
+        isinstance(raw, list)
+        and len(raw) == 2
+        and all(isinstance(v, ok_types) and not isinstance(v, bool) for v in raw)
+    ):
+        raise _fail(
+            f"'{kind}' needs [low, high] as numbers, got {raw!r}",
+            key,
+            source,
+            f"write {{{kind}: [1, 10]}}" + (" with integers" if kind == "int" else " (1.0e-4, not 1e-4)"),
+        )
     low, high = raw
     if not (finite_number(low) and finite_number(high)) or low >= high:
         raise _fail(f"empty or inverted range [{low}, {high}]", key, source, "low must be below high")
@@ -72,13 +80,22 @@ def _range(kind: str, key: str, raw: Any, log: bool, source: str) -> tuple[float
 
 def _when(key: str, raw: Any, source: str, earlier: dict[str, Param]) -> dict[str, list[Any]]:
     if not isinstance(raw, dict) or not raw:
-        raise _fail("'when' needs a mapping of parameter -> allowed values", key, source,
-                    "write when: {gan.penalty: [gradient_penalty, r1]}")
+        raise _fail(
+            "'when' needs a mapping of parameter -> allowed values",
+            key,
+            source,
+            "write when: {gan.penalty: [gradient_penalty, r1]}",
+        )
     out = {}
     for name, values in raw.items():
         if name not in earlier:
-            fix = ("a study of one family needs no family guard: drop it" if name == "family" else
-                   suggest(str(name), earlier) if earlier else "condition only on parameters listed earlier")
+            fix = (
+                "a study of one family needs no family guard: drop it"
+                if name == "family"
+                else suggest(str(name), earlier)
+                if earlier
+                else "condition only on parameters listed earlier"
+            )
             raise _fail(f"'when' names {name!r}, which is not a searched parameter above this one", key, source, fix)
         out[name] = values if isinstance(values, list) else [values]
         _check_when_values(key, name, out[name], earlier[name], source)
@@ -91,8 +108,12 @@ def _check_when_values(key: str, name: str, values: list[Any], parent: Param, so
         return
     for value in values:
         if value not in parent.values:
-            raise _fail(f"'when' lists {value!r} for {name}, which takes only {parent.values}", key, source,
-                        suggest(str(value), map(str, parent.values)))
+            raise _fail(
+                f"'when' lists {value!r} for {name}, which takes only {parent.values}",
+                key,
+                source,
+                suggest(str(value), map(str, parent.values)),
+            )
 
 
 def families_of(param: Param, space: dict[str, Param], families: list[str]) -> list[str]:
@@ -114,7 +135,9 @@ def parse_param(key: str, raw: Any, source: str, earlier: dict[str, Param]) -> P
             raise _fail(f"unknown option {option!r}", key, source, suggest(str(option), OPTIONS))
     kinds = [k for k in KINDS if k in raw]
     if len(kinds) != 1:
-        raise _fail("needs exactly one of choice, float, int", key, source, "write {float: [1.0e-5, 1.0e-2], log: true}")
+        raise _fail(
+            "needs exactly one of choice, float, int", key, source, "write {float: [1.0e-5, 1.0e-2], log: true}"
+        )
     kind, log = kinds[0], raw.get("log", False)
     if not isinstance(log, bool):
         raise _fail("log must be true or false", key, source, "write log: true")

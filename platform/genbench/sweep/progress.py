@@ -1,4 +1,5 @@
 """Terminal progress of a sweep: trials done / running (with their steps) / diverged, best so far, elapsed and ETA."""
+
 from __future__ import annotations
 
 import math
@@ -27,9 +28,17 @@ class Progress:
     of the whole sweep, printed once with how it was made.
     """
 
-    def __init__(self, label: str, total: int, objective: tuple[str, str], out: TextIO = sys.stdout,
-                 every_s: float = 10.0, steps: int = 0, live: int = 1,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        objective: tuple[str, str],
+        out: TextIO = sys.stdout,
+        every_s: float = 10.0,
+        steps: int = 0,
+        live: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label, self.total, self.objective, self.out, self.every_s = label, total, objective, out, every_s
         self.steps, self.live = steps, max(live, 1)  # budget steps of a trial; trials that run at once
         self.clock = clock
@@ -66,8 +75,9 @@ class Progress:
         took_s = now - self.started[trial_id]
         self.paces[trial_id] = self._length(took_s, min(run_s, took_s), first, (self.running[trial_id], now))
         if not self.estimated:
-            self._first_estimate(trial_id, took_s, f"reached step {step} of {self.steps} in {took_s:.0f} s, its "
-                                                   "first evaluation window")
+            self._first_estimate(
+                trial_id, took_s, f"reached step {step} of {self.steps} in {took_s:.0f} s, its first evaluation window"
+            )
         self._update_eta()
 
     def _length(self, took_s: float, run_s: float, first: tuple[int, float], last: tuple[int, float]) -> float:
@@ -101,9 +111,13 @@ class Progress:
         self._update_eta()
         if self.eta is None:
             return
-        print(f"[{self.label}] estimate: ~{fmt_s(self.eta[0])} left for {self.total - sum(self.counts.values())} "
-              f"trials, {min(self.live, self.total)} at once (trial {trial_id} {how}: ~{fmt_s(self.paces[trial_id])} "
-              "a trial)", file=self.out, flush=True)
+        print(
+            f"[{self.label}] estimate: ~{fmt_s(self.eta[0])} left for {self.total - sum(self.counts.values())} "
+            f"trials, {min(self.live, self.total)} at once (trial {trial_id} {how}: ~{fmt_s(self.paces[trial_id])} "
+            "a trial)",
+            file=self.out,
+            flush=True,
+        )
 
     def _update_eta(self) -> None:
         """Time left: the work left (running trials by their steps) x a trial's mean length / trials at once."""

@@ -1,4 +1,5 @@
 """What each trial asks Ray for, how many trials run at once now and as the cluster grows, the default GPU share."""
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,10 @@ Resources = dict[str, float]  # Ray resources: {"CPU": 4, "GPU": 1.0, ...}
 # Peak resident memory of a default `genbench train FAMILY` on 32x32 RGB images on the CPU, rounded up (measured
 # on 600 images: docs/measurements/2026-11-30-memory.md), and of a trial process before its run's networks and
 # data (Python, torch, genbench: about 320 MiB measured in a plain process; Ray's worker adds its own)
-PEAK_32_RGB_BYTES = {family: mib * 2.0**20 for family, mib in
-                     {"gan": 810, "vae": 1000, "diffusion": 1630, "autoregressive": 900, "flow": 1280}.items()}
+PEAK_32_RGB_BYTES = {
+    family: mib * 2.0**20
+    for family, mib in {"gan": 810, "vae": 1000, "diffusion": 1630, "autoregressive": 900, "flow": 1280}.items()
+}
 PROCESS_BASE_BYTES = 512 * 2.0**20
 
 
@@ -132,14 +135,18 @@ def resolve_gpu_share(study: Any, device: str, view: ClusterView) -> str:
         study.gpus_per_trial = 0.0 if device == "cpu" else default_gpu_share(study.cpus_per_trial, view)
         if study.gpus_per_trial:
             cpus, gpus = view.gpu_node or (0, 0)
-            return (f"default share: {TRIALS_PER_GPU} trials per GPU at most, as many as {_number(cpus)} CPUs per "
-                    f"{_number(gpus)} GPUs allow at {study.cpus_per_trial} CPU each; set resources.gpus_per_trial "
-                    "to change it")
+            return (
+                f"default share: {TRIALS_PER_GPU} trials per GPU at most, as many as {_number(cpus)} CPUs per "
+                f"{_number(gpus)} GPUs allow at {study.cpus_per_trial} CPU each; set resources.gpus_per_trial "
+                "to change it"
+            )
     if device == "cuda" and not study.gpus_per_trial:
-        raise ConfigError("train.device is 'cuda' but the trials ask Ray for no GPU" +
-                          ("" if view.gpu_node else " (the cluster has no GPU nodes)"), key="resources.gpus_per_trial",
-                          fix="set resources.gpus_per_trial (e.g. 0.5, or --set resources.gpus_per_trial=0.5), or "
-                              "train.device=auto")
+        raise ConfigError(
+            "train.device is 'cuda' but the trials ask Ray for no GPU"
+            + ("" if view.gpu_node else " (the cluster has no GPU nodes)"),
+            key="resources.gpus_per_trial",
+            fix="set resources.gpus_per_trial (e.g. 0.5, or --set resources.gpus_per_trial=0.5), or train.device=auto",
+        )
     return ""
 
 
@@ -153,8 +160,10 @@ def plan_line(request: Request, view: ClusterView, live: int, cap: int) -> str:
     elif view.can_grow:
         grow = ", more as an autoscaler adds nodes (its limit is unknown: give --cluster FILE to state it)"
     bound = f"; search.max_concurrent {cap}" if cap else ""
-    return (f"Resources: each trial asks for {request.describe()}; {min(now, 10**6)} fit in the cluster now "
-            f"({have}){grow}{bound}: {live} at once")
+    return (
+        f"Resources: each trial asks for {request.describe()}; {min(now, 10**6)} fit in the cluster now "
+        f"({have}){grow}{bound}: {live} at once"
+    )
 
 
 def trial_memory_bytes(families: list[str], shape: tuple[int, ...], processes: int = 1) -> float:
@@ -170,8 +179,9 @@ def trial_memory_bytes(families: list[str], shape: tuple[int, ...], processes: i
     return processes * (PROCESS_BASE_BYTES + above * values / (3 * 32 * 32))
 
 
-def memory_line(families: list[str], shape: tuple[int, ...] | None, processes: int, live: int,
-                view: ClusterView) -> str:
+def memory_line(
+    families: list[str], shape: tuple[int, ...] | None, processes: int, live: int, view: ClusterView
+) -> str:
     """One warning line when `live` trials at once may need more memory than the cluster's nodes have; else ''."""
     if shape is None or not view.memory_bytes:
         return ""
@@ -179,11 +189,17 @@ def memory_line(families: list[str], shape: tuple[int, ...] | None, processes: i
     if live * each <= view.memory_bytes:
         return ""
     fit = int(view.memory_bytes // each)
-    fix = (f"set search.max_concurrent: {fit} in the study (or give each trial more CPUs: resources.cpus_per_trial) "
-           "to run fewer at once" if fit else "even one may not fit: lower train.batch_size or data.image_size")
-    return (f"Warning: memory: {live} trials at once may need about {live * each / 2**30:.1f} GiB ({each / 2**30:.1f} "
-            f"GiB each for {'/'.join(families)} on data of shape {tuple(shape)}), more than the "
-            f"{view.memory_bytes / 2**30:.1f} GiB Ray may use on the cluster's nodes; {fix}")
+    fix = (
+        f"set search.max_concurrent: {fit} in the study (or give each trial more CPUs: resources.cpus_per_trial) "
+        "to run fewer at once"
+        if fit
+        else "even one may not fit: lower train.batch_size or data.image_size"
+    )
+    return (
+        f"Warning: memory: {live} trials at once may need about {live * each / 2**30:.1f} GiB ({each / 2**30:.1f} "
+        f"GiB each for {'/'.join(families)} on data of shape {tuple(shape)}), more than the "
+        f"{view.memory_bytes / 2**30:.1f} GiB Ray may use on the cluster's nodes; {fix}"
+    )
 
 
 def read_cluster(profile: Any = None, joined: bool = False) -> ClusterView:
@@ -215,7 +231,9 @@ def _limit(nodes: list[Resources], profile: Any) -> tuple[Resources | None, str]
     if profile is None or not (profile.max_nodes and profile.cpus_per_node):
         return None, ""
     head = next((n for n in nodes if HEAD_NODE in n), {})
-    grown = {"CPU": head.get("CPU", 0.0) + profile.max_nodes * profile.cpus_per_node,
-             "GPU": head.get("GPU", 0.0) + profile.max_nodes * profile.gpus_per_node}
+    grown = {
+        "CPU": head.get("CPU", 0.0) + profile.max_nodes * profile.cpus_per_node,
+        "GPU": head.get("GPU", 0.0) + profile.max_nodes * profile.gpus_per_node,
+    }
     gpus = f", {profile.gpus_per_node} GPU" if profile.gpus_per_node else ""
     return grown, f"{profile.name}: {profile.max_nodes} nodes of {profile.cpus_per_node} CPU{gpus}"

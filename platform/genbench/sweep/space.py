@@ -1,4 +1,5 @@
 """A study's space as one define-by-run function: works with Ray Tune's OptunaSearch and with plain Optuna."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Study files: load, validate against the family's run keys, and resolve a budget into flat run settings."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,8 +15,20 @@ from genbench.sweep.params import Param, families_of, parse_param
 from genbench.sweep.space import DefineByRun
 from genbench.yamlfile import YamlDoc, load_yaml
 
-TOP_KEYS = ("study", "description", "family", "data", "objectives", "success", "budget", "dry_run", "search",
-            "resources", "fixed", "space")
+TOP_KEYS = (
+    "study",
+    "description",
+    "family",
+    "data",
+    "objectives",
+    "success",
+    "budget",
+    "dry_run",
+    "search",
+    "resources",
+    "fixed",
+    "space",
+)
 ALGORITHMS = ("tpe", "random", "grid", "qmc", "nsga2")
 SCHEDULERS = ("none", "asha")
 SEARCH_KEYS = ("algorithm", "seed", "max_concurrent", "scheduler", "grace_evals")
@@ -79,8 +92,11 @@ class Study:
     def example_run(self, budget: Budget, family: str) -> dict[str, Any]:
         """One run of `family` this study may make: its settings, with a value of every key searched for that family
         (a search decides them, but a fixed setting may need one, such as data.path for data.name 'files')."""
-        searched = {k: p.probe_values()[0] for k, p in self.space.items() if k != "family" and family in
-                    families_of(p, self.space, self.families)}
+        searched = {
+            k: p.probe_values()[0]
+            for k, p in self.space.items()
+            if k != "family" and family in families_of(p, self.space, self.families)
+        }
         return {**searched, **self.run_settings(budget), **self.family_fixed.get(family, {}), "family": family}
 
     def run_settings(self, budget: Budget) -> dict[str, Any]:
@@ -88,8 +104,14 @@ class Study:
         one family, its family section; in a study of several, define_by_run adds each trial's)."""
         single = {"family": self.families[0]} if len(self.families) == 1 else {}  # else the space chooses it
         own = self.family_fixed.get(self.families[0], {}) if single else {}
-        return {**single, **self.fixed, **own, "train.steps": budget.steps, "eval.every": budget.eval_every,
-                "train.threads": self.cpus_per_trial}
+        return {
+            **single,
+            **self.fixed,
+            **own,
+            "train.steps": budget.steps,
+            "eval.every": budget.eval_every,
+            "train.threads": self.cpus_per_trial,
+        }
 
     def fixed_for(self, family: str) -> dict[str, Any]:
         """The fixed keys of one family's trials: the shared ones, then its own section's."""
@@ -106,19 +128,28 @@ def _mapping(doc: YamlDoc, key: str, required: bool = True) -> dict[str, Any]:
     if value is None and not required:
         return {}
     if value is None:  # absent, or `key:` with nothing after it
-        raise ConfigError("missing section" if key not in doc.data else "empty section", key=key,
-                          source=doc.where(key), fix=f"add '{key}:'; see search_spaces/ for examples")
+        raise ConfigError(
+            "missing section" if key not in doc.data else "empty section",
+            key=key,
+            source=doc.where(key),
+            fix=f"add '{key}:'; see search_spaces/ for examples",
+        )
     if not isinstance(value, dict):
         raise ConfigError("expected a mapping", key=key, source=doc.where(key), fix=f"see search_spaces/ for '{key}:'")
     return value
 
 
-def _int(doc: YamlDoc, section: str, mapping: dict[str, Any], key: str, default: int | None = None,
-         minimum: int = 1) -> int:
+def _int(
+    doc: YamlDoc, section: str, mapping: dict[str, Any], key: str, default: int | None = None, minimum: int = 1
+) -> int:
     value = mapping.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"expected an integer >= {minimum}, got {value!r}", key=f"{section}.{key}",
-                          source=doc.where(f"{section}.{key}", section), fix=f"set {section}.{key}")
+        raise ConfigError(
+            f"expected an integer >= {minimum}, got {value!r}",
+            key=f"{section}.{key}",
+            source=doc.where(f"{section}.{key}", section),
+            fix=f"set {section}.{key}",
+        )
     return value
 
 
@@ -127,27 +158,44 @@ def _budget(doc: YamlDoc, key: str) -> Budget:
     _check_keys(doc, key, raw, BUDGET_KEYS)
     steps = _int(doc, key, raw, "steps")
     every = _int(doc, key, raw, "eval_every", max(steps // 10, 1))
-    return Budget(trials=_int(doc, key, raw, "trials"), steps=steps, eval_every=every,
-                  seeds=_int(doc, key, raw, "seeds", 1))
+    return Budget(
+        trials=_int(doc, key, raw, "trials"), steps=steps, eval_every=every, seeds=_int(doc, key, raw, "seeds", 1)
+    )
 
 
 def _objectives(doc: YamlDoc) -> list[tuple[str, str]]:
     raw = doc.data.get("objectives")
     if raw is None:
-        raise ConfigError("missing section" if "objectives" not in doc.data else "empty section", key="objectives",
-                          source=doc.where("objectives"), fix="e.g. objectives: [{metric: quality.modes, mode: max}]")
+        raise ConfigError(
+            "missing section" if "objectives" not in doc.data else "empty section",
+            key="objectives",
+            source=doc.where("objectives"),
+            fix="e.g. objectives: [{metric: quality.modes, mode: max}]",
+        )
     if not isinstance(raw, list) or not raw:
-        raise ConfigError("expected a non-empty list", key="objectives", source=doc.where("objectives"),
-                          fix="e.g. objectives: [{metric: quality.modes, mode: max}]")
+        raise ConfigError(
+            "expected a non-empty list",
+            key="objectives",
+            source=doc.where("objectives"),
+            fix="e.g. objectives: [{metric: quality.modes, mode: max}]",
+        )
     out = []
     for i, item in enumerate(raw):
         where = doc.where(f"objectives[{i}].metric", f"objectives[{i}]", "objectives")
         if not isinstance(item, dict) or item.get("mode") not in ("max", "min"):
-            raise ConfigError("each objective needs metric and mode (max or min)", key=f"objectives[{i}]",
-                              source=where, fix="write {metric: quality.modes, mode: max}")
+            raise ConfigError(
+                "each objective needs metric and mode (max or min)",
+                key=f"objectives[{i}]",
+                source=where,
+                fix="write {metric: quality.modes, mode: max}",
+            )
         if item.get("metric") not in METRICS:
-            raise ConfigError(f"unknown metric {item.get('metric')!r}", key=f"objectives[{i}].metric",
-                              source=where, fix=suggest(str(item.get("metric")), METRICS))
+            raise ConfigError(
+                f"unknown metric {item.get('metric')!r}",
+                key=f"objectives[{i}].metric",
+                source=where,
+                fix=suggest(str(item.get("metric")), METRICS),
+            )
         out.append((item["metric"], item["mode"]))
     return out
 
@@ -164,11 +212,19 @@ def _success(doc: YamlDoc) -> tuple[str, str, float] | None:
     side = "at_least" if "at_least" in raw else "at_most"
     bound = raw[side]
     if raw["metric"] not in METRICS:
-        raise ConfigError(f"unknown metric {raw['metric']!r}", key="success.metric",
-                          source=doc.where("success.metric", "success"), fix=suggest(str(raw["metric"]), METRICS))
+        raise ConfigError(
+            f"unknown metric {raw['metric']!r}",
+            key="success.metric",
+            source=doc.where("success.metric", "success"),
+            fix=suggest(str(raw["metric"]), METRICS),
+        )
     if not finite_number(bound):
-        raise ConfigError(f"expected a number, got {bound!r}", key=f"success.{side}",
-                          source=doc.where(f"success.{side}", "success"), fix=fix)
+        raise ConfigError(
+            f"expected a number, got {bound!r}",
+            key=f"success.{side}",
+            source=doc.where(f"success.{side}", "success"),
+            fix=fix,
+        )
     return raw["metric"], side, float(bound)
 
 
@@ -191,8 +247,9 @@ class _Fixed:
 def _flat_settings(doc: YamlDoc, families: list[str]) -> _Fixed:
     """The study's fixed run keys, each checked against the families whose trials get it."""
     data = _mapping(doc, "data")
-    fixed = _Fixed({f"data.{k}": v for k, v in data.items()}, {}, {f"data.{k}": doc.where(f"data.{k}") for k in data},
-                   doc)
+    fixed = _Fixed(
+        {f"data.{k}": v for k, v in data.items()}, {}, {f"data.{k}": doc.where(f"data.{k}") for k in data}, doc
+    )
     raw = _mapping(doc, "fixed", required=False)
     fixed.by_family = family_sections(doc, raw, families)
     for key, value in raw.items():
@@ -211,13 +268,21 @@ def _space(doc: YamlDoc, families: list[str], fixed: _Fixed) -> dict[str, Param]
     for key, raw in _mapping(doc, "space").items():
         src = doc.where(f"space.{key}")
         if key == "family":
-            raise ConfigError("is the study's family:, searched first when it lists several", key=key, source=src,
-                              fix="list the families in family: [vae, flow]")
+            raise ConfigError(
+                "is the study's family:, searched first when it lists several",
+                key=key,
+                source=src,
+                fix="list the families in family: [vae, flow]",
+            )
         param = parse_param(key, raw, src, space)
         takers = families_of(param, space, families)
         if not takers:
-            raise ConfigError("its 'when' holds for no family's trials", key=key, source=src,
-                              fix="condition it on values of parameters that the same family's trials draw")
+            raise ConfigError(
+                "its 'when' holds for no family's trials",
+                key=key,
+                source=src,
+                fix="condition it on values of parameters that the same family's trials draw",
+            )
         check_key(key, takers, families, src, guard_fix, raw)
         _check_not_fixed(key, takers, fixed, src)
         space[key] = param
@@ -241,8 +306,12 @@ def _families(doc: YamlDoc) -> list[str]:
     families = raw if isinstance(raw, list) and raw else [raw]
     for family in families:
         if family not in FAMILIES:
-            raise ConfigError(f"unknown family {family!r}", key="family", source=doc.where("family"),
-                              fix=suggest(str(family), FAMILIES.names()))
+            raise ConfigError(
+                f"unknown family {family!r}",
+                key="family",
+                source=doc.where("family"),
+                fix=suggest(str(family), FAMILIES.names()),
+            )
     if len(set(families)) != len(families):
         raise ConfigError("a family is listed twice", key="family", source=doc.where("family"), fix="list each once")
     return families
@@ -251,8 +320,12 @@ def _families(doc: YamlDoc) -> list[str]:
 def _study_name(doc: YamlDoc) -> str:
     name = doc.data.get("study")
     if not isinstance(name, str):
-        raise ConfigError("missing" if "study" not in doc.data else f"expected a name, got {name!r}", key="study",
-                          source=doc.where("study"), fix="study: my_study")
+        raise ConfigError(
+            "missing" if "study" not in doc.data else f"expected a name, got {name!r}",
+            key="study",
+            source=doc.where("study"),
+            fix="study: my_study",
+        )
     try:
         return safe_name(name, "study")
     except ConfigError as exc:
@@ -274,16 +347,26 @@ def load_study(path: str | Path) -> Study:
     search = _mapping(doc, "search", required=False)
     _check_keys(doc, "search", search, SEARCH_KEYS)
     resources = parse_resources(doc, "resources", _mapping(doc, "resources", required=False))
-    study = Study(name=name, families=families, objectives=_objectives(doc), budget=_budget(doc, "budget"),
-                  dry_run=_budget(doc, "dry_run"), fixed=fixed.shared, space=_space(doc, families, fixed),
-                  algorithm=_choice(doc, "search.algorithm", search.get("algorithm", "tpe"), ALGORITHMS),
-                  scheduler=_choice(doc, "search.scheduler", search.get("scheduler", "none"), SCHEDULERS),
-                  grace_evals=_int(doc, "search", search, "grace_evals", 2),
-                  search_seed=_int(doc, "search", search, "seed", 0, minimum=0),
-                  max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
-                  **resources, success=_success(doc),
-                  description=str(doc.data.get("description", "")), source=doc.path, raw=doc.data,
-                  family_fixed=fixed.by_family)
+    study = Study(
+        name=name,
+        families=families,
+        objectives=_objectives(doc),
+        budget=_budget(doc, "budget"),
+        dry_run=_budget(doc, "dry_run"),
+        fixed=fixed.shared,
+        space=_space(doc, families, fixed),
+        algorithm=_choice(doc, "search.algorithm", search.get("algorithm", "tpe"), ALGORITHMS),
+        scheduler=_choice(doc, "search.scheduler", search.get("scheduler", "none"), SCHEDULERS),
+        grace_evals=_int(doc, "search", search, "grace_evals", 2),
+        search_seed=_int(doc, "search", search, "seed", 0, minimum=0),
+        max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
+        **resources,
+        success=_success(doc),
+        description=str(doc.data.get("description", "")),
+        source=doc.path,
+        raw=doc.data,
+        family_fixed=fixed.by_family,
+    )
     _check_search(doc, study)
     _check_workers(doc, study)
     return study
@@ -294,17 +377,27 @@ def parse_resources(doc: YamlDoc, section: str, raw: dict[str, Any]) -> dict[str
     _check_keys(doc, section, raw, RESOURCE_KEYS)
     placement = raw.get("placement", "pack")
     if placement not in PLACEMENTS:
-        raise ConfigError(f"unknown value {placement!r}", key=f"{section}.placement",
-                          source=doc.where(f"{section}.placement", section), fix=suggest(str(placement), PLACEMENTS))
-    out = {"cpus_per_trial": _int(doc, section, raw, "cpus_per_trial", 1),
-           "gpus_per_trial": _gpus(doc, section, raw, "gpus_per_trial", None),
-           "workers": _int(doc, section, raw, "workers", 1), "gpus_per_worker": _gpus(doc, section, raw,
-                                                                                      "gpus_per_worker", 0.0),
-           "placement": placement, "max_failures": _int(doc, section, raw, "max_failures", 2, minimum=0)}
+        raise ConfigError(
+            f"unknown value {placement!r}",
+            key=f"{section}.placement",
+            source=doc.where(f"{section}.placement", section),
+            fix=suggest(str(placement), PLACEMENTS),
+        )
+    out = {
+        "cpus_per_trial": _int(doc, section, raw, "cpus_per_trial", 1),
+        "gpus_per_trial": _gpus(doc, section, raw, "gpus_per_trial", None),
+        "workers": _int(doc, section, raw, "workers", 1),
+        "gpus_per_worker": _gpus(doc, section, raw, "gpus_per_worker", 0.0),
+        "placement": placement,
+        "max_failures": _int(doc, section, raw, "max_failures", 2, minimum=0),
+    }
     if out["gpus_per_trial"] and (out["workers"] > 1 or out["gpus_per_worker"]):
-        raise ConfigError("a data-parallel trial's GPUs are its workers'", key=f"{section}.gpus_per_trial",
-                          source=doc.where(f"{section}.gpus_per_trial", section),
-                          fix="use gpus_per_worker with workers (or gpus_per_trial with workers: 1)")
+        raise ConfigError(
+            "a data-parallel trial's GPUs are its workers'",
+            key=f"{section}.gpus_per_trial",
+            source=doc.where(f"{section}.gpus_per_trial", section),
+            fix="use gpus_per_worker with workers (or gpus_per_trial with workers: 1)",
+        )
     return out
 
 
@@ -315,9 +408,12 @@ def _gpus(doc: YamlDoc, section: str, raw: dict[str, Any], key: str, default: fl
         return None
     fine = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")
     if not fine or (value > 1 and value != int(value)):
-        raise ConfigError(f"expected a number >= 0 (a fraction below 1, or whole GPUs), got {value!r}",
-                          key=f"{section}.{key}", source=doc.where(f"{section}.{key}", section),
-                          fix=f"e.g. {key}: 0.25 (four trials share one GPU) or {key}: 1")
+        raise ConfigError(
+            f"expected a number >= 0 (a fraction below 1, or whole GPUs), got {value!r}",
+            key=f"{section}.{key}",
+            source=doc.where(f"{section}.{key}", section),
+            fix=f"e.g. {key}: 0.25 (four trials share one GPU) or {key}: 1",
+        )
     return float(value)
 
 
@@ -331,8 +427,12 @@ def fill_resources(study: Study, defaults: dict[str, Any], source: str) -> list[
         setattr(study, key, parsed[key])
     study.raw = {**study.raw, "resources": {**given, **{k: defaults[k] for k in filled}}}
     if study.gpus_per_trial and study.distributed:
-        raise ConfigError("a data-parallel trial's GPUs are its workers'", key="trial_resources.gpus_per_trial",
-                          source=source, fix="set resources.gpus_per_trial: 0 in the study, or use gpus_per_worker")
+        raise ConfigError(
+            "a data-parallel trial's GPUs are its workers'",
+            key="trial_resources.gpus_per_trial",
+            source=source,
+            fix="set resources.gpus_per_trial: 0 in the study, or use gpus_per_worker",
+        )
     return filled
 
 
@@ -344,9 +444,12 @@ def check_local_data(study: Study) -> None:
         return
     if not Path(path).expanduser().exists():
         doc = load_yaml(study.source) if study.source else YamlDoc("", {})
-        raise ConfigError(f"no such file or folder {path!r} (relative paths start in {Path.cwd()})", key="data.path",
-                          source=doc.where("data.path", "fixed.data.path"),
-                          fix="give the folder of images, the .npy/.npz file or the Parquet file of the data set")
+        raise ConfigError(
+            f"no such file or folder {path!r} (relative paths start in {Path.cwd()})",
+            key="data.path",
+            source=doc.where("data.path", "fixed.data.path"),
+            fix="give the folder of images, the .npy/.npz file or the Parquet file of the data set",
+        )
 
 
 def set_resources(study: Study, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -369,13 +472,23 @@ def check_overrides(study: Study, budget: Budget, overrides: dict[str, Any]) -> 
     for key in overrides:
         sections = [f for f, own in study.family_fixed.items() if key in own]
         if key in study.space or key == "family" or sections:
-            what = "searched by the study" if key in study.space else "the study's family:" if key == "family" \
+            what = (
+                "searched by the study"
+                if key in study.space
+                else "the study's family:"
+                if key == "family"
                 else f"fixed for {', '.join(sections)} by the study"
-            raise ConfigError(f"is {what}; --set would replace it in every trial", key=key, source="--set",
-                              fix=f"edit {key} in {study.source or 'the study file'} instead")
-        check_key(key, study.families, study.families, "--set", per_family_fix(key, " in the study file"),
-                  overrides[key])
-    where = {k: "--set" for k in overrides}
+            )
+            raise ConfigError(
+                f"is {what}; --set would replace it in every trial",
+                key=key,
+                source="--set",
+                fix=f"edit {key} in {study.source or 'the study file'} instead",
+            )
+        check_key(
+            key, study.families, study.families, "--set", per_family_fix(key, " in the study file"), overrides[key]
+        )
+    where = dict.fromkeys(overrides, "--set")
     for family in study.families:
         from_flat({**study.example_run(budget, family), **overrides}, where)
 
@@ -385,14 +498,20 @@ def _check_workers(doc: YamlDoc, study: Study) -> None:
     if study.workers == 1:
         return
     searched = study.space.get("train.batch_size")
-    batches = searched.grid_values() if searched is not None else [
-        from_flat({"family": f, **study.fixed_for(f)}).train.batch_size for f in study.families]
+    batches = (
+        searched.grid_values()
+        if searched is not None
+        else [from_flat({"family": f, **study.fixed_for(f)}).train.batch_size for f in study.families]
+    )
     for batch in batches:
         if int(batch) % study.workers:
             key = "space.train.batch_size" if searched is not None else "fixed.train.batch_size"
-            raise ConfigError(f"train.batch_size {batch} does not split over {study.workers} workers",
-                              key="resources.workers", source=doc.where(key, "resources.workers"),
-                              fix=f"use batch sizes that are multiples of {study.workers}")
+            raise ConfigError(
+                f"train.batch_size {batch} does not split over {study.workers} workers",
+                key="resources.workers",
+                source=doc.where(key, "resources.workers"),
+                fix=f"use batch sizes that are multiples of {study.workers}",
+            )
 
 
 def _check_search(doc: YamlDoc, study: Study) -> None:
@@ -406,16 +525,26 @@ def _check_search(doc: YamlDoc, study: Study) -> None:
     for key in ("budget", "dry_run"):
         budget = getattr(study, key)
         if budget.seeds < 2 and any(m in SEED_METRICS for m in metrics):
-            raise ConfigError(f"objective {next(m for m in metrics if m in SEED_METRICS)} needs >= 2 seeds",
-                              key=f"{key}.seeds", source=doc.where(f"{key}.seeds", key), fix=f"set {key}.seeds: 3")
+            raise ConfigError(
+                f"objective {next(m for m in metrics if m in SEED_METRICS)} needs >= 2 seeds",
+                key=f"{key}.seeds",
+                source=doc.where(f"{key}.seeds", key),
+                fix=f"set {key}.seeds: 3",
+            )
         if study.algorithm == "grid" and budget.trials > grid_size(study.space):
-            raise ConfigError(f"the grid has {grid_size(study.space)} points, fewer than {budget.trials} trials",
-                              key=f"{key}.trials", source=doc.where(f"{key}.trials", key),
-                              fix=f"set {key}.trials to at most {grid_size(study.space)}")
+            raise ConfigError(
+                f"the grid has {grid_size(study.space)} points, fewer than {budget.trials} trials",
+                key=f"{key}.trials",
+                source=doc.where(f"{key}.trials", key),
+                fix=f"set {key}.trials to at most {grid_size(study.space)}",
+            )
     if study.scheduler == "asha" and (len(metrics) != 1 or not metrics[0].startswith("quality.")):
-        raise ConfigError("asha needs one objective measured during training (a quality.* metric)",
-                          key="search.scheduler", source=doc.where("search.scheduler"),
-                          fix="use one quality.* objective, or scheduler: none")
+        raise ConfigError(
+            "asha needs one objective measured during training (a quality.* metric)",
+            key="search.scheduler",
+            source=doc.where("search.scheduler"),
+            fix="use one quality.* objective, or scheduler: none",
+        )
 
 
 def grid_space(space: dict[str, Param]) -> dict[str, list[Any]]:
@@ -423,8 +552,11 @@ def grid_space(space: dict[str, Param]) -> dict[str, list[Any]]:
     grid: dict[str, list[Any]] = {}
     for key, param in space.items():
         if param.kind == "float" and param.step is None:
-            raise ConfigError("grid search needs choices or stepped ranges", key=key,
-                              fix="add step: to this float range, or use algorithm tpe / random / qmc")
+            raise ConfigError(
+                "grid search needs choices or stepped ranges",
+                key=key,
+                fix="add step: to this float range, or use algorithm tpe / random / qmc",
+            )
         grid[key] = param.grid_values()
     return grid
 
@@ -440,5 +572,9 @@ def _check_keys(doc: YamlDoc, section: str, mapping: dict[str, Any], allowed: tu
     for key in mapping:
         if key not in allowed:
             name = f"{section}.{key}" if section else str(key)
-            raise ConfigError(f"unknown key in {section or 'the study'}", key=name, source=doc.where(name),
-                              fix=suggest(str(key), allowed))
+            raise ConfigError(
+                f"unknown key in {section or 'the study'}",
+                key=name,
+                source=doc.where(name),
+                fix=suggest(str(key), allowed),
+            )

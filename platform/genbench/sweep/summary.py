@@ -1,4 +1,5 @@
 """A finished study in brief: best configuration, Pareto front, importances, budget curves, early-stopping savings."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,16 @@ import pyarrow as pa
 import yaml
 
 from genbench.metrics.score_warnings import score_warnings
-from genbench.results.analysis import (budget_curve, config_entry, configurations, early_stopping_savings,
-                                       importance_method, pareto_front, ranked, searched_keys)
+from genbench.results.analysis import (
+    budget_curve,
+    config_entry,
+    configurations,
+    early_stopping_savings,
+    importance_method,
+    pareto_front,
+    ranked,
+    searched_keys,
+)
 from genbench.results.store import ResultsStore
 from genbench.sweep.spec import Budget, Study
 
@@ -33,15 +42,19 @@ def _objective_importances(loaded: Any, index: int, mode: str) -> dict[str, floa
     from optuna.importance import PedAnovaImportanceEvaluator
 
     sign = -1.0 if mode == "max" else 1.0  # PED-ANOVA with a target takes lower as better
-    measured = [t for t in loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                if math.isfinite(t.values[index])]
+    measured = [
+        t
+        for t in loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if math.isfinite(t.values[index])
+    ]
     if len(measured) < MIN_TRIALS_FOR_IMPORTANCE:
         return {}
     evaluator = PedAnovaImportanceEvaluator(target_quantile=top_quantile(len(measured)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its notes on small regimes and on targets being minimised
-        raw = optuna.importance.get_param_importances(loaded, evaluator=evaluator, normalize=False,
-                                                      target=lambda t: sign * t.values[index])
+        raw = optuna.importance.get_param_importances(
+            loaded, evaluator=evaluator, normalize=False, target=lambda t: sign * t.values[index]
+        )
     total = sum(raw.values())
     # Optuna would spread an all-zero result evenly, which reads as a finding; none is reported instead.
     return {k: round(float(v) / total, 4) for k, v in raw.items()} if total > 0 else {}
@@ -85,14 +98,18 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
         return config_entry(table[table["config_id"] == config_id].iloc[0], trials, metrics, searched)
 
     summary: dict[str, Any] = {
-        "configurations": int(len(table)), "runs": int(len(trials)), "seeds": budget.seeds,
+        "configurations": int(len(table)),
+        "runs": int(len(trials)),
+        "seeds": budget.seeds,
         "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
         "objectives": [{"metric": m, "mode": d} for m, d in study.objectives],
         "best": entry(best.iloc[0]["config_id"]) if len(best) else None,
         "pareto_front": [entry(c) for c in front] if len(metrics) > 1 else [],
-        "importances": param_importances(storage, study), "importance_method": IMPORTANCE_METHOD,
+        "importances": param_importances(storage, study),
+        "importance_method": IMPORTANCE_METHOD,
         "early_stopping": early_stopping_savings(trials, budget.steps),
-        "warnings": score_warnings(trials)}  # scores to distrust: small reference sets, degenerate values
+        "warnings": score_warnings(trials),
+    }  # scores to distrust: small reference sets, degenerate values
     curve = budget_curve(table, metric, mode, curve_group(study))
     store.write_table("budget_curve.parquet", pa.Table.from_pandas(curve, preserve_index=False))
     store.write_bytes("", "summary.yaml", yaml.safe_dump(summary, sort_keys=False).encode())
@@ -119,10 +136,14 @@ def _named(entry: dict[str, Any], metrics: list[str], indent: str = "") -> list[
     """A configuration in two lines: family, trial and scores; its searched keys and its other non-default keys."""
     seeds = f", {entry['seeds']} seeds" if entry.get("seeds", 1) > 1 else ""
     seeds += f", not completed: {entry['status']}" if entry.get("status", "completed") != "completed" else ""
-    keys = [f"searched: {_keys(entry['searched'])}" if entry.get("searched") else "",
-            f"not at the family's default: {_keys(entry['not_default'])}" if entry.get("not_default") else ""]
-    return [f"{indent}{entry['family']} (trial {entry['config_id']}{seeds}): {_scores(entry, metrics)}",
-            f"{indent}  " + ("; ".join(k for k in keys if k) or "every key at the family's default")]
+    keys = [
+        f"searched: {_keys(entry['searched'])}" if entry.get("searched") else "",
+        f"not at the family's default: {_keys(entry['not_default'])}" if entry.get("not_default") else "",
+    ]
+    return [
+        f"{indent}{entry['family']} (trial {entry['config_id']}{seeds}): {_scores(entry, metrics)}",
+        f"{indent}  " + ("; ".join(k for k in keys if k) or "every key at the family's default"),
+    ]
 
 
 def winner_lines(summary: dict[str, Any]) -> list[str]:
@@ -151,8 +172,10 @@ def describe(summary: dict[str, Any], wall: str) -> list[str]:
     best = summary.get("best") or {}
     metric = (summary.get("objectives") or [{}])[0].get("metric")
     best_text = f"; best {metric} = {best[metric]:.4g}" if isinstance(best.get(metric), float) else ""
-    lines = [f"Done: {summary['configurations']} trials{runs} ({counts}) in {wall}{best_text}"
-             + (f" (trial {best['config_id']})" if best_text else "")]
+    lines = [
+        f"Done: {summary['configurations']} trials{runs} ({counts}) in {wall}{best_text}"
+        + (f" (trial {best['config_id']})" if best_text else "")
+    ]
     lines += winner_lines(summary)
     for metric, scores in summary["importances"].items():
         if not scores:
@@ -164,7 +187,9 @@ def describe(summary: dict[str, Any], wall: str) -> list[str]:
         share = stop["steps_saved"] / max(stop["steps_budgeted"], 1)
         seconds = stop["device_s_saved_est"]
         estimate = f", ~{seconds:.1f} device-seconds" if math.isfinite(seconds) else ""
-        lines.append(f"Early stopping: {stop['runs_stopped']} runs ended early and saved {stop['steps_saved']:,} of "
-                     f"{stop['steps_budgeted']:,} budgeted steps ({share:.0%}){estimate}")
+        lines.append(
+            f"Early stopping: {stop['runs_stopped']} runs ended early and saved {stop['steps_saved']:,} of "
+            f"{stop['steps_budgeted']:,} budgeted steps ({share:.0%}){estimate}"
+        )
     lines += [f"Warning: {w}" for w in summary.get("warnings", [])]
     return lines

@@ -1,4 +1,5 @@
 """The function each Ray Tune trial runs: one configuration under each of its seeds, reported in eval-sized chunks."""
+
 from __future__ import annotations
 
 import functools
@@ -18,8 +19,8 @@ from ray.train import UserCallback
 from genbench.errors import GenbenchError
 from genbench.results.analysis import seed_aggregate
 from genbench.train.device import Assignment
-from genbench.train.shared import shared_data
 from genbench.train.run import run
+from genbench.train.shared import shared_data
 
 Item = tuple[Any, ...]  # ("report", step, values), ("partial", row) ... then ("row", row), ("error", message) or
 # ("input-error", message): the run could not start with its settings or data (it would fail the same way again)
@@ -56,8 +57,12 @@ def ray_assignment(gpu_share: float) -> Assignment:
         return Assignment(torch.device("cuda", 0), gpu_share, visible)  # Ray's GPU is this process's first one
     if not _warned_cuda:  # e.g. a CPU build of torch on a GPU node: the share is held, the run trains on the CPU
         _warned_cuda.append(True)
-        print(f"genbench: warning: Ray gave this trial GPU {visible} but torch {torch.__version__} sees no CUDA "
-              "device; it trains on the CPU", file=sys.stderr, flush=True)
+        print(
+            f"genbench: warning: Ray gave this trial GPU {visible} but torch {torch.__version__} sees no CUDA "
+            "device; it trains on the CPU",
+            file=sys.stderr,
+            flush=True,
+        )
     return Assignment(torch.device("cpu"), gpu_share, visible)
 
 
@@ -180,8 +185,13 @@ class Training:
     data: list[Any] | None = None
 
 
-def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), spread_metric: str = "",
-               threshold: tuple[str, str, float] | None = None, training: Training = Training()) -> None:
+def trial_main(
+    config: dict[str, Any],
+    objectives: tuple[str, ...] = (),
+    spread_metric: str = "",
+    threshold: tuple[str, str, float] | None = None,
+    training: Training = Training(),
+) -> None:
     """Train `config` under `training.seeds` seeds in lockstep; every evaluation reports the seeds' mean quality.*.
 
     Every intermediate report carries each seed's row as of that evaluation (`partial_rows`: cost, provenance and
@@ -203,9 +213,15 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), spread_
             step = max((h["step"] for lane in lanes for h in lane.history[-1:]), default=0)
             # The last evaluation goes out with the final report: a scheduler stops a trial at max_t, before it.
             if any(lane.row is None for lane in lanes) and step < config["train.steps"]:
-                tune.report({"step": step, **dict.fromkeys(objectives, math.nan), **_mean_latest(lanes),
-                             "history": _drain(lanes),
-                             "partial_rows": [lane.partial for lane in lanes if lane.partial]})
+                tune.report(
+                    {
+                        "step": step,
+                        **dict.fromkeys(objectives, math.nan),
+                        **_mean_latest(lanes),
+                        "history": _drain(lanes),
+                        "partial_rows": [lane.partial for lane in lanes if lane.partial],
+                    }
+                )
         rows = [lane.row for lane in lanes if lane.row is not None]
     except InputError as exc:
         rows = [{"seed": lane.seed, "status": "failed", "error": str(exc)} for lane in lanes]
@@ -215,12 +231,25 @@ def trial_main(config: dict[str, Any], objectives: tuple[str, ...] = (), spread_
     _final_report(rows, lanes, objectives, spread_metric, threshold)
 
 
-def _final_report(rows: list[dict[str, Any]], lanes: list[Lane], objectives: tuple[str, ...], spread_metric: str,
-                  threshold: tuple[str, str, float] | None) -> None:
+def _final_report(
+    rows: list[dict[str, Any]],
+    lanes: list[Lane],
+    objectives: tuple[str, ...],
+    spread_metric: str,
+    threshold: tuple[str, str, float] | None,
+) -> None:
     aggregate = seed_aggregate(rows, spread_metric, threshold)
     missing = {m: math.nan for m in objectives if m not in aggregate}
-    tune.report({**aggregate, **missing, "step": max(r.get("steps", 0) for r in rows), "final": True,
-                 "rows": rows, "history": _drain(lanes)})
+    tune.report(
+        {
+            **aggregate,
+            **missing,
+            "step": max(r.get("steps", 0) for r in rows),
+            "final": True,
+            "rows": rows,
+            "history": _drain(lanes),
+        }
+    )
 
 
 def _stream(flat: dict[str, Any], training: Training) -> Iterator[Item]:

@@ -1,4 +1,5 @@
 """Ray Tune + Optuna runner of a study on a private local Ray or a given cluster; a callback writes every trial."""
+
 from __future__ import annotations
 
 import logging
@@ -18,15 +19,21 @@ import pyarrow.fs as pafs
 from genbench.cluster.profiles import Profile
 from genbench.config import from_flat
 from genbench.errors import GenbenchError
-from genbench.results.store import ResultsStore
 from genbench.results.analysis import config_status
-from genbench.sweep.journal import (  # noqa: F401 (all but journal_storage: moved there, still importable here)
-    Journal, fail_stale_trials, journal_storage, optuna_storage, repair_journal)
+from genbench.results.store import ResultsStore
 from genbench.sweep.connect import PRIVATE_RAY, connect_ray
+from genbench.sweep.journal import Journal, fail_stale_trials, journal_storage, optuna_storage, repair_journal  # noqa: F401 (all but journal_storage: moved there, still importable here)
 from genbench.sweep.progress import Progress
 from genbench.sweep.records import study_record, trial_row
-from genbench.sweep.resources import (REFRESH_S, Request, concurrency, plan_line, read_cluster, resolve_gpu_share,
-                                      trial_request)
+from genbench.sweep.resources import (
+    REFRESH_S,
+    Request,
+    concurrency,
+    plan_line,
+    read_cluster,
+    resolve_gpu_share,
+    trial_request,
+)
 from genbench.sweep.spec import Budget, Study, grid_space
 from genbench.sweep.summary import summarise
 
@@ -54,8 +61,9 @@ def seed_trial_id(config_id: str, seed: int, seeds: int) -> str:
     return config_id if seeds == 1 else f"{config_id}_s{seed}"
 
 
-def _stopped_rows(history: list[dict[str, Any]], seeds: list[int], reason: str,
-                  partial: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _stopped_rows(
+    history: list[dict[str, Any]], seeds: list[int], reason: str, partial: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Rows of the seeds of a trial stopped before its final report: each seed's row as of its last evaluation
     (cost, provenance, stability so far), its last step and its last evaluation's quality."""
     rows = []
@@ -63,8 +71,16 @@ def _stopped_rows(history: list[dict[str, Any]], seeds: list[int], reason: str,
         mine = [h for h in history if h.get("seed", seeds[0]) == seed]
         evals = {f"quality.{k[5:]}": v for h in mine for k, v in h.items() if k.startswith("eval.")}
         snapshot = next((r for r in partial if r.get("seed", seeds[0]) == seed), {})
-        rows.append({**snapshot, "seed": seed, "status": "early_stopped", "error": reason,
-                     "steps": max((h["step"] for h in mine), default=0), **evals})
+        rows.append(
+            {
+                **snapshot,
+                "seed": seed,
+                "status": "early_stopped",
+                "error": reason,
+                "steps": max((h["step"] for h in mine), default=0),
+                **evals,
+            }
+        )
     return rows
 
 
@@ -80,9 +96,14 @@ class ResultsWriteError(GenbenchError):
     """The results location refused a write: the sweep ends with one line; what was written is kept."""
 
 
-def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: int,
-                price: Callable[[dict[str, Any]], dict[str, float]] | None = None,
-                sync: Callable[[], None] = lambda: None) -> Any:
+def make_writer(
+    study: Study,
+    store: ResultsStore,
+    progress: Progress,
+    seeds: int,
+    price: Callable[[dict[str, Any]], dict[str, float]] | None = None,
+    sync: Callable[[], None] = lambda: None,
+) -> Any:
     """A Tune Callback that gathers each trial's history chunks and writes its rows when it ends, however it ends.
 
     `price(row)` adds cost.usd from the cluster profile; `sync()` runs once a configuration's rows are written
@@ -113,8 +134,12 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
             self.history.pop(trial.trial_id, None)
             self.partial.pop(trial.trial_id, None)
             progress.trial_started(trial.trial_id)
-            print(f"[{progress.label}] trial {trial.trial_id} lost its process or node ({trial_error(trial)}); "
-                  f"running it again", file=progress.out, flush=True)
+            print(
+                f"[{progress.label}] trial {trial.trial_id} lost its process or node ({trial_error(trial)}); "
+                f"running it again",
+                file=progress.out,
+                flush=True,
+            )
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             last = dict(trial.last_result or {})
@@ -122,8 +147,12 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
                 self._write(trial, last["rows"], last)
             else:  # stopped by the scheduler before its last report
                 reason = f"stopped by the scheduler ({study.scheduler}) at step {last.get('step', 0)}"
-                stopped = _stopped_rows(self.history.get(trial.trial_id, []), self._seeds(trial), reason,
-                                        self.partial.pop(trial.trial_id, []))
+                stopped = _stopped_rows(
+                    self.history.get(trial.trial_id, []),
+                    self._seeds(trial),
+                    reason,
+                    self.partial.pop(trial.trial_id, []),
+                )
                 self._write(trial, stopped, {})
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -143,20 +172,30 @@ def make_writer(study: Study, store: ResultsStore, progress: Progress, seeds: in
             config_id = trial.trial_id
             shared = {k: aggregate[k] for k in SEED_AGGREGATES if k in aggregate}
             ids = {r["seed"]: seed_trial_id(config_id, r["seed"], seeds) for r in rows}
-            written = [trial_row(study, ids[r["seed"]], {**trial.config, "seed": r["seed"]},
-                                 {"start_time": self.started.get(config_id), **r, **shared, "config_id": config_id})
-                       for r in rows]
+            written = [
+                trial_row(
+                    study,
+                    ids[r["seed"]],
+                    {**trial.config, "seed": r["seed"]},
+                    {"start_time": self.started.get(config_id), **r, **shared, "config_id": config_id},
+                )
+                for r in rows
+            ]
             for row in written:
                 row.update(price(row) if price is not None else {})
-            history = [{"trial_id": ids.get(h.get("seed"), config_id), **{k: v for k, v in h.items() if k != "seed"}}
-                       for h in self.history.pop(config_id, [])]
+            history = [
+                {"trial_id": ids.get(h.get("seed"), config_id), **{k: v for k, v in h.items() if k != "seed"}}
+                for h in self.history.pop(config_id, [])
+            ]
             if self.failed:  # the storage failed already: the sweep is ending; write nothing more
                 return
             try:
                 store.write_config(config_id, written, history)
             except OSError as exc:  # raised at the next step, outside Tune's handling of this trial's result
-                self.failed = (f"{store.uri}: cannot write results ({exc.strerror or exc}); every trial written "
-                               "before is kept: free space or fix the storage, then run again with --resume")
+                self.failed = (
+                    f"{store.uri}: cannot write results ({exc.strerror or exc}); every trial written "
+                    "before is kept: free space or fix the storage, then run again with --resume"
+                )
                 return
             sync()  # the journal of results at a URI: its copy there now holds this trial too
             progress.finished(config_id, config_status([r["status"] for r in written]), aggregate or written[0])
@@ -168,11 +207,13 @@ def _sampler(study: Study) -> Any:
     import optuna
 
     seed = study.search_seed
-    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-                "qmc": lambda: optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False),
-                "grid": lambda: optuna.samplers.GridSampler(grid_space(study.space), seed=seed),
-                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, study.budget.trials))}
+    samplers = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "qmc": lambda: optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False),
+        "grid": lambda: optuna.samplers.GridSampler(grid_space(study.space), seed=seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, study.budget.trials)),
+    }
     return samplers[study.algorithm]()
 
 
@@ -184,8 +225,9 @@ def _scheduler(study: Study, budget: Budget) -> Any:
 
     metric, mode = study.objectives[0]
     grace = min(budget.eval_every * study.grace_evals, budget.steps)
-    return ASHAScheduler(time_attr="step", metric=metric, mode=mode, max_t=budget.steps, grace_period=grace,
-                         reduction_factor=3)
+    return ASHAScheduler(
+        time_attr="step", metric=metric, mode=mode, max_t=budget.steps, grace_period=grace, reduction_factor=3
+    )
 
 
 def recover(store: ResultsStore) -> set[str]:
@@ -216,7 +258,14 @@ def absolute_paths(constants: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-RESUME_KEYS = ("objectives", "success", "algorithm", "search_seed", "space", "fixed_by_family")  # what the finished trials were made by
+RESUME_KEYS = (
+    "objectives",
+    "success",
+    "algorithm",
+    "search_seed",
+    "space",
+    "fixed_by_family",
+)  # what the finished trials were made by
 BUDGET_RESUME_KEYS = ("steps", "eval_every", "seeds")  # a resume may ask for more or fewer trials, not other runs
 
 
@@ -225,9 +274,11 @@ def _check_resumable(store: ResultsStore, record: dict[str, Any]) -> None:
     finished trials incomparable to the new ones (run settings, space, objectives, search, steps, seeds)."""
     stored = store.read_study()
     for key, old, new in _study_changes(stored, record):
-        raise GenbenchError(f"{store.path('study.yaml')}: {key}: these results were made with {old!r}, the study "
-                            f"now has {new!r}; resume with the same study file and --set values, or start a new "
-                            "sweep with another --out")
+        raise GenbenchError(
+            f"{store.path('study.yaml')}: {key}: these results were made with {old!r}, the study "
+            f"now has {new!r}; resume with the same study file and --set values, or start a new "
+            "sweep with another --out"
+        )
 
 
 def _study_changes(stored: dict[str, Any], record: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
@@ -256,10 +307,17 @@ class Plan:
 
     def record(self, study: Study) -> dict[str, Any]:
         """study.yaml's `resources`: what the trials asked for and how many ran at once at the start."""
-        return {"cpus_per_trial": study.cpus_per_trial, "gpus_per_trial": study.gpus_per_trial,
-                "workers": study.workers, "gpus_per_worker": study.gpus_per_worker, "placement": study.placement,
-                "trial_request": self.request.describe(), "seeds_side_by_side": self.request.lanes,
-                "concurrent_at_start": self.live, "max_concurrent": study.max_concurrent or None}
+        return {
+            "cpus_per_trial": study.cpus_per_trial,
+            "gpus_per_trial": study.gpus_per_trial,
+            "workers": study.workers,
+            "gpus_per_worker": study.gpus_per_worker,
+            "placement": study.placement,
+            "trial_request": self.request.describe(),
+            "seeds_side_by_side": self.request.lanes,
+            "concurrent_at_start": self.live,
+            "max_concurrent": study.max_concurrent or None,
+        }
 
 
 def study_data(study: Study, budget: Budget, overrides: dict[str, Any]) -> Any:
@@ -272,13 +330,23 @@ def study_data(study: Study, budget: Budget, overrides: dict[str, Any]) -> Any:
         return None
     constants = absolute_paths({**study.run_settings(budget), **overrides})
     data = load_dataset(from_flat({"family": study.families[0], **constants}).data)
-    print(f"Data: {data.name}, {len(data.train):,} training and {len(data.test):,} test examples of shape "
-          f"{tuple(data.shape)}, loaded once for every trial", flush=True)
+    print(
+        f"Data: {data.name}, {len(data.train):,} training and {len(data.test):,} test examples of shape "
+        f"{tuple(data.shape)}, loaded once for every trial",
+        flush=True,
+    )
     return data
 
 
-def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials: int, address: str | None,
-                profile: Profile | None, data: Any = None) -> Plan:
+def plan_trials(
+    study: Study,
+    budget: Budget,
+    constants: dict[str, Any],
+    trials: int,
+    address: str | None,
+    profile: Profile | None,
+    data: Any = None,
+) -> Plan:
     """Connect to Ray (a private local one, or the cluster at `address`) and decide each trial's request; prints
     the plan, and a warning where the trials at once may need more memory than the cluster has (for `data`, the
     study's data set). A study that cannot run there (train.device=cuda with no GPU) fails here, before anything
@@ -299,9 +367,17 @@ def plan_trials(study: Study, budget: Budget, constants: dict[str, Any], trials:
     return Plan(where, joined, profile, request, live, data)
 
 
-def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dict[str, Any] | None = None,
-              resume: bool = False, address: str | None = None, profile: Profile | None = None,
-              data: Any = None) -> SweepSummary:
+def run_sweep(
+    study: Study,
+    budget: Budget,
+    out: str,
+    label: str,
+    overrides: dict[str, Any] | None = None,
+    resume: bool = False,
+    address: str | None = None,
+    profile: Profile | None = None,
+    data: Any = None,
+) -> SweepSummary:
     """Run the study's configurations with Ray Tune + OptunaSearch until `out` holds `budget.trials` of them.
 
     With `resume`, configurations already in `out` are kept and counted, those a killed driver left unfinished
@@ -314,8 +390,9 @@ def run_sweep(study: Study, budget: Budget, out: str, label: str, overrides: dic
 
     store = ResultsStore(out)
     constants = absolute_paths({**study.run_settings(budget), **(overrides or {})})
-    from_flat({**study.example_run(budget, study.families[0]), **constants},
-              {k: "--set" for k in overrides or {}})  # bad overrides fail before Ray starts
+    from_flat(
+        {**study.example_run(budget, study.families[0]), **constants}, dict.fromkeys(overrides or {}, "--set")
+    )  # bad overrides fail before Ray starts
     if resume:
         _check_resumable(store, study_record(study, budget, constants, address))
     done = store.trial_ids() if resume else set()
@@ -355,8 +432,16 @@ def sigterm_as_sigint() -> Iterator[None]:
         signal.signal(signal.SIGTERM, before)
 
 
-def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str, Any], progress: Progress,
-         journal: tuple[Any, Callable[[], None]], trials: int, plan: Plan) -> None:
+def _fit(
+    study: Study,
+    budget: Budget,
+    store: ResultsStore,
+    constants: dict[str, Any],
+    progress: Progress,
+    journal: tuple[Any, Callable[[], None]],
+    trials: int,
+    plan: Plan,
+) -> None:
     """`trials` more configurations through Tune on the connected Ray, as many at once as the plan allows.
     `journal`: the Optuna storage and its sync (after every written trial)."""
     from ray import tune
@@ -369,26 +454,51 @@ def _fit(study: Study, budget: Budget, store: ResultsStore, constants: dict[str,
     _note_storage(store, plan.where)
     storage, sync = journal
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
-    search = ConcurrencyLimiter(OptunaSearch(
-        study.define_by_run(constants), metric=metrics if len(metrics) > 1 else metrics[0],
-        mode=modes if len(modes) > 1 else modes[0], sampler=_sampler(study), storage=storage,
-        study_name=study.name), max_concurrent=plan.live)
+    search = ConcurrencyLimiter(
+        OptunaSearch(
+            study.define_by_run(constants),
+            metric=metrics if len(metrics) > 1 else metrics[0],
+            mode=modes if len(modes) > 1 else modes[0],
+            sampler=_sampler(study),
+            storage=storage,
+            study_name=study.name,
+        ),
+        max_concurrent=plan.live,
+    )
     spread = next((m for m in metrics if m.startswith(("quality.", "likelihood."))), "quality.modes")
-    training = Training(budget.seeds, study.cpus_per_trial, plan.request.gpu_share, _workers(study),
-                        _ray_storage(store, "ray_train"), share(plan.data) if plan.data is not None else None)
-    trainable = tune.with_resources(tune.with_parameters(
-        trial_main, objectives=tuple(metrics), spread_metric=spread, threshold=study.success, training=training),
-        tune.PlacementGroupFactory(plan.request.bundles))
+    training = Training(
+        budget.seeds,
+        study.cpus_per_trial,
+        plan.request.gpu_share,
+        _workers(study),
+        _ray_storage(store, "ray_train"),
+        share(plan.data) if plan.data is not None else None,
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            trial_main, objectives=tuple(metrics), spread_metric=spread, threshold=study.success, training=training
+        ),
+        tune.PlacementGroupFactory(plan.request.bundles),
+    )
     price = _pricing(study, plan.profile)
     writer = make_writer(study, store, progress, budget.seeds, price, sync)
     callbacks = [writer, make_follower(search, plan, study, trials, progress)]
-    tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
-        search_alg=search, scheduler=_scheduler(study, budget), num_samples=trials,
-        reuse_actors=not study.distributed),
-        run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                  storage_path=_ray_storage(store), verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=_trial_retries(study)),
-                                  callbacks=callbacks))
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=search,
+            scheduler=_scheduler(study, budget),
+            num_samples=trials,
+            reuse_actors=not study.distributed,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=_ray_storage(store),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=_trial_retries(study)),
+            callbacks=callbacks,
+        ),
+    )
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune warns that its own (disabled) logs are missing
     # A failed trial's traceback: the writer prints its reason in one line and records it in the row.
     logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
@@ -417,8 +527,11 @@ def make_follower(limiter: Any, plan: Plan, study: Study, total: int, progress: 
             live = concurrency(plan.request, view, study.max_concurrent, total)
             if live != limiter.max_concurrent:
                 have = ", ".join(f"{v:g} {k}" for k, v in view.now.items() if v)
-                print(f"[{progress.label}] the cluster has {have or 'no CPU or GPU'} now: up to {live} trials at "
-                      "once", file=progress.out, flush=True)
+                print(
+                    f"[{progress.label}] the cluster has {have or 'no CPU or GPU'} now: up to {live} trials at once",
+                    file=progress.out,
+                    flush=True,
+                )
                 limiter.max_concurrent = live
                 progress.live = live  # its time left: trials at once
 
@@ -468,8 +581,9 @@ def _workers(study: Study) -> Any:
         return None
     from genbench.train.ray_worker import Workers
 
-    return Workers(study.workers, study.cpus_per_trial, study.gpus_per_worker, study.placement.upper(),
-                   study.max_failures)
+    return Workers(
+        study.workers, study.cpus_per_trial, study.gpus_per_worker, study.placement.upper(), study.max_failures
+    )
 
 
 def _note_storage(store: ResultsStore, where: str) -> None:
@@ -478,5 +592,8 @@ def _note_storage(store: ResultsStore, where: str) -> None:
 
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     if nodes > 1 and "://" not in store.uri:
-        print(f"Note: {where} has {nodes} nodes and the results are at a local path ({store.uri}); every node "
-              "must see that path (a shared file system), else give --out s3://... or gs://...", flush=True)
+        print(
+            f"Note: {where} has {nodes} nodes and the results are at a local path ({store.uri}); every node "
+            "must see that path (a shared file system), else give --out s3://... or gs://...",
+            flush=True,
+        )

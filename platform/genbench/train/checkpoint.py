@@ -1,4 +1,5 @@
 """Small atomic checkpoints of a run: every stateful part the family declares (Family.parts), loop state, history."""
+
 from __future__ import annotations
 
 import json
@@ -36,14 +37,18 @@ def _check_parts(parts: Parts, state: dict[str, Any], source: str) -> set[str]:
     changed since the checkpoint was written (an EMA copy switched on, a schedule switched off)."""
     absent = {name for name in parts.counters if name not in state}
     if absent:
-        warnings.warn(f"{source}: written before {sorted(absent)} were saved; they restart from their initial values",
-                      stacklevel=3)
+        warnings.warn(
+            f"{source}: written before {sorted(absent)} were saved; they restart from their initial values",
+            stacklevel=3,
+        )
     declared = set(parts.stateful())
     missing, unknown = sorted(declared - set(state) - absent), sorted(set(state) - declared)
     if missing or unknown:
-        raise GenbenchError(f"{source}: its parts do not match the family built from the run's config (missing: "
-                            f"{missing or 'none'}; not declared: {unknown or 'none'}); resume with the config it was "
-                            f"written with, or start the run afresh")
+        raise GenbenchError(
+            f"{source}: its parts do not match the family built from the run's config (missing: "
+            f"{missing or 'none'}; not declared: {unknown or 'none'}); resume with the config it was "
+            f"written with, or start the run afresh"
+        )
     return absent
 
 
@@ -54,8 +59,10 @@ def save(directory: str, family: Family, loop: LoopState, history: list[dict[str
     rng = {"torch_rng": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():  # the noise of a GPU run is drawn there
         rng["cuda_rng"] = torch.cuda.get_rng_state()
-    _atomic(os.path.join(directory, "state.pt"),
-            lambda path: torch.save({"family": family_state(family), "loop": loop_state, **rng}, path))
+    _atomic(
+        os.path.join(directory, "state.pt"),
+        lambda path: torch.save({"family": family_state(family), "loop": loop_state, **rng}, path),
+    )
     _atomic(os.path.join(directory, "history.json"), lambda path: _write_text(path, json.dumps(history)))
 
 

@@ -1,5 +1,6 @@
 """Where a run computes and how: the device and the GPU options (bf16, TF32, channels-last, compile), resolved
 from the train.* keys in the process that trains, and applied to a family, its batches and torch's backends."""
+
 from __future__ import annotations
 
 import copy
@@ -58,8 +59,11 @@ class Assignment:
 
     def columns(self, placement: Placement) -> dict[str, float | str]:
         """cost.gpu_share and cost.visible_devices of the run's row: the GPU it held, and the ids it could see."""
-        visible = self.visible if self.visible is not None else os.environ.get(
-            "CUDA_VISIBLE_DEVICES", str(placement.device.index or 0) if placement.cuda else "")
+        visible = (
+            self.visible
+            if self.visible is not None
+            else os.environ.get("CUDA_VISIBLE_DEVICES", str(placement.device.index or 0) if placement.cuda else "")
+        )
         return {"cost.gpu_share": self.gpus_held(placement), "cost.visible_devices": visible}
 
 
@@ -84,7 +88,8 @@ def resolve(train: TrainConfig, device: torch.device | None = None) -> Placement
         bf16=_decide(train.bf16, False),
         tf32=cuda and _decide(train.tf32, True),  # TF32 exists on NVIDIA GPUs only
         channels_last=_decide(train.channels_last, cuda),  # acts on 4-D tensors (image nets) only
-        compile=train.compile)
+        compile=train.compile,
+    )
 
 
 def _decide(value: str, auto: bool) -> bool:
@@ -96,16 +101,22 @@ def _device(asked: str, assigned: torch.device | None) -> torch.device:
         return torch.device("cpu")
     if assigned is not None:
         if asked == "cuda" and assigned.type != "cuda":
-            raise ConfigError("'cuda' but Ray gave this run no GPU it can use", key="train.device",
-                              fix="give the trials a GPU share (resources.gpus_per_trial, or gpus_per_worker for "
-                                  "Ray Train workers), or set train.device=auto")
+            raise ConfigError(
+                "'cuda' but Ray gave this run no GPU it can use",
+                key="train.device",
+                fix="give the trials a GPU share (resources.gpus_per_trial, or gpus_per_worker for "
+                "Ray Train workers), or set train.device=auto",
+            )
         return assigned
     if torch.cuda.is_available():
         return torch.device("cuda", torch.cuda.current_device())
     if asked == "cuda":
-        raise ConfigError(f"'cuda' but torch {torch.__version__} sees no CUDA device in this process",
-                          key="train.device", fix="set train.device=auto (or cpu), or run where a GPU is visible "
-                                                  "with a CUDA build of torch (docs/gpu.md)")
+        raise ConfigError(
+            f"'cuda' but torch {torch.__version__} sees no CUDA device in this process",
+            key="train.device",
+            fix="set train.device=auto (or cpu), or run where a GPU is visible "
+            "with a CUDA build of torch (docs/gpu.md)",
+        )
     return torch.device("cpu")
 
 
@@ -152,8 +163,10 @@ def _check_optimisers(family: Family, device: torch.device) -> None:
         for group in optimiser.param_groups:
             stale = [p.device for p in group["params"] if p.device.type != device.type]
             if stale:
-                raise RuntimeError(f"{type(family).__name__}: an optimiser holds parameters on {stale[0]} after the "
-                                   f"move to {device}; build the optimisers after placing the modules")
+                raise RuntimeError(
+                    f"{type(family).__name__}: an optimiser holds parameters on {stale[0]} after the "
+                    f"move to {device}; build the optimisers after placing the modules"
+                )
 
 
 def compile_networks(family: Family) -> None:

@@ -1,4 +1,5 @@
 """Quality and likelihood of a trained family on its data set, with the provenance of every score, and its cost."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,15 @@ import torch
 
 from genbench.data import Dataset
 from genbench.families.base import Family, family_device
-from genbench.metrics.features import (KID_SUBSETS, density_coverage, frechet_distance, kid, kid_subset_size,
-                                       precision_recall, sliced_wasserstein)
+from genbench.metrics.features import (
+    KID_SUBSETS,
+    density_coverage,
+    frechet_distance,
+    kid,
+    kid_subset_size,
+    precision_recall,
+    sliced_wasserstein,
+)
 from genbench.metrics.modes import mode_metrics
 from genbench.train.device import synchronize
 
@@ -41,8 +49,9 @@ class Evaluator:
         self.data, self.n_samples = data, n_samples
         self.extractor = None
         self.last_samples: torch.Tensor | None = None  # of the latest call: the final model's, once training ends
-        self.primary: tuple[str, str] = (("modes", "max") if data.modes is not None else
-                                         ("fd", "min") if data.is_image else ("swd", "min"))
+        self.primary: tuple[str, str] = (
+            ("modes", "max") if data.modes is not None else ("fd", "min") if data.is_image else ("swd", "min")
+        )
         if data.is_image:
             from genbench.metrics.extractors import extractor_for
 
@@ -52,12 +61,20 @@ class Evaluator:
     def provenance(self) -> dict[str, Any]:
         """How every quality score of this run was computed; two scores compare only if these agree."""
         name = self.extractor.name if self.extractor else "none (data space)"
-        out = {"provenance.extractor": name, "provenance.reference": f"{self.data.name} test split",
-               "provenance.n_reference": len(self.data.test), "provenance.n_generated": self.n_samples,
-               "provenance.feature_dim": self.extractor.dim if self.extractor else None}
+        out = {
+            "provenance.extractor": name,
+            "provenance.reference": f"{self.data.name} test split",
+            "provenance.n_reference": len(self.data.test),
+            "provenance.n_generated": self.n_samples,
+            "provenance.feature_dim": self.extractor.dim if self.extractor else None,
+        }
         if self.extractor:  # KID's estimate depends on how many subsets of how many rows it averages
-            out.update({"provenance.kid_subsets": KID_SUBSETS,
-                        "provenance.kid_subset_size": kid_subset_size(len(self.data.test), self.n_samples)})
+            out.update(
+                {
+                    "provenance.kid_subsets": KID_SUBSETS,
+                    "provenance.kid_subset_size": kid_subset_size(len(self.data.test), self.n_samples),
+                }
+            )
         return out
 
     def __call__(self, family: Family) -> Scores:
@@ -81,8 +98,15 @@ class Evaluator:
         kid_mean, kid_std = kid(self.real, fake)
         precision, recall = precision_recall(self.real, fake)
         density, coverage = density_coverage(self.real, fake)
-        out = {"fd": frechet_distance(self.real, fake), "kid": kid_mean, "kid_std": kid_std, "precision": precision,
-               "recall": recall, "density": density, "coverage": coverage}
+        out = {
+            "fd": frechet_distance(self.real, fake),
+            "kid": kid_mean,
+            "kid_std": kid_std,
+            "precision": precision,
+            "recall": recall,
+            "density": density,
+            "coverage": coverage,
+        }
         if self.extractor.classify is not None:
             out.update(class_modes(self.extractor.classify(samples), self.extractor.num_classes))
         return out
@@ -105,8 +129,11 @@ def likelihood(family: Family, data: Dataset) -> dict[str, Any]:
     test, device = data.test[:NLL_MAX_EXAMPLES], family_device(family)
     # fp32 on the family's device: never under bf16 autocast (nll sums every value's log-probability; see Autocast)
     nll = torch.cat([family.nll(chunk.to(device)).cpu() for chunk in test.split(NLL_BATCH)]).mean().item()
-    out: dict[str, Any] = {"likelihood.nll": nll, "likelihood.method": family.nll_method,
-                           "likelihood.n_test": len(test)}
+    out: dict[str, Any] = {
+        "likelihood.nll": nll,
+        "likelihood.method": family.nll_method,
+        "likelihood.n_test": len(test),
+    }
     if data.is_image:
         out["likelihood.bpd"] = nll / (data.dim * math.log(2))
     return out
@@ -120,8 +147,11 @@ def sample_cost(family: Family, n_samples: int) -> dict[str, Any]:
     start = time.perf_counter()
     family.sample(n_samples)
     synchronize(device)  # GPU sampling is asynchronous: the time counts once the samples exist
-    return {"cost.sample_per_s": n_samples / max(time.perf_counter() - start, 1e-9),
-            "provenance.sampler": family.sampler, "cost.sample_nfe": float(family.sample_nfe)}
+    return {
+        "cost.sample_per_s": n_samples / max(time.perf_counter() - start, 1e-9),
+        "provenance.sampler": family.sampler,
+        "cost.sample_nfe": float(family.sample_nfe),
+    }
 
 
 PROC_SELF = Path("/proc/self")  # Linux: the resident high-water mark (VmHWM) can be read and reset per run

@@ -1,4 +1,5 @@
 """Counts the FLOPs of the tensor operations run inside a block (matmuls, convolutions, attention)."""
+
 from __future__ import annotations
 
 from typing import Any

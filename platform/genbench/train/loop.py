@@ -1,4 +1,5 @@
 """The training loop: pure torch, reports through a callback, turns divergence into an outcome (no Ray import)."""
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,9 @@ def _identity(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
-def close_window(scalars: list[dict[str, torch.Tensor]], diverge_loss: float, params_ok: torch.Tensor,
-                 reduce: Reduce = _identity) -> Window:
+def close_window(
+    scalars: list[dict[str, torch.Tensor]], diverge_loss: float, params_ok: torch.Tensor, reduce: Reduce = _identity
+) -> Window:
     """Window means and the first divergent step, with one host sync; `reduce` makes workers agree on both."""
     keys = list(scalars[0])
     values = reduce(torch.stack([torch.stack([s[k].float() for s in scalars]) for k in keys]))  # (K, W)
@@ -69,10 +71,11 @@ def close_window(scalars: list[dict[str, torch.Tensor]], diverge_loss: float, pa
     exploded = (values[loss_rows].abs() > diverge_loss).any(dim=0) if loss_rows else torch.zeros_like(finite)
     grad_rows = [i for i, k in enumerate(keys) if "grad_norm" in k]
     grad_max = values[grad_rows].nan_to_num(nan=0.0, posinf=math.inf).amax() if grad_rows else values.new_zeros(())
-    host = torch.cat([values.mean(dim=1), (~finite).float(), exploded.float(), grad_max.view(1),
-                      params_ok.float().view(1)]).tolist()  # the one sync per window
+    host = torch.cat(
+        [values.mean(dim=1), (~finite).float(), exploded.float(), grad_max.view(1), params_ok.float().view(1)]
+    ).tolist()  # the one sync per window
     n_keys, width = len(keys), values.shape[1]
-    means, nonfinite, explode = host[:n_keys], host[n_keys:n_keys + width], host[n_keys + width:n_keys + 2 * width]
+    means, nonfinite, explode = host[:n_keys], host[n_keys : n_keys + width], host[n_keys + width : n_keys + 2 * width]
     bad, reason = None, ""
     for i in range(width):
         if nonfinite[i] or explode[i]:
@@ -113,9 +116,19 @@ def _first_step(family: Family, batch: torch.Tensor, state: LoopState, compile_a
     return scalars
 
 
-def train(family: Family, data: Dataset, cfg: RunConfig, report: Report, evaluate: Evaluate, *,
-          reduce: Reduce = _identity, state: LoopState | None = None, checkpoint: Checkpoint | None = None,
-          checkpoint_every: int = 0, placement: Placement | None = None) -> LoopOutcome:
+def train(
+    family: Family,
+    data: Dataset,
+    cfg: RunConfig,
+    report: Report,
+    evaluate: Evaluate,
+    *,
+    reduce: Reduce = _identity,
+    state: LoopState | None = None,
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every: int = 0,
+    placement: Placement | None = None,
+) -> LoopOutcome:
     """Run cfg.train.steps steps; report window means every log_every steps and eval.* every eval.every steps.
 
     A resumed run passes the LoopState of its checkpoint and continues with the next step and the same batch

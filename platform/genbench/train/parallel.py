@@ -1,4 +1,5 @@
 """Data parallelism for any family: gradients averaged over workers before every optimiser step (torch.distributed)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +20,7 @@ def _average_grads(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> 
     flat /= dist.get_world_size()
     offset = 0
     for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
 
 

@@ -1,4 +1,5 @@
 """The Ray Train path: the same loop on every data-parallel worker (gloo on CPU), rank 0 evaluating and reporting."""
+
 from __future__ import annotations
 
 import copy
@@ -42,8 +43,11 @@ class Workers:
 def local_config(cfg: RunConfig, world: int) -> RunConfig:
     """Each worker's share of the batch; the global batch stays cfg.train.batch_size."""
     if cfg.train.batch_size % world:
-        raise ConfigError(f"{cfg.train.batch_size} is not divisible by {world} workers", key="train.batch_size",
-                          fix=f"use a multiple of {world}")
+        raise ConfigError(
+            f"{cfg.train.batch_size} is not divisible by {world} workers",
+            key="train.batch_size",
+            fix=f"use a multiple of {world}",
+        )
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=cfg.train.batch_size // world))
 
 
@@ -169,13 +173,20 @@ def worker_main(config: dict[str, Any]) -> None:
     torch.manual_seed(cfg.seed * 7919 + rank + 104729 * state.step)  # own noise per worker
     ev = cfg.eval
     evaluator = Evaluator(run.data, ev.n_samples, ev.features, ev.inception_weights) if rank == 0 else None
-    curve = [{k[5:]: v for k, v in h.items() if k.startswith("eval.")} for h in history
-             if any(k.startswith("eval.") for k in h)]
+    curve = [
+        {k[5:]: v for k, v in h.items() if k.startswith("eval.")}
+        for h in history
+        if any(k.startswith("eval.") for k in h)
+    ]
     nodes, visible = _gathered(world, ray_node_id()), _gathered(world, os.environ.get("CUDA_VISIBLE_DEVICES", ""))
     # The group holds world x gpus GPUs; cost.visible_devices lists each rank's ids (';' between ranks).
     meter = Meter(run.placement, Assignment(run.placement.device, run.gpus * world, ";".join(visible)), world)
-    where = {"train_path": "ray-train", "workers": world, "worker_nodes": ",".join(nodes),
-             "resumed_from": ",".join(map(str, state.resumed_from))}
+    where = {
+        "train_path": "ray-train",
+        "workers": world,
+        "worker_nodes": ",".join(nodes),
+        "resumed_from": ",".join(map(str, state.resumed_from)),
+    }
 
     def evaluate(f: Any) -> dict[str, float]:
         values = evaluator(f) if evaluator is not None else None
@@ -188,9 +199,18 @@ def worker_main(config: dict[str, Any]) -> None:
     def save(loop: LoopState) -> None:
         _report({"step": loop.step}, rank, lambda d: checkpoint.save(d, run.family, loop, history))
 
-    outcome = train(run.family, shard(run.data, rank, world), run.local, _reporter(run, history, snapshot), evaluate,
-                    reduce=mean_over_workers if world > 1 else (lambda v: v), state=state, checkpoint=save,
-                    checkpoint_every=cfg.train.checkpoint_every, placement=run.placement)
+    outcome = train(
+        run.family,
+        shard(run.data, rank, world),
+        run.local,
+        _reporter(run, history, snapshot),
+        evaluate,
+        reduce=mean_over_workers if world > 1 else (lambda v: v),
+        state=state,
+        checkpoint=save,
+        checkpoint_every=cfg.train.checkpoint_every,
+        placement=run.placement,
+    )
     row = _final_row(run, outcome, evaluator, curve, meter, where) if rank == 0 else {}
     _report({"step": outcome.steps, "final": 1}, rank, lambda d: _write_result(d, row, history))
 
@@ -211,12 +231,14 @@ def _gathered(world: int, mine: str) -> list[str]:
     return values
 
 
-def _final_row(run: WorkerRun, outcome: Any, evaluator: Any, curve: list[dict[str, float]], meter: Meter,
-               where: dict[str, Any]) -> dict[str, Any]:
+def _final_row(
+    run: WorkerRun, outcome: Any, evaluator: Any, curve: list[dict[str, float]], meter: Meter, where: dict[str, Any]
+) -> dict[str, Any]:
     """Rank 0's row: measured like an in-process run, plus how and where it trained (times since the last start)."""
     row = measure(run.family, run.data, run.cfg, outcome, evaluator, curve)
-    row.update({"cost.train_flops": row["cost.train_flops"] * run.world, **where, **meter.columns(),
-                "end_time": time.time()})
+    row.update(
+        {"cost.train_flops": row["cost.train_flops"] * run.world, **where, **meter.columns(), "end_time": time.time()}
+    )
     return row
 
 
@@ -230,12 +252,20 @@ def check_workers(cfg: RunConfig, workers: Workers) -> None:
     """What fails before any worker starts: a batch that does not divide, a GPU run given no GPUs."""
     local_config(cfg, workers.count)
     if cfg.train.device == "cuda" and not workers.gpus:
-        raise ConfigError("'cuda' but the Ray Train workers ask for no GPU", key="train.device",
-                          fix="pass --gpus-per-worker 1 (or resources.gpus_per_worker), or set train.device=auto")
+        raise ConfigError(
+            "'cuda' but the Ray Train workers ask for no GPU",
+            key="train.device",
+            fix="pass --gpus-per-worker 1 (or resources.gpus_per_worker), or set train.device=auto",
+        )
 
 
-def run_distributed(flat: dict[str, Any], workers: Workers, storage: str, callbacks: list[Any] | None = None,
-                    data: list[Any] | None = None) -> tuple[dict[str, Any], list[dict]]:
+def run_distributed(
+    flat: dict[str, Any],
+    workers: Workers,
+    storage: str,
+    callbacks: list[Any] | None = None,
+    data: list[Any] | None = None,
+) -> tuple[dict[str, Any], list[dict]]:
     """Train `flat` with Ray Train's TorchTrainer on the connected Ray; returns rank 0's row and the history.
 
     A lost worker restarts the worker group from the latest checkpoint (FailureConfig); the history is kept
@@ -250,15 +280,23 @@ def run_distributed(flat: dict[str, Any], workers: Workers, storage: str, callba
     check_workers(cfg, workers)
     flat = {**flat, "train.threads": workers.cpus}
     trainer = TorchTrainer(
-        worker_main, train_loop_config={"flat": flat, "gpus_per_worker": workers.gpus, "data": data},
-        scaling_config=ScalingConfig(num_workers=workers.count, use_gpu=workers.gpus > 0,
-                                     resources_per_worker={"CPU": workers.cpus, **(
-                                         {"GPU": workers.gpus} if workers.gpus else {})},
-                                     placement_strategy=workers.placement),
-        run_config=RunConfig(name=f"train-{cfg.family}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=storage,
-                             failure_config=FailureConfig(max_failures=workers.max_failures),
-                             checkpoint_config=CheckpointConfig(num_to_keep=2),
-                             logging_config=LoggingConfig(log_level="WARNING"), callbacks=callbacks))
+        worker_main,
+        train_loop_config={"flat": flat, "gpus_per_worker": workers.gpus, "data": data},
+        scaling_config=ScalingConfig(
+            num_workers=workers.count,
+            use_gpu=workers.gpus > 0,
+            resources_per_worker={"CPU": workers.cpus, **({"GPU": workers.gpus} if workers.gpus else {})},
+            placement_strategy=workers.placement,
+        ),
+        run_config=RunConfig(
+            name=f"train-{cfg.family}-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=storage,
+            failure_config=FailureConfig(max_failures=workers.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            logging_config=LoggingConfig(log_level="WARNING"),
+            callbacks=callbacks,
+        ),
+    )
     try:
         result = trainer.fit()
     except Exception as exc:  # TrainingFailedError: more failures than allowed; an outcome, not a crash

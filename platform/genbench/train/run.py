@@ -1,4 +1,5 @@
 """One run from a flat config to a trial row: build, train, evaluate, measure cost. Never raises for divergence."""
+
 from __future__ import annotations
 
 import time
@@ -47,16 +48,30 @@ class Meter:
 
     def columns(self) -> dict[str, Any]:
         wall_s = time.perf_counter() - self.wall0
-        device_s = device_seconds(self.placement, wall_s, (time.process_time() - self.cpu0) * self.world,
-                                  self.assignment.gpus_held(self.placement))
-        return {"cost.wall_s": wall_s, "cost.device_s": device_s,
-                "cost.peak_mem_bytes": peak_memory_bytes(self.placement.device), **self.placement.columns(),
-                **self.assignment.columns(self.placement), "start_time": self.started}
+        device_s = device_seconds(
+            self.placement,
+            wall_s,
+            (time.process_time() - self.cpu0) * self.world,
+            self.assignment.gpus_held(self.placement),
+        )
+        return {
+            "cost.wall_s": wall_s,
+            "cost.device_s": device_s,
+            "cost.peak_mem_bytes": peak_memory_bytes(self.placement.device),
+            **self.placement.columns(),
+            **self.assignment.columns(self.placement),
+            "start_time": self.started,
+        }
 
 
-def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str] | None = None,
-        assignment: Assignment = Assignment(), snapshot: Snapshot | None = None,
-        data: Dataset | None = None) -> dict[str, Any]:
+def run(
+    flat: dict[str, Any],
+    report: Report = _no_report,
+    where: dict[str, str] | None = None,
+    assignment: Assignment = Assignment(),
+    snapshot: Snapshot | None = None,
+    data: Dataset | None = None,
+) -> dict[str, Any]:
     """Train the run `flat` describes and return its row: status, quality.*, likelihood.*, stability.*, cost.*.
 
     `assignment` is what Ray gave the process (device, GPU share); `snapshot` receives the row as it stands at
@@ -75,8 +90,7 @@ def run(flat: dict[str, Any], report: Report = _no_report, where: dict[str, str]
     except GenbenchError:  # the user's input (a data file, a setting that does not fit the data): not an outcome
         raise
     except Exception as exc:  # a crash inside training is an outcome to record, not the end of the sweep
-        row = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-               "traceback": traceback.format_exc(limit=8)}
+        row = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=8)}
     row.update({"train_path": "in-process", "workers": 1, **meter.columns(), "end_time": time.time()})
     return row
 
@@ -87,8 +101,9 @@ def device_seconds(placement: Placement, wall_s: float, cpu_s: float, gpus_held:
     return wall_s * gpus_held if placement.cuda else cpu_s
 
 
-def _train_and_measure(cfg: RunConfig, report: Report, meter: Meter, snapshot: Snapshot | None,
-                       data: Dataset | None) -> dict[str, Any]:
+def _train_and_measure(
+    cfg: RunConfig, report: Report, meter: Meter, snapshot: Snapshot | None, data: Dataset | None
+) -> dict[str, Any]:
     data = data if data is not None else load_dataset(cfg.data)
     apply_backends(meter.placement)
     family = place(FAMILIES.get(cfg.family).build(cfg, data), meter.placement)
@@ -109,18 +124,25 @@ def _train_and_measure(cfg: RunConfig, report: Report, meter: Meter, snapshot: S
     return measure(family, data, cfg, outcome, evaluator, curve)
 
 
-def running_row(family: Any, evaluator: Evaluator, curve: list[dict[str, float]], state: LoopState, meter: Meter,
-                step: int) -> dict[str, Any]:
+def running_row(
+    family: Any, evaluator: Evaluator, curve: list[dict[str, float]], state: LoopState, meter: Meter, step: int
+) -> dict[str, Any]:
     """The row of a run that is still training, as of its latest evaluation: what a stopped trial's row holds."""
     series = [c.get(evaluator.primary[0], float("nan")) for c in curve]
-    return {"steps": step, **meter.columns(), **evaluator.provenance(),
-            "provenance.sampler": family.sampler,
-            "cost.params": count_params(family), "cost.train_flops": state.step_flops * step * meter.world,
-            **_stability(False, None, state.grad_norm_max, series, evaluator.primary[1])}
+    return {
+        "steps": step,
+        **meter.columns(),
+        **evaluator.provenance(),
+        "provenance.sampler": family.sampler,
+        "cost.params": count_params(family),
+        "cost.train_flops": state.step_flops * step * meter.world,
+        **_stability(False, None, state.grad_norm_max, series, evaluator.primary[1]),
+    }
 
 
-def measure(family: Any, data: Any, cfg: RunConfig, outcome: LoopOutcome, evaluator: Evaluator,
-            curve: list[dict[str, float]]) -> dict[str, Any]:
+def measure(
+    family: Any, data: Any, cfg: RunConfig, outcome: LoopOutcome, evaluator: Evaluator, curve: list[dict[str, float]]
+) -> dict[str, Any]:
     """The row of a trained family: final quality, likelihood, stability of its evaluation curve, cost."""
     final = curve[-1] if curve and outcome.status != "diverged" else evaluator(family)  # the loop scored its last step
     row: dict[str, Any] = {"status": outcome.status, "error": outcome.reason, "steps": outcome.steps}
@@ -128,18 +150,30 @@ def measure(family: Any, data: Any, cfg: RunConfig, outcome: LoopOutcome, evalua
     row.update(evaluator.provenance())
     row.update(likelihood(family, data))
     series = [c.get(evaluator.primary[0], float("nan")) for c in curve]
-    row.update(_stability(outcome.status == "diverged", outcome.steps_to_diverge, outcome.grad_norm_max, series,
-                          evaluator.primary[1]))
-    row.update({"cost.params": count_params(family), "cost.train_flops": outcome.step_flops * outcome.steps,
-                **sample_cost(family, cfg.eval.n_samples)})
+    row.update(
+        _stability(
+            outcome.status == "diverged", outcome.steps_to_diverge, outcome.grad_norm_max, series, evaluator.primary[1]
+        )
+    )
+    row.update(
+        {
+            "cost.params": count_params(family),
+            "cost.train_flops": outcome.step_flops * outcome.steps,
+            **sample_cost(family, cfg.eval.n_samples),
+        }
+    )
     if evaluator.last_samples is not None:
         row["samples"] = encode_samples(evaluator.last_samples, data.is_image)  # samples/<trial_id>.png or .npy
     return row
 
 
-def _stability(diverged: bool, steps_to_diverge: int | None, grad_norm_max: float, curve: list[float],
-               better: str) -> dict[str, Any]:
-    return {"stability.diverged": diverged, "stability.steps_to_diverge": steps_to_diverge or -1,
-            "stability.grad_norm_max": grad_norm_max,
-            "stability.oscillation": oscillation(curve) if curve else float("nan"),
-            "stability.best_to_final_gap": best_to_final_gap(curve, better) if curve else float("nan")}
+def _stability(
+    diverged: bool, steps_to_diverge: int | None, grad_norm_max: float, curve: list[float], better: str
+) -> dict[str, Any]:
+    return {
+        "stability.diverged": diverged,
+        "stability.steps_to_diverge": steps_to_diverge or -1,
+        "stability.grad_norm_max": grad_norm_max,
+        "stability.oscillation": oscillation(curve) if curve else float("nan"),
+        "stability.best_to_final_gap": best_to_final_gap(curve, better) if curve else float("nan"),
+    }

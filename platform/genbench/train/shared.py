@@ -1,4 +1,5 @@
 """The data set a sweep's driver loads once, in Ray's object store: each node holds one copy its trials read."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """Every family's run keys (config sections, checks, registration), torch-free: one module per family, and optim.py,
 the optimiser section they share."""
+
 from __future__ import annotations
 
 import importlib

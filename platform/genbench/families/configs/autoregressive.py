@@ -1,4 +1,5 @@
 """Run keys of the autoregressive family: its config sections, checks across them, its registration (no torch)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,12 +34,18 @@ class AutoregressiveConfig:
             if getattr(self, key) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
         if self.pixel_channels < 6:
-            raise ConfigError(f"must be >= 6, got {self.pixel_channels}", key="pixel_channels",
-                              fix="half the maps must split into 3 colour groups; 64 is typical")
+            raise ConfigError(
+                f"must be >= 6, got {self.pixel_channels}",
+                key="pixel_channels",
+                fix="half the maps must split into 3 colour groups; 64 is typical",
+            )
         for key in ("first_kernel", "kernel"):
             if getattr(self, key) < 1 or getattr(self, key) % 2 == 0:
-                raise ConfigError(f"must be odd and >= 1, got {getattr(self, key)}", key=key,
-                                  fix="masked convolutions need a centre pixel: use 3, 5 or 7")
+                raise ConfigError(
+                    f"must be odd and >= 1, got {getattr(self, key)}",
+                    key=key,
+                    fix="masked convolutions need a centre pixel: use 3, 5 or 7",
+                )
 
 
 @dataclass
@@ -50,12 +57,27 @@ class AutoregressiveOptimConfig(OptimConfig):
     lr_decay: str = "cosine"  # the late small steps sharpen the final mixture
 
 
-DEBUG = {"autoregressive.made_width": 16, "autoregressive.mixtures": 3, "autoregressive.pixel_channels": 12,
-         "autoregressive.pixel_blocks": 1, "autoregressive.first_kernel": 3}
-FAMILIES.register("autoregressive", "autoregressive: MADE + mixture heads (vectors), PixelCNN over discrete "
-                                    "levels (images); exact likelihood, sequential sampling")(
-    FamilySpec("autoregressive", "", AutoregressiveConfig, AutoregressiveOptimConfig,
-               "genbench.families.autoregressive:Autoregressive",
-               # One evaluation, at the end: sampling is 64 sequential PixelCNN passes per digit, and two
-               # evaluations of 2,500 samples took 25% of a default run on digits (genbench bench --case evaluation)
-               defaults={"train.steps": 2000, "train.batch_size": 128, "eval.every": 2000}, debug=DEBUG))
+DEBUG = {
+    "autoregressive.made_width": 16,
+    "autoregressive.mixtures": 3,
+    "autoregressive.pixel_channels": 12,
+    "autoregressive.pixel_blocks": 1,
+    "autoregressive.first_kernel": 3,
+}
+FAMILIES.register(
+    "autoregressive",
+    "autoregressive: MADE + mixture heads (vectors), PixelCNN over discrete "
+    "levels (images); exact likelihood, sequential sampling",
+)(
+    FamilySpec(
+        "autoregressive",
+        "",
+        AutoregressiveConfig,
+        AutoregressiveOptimConfig,
+        "genbench.families.autoregressive:Autoregressive",
+        # One evaluation, at the end: sampling is 64 sequential PixelCNN passes per digit, and two
+        # evaluations of 2,500 samples took 25% of a default run on digits (genbench bench --case evaluation)
+        defaults={"train.steps": 2000, "train.batch_size": 128, "eval.every": 2000},
+        debug=DEBUG,
+    )
+)

@@ -1,4 +1,5 @@
 """Run keys of the diffusion family: its config sections, checks across them, its registration (no torch)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,11 +48,17 @@ class DiffusionConfig:
         if self.mlp_depth < 0:
             raise ConfigError(f"must be >= 0, got {self.mlp_depth}", key="mlp_depth")
         if self.sampler == "ddim" and self.ddim_steps > self.timesteps:
-            raise ConfigError(f"{self.ddim_steps} steps exceed timesteps={self.timesteps}", key="ddim_steps",
-                              fix="DDIM takes a sub-sequence of the T steps: use ddim_steps <= timesteps")
+            raise ConfigError(
+                f"{self.ddim_steps} steps exceed timesteps={self.timesteps}",
+                key="ddim_steps",
+                fix="DDIM takes a sub-sequence of the T steps: use ddim_steps <= timesteps",
+            )
         if self.schedule == "linear" and 0.02 * 1000 / self.timesteps >= 1:
-            raise ConfigError(f"linear betas scaled to T={self.timesteps} reach 1", key="timesteps",
-                              fix="use timesteps > 20 with the linear schedule, or the cosine schedule")
+            raise ConfigError(
+                f"linear betas scaled to T={self.timesteps} reach 1",
+                key="timesteps",
+                fix="use timesteps > 20 with the linear schedule, or the cosine schedule",
+            )
         if not 0.0 <= self.eta <= 1.0:
             raise ConfigError(f"must be in [0, 1], got {self.eta}", key="eta", fix="0 is deterministic DDIM")
         if not 0.0 <= self.dropout < 1.0:
@@ -70,9 +77,26 @@ class DiffusionOptimConfig(OptimConfig):
     lr_decay: str = "cosine"  # the late small steps sharpen the modes
 
 
-DEBUG = {"diffusion.timesteps": 50, "diffusion.ddim_steps": 10, "diffusion.mlp_width": 16, "diffusion.mlp_depth": 2,
-         "diffusion.time_dim": 16, "diffusion.unet_channels": 8}
-FAMILIES.register("diffusion", "DDPM: epsilon-prediction denoiser (MLP or U-Net), linear/cosine schedules, "
-                               "DDPM or DDIM sampling, optional variational bound")(
-    FamilySpec("diffusion", "", DiffusionConfig, DiffusionOptimConfig, "genbench.families.diffusion:Diffusion",
-               defaults={"train.steps": 6000, "train.batch_size": 256, "eval.every": 2000}, debug=DEBUG))
+DEBUG = {
+    "diffusion.timesteps": 50,
+    "diffusion.ddim_steps": 10,
+    "diffusion.mlp_width": 16,
+    "diffusion.mlp_depth": 2,
+    "diffusion.time_dim": 16,
+    "diffusion.unet_channels": 8,
+}
+FAMILIES.register(
+    "diffusion",
+    "DDPM: epsilon-prediction denoiser (MLP or U-Net), linear/cosine schedules, "
+    "DDPM or DDIM sampling, optional variational bound",
+)(
+    FamilySpec(
+        "diffusion",
+        "",
+        DiffusionConfig,
+        DiffusionOptimConfig,
+        "genbench.families.diffusion:Diffusion",
+        defaults={"train.steps": 6000, "train.batch_size": 256, "eval.every": 2000},
+        debug=DEBUG,
+    )
+)

@@ -1,4 +1,5 @@
 """Run keys of the normalizing-flow family: its config sections, checks across them, its registration (no torch)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,11 @@ class FlowConfig:
             if getattr(self, key) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
         if self.couplings < 2:
-            raise ConfigError(f"must be >= 2, got {self.couplings}", key="couplings",
-                              fix="each entry is transformed only by every other coupling; use 2 or more")
+            raise ConfigError(
+                f"must be >= 2, got {self.couplings}",
+                key="couplings",
+                fix="each entry is transformed only by every other coupling; use 2 or more",
+            )
         if not 0.0 < self.alpha < 0.5:
             raise ConfigError(f"must be in (0, 0.5), got {self.alpha}", key="alpha", fix="0.05 is RealNVP's value")
 
@@ -47,12 +51,27 @@ class FlowOptimConfig(OptimConfig):
 def check_run(cfg: RunConfig) -> None:
     """ActNorm's data-dependent initialisation needs a per-channel variance of the first batch."""
     if cfg.train.batch_size < 2:
-        raise ConfigError(f"must be >= 2 for the flow, got {cfg.train.batch_size}", key="train.batch_size",
-                          fix="ActNorm initialises from the first batch's statistics; use 64 or more")
+        raise ConfigError(
+            f"must be >= 2 for the flow, got {cfg.train.batch_size}",
+            key="train.batch_size",
+            fix="ActNorm initialises from the first batch's statistics; use 64 or more",
+        )
 
 
 DEBUG = {"flow.couplings": 4, "flow.hidden": 16, "flow.conv_hidden": 8, "flow.depth": 1}
-FAMILIES.register("flow", "Normalizing flow: RealNVP affine couplings (bounded log-scale), ActNorm, LU 1x1 convs, "
-                          "multi-scale for images; exact likelihood")(
-    FamilySpec("flow", "", FlowConfig, FlowOptimConfig, "genbench.families.flow:Flow", check_run,
-               defaults={"train.steps": 4000, "train.batch_size": 256, "eval.every": 1000}, debug=DEBUG))
+FAMILIES.register(
+    "flow",
+    "Normalizing flow: RealNVP affine couplings (bounded log-scale), ActNorm, LU 1x1 convs, "
+    "multi-scale for images; exact likelihood",
+)(
+    FamilySpec(
+        "flow",
+        "",
+        FlowConfig,
+        FlowOptimConfig,
+        "genbench.families.flow:Flow",
+        check_run,
+        defaults={"train.steps": 4000, "train.batch_size": 256, "eval.every": 1000},
+        debug=DEBUG,
+    )
+)

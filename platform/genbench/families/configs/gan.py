@@ -1,4 +1,5 @@
 """Run keys of the GAN family: its config sections, checks across them, its registration (no torch)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,12 @@ class GanConfig:
     clip: float = 0.01  # critic weight clipping for 'wasserstein' when no penalty or spectral norm
 
     def __post_init__(self) -> None:
-        for key, registry in (("loss", GAN_LOSSES), ("penalty", PENALTIES), ("activation", ACTIVATIONS),
-                              ("init", INITS)):
+        for key, registry in (
+            ("loss", GAN_LOSSES),
+            ("penalty", PENALTIES),
+            ("activation", ACTIVATIONS),
+            ("init", INITS),
+        ):
             registry.check(getattr(self, key), key=key)
         for key in ("g_activation", "d_activation"):
             if getattr(self, key):
@@ -86,15 +91,22 @@ class GanOptimConfig:
 def check_run(cfg: RunConfig) -> None:
     """Constraints across sections: PacGAN packs whole batches."""
     if cfg.model.arch == "dirac" and cfg.model.pack != 1:
-        raise ConfigError(f"the Dirac-GAN's critic has one weight, got gan.pack={cfg.model.pack}", key="gan.pack",
-                          fix="use gan.pack: 1 with gan.arch: dirac")
+        raise ConfigError(
+            f"the Dirac-GAN's critic has one weight, got gan.pack={cfg.model.pack}",
+            key="gan.pack",
+            fix="use gan.pack: 1 with gan.arch: dirac",
+        )
     if cfg.model.pack_convention == "split" and cfg.train.batch_size % cfg.model.pack:
-        raise ConfigError(f"{cfg.train.batch_size} is not divisible by gan.pack={cfg.model.pack}",
-                          key="train.batch_size", fix="use a batch size that is a multiple of gan.pack, or gan.pack_convention: pacgan "
-                              "(batch_size packed examples of pack samples each)")
+        raise ConfigError(
+            f"{cfg.train.batch_size} is not divisible by gan.pack={cfg.model.pack}",
+            key="train.batch_size",
+            fix="use a batch size that is a multiple of gan.pack, or gan.pack_convention: pacgan "
+            "(batch_size packed examples of pack samples each)",
+        )
 
 
 DEBUG = {"gan.g_width": 16, "gan.d_width": 16, "gan.g_depth": 2, "gan.d_depth": 2, "gan.conv_width": 8}
-FAMILIES.register("gan", "GAN: adversarial generator vs discriminator (MLP or DCGAN); losses, penalties, spectral "
-                         "norm, TTUR, EMA, PacGAN")(
-    FamilySpec("gan", "", GanConfig, GanOptimConfig, "genbench.families.gan:GAN", check_run, debug=DEBUG))
+FAMILIES.register(
+    "gan",
+    "GAN: adversarial generator vs discriminator (MLP or DCGAN); losses, penalties, spectral norm, TTUR, EMA, PacGAN",
+)(FamilySpec("gan", "", GanConfig, GanOptimConfig, "genbench.families.gan:GAN", check_run, debug=DEBUG))

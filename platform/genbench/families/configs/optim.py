@@ -4,6 +4,7 @@ A family subclasses OptimConfig only to change defaults: the keys and what each 
 that a study over several families compares one knob in each `config.optim.*` column. The steps that act on it are
 in genbench.families.steps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,10 @@ class OptimConfig:
     grad_clip: float = 0.0  # clip the total L2 norm of the gradients of every parameter stepped to this; 0 = off
     warmup_steps: int = 0  # steps of linear learning-rate warm-up, from lr / warmup_steps up to lr; 0 = none
     lr_decay: str = "none"  # after the warm-up: none (constant lr) | cosine (to 0 at train.steps)
+
     def __post_init__(self) -> None:
         if self.lr_decay not in LR_DECAYS:
-            raise ConfigError(f"unknown lr_decay {self.lr_decay!r}", key="lr_decay",
-                              fix=f"valid: {', '.join(LR_DECAYS)}")
+            raise ConfigError(
+                f"unknown lr_decay {self.lr_decay!r}", key="lr_decay", fix=f"valid: {', '.join(LR_DECAYS)}"
+            )
         check_optimiser(self, non_negative=("weight_decay", "grad_clip", "warmup_steps"))

@@ -1,4 +1,5 @@
 """Run keys of the VAE family: its config sections, checks across them, its registration (no torch)."""
+
 from __future__ import annotations
 
 import math
@@ -47,15 +48,21 @@ class VaeConfig:
             if getattr(self, key) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, key)}", key=key, fix="use a positive integer")
         if not 0.0 <= self.kl_warmup <= 1.0:
-            raise ConfigError(f"must be in [0, 1], got {self.kl_warmup}", key="kl_warmup",
-                              fix="a fraction of train.steps; 0 turns the warm-up off")
+            raise ConfigError(
+                f"must be in [0, 1], got {self.kl_warmup}",
+                key="kl_warmup",
+                fix="a fraction of train.steps; 0 turns the warm-up off",
+            )
         if self.depth < 0:
             raise ConfigError(f"must be >= 0, got {self.depth}", key="depth", fix="0 is a linear map; 3 is typical")
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise ConfigError(f"must be a finite number >= 0, got {self.beta}", key="beta", fix="1.0 is the ELBO")
         if not self.min_log_var < self.max_log_var:
-            raise ConfigError(f"must be < max_log_var={self.max_log_var}, got {self.min_log_var}", key="min_log_var",
-                              fix="e.g. min_log_var=-9, max_log_var=4")
+            raise ConfigError(
+                f"must be < max_log_var={self.max_log_var}, got {self.min_log_var}",
+                key="min_log_var",
+                fix="e.g. min_log_var=-9, max_log_var=4",
+            )
 
 
 @dataclass
@@ -65,7 +72,16 @@ class VaeOptimConfig(OptimConfig):
 
 
 DEBUG = {"vae.width": 16, "vae.depth": 2, "vae.conv_width": 8, "vae.latent_dim": 4, "vae.iwae_k": 8}
-FAMILIES.register("vae", "VAE: Gaussian encoder, beta-ELBO, Gaussian / Bernoulli / categorical decoder, "
-                         "IWAE likelihood bound")(
-    FamilySpec("vae", "", VaeConfig, VaeOptimConfig, "genbench.families.vae:VAE",
-               defaults={"train.steps": 15000, "train.batch_size": 256, "eval.every": 3000}, debug=DEBUG))
+FAMILIES.register(
+    "vae", "VAE: Gaussian encoder, beta-ELBO, Gaussian / Bernoulli / categorical decoder, IWAE likelihood bound"
+)(
+    FamilySpec(
+        "vae",
+        "",
+        VaeConfig,
+        VaeOptimConfig,
+        "genbench.families.vae:VAE",
+        defaults={"train.steps": 15000, "train.batch_size": 256, "eval.every": 3000},
+        debug=DEBUG,
+    )
+)

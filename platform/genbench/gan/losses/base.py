@@ -1,10 +1,10 @@
 """The GAN loss interface: d_loss(real_logits, fake_logits) and g_loss(fake_logits), both scalars."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
 import torch
-
 
 
 class GanLoss(ABC):
@@ -17,4 +17,3 @@ class GanLoss(ABC):
 
     @abstractmethod
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor: ...
-

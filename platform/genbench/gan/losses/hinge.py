@@ -1,4 +1,5 @@
 """Hinge GAN loss (Lim & Ye 2017; SAGAN, BigGAN)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Least-squares GAN loss (Mao et al. 2017) with targets 1 (real) and 0 (fake)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Original minimax GAN loss: G minimises log(1 - D(G(z))), which saturates when D wins."""
+
 from __future__ import annotations
 
 import torch

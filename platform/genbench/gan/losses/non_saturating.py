@@ -1,4 +1,5 @@
 """Non-saturating GAN loss (Goodfellow et al. 2014): G maximises log D(G(z))."""
+
 from __future__ import annotations
 
 import torch

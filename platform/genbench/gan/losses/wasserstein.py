@@ -1,4 +1,5 @@
 """Wasserstein critic loss (Arjovsky et al. 2017); weight clipping applies when no penalty or norm bounds the critic."""
+
 from __future__ import annotations
 
 import torch

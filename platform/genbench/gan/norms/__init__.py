@@ -1,4 +1,5 @@
 """Discriminator layer normalisations by name: each wraps one linear or conv layer."""
+
 from __future__ import annotations
 
 from torch import nn

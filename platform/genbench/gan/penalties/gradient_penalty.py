@@ -1,4 +1,5 @@
 """WGAN-GP two-sided gradient penalty (Gulrajani et al. 2017) on real-fake interpolates."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """No penalty."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """R1 penalty (Mescheder et al. 2018): gradient norm on real data only."""
+
 from __future__ import annotations
 
 import torch

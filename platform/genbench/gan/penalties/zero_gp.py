@@ -1,4 +1,5 @@
 """Zero-centred gradient penalty on real-fake interpolates (Thanh-Tung et al. 2019; Mescheder et al. 2018's GP)."""
+
 from __future__ import annotations
 
 import torch
