@@ -212,8 +212,9 @@ space:
 
 @pytest.fixture(scope="session")
 def image_study_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real dry run of the VAE and the flow (4 trials, 6 steps) on 120 RGB 8x8 PNG files; its results folder.
-    One per session: the browser tests read its pages, the keys tests its rows."""
+    """A real dry run of the VAE and the flow (4 trials, 6 steps) on 120 RGB 8x8 PNG files, run by
+    genbench.run_study from a dict; its results folder. One per session: the browser tests read its pages, the keys
+    and API tests its rows."""
     import numpy as np
     from PIL import Image
 
@@ -223,10 +224,17 @@ def image_study_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(120):  # patches of one random colour each, with noise: (8, 8, 3) uint8
         patch = rng.integers(0, 256, 3) + rng.normal(0, 30, (8, 8, 3))
         Image.fromarray(np.clip(patch, 0, 255).astype(np.uint8)).save(root / "images" / f"{i:03d}.png")
-    (root / "study.yaml").write_text(IMAGE_STUDY)
     start = time.monotonic()
+    # Through the Python API, from a dict (tests/test_api.py reads it back); a study file's dry run through the
+    # CLI is tested in tests/test_sweep_ray.py
+    run = (
+        "import sys, yaml, genbench\n"
+        f"outcome = genbench.run_study(yaml.safe_load({IMAGE_STUDY!r}), dry_run=True, out='results')\n"
+        "print('\\n'.join(outcome.lines()))\n"
+        "sys.exit(outcome.exit_code)"
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "genbench", "dry-run", "study.yaml", "--out", "results"],
+        [sys.executable, "-c", run],
         capture_output=True,
         text=True,
         timeout=600,

@@ -152,3 +152,46 @@ def load_yaml(path: str | Path) -> YamlDoc:
             "expected a mapping of keys at the top level", source=path, fix="see search_spaces/ for examples"
         )
     return YamlDoc(path=path, data=data, lines=lines)
+
+
+def mapping_doc(data: Any, source: str) -> YamlDoc:
+    """A mapping given in Python (a study as a dict) as the YamlDoc a file with that content loads to: a copy of
+    plain YAML data (tuples become lists; numpy numbers, plain numbers), without lines. A value YAML cannot hold is
+    a ConfigError naming `source` and its key path."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"expected a mapping of keys at the top level, got {type(data).__name__}",
+            source=source,
+            fix="give a dict with a study file's keys",
+        )
+    return YamlDoc(path=source, data=_plain_data(data, "", source))
+
+
+def _plain_data(value: Any, path: str, source: str) -> Any:
+    """`value` as the plain data YAML loads to; refused with its key path where it is something else."""
+    if isinstance(value, dict):
+        return _plain_mapping(value, path, source)
+    if isinstance(value, (list, tuple)):
+        return [_plain_data(item, f"{path}[{i}]", source) for i, item in enumerate(value)]
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        value = value.item()  # a numpy scalar (a value read from results): its Python value, which YAML can hold
+    for kind in (bool, str, float, int):  # bool before int: True is an int too
+        if isinstance(value, kind):
+            return kind(value)  # a subclass (numpy.float64 is a float) as the plain type yaml.safe_dump writes
+    if value is None:
+        return None
+    raise ConfigError(
+        f"{type(value).__name__} {value!r} is not plain YAML data",
+        key=path,
+        source=source,
+        fix="use str, int, float, bool, None, lists and dicts",
+    )
+
+
+def _plain_mapping(mapping: dict[Any, Any], path: str, source: str) -> dict[Any, Any]:
+    out = {}
+    for key, item in mapping.items():
+        if not isinstance(key, (str, int, float, bool)):
+            raise ConfigError(f"a key must be a name or number, got {key!r}", key=path or "(top level)", source=source)
+        out[key] = _plain_data(item, f"{path}.{key}" if path else str(key), source)
+    return out

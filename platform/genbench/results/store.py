@@ -213,6 +213,22 @@ class ResultsStore:
         done = {i.base_name for i in self._parts("trials")}
         return [i.path for i in self._parts("history") if i.base_name not in done]
 
+    def read_summary(self) -> dict[str, Any] | None:
+        """summary.yaml (written at the end of every sweep); None where there is none yet, or a `genbench train`
+        run's results (which have none)."""
+        try:
+            with self.fs.open_input_stream(self.path("summary.yaml")) as f:
+                return yaml.safe_load(f.read().decode()) or {}
+        except FileNotFoundError:
+            return None
+
+    def read_optional_table(self, name: str) -> pa.Table | None:
+        """A derived table beside the results (budget_curve.parquet), or None where there is none."""
+        try:
+            return pq.read_table(self.path(name), filesystem=self.fs)
+        except FileNotFoundError:
+            return None
+
     def read_study(self) -> dict[str, Any]:
         try:
             with self.fs.open_input_stream(self.path("study.yaml")) as f:

@@ -25,7 +25,7 @@ class StudyOutcome:
 
     study: str  # the study's name
     command: str  # 'dry-run' or 'sweep': the budget it ran at
-    space: str  # the study file it was run from
+    space: str  # the study file it was run from ('study dict': a study given to the Python API as a mapping)
     out: str  # the results location as given: a path or a URI
     trials: int  # configurations the budget asks for
     counts: dict[str, int]  # configurations by status (completed, early_stopped, diverged, failed), resumed included
@@ -109,10 +109,10 @@ def prepare_out(out: str) -> str:
 
 
 def run_study(
-    space: str,
+    space: str | Study,
     dry_run: bool,
     out: str | None,
-    overrides: list[str],
+    overrides: list[str] | dict[str, Any],
     resume: bool = False,
     address: str | None = None,
     max_failures: int | None = None,
@@ -122,17 +122,21 @@ def run_study(
     """dry-run / sweep: the study at its budget on a private local Ray or the cluster at `address`, then its
     dashboards. A cluster file (`cluster`, or a job's `profile`) fills in the trial resources the study leaves out,
     names the default results location, states how far the cluster grows and prices the rows. Progress is printed
-    as it goes; the outcome's lines() are what it ends with."""
+    as it goes; the outcome's lines() are what it ends with.
+
+    `space`: a study file, or a Study already loaded (the Python API's study from a dict); `overrides`: the
+    `--set` pairs ('key=value'), or their parsed mapping."""
     from genbench.dashboards.site import write_dashboards
     from genbench.results.lock import holding
     from genbench.sweep.spec import check_overrides, load_study, set_resources
     from genbench.sweep.tuner import run_sweep, study_data
 
-    study = load_study(space)
+    study = load_study(space) if isinstance(space, str) else space
     profile = profile or _profile(cluster)
     _fill_resources(study, profile)
     _cluster_settings(study, address, max_failures)
-    run_keys = set_resources(study, parse_set(overrides))  # --set resources.KEY=VALUE: the trials' resources
+    given = parse_set(overrides) if isinstance(overrides, list) else dict(overrides)
+    run_keys = set_resources(study, given)  # --set resources.KEY=VALUE: the trials' resources
     budget = study.dry_run if dry_run else study.budget
     check_overrides(study, budget, run_keys)  # before --out is moved aside or written
     out = out or _default_out(study.name, dry_run, profile)
@@ -148,7 +152,7 @@ def run_study(
     return StudyOutcome(
         study.name,
         "dry-run" if dry_run else "sweep",
-        space,
+        study.source,
         out,
         budget.trials,
         result.counts,

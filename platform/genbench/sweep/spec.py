@@ -13,7 +13,7 @@ from genbench.results.names import safe_name
 from genbench.sweep.keys import check_key, family_sections, guard_fix, per_family_fix
 from genbench.sweep.params import Param, families_of, parse_param
 from genbench.sweep.space import DefineByRun
-from genbench.yamlfile import YamlDoc, load_yaml
+from genbench.yamlfile import YamlDoc, load_yaml, mapping_doc
 
 TOP_KEYS = (
     "study",
@@ -340,7 +340,20 @@ def _choice(doc: YamlDoc, key: str, value: Any, allowed: tuple[str, ...]) -> str
 
 def load_study(path: str | Path) -> Study:
     """Load and validate a study file; every problem is one ConfigError naming file:line and key."""
-    doc = load_yaml(path)
+    return _study(load_yaml(path))
+
+
+STUDY_DICT = "study dict"  # where errors in a study given as a mapping say they are (it has no file or lines)
+
+
+def study_from_dict(data: dict[str, Any], source: str = STUDY_DICT) -> Study:
+    """A study given as a mapping with a study file's content (the Python API's), validated as a file is; every
+    problem is one ConfigError naming `source` and the key. Its values must be plain YAML data."""
+    return _study(mapping_doc(data, source))
+
+
+def _study(doc: YamlDoc) -> Study:
+    """The validated study of a loaded study file or mapping."""
     _check_keys(doc, "", doc.data, TOP_KEYS)
     name, families = _study_name(doc), _families(doc)
     fixed = _flat_settings(doc, families)
