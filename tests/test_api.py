@@ -164,6 +164,16 @@ def test_results_read_every_family_and_name_the_best_configuration_and_its_rows(
         ("c2_s1", 20),
     ]
     assert list(results.configurations["config_id"]) == ["c1", "c2"] and store.exists("summary.yaml")
+    joined = results.history_with()
+    assert len(joined) == 8 and set(zip(joined["trial_id"], joined["family"], joined["seed"])) == {
+        ("c1_s0", "gan", 0),
+        ("c1_s1", "gan", 1),
+        ("c2_s0", "vae", 0),
+        ("c2_s1", "vae", 1),
+    }
+    assert list(results.history_with("config.optim.lr")["config.optim.lr"].unique()) == [1e-3]
+    with pytest.raises(GenbenchError, match="no column quality.nothing"):
+        results.history_with("quality.nothing")
 
 
 def test_a_damaged_part_is_skipped_and_named(tmp_path: Path) -> None:

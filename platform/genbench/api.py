@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from genbench.errors import GenbenchError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
 PathLike = str | os.PathLike[str]
 TRAIN_CONFIG = "run config"  # where errors in run_training's config say they are
+JOINED = ("config_id", "family", "seed", "status")  # the trials columns history_with adds by default
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,20 @@ class Results:
         found = history[history["trial_id"].isin(runs)]
         return found.sort_values(["trial_id", "step"], kind="stable").reset_index(drop=True)
 
-    @property
+    def history_with(self, *columns: str) -> pd.DataFrame:
+        """`history` with `trials` columns of each report's run beside it (joined on trial_id): by default
+        config_id, family, seed and status (those the rows have); a column asked for that no row has is an error
+        naming it."""
+        wanted = list(columns) or [c for c in JOINED if c in self.trials]
+        missing = [c for c in wanted if c not in self.trials]
+        if missing:
+            raise GenbenchError(f"{self.store.path('trials')}: no column {', '.join(missing)} (see .trials.columns)")
+        if "trial_id" not in self.history:  # no history yet
+            return self.history
+        runs = self.trials[["trial_id", *(c for c in wanted if c != "trial_id")]]
+        return self.history.merge(runs, on="trial_id", how="left", validate="many_to_one")
+
+    @functools.cached_property
     def best(self) -> Best | None:
         """The best configuration by the study's first objective, from summary.yaml; None when no configuration
         measured it, and before a sweep has finished (no summary.yaml)."""

@@ -155,8 +155,8 @@ def load_yaml(path: str | Path) -> YamlDoc:
 
 
 def mapping_doc(data: Any, source: str) -> YamlDoc:
-    """A mapping given in Python (a study as a dict) as the YamlDoc a file with that content loads to: a copy of
-    plain YAML data (tuples become lists; numpy numbers, plain numbers), without lines. A value YAML cannot hold is
+    """A mapping given in Python (a study as a dict) as the YamlDoc a file with that content loads to: a copy in
+    plain YAML data (tuples as lists, numpy numbers as Python numbers), without lines. A value YAML cannot hold is
     a ConfigError naming `source` and its key path."""
     if not isinstance(data, dict):
         raise ConfigError(
