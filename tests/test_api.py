@@ -44,10 +44,10 @@ def test_a_study_dict_loads_to_the_study_its_file_loads_to() -> None:
 
 
 def _study(**changes: Any) -> dict[str, Any]:
-    """A tiny study as a dict: two families on grid25, one searched key each."""
+    """A tiny study as a dict: two families on grid25, a key both have searched."""
     study: dict[str, Any] = {
         "study": "api_tiny",
-        "family": ["gan", "vae"],
+        "family": ["vae", "flow"],
         "data": {"name": "grid25"},
         "objectives": [{"metric": "quality.modes", "mode": "max"}],
         "budget": {"trials": 4, "steps": 20, "eval_every": 10, "seeds": 2},
@@ -116,14 +116,14 @@ def test_run_training_trains_a_flat_dict_and_returns_its_row() -> None:
 
 
 def _write_two_families(root: Path) -> ResultsStore:
-    """Results written as a sweep writes them, without training: a GAN and a VAE configuration of two seeds
+    """Results written as a sweep writes them, without training: a flow and a VAE configuration of two seeds
     each, with history, summarised by the sweep's own summary code."""
     from genbench.sweep.summary import summarise
 
     study = study_from_dict(_study())
     store = ResultsStore(str(root))
     store.write_study({"study": study.name, "source": study.source})
-    for config_id, family, modes in (("c1", "gan", 14.0), ("c2", "vae", 21.0)):
+    for config_id, family, key, modes in (("c1", "flow", "couplings", 14.0), ("c2", "vae", "latent_dim", 21.0)):
         rows = [
             {
                 "trial_id": f"{config_id}_s{seed}",
@@ -134,7 +134,7 @@ def _write_two_families(root: Path) -> ResultsStore:
                 "seed": seed,
                 "steps": 20,
                 "quality.modes": modes + seed,
-                f"config.{family}.latent_dim": 2,
+                f"config.{family}.{key}": 2,
                 "config.optim.lr": 1e-3,
             }
             for seed in (0, 1)
@@ -149,8 +149,8 @@ def test_results_read_every_family_and_name_the_best_configuration_and_its_rows(
     store = _write_two_families(tmp_path / "r")
     (tmp_path / "r" / "trials" / "_corrupt-part-c0.parquet").write_bytes(b"set aside by --resume")
     results = genbench.load_results(tmp_path / "r")
-    assert sorted(results.trials["family"]) == ["gan", "gan", "vae", "vae"] and results.skipped == {}
-    assert {"config.gan.latent_dim", "config.vae.latent_dim"} <= set(results.trials)  # the union of the parts
+    assert sorted(results.trials["family"]) == ["flow", "flow", "vae", "vae"] and results.skipped == {}
+    assert {"config.flow.couplings", "config.vae.latent_dim"} <= set(results.trials)  # the union of the parts
     assert len(results.history) == 8 and results.study["source"] == "study dict"
     best = results.best
     assert best is not None and (best.config_id, best.family, best.seeds) == ("c2", "vae", [0, 1])
@@ -166,8 +166,8 @@ def test_results_read_every_family_and_name_the_best_configuration_and_its_rows(
     assert list(results.configurations["config_id"]) == ["c1", "c2"] and store.exists("summary.yaml")
     joined = results.history_with()
     assert len(joined) == 8 and set(zip(joined["trial_id"], joined["family"], joined["seed"])) == {
-        ("c1_s0", "gan", 0),
-        ("c1_s1", "gan", 1),
+        ("c1_s0", "flow", 0),
+        ("c1_s1", "flow", 1),
         ("c2_s0", "vae", 0),
         ("c2_s1", "vae", 1),
     }
