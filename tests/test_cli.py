@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from genbench.cli import main
+from genbench.commands import listing_line
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -40,6 +41,12 @@ def test_list_describes_each_entry_in_one_line(what: str, expected: str, capsys:
     lines = capsys.readouterr().out.strip().splitlines()
     assert any(line.split()[0] == expected or expected in line.split()[:2] for line in lines)
     assert all(len(line.split(None, 1)) == 2 for line in lines)  # a name and a description on every line
+    assert main(["list", what, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)  # stdout is the document alone
+    assert doc["what"] == what and expected in [e["name"] for e in doc["entries"]]
+    assert [listing_line(e) for e in doc["entries"]] == lines  # the same entries as the text, field by field
+    assert all(e["description"] for e in doc["entries"])
+    assert what != "metrics" or {e["better"] for e in doc["entries"]} == {"max", "min"}
 
 
 def test_validate_accepts_every_shipped_study(capsys: pytest.CaptureFixture) -> None:
@@ -96,6 +103,8 @@ def test_rerun_moves_earlier_results_aside_instead_of_overwriting(tmp_path: Path
         (["train", "gan", "--preset", "wgan-gp"], "did you mean 'wgan_gp'"),
         (["train", "gna"], "unknown family 'gna'"),
         (["dashboard", "no/such/dir"], "not found"),
+        (["report", "no/such/dir", "--markdown", "--json"], "--json: --markdown and --json both given"),
+        (["jobs", "logs", "some-job", "--json"], "--json: jobs logs has no JSON output"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(
