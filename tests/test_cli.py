@@ -180,3 +180,17 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     proc.stdout.close()  # before genbench has imported anything: its first write meets a closed pipe
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_json_output_is_the_document_alone_with_nan_as_null(capsys: pytest.CaptureFixture) -> None:
+    """What a command prints inside its --json block goes to stderr; NaN (not JSON) is null, numpy's ints numbers."""
+    import numpy as np
+
+    from genbench.jsonout import json_output
+
+    with json_output() as write:
+        print("a note on the way")
+        write({"value": float("nan"), "n": np.int64(3), "interval": (1.0, float("inf"))})
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"value": None, "n": 3, "interval": [1.0, None]}
+    assert captured.err == "a note on the way\n"
