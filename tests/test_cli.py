@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from genbench.cli import main
+from genbench.commands import listing_line
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -40,6 +41,12 @@ def test_list_describes_each_entry_in_one_line(what: str, expected: str, capsys:
     lines = capsys.readouterr().out.strip().splitlines()
     assert any(line.split()[0] == expected or expected in line.split()[:2] for line in lines)
     assert all(len(line.split(None, 1)) == 2 for line in lines)  # a name and a description on every line
+    assert main(["list", what, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)  # stdout is the document alone
+    assert doc["what"] == what and expected in [e["name"] for e in doc["entries"]]
+    assert [listing_line(e) for e in doc["entries"]] == lines  # the same entries as the text, field by field
+    assert all(e["description"] for e in doc["entries"])
+    assert what != "metrics" or {e["better"] for e in doc["entries"]} == {"max", "min"}
 
 
 def test_validate_accepts_every_shipped_study(capsys: pytest.CaptureFixture) -> None:
@@ -96,6 +103,8 @@ def test_rerun_moves_earlier_results_aside_instead_of_overwriting(tmp_path: Path
         (["train", "gan", "--preset", "wgan-gp"], "did you mean 'wgan_gp'"),
         (["train", "gna"], "unknown family 'gna'"),
         (["dashboard", "no/such/dir"], "not found"),
+        (["report", "no/such/dir", "--markdown", "--json"], "--json: --markdown and --json both given"),
+        (["jobs", "logs", "some-job", "--json"], "--json: jobs logs has no JSON output"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(
@@ -171,3 +180,17 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     proc.stdout.close()  # before genbench has imported anything: its first write meets a closed pipe
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_json_output_is_the_document_alone_with_nan_as_null(capsys: pytest.CaptureFixture) -> None:
+    """What a command prints inside its --json block goes to stderr; NaN (not JSON) is null, numpy's ints numbers."""
+    import numpy as np
+
+    from genbench.jsonout import json_output
+
+    with json_output() as write:
+        print("a note on the way")
+        write({"value": float("nan"), "n": np.int64(3), "interval": (1.0, float("inf"))})
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"value": None, "n": 3, "interval": [1.0, None]}
+    assert captured.err == "a note on the way\n"

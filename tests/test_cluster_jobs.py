@@ -136,6 +136,14 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
     assert f"Results:   {results}/" in capsys.readouterr().out
     assert main(["jobs", "status", job_id, "--address", h.url]) == 0
     assert capsys.readouterr().out.startswith(f"{job_id}: SUCCEEDED")
+    assert main(["jobs", "status", job_id, "--address", h.url, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert {k: record[k] for k in ("id", "status", "results")} == {
+        "id": job_id,
+        "status": "SUCCEEDED",
+        "results": results,
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["start"]) and record["end"] >= record["start"]
     store = ResultsStore(results)
     trials = store.read("trials").to_pandas()
     assert len(trials) == 2
@@ -144,6 +152,11 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
     assert store.read_study()["constants"]["train.threads"] == 1  # the profile's trial resources
     assert main(["jobs", "list", "--address", h.url]) == 0
     assert job_id in capsys.readouterr().out
+    assert main(["jobs", "list", "--address", h.url, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["address"] == h.url and record in listed["jobs"]  # the same record as `jobs status --json`
+    starts = [j["start"] or "" for j in listed["jobs"]]
+    assert starts == sorted(starts, reverse=True)  # newest first
     s3fs, root = pafs.FileSystem.from_uri(results)
     assert s3fs.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File  # written by the job
     assert s3fs.get_file_info(pafs.FileSelector(f"{root}/ray", allow_not_found=True))  # Ray Tune's state
@@ -153,6 +166,9 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
     assert s3fs.get_file_info(f"{root}/dashboards/index.html").type == pafs.FileType.File
     capsys.readouterr()
     assert main(["report", results]) == 0 and "tiny_cluster" in capsys.readouterr().out
+    assert main(["report", results, "--json"]) == 0  # read straight from the bucket too
+    report = json.loads(capsys.readouterr().out)
+    assert report["study"] == "tiny_cluster" and report["runs"] == 2 and report["families"][0]["family"] == "gan"
 
 
 def test_the_job_record_holds_no_secret(cluster: tuple[Head, Path, Path], dry_run_job: tuple[str, str, str]) -> None:

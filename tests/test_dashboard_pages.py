@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import time
 from pathlib import Path
@@ -140,6 +142,28 @@ def test_report_prints_the_table_in_the_terminal_and_as_markdown(study: str, cap
         "training stability, all runs |"
     )
     assert len(table) == 2 + 5 and all(line.count("|") == 8 for line in table)
+
+
+def test_report_json_holds_every_cell_of_the_table(study: str, ctx: Context, capsys: pytest.CaptureFixture) -> None:
+    from genbench.cli import main
+    from genbench.dashboards.table import COLUMNS, family_table, shown
+
+    assert main(["report", study, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    rows, caption = family_table(ctx.trials, ctx.study)
+    assert doc["runs"] == len(ctx.trials) and doc["caption"] == caption
+    assert doc["quality_metric"]["metric"] in doc["caption"] and doc["quality_metric"]["mode"] in ("max", "min")
+    assert doc["columns"] == [c.replace(" ", "_") for c in shown(rows)]
+    assert [f["family"] for f in doc["families"]] == [f for f, _ in rows]
+    for family, cells in zip(doc["families"], (cells for _, cells in rows)):
+        for column in COLUMNS:
+            cell, measured = family[column.replace(" ", "_")], cells[column]
+            assert cell["text"] == measured.text() and cell["n"] == measured.n
+            assert cell["value"] == (measured.value if math.isfinite(measured.value) else None)
+    gan = doc["families"][0]
+    assert gan["likelihood"]["value"] is None and gan["likelihood"]["note"] == "no likelihood"
+    lo, hi = gan["training_stability"]["interval"]
+    assert lo <= gan["training_stability"]["value"] <= hi and gan["training_stability"]["unit"] == "% completed"
 
 
 def test_a_study_of_hundreds_of_runs_builds_in_seconds(tmp_path: Path) -> None:

@@ -158,10 +158,44 @@ def test_idx_download_verifies_caches_and_loads(
     assert sorted(p.name for p in cache.iterdir()) == sorted(arrays)  # the four files, no partial leftovers
     err = capsys.readouterr().err
     assert "downloading http://127.0.0.1" in err and f"saved {cache}" in err
+    assert "\r" not in err  # stderr here is no terminal: whole lines, nothing rewritten in place
 
     _dead_mirror(monkeypatch)  # the second load must not touch the network
     again = _load(name=name)
     assert torch.equal(again.train, data.train) and torch.equal(again.test_labels, data.test_labels)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "out,reports,expected",
+    [  # (seconds, bytes) reports, the last one final
+        (
+            _Terminal(),
+            [(100.0, 1), (100.2, 2), (101.0, 3), (101.1, 4)],
+            "\rx: 1.0 / 4.0 MB\rx: 3.0 / 4.0 MB\rx: 4.0 / 4.0 MB\n",
+        ),
+        (
+            io.StringIO(),
+            [(100.0, 1), (101.0, 2), (111.0, 3), (111.5, 4)],
+            "x: 1.0 / 4.0 MB\nx: 3.0 / 4.0 MB\nx: 4.0 / 4.0 MB\n",
+        ),
+    ],
+    ids=["terminal", "log"],
+)
+def test_download_progress_rewrites_a_terminal_line_and_prints_whole_lines_elsewhere(
+    out: io.StringIO, reports: list[tuple[float, int]], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal the line is rewritten at most twice a second; in a log, whole lines at most every 10 s."""
+    clock = iter(t for t, _ in reports)
+    monkeypatch.setattr(downloads.time, "monotonic", lambda: next(clock))
+    progress = downloads._Progress("x", 4_000_000, out=out)
+    for i, (_, mb) in enumerate(reports):
+        progress(mb * 1_000_000, final=i == len(reports) - 1)
+    assert out.getvalue() == expected
 
 
 def test_subset_resize_and_channels(mirror: Path, monkeypatch: pytest.MonkeyPatch) -> None:

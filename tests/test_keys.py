@@ -4,6 +4,7 @@ errors, `genbench list keys`, the data keys a data set reads, and the example st
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import subprocess
 import sys
@@ -216,6 +217,29 @@ def test_list_keys_covers_every_key_of_every_family_with_type_default_and_meanin
     assert "[read by: celeba, files]" in shared["data.test_fraction"].meaning
     vae = {k.key: (k.kind, k.default) for k in describe_keys("vae")["family vae: vae.* and its optim.*"]}
     assert vae["vae.latent_dim"] == ("int", "8") and vae["optim.lr"] == ("float", "0.001")
+
+
+def test_list_keys_json_gives_each_key_its_typed_default_per_family(capsys: pytest.CaptureFixture) -> None:
+    assert main(["list", "keys", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    sections = describe_keys()
+    assert doc["family"] is None and [s["title"] for s in doc["sections"]] == list(sections)
+    shared = {k["key"]: k for k in doc["sections"][0]["keys"]}
+    text = {k.key: k for k in next(iter(sections.values()))}
+    assert set(shared) == set(text) and shared["train.steps"]["default"] == text["train.steps"].default
+    assert set(shared["train.steps"]["defaults"]) == set(FAMILIES.names())
+    assert shared["train.steps"]["defaults"]["diffusion"] == 6000  # a number, where the text says 'diffusion 6000'
+    assert shared["train.bf16"]["defaults"]["gan"] == "auto" and shared["train.bf16"]["type"] == "auto|true|false"
+    assert main(["list", "keys", "vae", "--json"]) == 0
+    vae = json.loads(capsys.readouterr().out)
+    assert vae["family"] == "vae" and len(vae["sections"]) == 2
+    own = {k["key"]: k for k in vae["sections"][1]["keys"]}
+    assert {k: own["vae.latent_dim"][k] for k in ("type", "default", "defaults")} == {
+        "type": "int",
+        "default": "8",
+        "defaults": {"vae": 8},
+    }
+    assert own["vae.latent_dim"]["meaning"]
 
 
 def test_genbench_list_keys_prints_one_family_without_importing_torch() -> None:

@@ -281,6 +281,7 @@ def test_progress_estimates_at_the_first_window_and_its_eta_does_not_grow_while_
     last = out.getvalue().splitlines()[-1]
     assert last.startswith("[dry-run x] 1/4 done, 1 running (steps 50/100) | best quality.fd 3 (a)")
     assert out.getvalue().count("estimate:") == 1
+    assert "\r" not in out.getvalue()  # whole lines, never rewritten in place: a log or a pipe reads them as they are
 
 
 def test_progress_without_evaluation_windows_estimates_from_the_first_completed_trial() -> None:

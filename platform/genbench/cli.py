@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Callable
 
+from genbench.jsonout import JSON_HELP, json_output
+
 EPILOG = """examples:
   genbench dry-run search_spaces/gan_stability.yaml      the study at its dry-run budget on this machine
   genbench train gan --data grid25 --set train.steps=2000
@@ -104,12 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="print the measured family comparison table of a results directory")
     p.add_argument("results", metavar="RESULTS", help="results directory written by dry-run, sweep or train")
     p.add_argument("--markdown", action="store_true", help="print it as a Markdown table")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = sub.add_parser("validate", help="check study, cluster and dashboard definition files; prints one line per file")
     p.add_argument("files", metavar="FILE", nargs="+")
     p = sub.add_parser("list", help="list families, datasets, metrics, GAN variants or run keys with one line each")
     p.add_argument("what", choices=["families", "datasets", "metrics", "gan-variants", "keys"])
     p.add_argument("family", nargs="?", metavar="FAMILY", help="keys: only this family's (defaults are its own)")
     p.add_argument("--markdown", action="store_true", help="keys: print them as Markdown tables")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_bench_command(sub)
     return parser
 
@@ -251,6 +255,7 @@ def _add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", metavar="URL", help=address_help)
     p.add_argument("--cluster", metavar="FILE", help="take the address from this cluster file")
     p.add_argument("--follow", action="store_true", help="logs: keep printing until the job ends")
+    p.add_argument("--json", action="store_true", help="list, status: " + JSON_HELP)
     p.add_argument("--allow-insecure-token", action="store_true", help=insecure_help)
 
 
@@ -265,7 +270,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from genbench.commands import jobs_command
 
-    return jobs_command(args.action, args.job_id, args.address, args.cluster, args.follow, args.allow_insecure_token)
+    return jobs_command(
+        args.action, args.job_id, args.address, args.cluster, args.follow, args.allow_insecure_token, args.json
+    )
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -288,10 +295,22 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from genbench.dashboards.table import report
+    from genbench.dashboards.table import report, report_document
 
+    _one_format(args.markdown, args.json)
+    if args.json:
+        with json_output() as write:
+            write(report_document(args.results))
+        return 0
     print(report(args.results, markdown=args.markdown))
     return 0
+
+
+def _one_format(markdown: bool, as_json: bool) -> None:
+    if markdown and as_json:
+        from genbench.errors import ConfigError
+
+        raise ConfigError("--markdown and --json both given", key="--json", fix="give one of them")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -307,13 +326,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from genbench.commands import listing
+    from genbench.commands import listing, listing_line
 
-    if args.what == "keys":  # key, type, default, meaning, from the typed config dataclasses
-        from genbench.runkeys import describe_keys, format_keys
-
-        print(format_keys(describe_keys(args.family), args.markdown), end="")
-        return 0
+    _one_format(args.markdown, args.json)
+    if args.what == "keys":
+        return _list_keys(args.family, args.markdown, args.json)
     if args.family or args.markdown:
         from genbench.errors import ConfigError
 
@@ -322,8 +339,24 @@ def cmd_list(args: argparse.Namespace) -> int:
             key=f"list {args.what}",
             fix="only `genbench list keys [FAMILY] [--markdown]` does",
         )
-    for name, doc in listing(args.what).items():
-        print(f"{name:<28} {doc}")
+    if args.json:
+        with json_output() as write:
+            write({"what": args.what, "entries": listing(args.what)})
+        return 0
+    for entry in listing(args.what):
+        print(listing_line(entry))
+    return 0
+
+
+def _list_keys(family: str | None, markdown: bool, as_json: bool) -> int:
+    """Key, type, default, meaning, from the typed config dataclasses."""
+    from genbench.runkeys import describe_keys, format_keys, keys_document
+
+    if as_json:
+        with json_output() as write:
+            write(keys_document(describe_keys(family), family))
+        return 0
+    print(format_keys(describe_keys(family), markdown), end="")
     return 0
 
 

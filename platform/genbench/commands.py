@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from genbench.config import parse_set, resolved_text
 from genbench.errors import ConfigError, GenbenchError
+from genbench.jsonout import json_output
 from genbench.results import safe_name
 
 if TYPE_CHECKING:
@@ -280,23 +281,24 @@ def jobs_command(
     cluster: str | None,
     follow: bool = False,
     allow_insecure_token: bool = False,
+    as_json: bool = False,
 ) -> int:
     """`genbench jobs list|status|logs|stop` on the cluster at --address, $RAY_ADDRESS or the profile's."""
     from genbench.cluster import jobs
     from genbench.cluster.profiles import load_profile
 
+    if as_json and action not in ("list", "status"):
+        raise ConfigError(
+            f"jobs {action} has no JSON output", key="--json", fix="only `genbench jobs list|status` take it"
+        )
     url = jobs.resolve_address(address, load_profile(cluster) if cluster else None)
     insecure = allow_insecure_token
     if action == "list":
-        for row in jobs.list_jobs(url, insecure):
-            print(f"{row['id']:<44} {row['status']:<10} {row['start']}  {row['results']}")
-        return 0
+        return _jobs_list(url, insecure, as_json)
     if not job_id:
         raise GenbenchError(f"genbench jobs {action} needs a job id (see: genbench jobs list)")
     if action == "status":
-        info = jobs.job_status(url, job_id, insecure)
-        print(f"{job_id}: {info['status']}" + (f" ({info['message']})" if info["message"] else ""))
-        return 0 if info["status"] != "FAILED" else 1
+        return _job_status(url, job_id, insecure, as_json)
     if action == "logs":
         if follow:
             try:
@@ -311,29 +313,78 @@ def jobs_command(
     return 0
 
 
-def listing(what: str) -> dict[str, str]:
-    """name -> one-line description for `genbench list`."""
+def _jobs_list(url: str, insecure: bool, as_json: bool) -> int:
+    """One line a job (its start in local time), or {"address": url, "jobs": [job_record, ...]}."""
+    from genbench.cluster.jobs import list_jobs
+
+    if as_json:
+        with json_output() as write:
+            write({"address": url, "jobs": list_jobs(url, insecure)})
+        return 0
+    for row in list_jobs(url, insecure):
+        start = _local_time(row["start"])
+        print(f"{row['id']:<44} {row['status']:<10} {start:<19}  {row['results']}")
+    return 0
+
+
+def _local_time(utc: str | None) -> str:
+    """'2026-11-30T13:05:12Z' as this machine's local '2026-11-30 14:05:12'; '-' for a job not started."""
+    if not utc:
+        return "-"
+    from datetime import datetime, timezone
+
+    stamp = datetime.strptime(utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _job_status(url: str, job_id: str, insecure: bool, as_json: bool) -> int:
+    """'ID: STATUS (message)', or job_record as JSON; exit 1 when the job FAILED, either way."""
+    from genbench.cluster.jobs import job_status
+
+    if as_json:
+        with json_output() as write:
+            info = job_status(url, job_id, insecure)
+            write(info)
+    else:
+        info = job_status(url, job_id, insecure)
+        print(f"{job_id}: {info['status']}" + (f" ({info['message']})" if info["message"] else ""))
+    return 0 if info["status"] != "FAILED" else 1
+
+
+def listing(what: str) -> list[dict[str, str]]:
+    """The entries of `genbench list WHAT`, one dict each: `name` and `description`, and `better` (max | min) for
+    metrics, `kind` (preset, gan.loss, gan.penalty, norm) for GAN variants."""
     if what == "families":
         from genbench.families import FAMILIES
 
-        return FAMILIES.describe()
+        return _entries(FAMILIES.describe())
     if what == "datasets":
         from genbench.data import DATASETS
 
-        return DATASETS.describe()
+        return _entries(DATASETS.describe())
     if what == "metrics":
         from genbench.metrics.names import METRICS
 
-        return {name: f"[{m.better}] {m.doc}" for name, m in METRICS.items()}
+        return [{"name": name, "better": m.better, "description": m.doc} for name, m in METRICS.items()]
     return _gan_variants()
 
 
-def _gan_variants() -> dict[str, str]:
+def listing_line(entry: dict[str, str]) -> str:
+    """One entry as `genbench list` prints it: 'gan.loss hinge    ...', 'quality.fd    [min] ...'."""
+    label = f"{entry['kind']} {entry['name']}" if "kind" in entry else entry["name"]
+    better = f"[{entry['better']}] " if "better" in entry else ""
+    return f"{label:<28} {better}{entry['description']}"
+
+
+def _entries(docs: dict[str, str]) -> list[dict[str, str]]:
+    return [{"name": name, "description": doc} for name, doc in docs.items()]
+
+
+def _gan_variants() -> list[dict[str, str]]:
     from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
     from genbench.gan.presets import GAN_PRESETS
 
-    out = {f"preset {k}": doc for k, (doc, _) in GAN_PRESETS.items()}
-    out.update({f"gan.loss {k}": v for k, v in GAN_LOSSES.describe().items()})
-    out.update({f"gan.penalty {k}": v for k, v in PENALTIES.describe().items()})
-    out.update({f"norm {k}": v for k, v in NORMS.describe().items()})
+    out = [{"kind": "preset", "name": k, "description": doc} for k, (doc, _) in GAN_PRESETS.items()]
+    for kind, registry in (("gan.loss", GAN_LOSSES), ("gan.penalty", PENALTIES), ("norm", NORMS)):
+        out += [{"kind": kind, **entry} for entry in _entries(registry.describe())]
     return out

@@ -7,7 +7,7 @@ import inspect
 import io
 import textwrap
 import tokenize
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from genbench.config import DataConfig, EvalConfig, Switch, TrainConfig, field_types, from_flat, to_flat
@@ -37,8 +37,9 @@ class KeyDoc:
 
     key: str
     kind: str
-    default: str
+    default: str  # as shown: one value, or 'gan 2000, vae 15000, ...' where the families' defaults differ
     meaning: str
+    defaults: dict[str, Any] = field(default_factory=dict)  # family -> its default, typed (for --json)
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -113,8 +114,9 @@ def shared_keys(families: list[str]) -> list[KeyDoc]:
             "str",
             families[0] if len(families) == 1 else "gan",
             "the model family: " + " | ".join(FAMILIES.names()),
+            {f: f for f in families},
         ),
-        KeyDoc("seed", "int", "0", SEED_MEANING),
+        KeyDoc("seed", "int", "0", SEED_MEANING, {f: r["seed"] for f, r in resolved.items()}),
     ]
     for prefix, cls in SHARED:
         docs = field_docs(cls)
@@ -122,7 +124,8 @@ def shared_keys(families: list[str]) -> list[KeyDoc]:
             key = f"{prefix}.{name}"
             meaning = MEANINGS.get(key) or docs.get(name, "")
             meaning = _data_meaning(name, meaning) if prefix == "data" else meaning
-            out.append(KeyDoc(key, _type_name(kind), _per_family({f: r[key] for f, r in resolved.items()}), meaning))
+            values = {f: r[key] for f, r in resolved.items()}
+            out.append(KeyDoc(key, _type_name(kind), _per_family(values), meaning, values))
     return out
 
 
@@ -146,7 +149,7 @@ def family_keys(family: str) -> list[KeyDoc]:
         for name, kind in field_types(cls).items():
             key = f"{prefix}.{name}"
             meaning = docs.get(name) or (OPTIM_MEANINGS.get(name, "") if prefix == "optim" else "")
-            out.append(KeyDoc(key, _type_name(kind), _shown(resolved[key]), meaning))
+            out.append(KeyDoc(key, _type_name(kind), _shown(resolved[key]), meaning, {family: resolved[key]}))
     return out
 
 
@@ -160,6 +163,23 @@ def describe_keys(family: str | None = None) -> dict[str, list[KeyDoc]]:
     for name in families:
         out[f"family {name}: {name}.* and its optim.*"] = family_keys(name)
     return out
+
+
+def keys_document(sections: dict[str, list[KeyDoc]], family: str | None = None) -> dict[str, Any]:
+    """`genbench list keys --json`: the sections of describe_keys, each key with its typed default per family."""
+    return {
+        "family": family,
+        "sections": [
+            {
+                "title": title,
+                "keys": [
+                    {"key": k.key, "type": k.kind, "default": k.default, "defaults": k.defaults, "meaning": k.meaning}
+                    for k in keys
+                ],
+            }
+            for title, keys in sections.items()
+        ],
+    }
 
 
 def format_keys(sections: dict[str, list[KeyDoc]], markdown: bool = False) -> str:

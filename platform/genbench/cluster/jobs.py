@@ -353,35 +353,36 @@ def submit(
     return job_id, out
 
 
-def list_jobs(address: str, allow_insecure: bool = False) -> list[dict[str, str]]:
-    """One dict per job, newest first: id, status, start time, entrypoint (short)."""
+def list_jobs(address: str, allow_insecure: bool = False) -> list[dict[str, Any]]:
+    """The cluster's jobs, newest first, each as job_record gives it."""
     jobs = client(address, allow_insecure)
     with api_errors(address):
         infos = jobs.list_jobs()
-    rows = []
-    for info in sorted(infos, key=lambda i: i.start_time or 0, reverse=True):
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((info.start_time or 0) / 1000))
-        rows.append(
-            {
-                "id": info.submission_id or info.job_id or "?",
-                "status": str(info.status.value),
-                "start": started,
-                "results": (info.metadata or {}).get("genbench.results", ""),
-            }
-        )
-    return rows
+    return [job_record(info) for info in sorted(infos, key=lambda i: i.start_time or 0, reverse=True)]
 
 
-def job_status(address: str, job_id: str, allow_insecure: bool = False) -> dict[str, str]:
+def job_status(address: str, job_id: str, allow_insecure: bool = False) -> dict[str, Any]:
     jobs = client(address, allow_insecure)
     with api_errors(address):
-        info = jobs.get_job_info(job_id)
+        return job_record(jobs.get_job_info(job_id))
+
+
+def job_record(info: Any) -> dict[str, Any]:
+    """A job as `jobs list|status` show it (and their --json prints it): id, status (Ray's: PENDING, RUNNING,
+    SUCCEEDED, FAILED, STOPPED), Ray's message, start and end (ISO 8601 UTC, None before), results location."""
     return {
-        "id": job_id,
+        "id": info.submission_id or info.job_id or "?",
         "status": str(info.status.value),
         "message": info.message or "",
+        "start": _utc(info.start_time),
+        "end": _utc(info.end_time),
         "results": (info.metadata or {}).get("genbench.results", ""),
     }
+
+
+def _utc(ms: int | None) -> str | None:
+    """Ray's milliseconds since the epoch as '2026-11-30T13:05:12Z'; None for Ray's 0 or None (not yet)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000)) if ms else None
 
 
 def job_logs(address: str, job_id: str, allow_insecure: bool = False) -> str:

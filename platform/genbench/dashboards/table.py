@@ -236,3 +236,39 @@ def report(results: str, markdown: bool = False) -> str:
     if markdown:
         return f"### {title}\n\n{to_text(rows, markdown=True)}\n\n{caption}"
     return f"{title}\n\n{to_text(rows)}\n\n{caption}"
+
+
+def report_document(results: str) -> dict[str, Any]:
+    """`genbench report --json`: the table's cells, every column for every family (`columns`: those the table
+    shows), column names with _ for spaces; a value not measured is null, with a note saying why."""
+    from genbench.dashboards.context import load_context
+
+    ctx = load_context(results)
+    rows, caption = family_table(ctx.trials, ctx.study)
+    metric, mode, _ = _quality_metric(ctx.trials, ctx.study)
+    return {
+        "study": ctx.study.get("study", ""),
+        "runs": len(ctx.trials),
+        "quality_metric": {"metric": metric, "mode": mode},
+        "columns": [_key(c) for c in shown(rows)],
+        "caption": caption,
+        "families": [{"family": f, **{_key(c): _cell_document(cells[c]) for c in COLUMNS}} for f, cells in rows],
+    }
+
+
+def _key(column: str) -> str:
+    return column.replace(" ", "_")
+
+
+def _cell_document(cell: Cell) -> dict[str, Any]:
+    """A cell's numbers (NaN becomes null on output) and its text as the table prints it."""
+    return {
+        "value": cell.value,
+        "unit": cell.unit,
+        "n": cell.n,
+        "spread": cell.spread,
+        "interval": list(cell.interval) if cell.interval else None,
+        "over": cell.over,
+        "note": cell.note,
+        "text": cell.text(),
+    }

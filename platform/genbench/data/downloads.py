@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
@@ -116,24 +117,34 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _Progress:
-    """'label: done / total' rewritten in place on stderr, at most twice a second (logs stay short)."""
+LOG_EVERY_S = 10.0  # between whole progress lines where stderr is not a terminal (a log file, a pipe, Ray's logs)
 
-    def __init__(self, label: str, total: int | None, unit: str = "MB") -> None:
+
+class _Progress:
+    """'label: done / total' on stderr (or `out`): on a terminal rewritten in place with a carriage return at most
+    twice a second; elsewhere a whole line at most every LOG_EVERY_S seconds, so that a log holds no carriage
+    returns and stays short."""
+
+    def __init__(self, label: str, total: int | None, unit: str = "MB", out: TextIO | None = None) -> None:
         self.label, self.total, self.unit, self.last = label, total, unit, 0.0
+        self.out = out or sys.stderr
+        self.terminal = self.out.isatty()
+        self.every_s = 0.5 if self.terminal else LOG_EVERY_S
 
     def _fmt(self, n: int) -> str:
         return f"{n / 1e6:.1f}" if self.unit == "MB" else str(n)
 
     def __call__(self, done: int, final: bool = False) -> None:
         now = time.monotonic()
-        if not final and now - self.last < 0.5:
+        if not final and now - self.last < self.every_s:
             return
         self.last = now
         of = f" / {self._fmt(self.total)}" if self.total else ""
-        print(
-            f"\r{self.label}: {self._fmt(done)}{of} {self.unit}", end="\n" if final else "", file=sys.stderr, flush=True
-        )
+        text = f"{self.label}: {self._fmt(done)}{of} {self.unit}"
+        if self.terminal:
+            print(f"\r{text}", end="\n" if final else "", file=self.out, flush=True)
+        else:
+            print(text, file=self.out, flush=True)
 
 
 def _stream(url: str, tmp: Path) -> str:
