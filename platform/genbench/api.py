@@ -13,9 +13,11 @@ from genbench.errors import GenbenchError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import torch
 
     from genbench.results.store import ResultsStore
     from genbench.sweep.engine import StudyOutcome
+    from genbench.train.model import Model
 
 PathLike = str | os.PathLike[str]
 TRAIN_CONFIG = "run config"  # where errors in run_training's config say they are
@@ -140,6 +142,39 @@ class Results:
             trials=rows,
             history=self.history_of(config_id),
         )
+
+    def model(
+        self, trial: str | None = None, *, config: str | None = None, seed: int | None = None, device: str | None = None
+    ) -> Model:
+        """A run's kept model (models/<trial_id>.pt) rebuilt on its data set: `.sample(n)`, `.evaluate(settings)`,
+        `.family`, `.config`. The run is `trial`, else `config`'s under `seed` (default its first seed), else the
+        best configuration's; `device` ('cpu', 'cuda') instead of its train.device. A run without a model (saving
+        turned off, results older than kept models, a diverged or stopped run) is a GenbenchError saying why."""
+        from genbench.results.models import model_bytes, pick_trial
+        from genbench.train.model import load
+
+        trial_id = pick_trial(self, trial, config, seed)
+        return load(model_bytes(self, trial_id), trial_id, self.store.path("models", f"{trial_id}.pt"), device)
+
+    def sample(
+        self, n: int, trial: str | None = None, *, config: str | None = None, seed: int | None = None
+    ) -> torch.Tensor:
+        """n samples of a kept model (chosen as `model` chooses), on the CPU: (n, D), or images (n, C, H, W) in
+        [0, 1]; their noise is the run's evaluation stream, so n = eval.n_samples gives the samples it scored last."""
+        return self.model(trial, config=config, seed=seed).sample(n)
+
+    def evaluate(
+        self,
+        trial: str | None = None,
+        *,
+        config: str | None = None,
+        seed: int | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """quality.* and provenance.* of a kept model (chosen as `model` chooses) under its run's eval.* settings
+        with `settings` (eval.n_samples, eval.features, eval.inception_weights) instead: none gives the row's own
+        final quality again."""
+        return self.model(trial, config=config, seed=seed).evaluate(settings)
 
     def write_dashboards(self) -> str:
         """Rebuild the HTML dashboards from these results; returns the index page's path (or URI)."""

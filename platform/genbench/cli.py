@@ -15,6 +15,8 @@ EPILOG = """examples:
   genbench dashboard results/gan_stability-dry-run      rebuild the HTML dashboards of a results directory
   genbench dashboard results/gan_stability --serve     serve them on 127.0.0.1, refreshed while a sweep runs
   genbench report results/families-dry-run --markdown   the measured family comparison table
+  genbench sample results/vae-dry-run -n 64 --out best.png   samples of the best configuration's kept model
+  genbench evaluate results/vae-dry-run --trial ID --set eval.n_samples=5000   score a kept model again
   genbench validate search_spaces/*.yaml clusters/*.yaml
   genbench submit search_spaces/gan_stability.yaml --cluster clusters/aws-gpu.yaml
   genbench jobs logs JOB_ID --follow --address http://127.0.0.1:8265
@@ -107,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", metavar="RESULTS", help="results directory written by dry-run, sweep or train")
     p.add_argument("--markdown", action="store_true", help="print it as a Markdown table")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
+    _add_model_commands(sub)
     p = sub.add_parser("validate", help="check study, cluster and dashboard definition files; prints one line per file")
     p.add_argument("files", metavar="FILE", nargs="+")
     p = sub.add_parser("list", help="list families, datasets, metrics, GAN variants or run keys with one line each")
@@ -116,6 +119,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_bench_command(sub)
     return parser
+
+
+def _add_model_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="draw samples from a kept model of a results directory (a PNG or a .npy)")
+    _add_model_args(p, "train.device, train.threads")
+    p.add_argument("-n", type=int, required=True, metavar="N", help="how many samples")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="FILE.png: an image grid, or 2-D points over the test split; FILE.npy: the array (n, D) or (n, C, H, W)",
+    )
+    p = sub.add_parser("evaluate", help="score a kept model again, with other eval.* settings")
+    _add_model_args(p, "eval.n_samples, eval.features, eval.inception_weights, train.device, train.threads")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def _add_model_args(p: argparse.ArgumentParser, keys: str) -> None:
+    p.add_argument("results", metavar="RESULTS", help="results directory (or URI) written by dry-run, sweep or train")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--trial", metavar="ID", help="the run (a trials row's trial_id); default: the best configuration"
+    )
+    which.add_argument("--config", metavar="ID", help="a configuration (config_id): its run under --seed")
+    p.add_argument("--seed", type=int, metavar="S", help="which seed's run of the configuration (default its first)")
+    p.add_argument(
+        "--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[], help=f"one of {keys} (repeatable)"
+    )
 
 
 BENCH_CASES = ("loop", "evaluation", "sweep_overhead", "concurrency", "ray_train", "search", "sampling", "startup")
@@ -146,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "dashboard": cmd_dashboard,
         "report": cmd_report,
+        "sample": cmd_sample,
+        "evaluate": cmd_evaluate,
         "validate": cmd_validate,
         "list": cmd_list,
         "submit": cmd_submit,
@@ -304,6 +337,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     print(report(args.results, markdown=args.markdown))
     return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from genbench.commands import sample_command
+
+    return sample_command(args.results, (args.trial, args.config, args.seed), args.n, args.out, args.overrides)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from genbench.commands import evaluate_command
+
+    return evaluate_command(args.results, (args.trial, args.config, args.seed), args.overrides, args.json)
 
 
 def _one_format(markdown: bool, as_json: bool) -> None:

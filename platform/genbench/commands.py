@@ -145,7 +145,7 @@ def _train_here(flat: dict[str, Any], cfg: Any) -> tuple[dict[str, Any], list[di
     from genbench.train.run import run
 
     history: list[dict[str, Any]] = []
-    row = run(flat, _train_reporter(history, cfg.train.steps), dict.fromkeys(flat, "--set"))
+    row = run(flat, _train_reporter(history, cfg.train.steps), dict.fromkeys(flat, "--set"), keep_model=True)
     return row, history
 
 
@@ -169,7 +169,7 @@ def _train_distributed(
     else:
         start_local_ray(log_to_driver=True, dashboard=True)  # rank 0's progress lines; Ray Train's state API
     try:
-        return run_distributed(flat, workers, store.path("ray_train"))
+        return run_distributed(flat, workers, store.path("ray_train"), keep_model=True)
     finally:
         ray.shutdown()
 
@@ -388,3 +388,129 @@ def _gan_variants() -> list[dict[str, str]]:
     for kind, registry in (("gan.loss", GAN_LOSSES), ("gan.penalty", PENALTIES), ("norm", NORMS)):
         out += [{"kind": kind, **entry} for entry in _entries(registry.describe())]
     return out
+
+
+SAMPLE_FORMATS = ("png", "npy")
+
+
+def sample_command(
+    location: str, pick: tuple[str | None, str | None, int | None], n: int, out: str, overrides: list[str]
+) -> int:
+    """`genbench sample`: n samples of a kept model (pick: --trial, --config, --seed) as a PNG or a .npy file."""
+    from genbench.train.model import DEVICE_KEYS
+
+    ext = os.path.splitext(out)[1].lstrip(".").lower()
+    if ext not in SAMPLE_FORMATS:
+        raise ConfigError(f"cannot write {out!r}", key="--out", fix="name a .png (a picture) or a .npy (the array)")
+    if n < 1:
+        raise ConfigError(f"expected a number of samples >= 1, got {n}", key="-n", fix="e.g. -n 64")
+    _, model = _kept_model(location, pick, overrides, DEVICE_KEYS)
+    samples = model.sample(n)  # (n, D) or (n, C, H, W)
+    _write_local(out, _sample_file(samples, model, ext))
+    print(f"Wrote {n} samples of trial {model.trial_id} ({model.cfg.family}, seed {model.cfg.seed}) to {out}")
+    return 0
+
+
+def _sample_file(samples: Any, model: Any, ext: str) -> bytes:
+    """The bytes of a samples file: the array (.npy), a grid of images or a scatter of 2-D points over the test
+    split (.png)."""
+    from genbench.results.samples import grid_png, npy_bytes, scatter_png
+
+    array = samples.numpy()
+    if ext == "npy":
+        return npy_bytes(array)
+    if model.data.is_image:
+        return grid_png(array.clip(0, 1))
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ConfigError(
+            f"a PNG shows images or 2-D points; {model.data.name} has {array.shape[1]}-D points",
+            key="--out",
+            fix="write a .npy instead",
+        )
+    return scatter_png(array, model.data.test.numpy())
+
+
+def _write_local(path: str, data: bytes) -> None:
+    """Written beside, then renamed: a reader never sees half a file."""
+    from genbench.atomic import replace_durably
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"no such folder {directory!r}", key="--out", fix="create it, or write elsewhere")
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    replace_durably(tmp, path)
+
+
+def _kept_model(
+    location: str, pick: tuple[str | None, str | None, int | None], overrides: list[str], allowed: tuple[str, ...]
+) -> tuple[Any, Any]:
+    """(the Results, the kept model chosen by pick) with the --set keys checked against `allowed` first; torch
+    computes with the run's thread count (train.threads, or --set's), as the run's scores were computed."""
+    import torch
+
+    from genbench.api import load_results
+    from genbench.config import from_flat
+    from genbench.train.model import check_keys
+
+    settings = parse_set(overrides)
+    check_keys(settings, allowed)
+    results = load_results(location)
+    trial, config, seed = pick
+    model = results.model(trial, config=config, seed=seed, device=settings.get("train.device"))
+    threads = {k: v for k, v in settings.items() if k == "train.threads"}
+    torch.set_num_threads(from_flat({**model.config, **threads}, dict.fromkeys(threads, "--set")).train.threads)
+    return results, model
+
+
+def evaluate_command(
+    location: str, pick: tuple[str | None, str | None, int | None], overrides: list[str], as_json: bool
+) -> int:
+    """`genbench evaluate`: a kept model's quality under its run's eval.* settings with --set's instead, beside the
+    row's values."""
+    from genbench.train.model import DEVICE_KEYS, EVALUATE_KEYS
+
+    results, model = _kept_model(location, pick, overrides, (*EVALUATE_KEYS, *DEVICE_KEYS))
+    settings = {k: v for k, v in parse_set(overrides).items() if k in EVALUATE_KEYS}
+    document = _evaluation(results, model, settings)
+    if as_json:
+        with json_output() as write:
+            write(document)
+        return 0
+    print("\n".join(_evaluation_lines(document)))
+    return 0
+
+
+def _evaluation(results: Any, model: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document of `evaluate`: the run, the eval settings (now and the row's), the scores and the row's."""
+    scored = model.evaluate(settings)
+    cfg = model.with_eval(settings)
+    row = results.trials[results.trials["trial_id"] == model.trial_id].iloc[0]
+    return {
+        "trial_id": model.trial_id,
+        "config_id": str(row.get("config_id") or model.trial_id),
+        "family": model.cfg.family,
+        "seed": model.cfg.seed,
+        "settings": {f"eval.{k}": getattr(cfg.eval, k) for k in ("n_samples", "features")},
+        "row_settings": {f"eval.{k}": getattr(model.cfg.eval, k) for k in ("n_samples", "features")},
+        "scores": {k: v for k, v in scored.items() if k.startswith("quality.")},
+        "row": {k: row.get(k) for k in scored if k.startswith("quality.")},
+        "provenance": {k: v for k, v in scored.items() if k.startswith("provenance.")},
+    }
+
+
+def _evaluation_lines(doc: dict[str, Any]) -> list[str]:
+    def text(value: Any) -> str:
+        return f"{value:.6g}" if isinstance(value, float) else "-" if value is None else str(value)
+
+    def settings(values: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in values.items())
+
+    lines = [
+        f"Trial {doc['trial_id']} ({doc['family']}, configuration {doc['config_id']}, seed {doc['seed']})",
+        f"Scored with {settings(doc['settings'])}; its row's with {settings(doc['row_settings'])}",
+        f"{'metric':<24} {'score':>12} {'row':>12}",
+    ]
+    lines += [f"{k:<24} {text(v):>12} {text(doc['row'].get(k)):>12}" for k, v in doc["scores"].items()]
+    return lines + [f"{k}: {text(v)}" for k, v in doc["provenance"].items()]

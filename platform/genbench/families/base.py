@@ -56,12 +56,21 @@ class Parts:
     # attributes holding constant tensors derived from the data (or holders with to_device(device)): moved with the
     # family, never saved (a resumed run rebuilds them from the same data)
     device_tensors: tuple[str, ...] = ()
+    # modules only training uses (a GAN's discriminator; the raw weights beside the EMA copy that sample() and nll()
+    # use): a kept model (genbench.train.model) leaves them out, checkpoints keep them
+    training_only: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         groups = (self.modules, self.optimisers, self.schedulers, self.counters)
         names = [name for group in groups for name in group]
         if len(set(names)) < len(names):
             raise ValueError(f"a family declares one part name twice: {sorted(names)}")
+        if unknown := sorted(set(self.training_only) - set(self.modules)):
+            raise ValueError(f"training_only names {unknown}, which are not among the modules {sorted(self.modules)}")
+
+    def kept(self) -> dict[str, nn.Module]:
+        """The modules a kept model holds: every module that sampling or scoring uses, by name."""
+        return {name: m for name, m in self.modules.items() if name not in self.training_only}
 
     def stateful(self) -> dict[str, Stateful]:
         """Every part a checkpoint holds, by name."""

@@ -178,6 +178,7 @@ class Diffusion:
             optimisers={"opt": self.opt},
             schedulers={"lr_sched": self.lr_sched},
             device_tensors=("sched", "mean", "std"),
+            training_only=("net",) if ema else (),  # sampling_net(): the EMA copy samples and scores where there is one
         )
 
     def to_model(self, x: torch.Tensor) -> torch.Tensor:

@@ -78,7 +78,11 @@ class GAN:
 
     def parts(self) -> Parts:
         ema = {"g_ema": self.g_ema} if self.g_ema is not None else {}
-        return Parts(modules={"g": self.g, "d": self.d, **ema}, optimisers={"opt_g": self.opt_g, "opt_d": self.opt_d})
+        return Parts(
+            modules={"g": self.g, "d": self.d, **ema},
+            optimisers={"opt_g": self.opt_g, "opt_d": self.opt_d},
+            training_only=("d", "g") if ema else ("d",),  # sample() draws from g_ema where there is one
+        )
 
     def _pack(self, x: torch.Tensor) -> torch.Tensor:
         # (B, D) -> (B / pack, pack * D); images (B, C, H, W) -> (B / pack, pack * C, H, W)

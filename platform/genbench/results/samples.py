@@ -59,6 +59,35 @@ def grid_png(images: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+SCATTER_PX = 512  # side of a scatter plot of 2-D points
+SCATTER_MARGIN_PX = 12
+
+
+def scatter_png(points: np.ndarray, reference: np.ndarray | None = None) -> bytes:
+    """2-D points (N, 2) as a SCATTER_PX square PNG of 3x3 dots, dark blue, over the `reference` points (M, 2) in
+    light grey (the data's test split). The view spans the 1st to 99th percentile of both, padded: one far
+    point of a bad model does not shrink the rest to a dot. Non-finite points are not drawn."""
+    from PIL import Image, ImageDraw
+
+    shown = [p[np.isfinite(p).all(axis=1)] for p in (points, reference) if p is not None]
+    both = np.concatenate(shown) if any(len(p) for p in shown) else np.zeros((1, 2))
+    low, high = np.percentile(both, 1, axis=0), np.percentile(both, 99, axis=0)
+    pad = np.maximum((high - low) * 0.1, 1e-6)
+    low, span = low - pad, high - low + 2 * pad  # (2,) each
+    inner = SCATTER_PX - 2 * SCATTER_MARGIN_PX
+    image = Image.new("RGB", (SCATTER_PX, SCATTER_PX), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, 0, SCATTER_PX - 1, SCATTER_PX - 1], outline=(170, 170, 170))
+    for layer, colour, r in ((shown[1:], (200, 200, 200), 1), (shown[:1], (31, 60, 160), 1)):
+        for p in layer:
+            xy = SCATTER_MARGIN_PX + (p - low) / span * inner  # (n, 2) pixels; y grows downwards in an image
+            for x, y in zip(xy[:, 0], SCATTER_PX - xy[:, 1]):
+                draw.rectangle([x - r, y - r, x + r, y + r], fill=colour)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
 def npy_bytes(points: np.ndarray) -> bytes:
     out = io.BytesIO()
     np.save(out, points, allow_pickle=False)
@@ -74,6 +103,7 @@ def png_data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-def pop_samples(rows: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """Take the encoded samples out of result rows (they are files, not columns): {trial_id: blob}."""
-    return {str(r["trial_id"]): blob for r in rows if (blob := r.pop("samples", None))}
+def pop_samples(rows: list[dict[str, Any]], key: str = "samples") -> dict[str, dict[str, str]]:
+    """Take the encoded files out of result rows (they are files, not columns): {trial_id: blob}. `key`: 'samples',
+    or 'model' (a kept model, genbench.train.model)."""
+    return {str(r["trial_id"]): blob for r in rows if (blob := r.pop(key, None))}

@@ -25,6 +25,8 @@ from genbench.results.schema import TRIAL_COLUMNS, table_from_rows
 _FAULT_HITS: dict[str, int] = {}
 _WARNED: set[str] = set()
 SAMPLE_EXTENSIONS = ("png", "npy")
+ROW_FILES = {"samples": "samples", "model": "models"}  # a row's key carrying a file -> the folder it is written to
+MODEL_EXT = "pt"
 
 
 def fault(point: str, before_exit: Callable[[], None] | None = None) -> None:
@@ -68,6 +70,11 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
         raise ConfigError(
             f"cannot open results location: {exc}", key="--out", fix="give a path or s3:// gs:// URI"
         ) from exc
+
+
+def pop_files(row: dict[str, Any]) -> dict[str, Any]:
+    """The encoded files a result row carries (ROW_FILES: its samples, its model), taken out of it."""
+    return {key: row.pop(key) for key in ROW_FILES if key in row}
 
 
 class ResultsStore:
@@ -120,9 +127,10 @@ class ResultsStore:
         rows = [dict(r) for r in rows]
         for row in rows:
             safe_name(str(row["trial_id"]), "trial_id")
-        for trial_id, blob in pop_samples(rows).items():  # before the row: a row in `trials` has its samples
-            ext, data = decode(blob)
-            self.write_bytes("samples", f"{trial_id}.{ext}", data)
+        for key, folder in ROW_FILES.items():  # before the row: a row in `trials` has its samples and model
+            for trial_id, blob in pop_samples(rows, key).items():
+                ext, data = decode(blob)
+                self.write_bytes(folder, f"{trial_id}.{ext}", data)
         if history:
             table = table_from_rows(history, ("trial_id", "step"), HISTORY_PAD)
             self.write_bytes("history", f"part-{config_id}.parquet", _parquet_bytes(table))
@@ -142,6 +150,20 @@ class ResultsStore:
             except (FileNotFoundError, OSError):
                 continue
         return None
+
+    def read_model(self, trial_id: str) -> bytes | None:
+        """The bytes of models/<trial_id>.pt (genbench.train.model reads them); None when the run kept no model."""
+        try:
+            with self.fs.open_input_stream(self.path("models", f"{safe_name(trial_id, 'trial_id')}.{MODEL_EXT}")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def model_ids(self) -> list[str]:
+        """The trial ids with a kept model (models/<trial_id>.pt), sorted."""
+        selector = pafs.FileSelector(self.path("models"), allow_not_found=True)
+        names = (i.base_name for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File)
+        return sorted(n[: -len(MODEL_EXT) - 1] for n in names if n.endswith(f".{MODEL_EXT}") and not n.startswith("."))
 
     def write_table(self, name: str, table: pa.Table) -> None:
         """A derived table beside the results (budget_curve.parquet): replaced whole, atomically."""

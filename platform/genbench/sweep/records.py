@@ -36,7 +36,7 @@ def trial_row(study: Study, trial_id: str, config: dict[str, Any], result: dict[
             if k.split(".")[0] in ("quality", "likelihood", "stability", "cost", "provenance")
         }
     )
-    row.update({k: result[k] for k in (*RUN_COLUMNS, "samples") if k in result})  # samples: a file, not a column
+    row.update({k: result[k] for k in (*RUN_COLUMNS, "samples", "model") if k in result})  # files, not columns
     row["steps"] = result.get("steps", result.get("step", 0))
     return row
 
@@ -69,6 +69,7 @@ def study_record(
         "space": study.raw.get("space", {}),
         "cluster": _cluster_record(address, plan.profile if plan else None),
         "resources": plan.record(study) if plan else None,
+        "save_models": study.save_models,
         "schema_version": SCHEMA_VERSION,
         "versions": {
             "genbench": genbench.__version__,

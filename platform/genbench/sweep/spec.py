@@ -26,6 +26,7 @@ TOP_KEYS = (
     "dry_run",
     "search",
     "resources",
+    "results",
     "fixed",
     "space",
 )
@@ -36,6 +37,7 @@ BUDGET_KEYS = ("trials", "steps", "eval_every", "seeds")
 SEED_METRICS = ("stability.seed_std", "stability.seed_cv")  # need two seeds or more
 RESOURCE_KEYS = ("cpus_per_trial", "gpus_per_trial", "workers", "gpus_per_worker", "placement", "max_failures")
 PLACEMENTS = ("pack", "spread")
+RESULTS_KEYS = ("save_models",)
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Study:
     placement: str = "pack"  # pack | spread: a trial's workers on few nodes, or one per node
     max_failures: int = 2  # retries of a trial whose process or node dies; data-parallel: worker-group restarts only
     success: tuple[str, str, float] | None = None  # (metric, 'at_least' | 'at_most', value) a successful seed reaches
+    save_models: bool = True  # results.save_models: each finished run's model kept in models/<trial_id>.pt
     description: str = ""
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
@@ -332,6 +335,21 @@ def _study_name(doc: YamlDoc) -> str:
         raise ConfigError(exc.problem, key="study", source=doc.where("study"), fix=exc.fix) from None
 
 
+def _save_models(doc: YamlDoc) -> bool:
+    """results: {save_models: false} keeps no model of any run (the default keeps every finished run's)."""
+    raw = _mapping(doc, "results", required=False)
+    _check_keys(doc, "results", raw, RESULTS_KEYS)
+    value = raw.get("save_models", True)
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"expected true or false, got {value!r}",
+            key="results.save_models",
+            source=doc.where("results.save_models", "results"),
+            fix="results: {save_models: false} keeps no models; true (the default) keeps every finished run's",
+        )
+    return value
+
+
 def _choice(doc: YamlDoc, key: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"unknown value {value!r}", key=key, source=doc.where(key), fix=suggest(str(value), allowed))
@@ -375,6 +393,7 @@ def _study(doc: YamlDoc) -> Study:
         max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
         **resources,
         success=_success(doc),
+        save_models=_save_models(doc),
         description=str(doc.data.get("description", "")),
         source=doc.path,
         raw=doc.data,

@@ -66,10 +66,13 @@ def ray_assignment(gpu_share: float) -> Assignment:
     return Assignment(torch.device("cpu"), gpu_share, visible)
 
 
-def run_stream(flat: dict[str, Any], gpu_share: float = 0.0, data: list[Any] | None = None) -> Iterator[Item]:
+def run_stream(
+    flat: dict[str, Any], gpu_share: float = 0.0, data: list[Any] | None = None, keep_model: bool = False
+) -> Iterator[Item]:
     """run(flat) as a stream: its reports and snapshots as they happen, then its row. Closing the stream stops
     the run. The run trains in a thread so that the consumer can aggregate seeds and report to Tune meanwhile.
-    `data`: [ObjectRef] of the data set the sweep's driver loaded once (shared_data), else the run loads its own.
+    `data`: [ObjectRef] of the data set the sweep's driver loaded once (shared_data), else the run loads its own;
+    `keep_model`: the row carries the final model.
     """
     items: queue.Queue[Item] = queue.Queue()
     stop = threading.Event()
@@ -83,7 +86,14 @@ def run_stream(flat: dict[str, Any], gpu_share: float = 0.0, data: list[Any] | N
 
     def work() -> None:
         try:
-            row = run(flat, report, assignment=assignment, snapshot=lambda r: items.put(("partial", r)), data=dataset)
+            row = run(
+                flat,
+                report,
+                assignment=assignment,
+                snapshot=lambda r: items.put(("partial", r)),
+                data=dataset,
+                keep_model=keep_model,
+            )
             items.put(("row", {**row, "worker_nodes": _node_id()}))
         except Cancelled:
             pass
@@ -122,7 +132,7 @@ def _remote_stream(flat: dict[str, Any], training: Training) -> Iterator[Item]:
     import ray
 
     task = _seed_task().options(num_cpus=training.cpus, num_gpus=training.gpus)
-    refs = task.remote(flat, training.gpus, training.data)
+    refs = task.remote(flat, training.gpus, training.data, training.keep_models)
     try:
         for ref in refs:
             yield ray.get(ref)
@@ -175,7 +185,8 @@ def _mean_latest(lanes: list[Lane]) -> dict[str, float]:
 class Training:
     """How each seed of a trial trains: in the trial's process (one seed) or as Ray tasks with `cpus` CPUs and a
     `gpus` share each, or data-parallel through Ray Train (`workers`, with its checkpoints under `storage`); on the
-    data set the driver loaded once (`data`: [ObjectRef]), or on its own."""
+    data set the driver loaded once (`data`: [ObjectRef]), or on its own; each seed's row carrying its final model
+    unless the study turned `keep_models` off (results.save_models: false)."""
 
     seeds: int = 1
     cpus: int = 1
@@ -183,6 +194,7 @@ class Training:
     workers: Any = None  # a train.ray_worker.Workers, or None
     storage: str = ""
     data: list[Any] | None = None
+    keep_models: bool = True
 
 
 def trial_main(
@@ -257,7 +269,9 @@ def _stream(flat: dict[str, Any], training: Training) -> Iterator[Item]:
     if training.workers is not None:
         trial_id = tune.get_context().get_trial_id()
         return train_stream(flat, training, f"{training.storage.rstrip('/')}/{trial_id}-s{flat['seed']}")
-    return run_stream(flat, training.gpus, training.data) if training.seeds == 1 else _remote_stream(flat, training)
+    if training.seeds == 1:
+        return run_stream(flat, training.gpus, training.data, training.keep_models)
+    return _remote_stream(flat, training)
 
 
 class ForwardReports(UserCallback):
@@ -327,7 +341,11 @@ def _start_training(flat: dict[str, Any], training: Training, storage: str) -> A
     def work() -> None:
         end: tuple[Any, ...]
         try:
-            end = ("end", *run_distributed(flat, training.workers, storage, [ForwardReports(reports)], training.data))
+            callbacks = [ForwardReports(reports)]
+            end = (
+                "end",
+                *run_distributed(flat, training.workers, storage, callbacks, training.data, training.keep_models),
+            )
         except Exception as exc:  # a GenbenchError (no result checkpoint), Ray failing to start the run, an abort
             end = ("error", f"{type(exc).__name__}: {exc}")
         try:

@@ -20,7 +20,7 @@ from genbench.cluster.profiles import Profile
 from genbench.config import from_flat
 from genbench.errors import GenbenchError
 from genbench.results.analysis import config_status
-from genbench.results.store import ResultsStore
+from genbench.results.store import ResultsStore, pop_files
 from genbench.sweep.connect import PRIVATE_RAY, connect_ray
 from genbench.sweep.journal import Journal, fail_stale_trials, journal_storage, optuna_storage, repair_journal  # noqa: F401 (all but journal_storage: moved there, still importable here)
 from genbench.sweep.progress import Progress
@@ -115,6 +115,7 @@ def make_writer(
             self.history: dict[str, list[dict[str, Any]]] = {}
             self.partial: dict[str, list[dict[str, Any]]] = {}  # each seed's row as of the trial's last report
             self.started: dict[str, float] = {}
+            self.files: dict[str, dict[int, dict[str, Any]]] = {}  # trial -> seed -> its rows' files (samples, model)
             self.failed = ""  # why the results could not be written (a full disk, a storage error)
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -125,6 +126,8 @@ def make_writer(
             self.history.setdefault(trial.trial_id, []).extend(result.get("history", []))
             if result.get("partial_rows"):
                 self.partial[trial.trial_id] = result["partial_rows"]
+            if result.get("final"):  # Ray lets callbacks edit a result in place: Tune's state then holds no files
+                self.files[trial.trial_id] = {r["seed"]: pop_files(r) for r in result.get("rows") or []}
             if not result.get("final"):
                 run_s = max((r.get("cost.wall_s") or 0.0 for r in result.get("partial_rows") or []), default=0.0)
                 progress.advanced(trial.trial_id, int(result.get("step") or 0), float(run_s))
@@ -157,6 +160,7 @@ def make_writer(
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             message = trial_error(trial)
+            self.files.pop(trial.trial_id, None)
             self._write(trial, [{"seed": s, "status": "failed", "error": message} for s in self._seeds(trial)], {})
 
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
@@ -172,6 +176,8 @@ def make_writer(
             config_id = trial.trial_id
             shared = {k: aggregate[k] for k in SEED_AGGREGATES if k in aggregate}
             ids = {r["seed"]: seed_trial_id(config_id, r["seed"], seeds) for r in rows}
+            files = self.files.pop(config_id, {})
+            rows = [{**r, **files.get(r["seed"], {})} for r in rows]
             written = [
                 trial_row(
                     study,
@@ -238,7 +244,7 @@ def recover(store: ResultsStore) -> set[str]:
     for path in store.orphan_history():
         store.fs.delete_file(path)
         print(f"Resume: removed {path} (its trial never finished writing; it runs again)")
-    for rel in ("", "trials", "history", "samples"):  # half-written files of a killed driver, wherever it wrote
+    for rel in ("", "trials", "history", "samples", "models"):  # half-written files of a killed driver, anywhere
         for info in store.fs.get_file_info(pafs.FileSelector(store.path(rel), allow_not_found=True)):
             if info.base_name.startswith(".tmp-") and info.type == pafs.FileType.File:
                 store.fs.delete_file(info.path)
@@ -473,6 +479,7 @@ def _fit(
         _workers(study),
         _ray_storage(store, "ray_train"),
         share(plan.data) if plan.data is not None else None,
+        keep_models=study.save_models,
     )
     trainable = tune.with_resources(
         tune.with_parameters(

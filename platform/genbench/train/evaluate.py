@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,20 @@ from genbench.metrics.modes import mode_metrics
 from genbench.train.device import synchronize
 
 NLL_MAX_EXAMPLES, NLL_BATCH = 2000, 500  # bounded cost of the final likelihood evaluation
+EVAL_STREAM = 1_000_003  # evaluation noise is seeded with the run's seed plus this: a stream apart from training's
+
+
+@contextlib.contextmanager
+def eval_noise(seed: int | None, device: torch.device) -> Iterator[None]:
+    """The random draws inside (a family's sampling noise) from a stream of their own, seeded from the run's seed,
+    and training's stream left where it was: a score is then a function of the weights, the seed and the eval.*
+    settings, which `genbench evaluate` reproduces from a kept model. seed None: the global stream as it stands."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed + EVAL_STREAM)
+        yield
 
 
 class Scores(dict[str, float]):
@@ -44,9 +60,17 @@ class Scores(dict[str, float]):
 class Evaluator:
     """Scores samples of a family against a data set's test split; reference features are computed once."""
 
-    def __init__(self, data: Dataset, n_samples: int, features: str = "auto", inception_weights: str = "") -> None:
-        """features / inception_weights: the run's eval.features and eval.inception_weights (images only)."""
-        self.data, self.n_samples = data, n_samples
+    def __init__(
+        self,
+        data: Dataset,
+        n_samples: int,
+        features: str = "auto",
+        inception_weights: str = "",
+        seed: int | None = None,
+    ) -> None:
+        """features / inception_weights: the run's eval.features and eval.inception_weights (images only); seed: the
+        run's, which seeds every evaluation's samples (eval_noise; None: they draw from the global stream)."""
+        self.data, self.n_samples, self.seed = data, n_samples, seed
         self.extractor = None
         self.last_samples: torch.Tensor | None = None  # of the latest call: the final model's, once training ends
         self.primary: tuple[str, str] = (
@@ -78,8 +102,9 @@ class Evaluator:
         return out
 
     def __call__(self, family: Family) -> Scores:
-        """Quality metrics (names without prefix) of n_samples fresh samples; never raises for a diverged model."""
-        samples = family.sample(self.n_samples).float().cpu()  # (n, D) or (n, C, H, W); metrics run on the CPU
+        """Quality metrics (names without prefix) of n_samples samples; never raises for a diverged model."""
+        with eval_noise(self.seed, family_device(family)):
+            samples = family.sample(self.n_samples).float().cpu()  # (n, D) or (n, C, H, W); metrics run on the CPU
         self.last_samples = samples
         nonfinite = int((~samples.flatten(1).isfinite().all(dim=1)).sum())  # samples holding a NaN or inf
         return Scores(self._toy(samples) if self.extractor is None else self._images(samples), nonfinite, len(samples))

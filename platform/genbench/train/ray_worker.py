@@ -172,7 +172,7 @@ def worker_main(config: dict[str, Any]) -> None:
         state.resumed_from.append(state.step)
     torch.manual_seed(cfg.seed * 7919 + rank + 104729 * state.step)  # own noise per worker
     ev = cfg.eval
-    evaluator = Evaluator(run.data, ev.n_samples, ev.features, ev.inception_weights) if rank == 0 else None
+    evaluator = Evaluator(run.data, ev.n_samples, ev.features, ev.inception_weights, cfg.seed) if rank == 0 else None
     curve = [
         {k[5:]: v for k, v in h.items() if k.startswith("eval.")}
         for h in history
@@ -211,7 +211,7 @@ def worker_main(config: dict[str, Any]) -> None:
         checkpoint_every=cfg.train.checkpoint_every,
         placement=run.placement,
     )
-    row = _final_row(run, outcome, evaluator, curve, meter, where) if rank == 0 else {}
+    row = _final_row(run, outcome, evaluator, curve, meter, where, bool(config.get("keep_model"))) if rank == 0 else {}
     _report({"step": outcome.steps, "final": 1}, rank, lambda d: _write_result(d, row, history))
 
 
@@ -232,10 +232,17 @@ def _gathered(world: int, mine: str) -> list[str]:
 
 
 def _final_row(
-    run: WorkerRun, outcome: Any, evaluator: Any, curve: list[dict[str, float]], meter: Meter, where: dict[str, Any]
+    run: WorkerRun,
+    outcome: Any,
+    evaluator: Any,
+    curve: list[dict[str, float]],
+    meter: Meter,
+    where: dict[str, Any],
+    keep_model: bool,
 ) -> dict[str, Any]:
-    """Rank 0's row: measured like an in-process run, plus how and where it trained (times since the last start)."""
-    row = measure(run.family, run.data, run.cfg, outcome, evaluator, curve)
+    """Rank 0's row: measured like an in-process run (its final model too, with `keep_model`), plus how and where it
+    trained (times since the last start)."""
+    row = measure(run.family, run.data, run.cfg, outcome, evaluator, curve, keep_model)
     row.update(
         {"cost.train_flops": row["cost.train_flops"] * run.world, **where, **meter.columns(), "end_time": time.time()}
     )
@@ -265,6 +272,7 @@ def run_distributed(
     storage: str,
     callbacks: list[Any] | None = None,
     data: list[Any] | None = None,
+    keep_model: bool = False,
 ) -> tuple[dict[str, Any], list[dict]]:
     """Train `flat` with Ray Train's TorchTrainer on the connected Ray; returns rank 0's row and the history.
 
@@ -272,6 +280,7 @@ def run_distributed(
     in the checkpoints, so a resumed run continues it without a gap or a repeated step. `callbacks` (Ray Train
     UserCallbacks) see every report as the controller receives it: a sweep's trial forwards them to Tune. `data`:
     [ObjectRef] of the data set a sweep's driver loaded once; each worker reads the node's shared copy.
+    `keep_model`: the row carries rank 0's final model (genbench.train.model), as an in-process run's does.
     """
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -281,7 +290,7 @@ def run_distributed(
     flat = {**flat, "train.threads": workers.cpus}
     trainer = TorchTrainer(
         worker_main,
-        train_loop_config={"flat": flat, "gpus_per_worker": workers.gpus, "data": data},
+        train_loop_config={"flat": flat, "gpus_per_worker": workers.gpus, "data": data, "keep_model": keep_model},
         scaling_config=ScalingConfig(
             num_workers=workers.count,
             use_gpu=workers.gpus > 0,

@@ -17,6 +17,7 @@ from genbench.families import FAMILIES
 from genbench.families.base import count_params
 from genbench.metrics.stability import best_to_final_gap, oscillation
 from genbench.results.samples import encode as encode_samples
+from genbench.train import model as kept_model
 from genbench.train.device import Assignment, Placement, apply_backends, place, resolve
 from genbench.train.evaluate import Evaluator, likelihood, peak_memory_bytes, reset_peak_memory, sample_cost
 from genbench.train.loop import LoopOutcome, LoopState, Report, train
@@ -71,12 +72,14 @@ def run(
     assignment: Assignment = Assignment(),
     snapshot: Snapshot | None = None,
     data: Dataset | None = None,
+    keep_model: bool = False,
 ) -> dict[str, Any]:
     """Train the run `flat` describes and return its row: status, quality.*, likelihood.*, stability.*, cost.*.
 
     `assignment` is what Ray gave the process (device, GPU share); `snapshot` receives the row as it stands at
     every evaluation (cost, provenance and stability so far), which is the row of a trial stopped there; `data` is
-    the run's data set when the sweep loaded it once for every trial (else the run loads cfg.data itself).
+    the run's data set when the sweep loaded it once for every trial (else the run loads cfg.data itself);
+    `keep_model`: the row carries the final model (`model`, written to models/<trial_id>.pt) unless it diverged.
     Bad configuration or data raise GenbenchError before anything trains; divergence and errors inside
     training become the row's status ('diverged', 'failed') so that a sweep goes on.
     """
@@ -86,7 +89,7 @@ def run(
     torch.manual_seed(cfg.seed)
     meter = Meter(placement, assignment)
     try:
-        row = _train_and_measure(cfg, report, meter, snapshot, data)
+        row = _train_and_measure(cfg, report, meter, snapshot, data, keep_model)
     except GenbenchError:  # the user's input (a data file, a setting that does not fit the data): not an outcome
         raise
     except Exception as exc:  # a crash inside training is an outcome to record, not the end of the sweep
@@ -102,12 +105,12 @@ def device_seconds(placement: Placement, wall_s: float, cpu_s: float, gpus_held:
 
 
 def _train_and_measure(
-    cfg: RunConfig, report: Report, meter: Meter, snapshot: Snapshot | None, data: Dataset | None
+    cfg: RunConfig, report: Report, meter: Meter, snapshot: Snapshot | None, data: Dataset | None, keep_model: bool
 ) -> dict[str, Any]:
     data = data if data is not None else load_dataset(cfg.data)
     apply_backends(meter.placement)
     family = place(FAMILIES.get(cfg.family).build(cfg, data), meter.placement)
-    evaluator = Evaluator(data, cfg.eval.n_samples, cfg.eval.features, cfg.eval.inception_weights)
+    evaluator = Evaluator(data, cfg.eval.n_samples, cfg.eval.features, cfg.eval.inception_weights, cfg.seed)
     curve: list[dict[str, float]] = []
     state = LoopState()  # the loop updates it in place: the snapshots read its gradient-norm maximum and FLOPs
 
@@ -121,7 +124,7 @@ def _train_and_measure(
         report(step, values)
 
     outcome = train(family, data, cfg, report_with_snapshot, evaluate, state=state, placement=meter.placement)
-    return measure(family, data, cfg, outcome, evaluator, curve)
+    return measure(family, data, cfg, outcome, evaluator, curve, keep_model)
 
 
 def running_row(
@@ -141,11 +144,20 @@ def running_row(
 
 
 def measure(
-    family: Any, data: Any, cfg: RunConfig, outcome: LoopOutcome, evaluator: Evaluator, curve: list[dict[str, float]]
+    family: Any,
+    data: Any,
+    cfg: RunConfig,
+    outcome: LoopOutcome,
+    evaluator: Evaluator,
+    curve: list[dict[str, float]],
+    keep_model: bool = False,
 ) -> dict[str, Any]:
-    """The row of a trained family: final quality, likelihood, stability of its evaluation curve, cost."""
+    """The row of a trained family: final quality, likelihood, stability of its evaluation curve, cost; with
+    `keep_model`, its final model too (a diverged one's weights or outputs are not finite: it keeps none)."""
     final = curve[-1] if curve and outcome.status != "diverged" else evaluator(family)  # the loop scored its last step
     row: dict[str, Any] = {"status": outcome.status, "error": outcome.reason, "steps": outcome.steps}
+    if keep_model and outcome.status != "diverged":  # the weights `final` scored, before anything else runs them
+        row["model"] = kept_model.encode(family, cfg)  # models/<trial_id>.pt
     row.update({f"quality.{k}": v for k, v in final.items()})
     row.update(evaluator.provenance())
     row.update(likelihood(family, data))
