@@ -138,10 +138,11 @@ def test_a_cluster_study_interrupted_and_resumed_keeps_its_searcher(s3: dict[str
     tmp = tmp_path / "tmp"  # the drivers' temporary files (the journal's local copy); Ray's stay where they were
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp), "RAY_TMPDIR": os.environ.get("RAY_TMPDIR", tempfile.gettempdir())}
-    # writes: study.yaml, then per trial samples, history, row and the journal's copy: 8 is the second trial's row
+    # writes: study.yaml, then per trial samples, model, history, row and the journal's copy: 10 is the second
+    # trial's row
     driver = subprocess.Popen(
         cmd,
-        env={**env, "GENBENCH_FAULT": "write:8"},
+        env={**env, "GENBENCH_FAULT": "write:10"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -162,6 +163,7 @@ def test_a_cluster_study_interrupted_and_resumed_keeps_its_searcher(s3: dict[str
     assert "Done: 4 trials (4 completed)" in resumed.stdout
     trials = store.read("trials").to_pandas()
     assert len(trials) == 4 and trials["trial_id"].is_unique and before["trial_id"] in set(trials["trial_id"])
+    assert store.model_ids() == sorted(trials["trial_id"])  # kept models in the bucket; the killed row's removed
     states = _remote_trials(uri, tmp_path, "mirrored")
     assert "RUNNING" not in {t.state.name for t in states}  # what the killed driver left running is FAIL
     complete = [t for t in states if t.state == TrialState.COMPLETE]

@@ -170,3 +170,25 @@ def test_an_evaluation_draws_from_its_own_seeded_stream(make_gan: Any, grid25: D
     torch.manual_seed(11)
     assert torch.equal(torch.rand(4), after)  # the evaluation drew nothing from training's stream
     assert evaluator(family)["swd"] == swd and Evaluator(grid25, 200, seed=4)(family)["swd"] != swd
+
+
+@pytest.mark.ray
+def test_every_run_of_the_image_study_keeps_its_model_and_scores_the_same_again(
+    image_study_results: Path, tmp_path: Path
+) -> None:
+    """The shared VAE/flow dry run (Ray Tune, one seed each): a model per trained run, and the best configuration's
+    scored again with its own settings gives its row's quality exactly; samples as a PNG grid and an array."""
+    results = genbench.load_results(image_study_results)
+    trained = results.trials[results.trials["status"] != "failed"]
+    assert results.store.model_ids() == sorted(trained["trial_id"]) and results.study["save_models"] is True
+    best = results.best
+    assert best is not None
+    scores, row = results.evaluate(), best.trials.iloc[0]
+    quality = [k for k in scores if k.startswith("quality.")]
+    assert "quality.fd" in quality and all(scores[k] == row[k] for k in quality), (scores, row[quality])
+    assert main(["sample", str(image_study_results), "-n", "10", "--out", str(tmp_path / "grid.png")]) == 0
+    with Image.open(tmp_path / "grid.png") as image:  # 4 x 3 tiles of 8x8 pixels enlarged 4x, 1-pixel gaps
+        assert image.size == (4 * 33 + 1, 3 * 33 + 1) and image.mode == "RGB"
+    assert main(["sample", str(image_study_results), "-n", "10", "--out", str(tmp_path / "x.npy")]) == 0
+    images = np.load(tmp_path / "x.npy")
+    assert images.shape == (10, 3, 8, 8) and images.min() >= 0 and images.max() <= 1

@@ -78,6 +78,9 @@ def test_two_workers_train_and_the_results_record_both(tmp_path: Path, family: s
     assert row["train_path"] == "ray-train" and row["workers"] == 2 and len(row["worker_nodes"].split(",")) == 2
     assert steps == list(range(10, 201, 10))  # rank 0's history: every window once
     assert f"[train {family}] step 200/200" in proc.stdout and "on 2 workers" in proc.stdout
+    import genbench  # rank 0's final model travels in row.json; scored again, it gives the row's quality
+
+    assert genbench.load_results(out).evaluate()["quality.swd"] == row["quality.swd"]
 
 
 def _train_worker(pids: list[int], rank_hint: str = "RayTrainWorker") -> int | None:

@@ -135,12 +135,17 @@ def test_recover_sets_aside_corrupt_parts_and_removes_orphans_and_temporaries(
     (tmp_path / "trials" / "part-t1.parquet").write_bytes(b"PAR1 torn")
     (tmp_path / "trials" / "part-t3.parquet").unlink()  # killed between its history and its row
     (tmp_path / "trials" / ".tmp-abc-part-t9.parquet").write_bytes(b"half")
+    for folder, name in (("models", "t0.pt"), ("models", "t3.pt"), ("samples", "t1.png"), ("samples", "t2.npy")):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / name).write_bytes(b"file")  # t1's and t3's runs have no row: their files go
     assert recover(store) == {"t0", "t2"}
+    assert sorted(p.name for p in tmp_path.glob("[ms]*/*")) == ["t0.pt", "t2.npy"]
     assert (tmp_path / "trials" / "_corrupt-part-t1.parquet").read_bytes() == b"PAR1 torn"  # kept, not deleted
     assert sorted(p.name for p in (tmp_path / "history").iterdir()) == ["part-t0.parquet", "part-t2.parquet"]
     assert not list((tmp_path / "trials").glob(".tmp-*"))
     out = capsys.readouterr().out
     assert "part-t1.parquet is unreadable" in out and "part-t3.parquet" in out
+    assert "removed 2 sample and model files of runs without a row" in out
     import pyarrow.dataset as pads
 
     assert pads.dataset(tmp_path / "trials", format="parquet").to_table().num_rows == 2  # plain readers too

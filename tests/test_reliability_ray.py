@@ -74,8 +74,9 @@ def _check_complete(out: Path, trials: int, resumed: subprocess.CompletedProcess
 
 def test_driver_killed_inside_a_results_write_then_inside_a_journal_append_then_resumed(tmp_path: Path) -> None:
     cmd, out = _command(tmp_path), tmp_path / "out"
-    # study.yaml, then samples + history + row of trial 1, then samples + history of trial 2, then inside its row
-    assert _killed_driver(cmd, "write:7") == 137
+    # study.yaml, then samples + model + history + row of trial 1, then samples + model + history of trial 2, then
+    # inside its row
+    assert _killed_driver(cmd, "write:9") == 137
     assert len(list((out / "trials").glob("part-*.parquet"))) == 1
     assert len(list((out / "trials").glob(".tmp-*"))) == 1  # the torn write, where no reader looks
     assert _killed_driver([*cmd, "--resume"], "journal:6") == 137  # the resume itself dies inside a journal append

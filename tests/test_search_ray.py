@@ -96,6 +96,27 @@ def test_seed_aggregates_are_recomputable_from_the_rows(seeds_run: tuple[subproc
     assert (diverged["status"] == "diverged").all() and (diverged["steps"] < 60).all()
 
 
+def test_each_seed_keeps_its_own_model_and_a_diverged_one_none(
+    seeds_run: tuple[subprocess.CompletedProcess, Path],
+) -> None:
+    """Seeds trained as Ray tasks: each finished seed's model under its own trial id, the scores of its row again;
+    a diverged seed keeps none, and asking for it says so."""
+    import genbench
+    from genbench.errors import GenbenchError
+
+    results = genbench.load_results(seeds_run[1])
+    trials = results.trials
+    finished = trials[trials["status"] != "diverged"]
+    assert results.store.model_ids() == sorted(finished["trial_id"]) and len(finished) >= 2
+    row = finished.iloc[-1]
+    model = results.model(config=row["config_id"], seed=int(row["seed"]))
+    assert model.trial_id == row["trial_id"] and model.cfg.seed == row["seed"]
+    assert model.evaluate()["quality.swd"] == row["quality.swd"]
+    diverged = trials[trials["status"] == "diverged"]["trial_id"].iloc[0]
+    with pytest.raises(GenbenchError, match=f"trial '{diverged}' kept no model: its status is diverged"):
+        results.model(diverged)
+
+
 def test_history_rows_belong_to_their_seed(seeds_run: tuple[subprocess.CompletedProcess, Path]) -> None:
     out = seeds_run[1]
     history = ds.dataset(out / "history").to_table().to_pandas()

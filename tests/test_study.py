@@ -113,6 +113,8 @@ BROKEN = {  # name: (old, new, text the message must name besides the file)
     "negative_retries": ("fixed:\n", "resources: {max_failures: -1}\nfixed:\n", ["resources.max_failures", ">= 0"]),
     "placement": ("fixed:\n", "resources: {placement: spred}\nfixed:\n", ["resources.placement", "'spread'"]),
     "gpus": ("fixed:\n", "resources: {gpus_per_worker: one}\nfixed:\n", ["resources.gpus_per_worker", "number"]),
+    "results_key": ("fixed:\n", "results: {save_model: false}\nfixed:\n", ["results.save_model", "'save_models'"]),
+    "save_models": ("fixed:\n", "results: {save_models: 0}\nfixed:\n", ["results.save_models", "true or false"]),
     "batch_over_workers": (
         "fixed:\n",
         "resources: {workers: 3}\nfixed:\n",
@@ -231,6 +233,12 @@ def test_success_threshold_is_read(tmp_path: Path) -> None:
     )
     assert study.success == ("quality.modes", "at_least", 20.0)
     assert load_study(_write(tmp_path, BASE)).success is None
+
+
+def test_models_are_kept_unless_the_study_says_not(tmp_path: Path) -> None:
+    assert load_study(_write(tmp_path, BASE)).save_models is True
+    off = BASE.replace("fixed:\n", "results: {save_models: false}\nfixed:\n")
+    assert load_study(_write(tmp_path, off)).save_models is False
 
 
 def test_seeds_and_scheduler_are_read(tmp_path: Path) -> None:

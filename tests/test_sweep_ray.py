@@ -21,6 +21,7 @@ objectives: [{metric: quality.modes, mode: max}]
 budget: {trials: 4, steps: 40, eval_every: 20}
 dry_run: {trials: 4, steps: 40, eval_every: 20}
 search: {algorithm: random, seed: 3}
+results: {save_models: false}
 fixed: {gan.g_width: 16, gan.d_width: 16, gan.g_depth: 2, gan.d_depth: 2, train.batch_size: 64,
         train.log_every: 5, eval.n_samples: 500}
 space:
@@ -136,3 +137,16 @@ def test_every_completed_trial_has_its_final_samples(dry_run: tuple[subprocess.C
         if status == "completed":
             assert len(np.load(path)) == 500  # eval.n_samples points of ring8
     assert set(trials["provenance.sampler"].dropna()) == {"generator pass"}
+
+
+def test_a_study_that_keeps_no_models_writes_none(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    """results: {save_models: false}: no models/ folder, the record says so, and sampling says why it cannot."""
+    import genbench
+    from genbench.errors import GenbenchError
+
+    _, out = dry_run
+    assert not (out / "models").exists() and (out / "samples").is_dir()
+    results = genbench.load_results(out)
+    assert results.study["save_models"] is False
+    with pytest.raises(GenbenchError, match=r"the study kept no models \(results: \{save_models: false\}"):
+        results.sample(8)

@@ -235,6 +235,19 @@ class ResultsStore:
         done = {i.base_name for i in self._parts("trials")}
         return [i.path for i in self._parts("history") if i.base_name not in done]
 
+    def orphan_files(self) -> list[str]:
+        """Samples and models of runs without a row in `trials` (written by a driver killed before the row, or of
+        a part set aside as unreadable): their configurations run again under new trial ids."""
+        table = self.read("trials")
+        rows = set(table.column("trial_id").to_pylist()) if "trial_id" in table.column_names else set()
+        found = []
+        for folder in ROW_FILES.values():
+            for info in self.fs.get_file_info(pafs.FileSelector(self.path(folder), allow_not_found=True)):
+                stem = info.base_name.rsplit(".", 1)[0]
+                if info.type == pafs.FileType.File and not stem.startswith(".") and stem not in rows:
+                    found.append(info.path)
+        return sorted(found)
+
     def read_summary(self) -> dict[str, Any] | None:
         """summary.yaml (written at the end of every sweep); None where there is none yet, or a `genbench train`
         run's results (which have none)."""

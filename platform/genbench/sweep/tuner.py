@@ -244,6 +244,10 @@ def recover(store: ResultsStore) -> set[str]:
     for path in store.orphan_history():
         store.fs.delete_file(path)
         print(f"Resume: removed {path} (its trial never finished writing; it runs again)")
+    if orphans := store.orphan_files():
+        for path in orphans:
+            store.fs.delete_file(path)
+        print(f"Resume: removed {len(orphans)} sample and model files of runs without a row (they run again)")
     for rel in ("", "trials", "history", "samples", "models"):  # half-written files of a killed driver, anywhere
         for info in store.fs.get_file_info(pafs.FileSelector(store.path(rel), allow_not_found=True)):
             if info.base_name.startswith(".tmp-") and info.type == pafs.FileType.File:
