@@ -31,13 +31,14 @@ EVAL_STREAM = 1_000_003  # evaluation noise is seeded with the run's seed plus t
 
 
 @contextlib.contextmanager
-def eval_noise(seed: int | None, device: torch.device) -> Iterator[None]:
-    """The random draws inside (a family's sampling noise) from a stream of their own, seeded from the run's seed,
-    and training's stream left where it was: a score is then a function of the weights, the seed and the eval.*
-    settings, which `genbench evaluate` reproduces from a kept model. seed None: the global stream as it stands."""
+def eval_noise(seed: int | None, family: Family) -> Iterator[None]:
+    """The random draws inside (`family`'s sampling noise, on its device) from a stream of their own, seeded from
+    the run's seed, and training's stream left where it was: a score is then a function of the weights, the seed and
+    the eval.* settings, which `genbench evaluate` reproduces from a kept model. None: the global stream as it is."""
     if seed is None:
         yield
         return
+    device = family_device(family)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed + EVAL_STREAM)
         yield
@@ -103,7 +104,7 @@ class Evaluator:
 
     def __call__(self, family: Family) -> Scores:
         """Quality metrics (names without prefix) of n_samples samples; never raises for a diverged model."""
-        with eval_noise(self.seed, family_device(family)):
+        with eval_noise(self.seed, family):
             samples = family.sample(self.n_samples).float().cpu()  # (n, D) or (n, C, H, W); metrics run on the CPU
         self.last_samples = samples
         nonfinite = int((~samples.flatten(1).isfinite().all(dim=1)).sum())  # samples holding a NaN or inf

@@ -20,7 +20,7 @@ from genbench.config import RunConfig, from_flat, to_flat
 from genbench.data import Dataset, load_dataset
 from genbench.errors import ConfigError, GenbenchError
 from genbench.families import FAMILIES
-from genbench.families.base import Family, family_device
+from genbench.families.base import Family
 from genbench.train.device import apply_backends, place, resolve
 from genbench.train.evaluate import Evaluator, eval_noise
 
@@ -81,7 +81,7 @@ class Model:
         evaluation scored (on the device and thread count it ran with)."""
         if n < 1:
             raise ConfigError(f"expected a number of samples >= 1, got {n}", key="-n", fix="e.g. -n 64")
-        with eval_noise(self.cfg.seed if seed is None else seed, family_device(self.family)):
+        with eval_noise(self.cfg.seed if seed is None else seed, self.family):
             return self.family.sample(n).float().cpu()
 
     def evaluate(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
