@@ -70,14 +70,25 @@ def budget_words(budget: Any, constants: dict[str, Any] | None = None) -> str:
     if not isinstance(budget, dict):
         return str(budget or "")
     constants = constants if isinstance(constants, dict) else {}
+    evals = constants.get("eval.count", budget.get("evals"))
+    compute = _compute_words(budget, constants)
     steps = constants.get("train.steps", budget.get("steps", "?"))
     every = constants.get("eval.every", budget.get("eval_every"))
-    parts = [f"{budget.get('trials', '?')} trials x {steps} steps"]
-    if every:
+    parts = [f"{budget.get('trials', '?')} trials x {compute or f'{steps} steps'}"]
+    if evals or compute:
+        parts.append(f"evaluated {evals or 10} times")
+    elif every:
         parts.append(f"evaluated every {every} steps")
     seeds = int(budget.get("seeds") or 1)
     parts.append(f"{seeds} seeds each" if seeds > 1 else "1 seed each")
     return ", ".join(parts)
+
+
+def _compute_words(budget: dict[str, Any], constants: dict[str, Any]) -> str:
+    """'60 device-seconds' or '2e+12 FLOPs' of a compute budget; '' for a budget in steps."""
+    device_s = constants.get("train.device_s", budget.get("device_s"))
+    flops = constants.get("train.flops", budget.get("train_flops"))
+    return f"{float(device_s):g} device-seconds" if device_s else f"{float(flops):g} FLOPs" if flops else ""
 
 
 def plural(n: int, noun: str) -> str:

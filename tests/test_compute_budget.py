@@ -1,0 +1,134 @@
+"""Compute budgets (train.device_s, train.flops; budget.device_s / train_flops): when runs stop and evaluate, the
+horizon their schedules read, and the study keys and scheduler that use them."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genbench.errors import ConfigError
+from genbench.sweep.spec import STEP_CAP, load_study
+from genbench.train import plan as plan_module
+from genbench.train.plan import reached_end
+from genbench.train.run import run
+
+History = list[tuple[int, dict[str, float]]]
+
+
+@pytest.fixture
+def one_second_per_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU's device clock advances 1 s at every reading: each window (a lap, then a restart) spends 1 s."""
+    ticks = itertools.count()
+    monkeypatch.setattr(plan_module.time, "process_time", lambda: float(next(ticks)))
+
+
+def _run(flat: dict[str, Any]) -> tuple[dict[str, Any], History]:
+    history: History = []
+    row = run(flat, lambda step, values: history.append((step, dict(values))))
+    return row, history
+
+
+def test_device_seconds_budget_stops_at_the_first_window_past_it(tiny_flat: dict, one_second_per_read: None) -> None:
+    flat = {**tiny_flat, "train.steps": STEP_CAP, "train.device_s": 6.0, "eval.count": 3}
+    row, history = _run(flat)
+    assert row["status"] == "completed" and row["steps"] == 30  # 6 windows of log_every 5 steps, 1 s each
+    spent = [values["train.device_s"] for _, values in history]
+    assert spent == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert [step for step, values in history if "eval.modes" in values] == [10, 20, 30]  # at 2, 4 and 6 s
+    assert reached_end(flat, *history[-1]) and not reached_end(flat, *history[-2])
+
+
+def test_device_seconds_horizon_drives_the_learning_rate_schedule(one_second_per_read: None) -> None:
+    """The VAE's cosine decay runs over the steps the budget is expected to buy: the last lr is near 0."""
+    from genbench.config import from_flat
+    from genbench.data import load_dataset
+    from genbench.families import FAMILIES
+    from genbench.train.loop import train
+
+    flat = {"family": "vae", "data.name": "grid25", "data.n_train": 500, "data.n_test": 200, "seed": 0}
+    flat |= {"train.steps": STEP_CAP, "train.device_s": 8.0, "train.log_every": 4, "optim.lr_decay": "cosine"}
+    flat |= {"optim.warmup_steps": 0, "vae.width": 16, "eval.n_samples": 100, "train.batch_size": 32}
+    cfg = from_flat(flat)
+    data = load_dataset(cfg.data)
+    family = FAMILIES.get("vae").build(cfg, data)
+    outcome = train(family, data, cfg, lambda s, v: None, lambda f: {})
+    assert outcome.steps == 32 and family.horizon.steps == 32  # 8 windows of 4 steps, 1 s each
+    assert family.sched.get_last_lr()[0] < 0.01 * cfg.optim.lr
+
+
+def test_flop_budget_buys_the_steps_its_first_step_counts(tiny_flat: dict) -> None:
+    counted, _ = _run(tiny_flat)
+    step_flops = counted["cost.train_flops"] / counted["steps"]
+    flat = {**tiny_flat, "train.steps": STEP_CAP, "train.flops": 13.5 * step_flops, "eval.count": 2}
+    row, history = _run(flat)
+    assert row["steps"] == 14 and row["cost.train_flops"] >= flat["train.flops"]  # ceil(13.5)
+    assert [step for step, values in history if "eval.modes" in values] == [7, 14]
+    assert reached_end(flat, *history[-1]) and not reached_end(flat, *history[0])
+
+
+def test_a_run_takes_one_compute_budget() -> None:
+    from genbench.config import from_flat
+
+    with pytest.raises(ConfigError, match="both set"):
+        from_flat({"family": "gan", "train.device_s": 5, "train.flops": 1e9})
+    with pytest.raises(ConfigError, match=">= 0"):
+        from_flat({"family": "gan", "train.device_s": -1})
+
+
+STUDY = """study: compute
+family: gan
+data: {name: grid25}
+objectives: [{metric: quality.modes, mode: max}]
+budget: {BUDGET}
+dry_run: {trials: 1, steps: 10}
+search: {algorithm: random, scheduler: asha}
+space:
+  optim.lr_g: {float: [1.0e-4, 1.0e-3], log: true}
+"""
+
+
+def _study(tmp_path: Path, budget: str) -> Any:
+    path = tmp_path / "s.yaml"
+    path.write_text(STUDY.replace("{BUDGET}", budget))
+    return load_study(path)
+
+
+def test_study_budget_in_device_seconds_sets_run_keys_and_asha_unit(tmp_path: Path) -> None:
+    from genbench.sweep.tuner import _scheduler
+
+    study = _study(tmp_path, "{trials: 4, device_s: 30, evals: 5, seeds: 2}")
+    budget = study.budget
+    assert (budget.unit, budget.per_run, budget.steps, budget.eval_interval) == ("device_s", 30.0, STEP_CAP, 6.0)
+    keys = study.run_settings(budget)
+    assert keys["train.device_s"] == 30.0 and keys["eval.count"] == 5 and "train.flops" not in keys
+    asha = _scheduler(study, budget)
+    assert asha._time_attr == "train.device_s" and asha._max_t == 30.0
+    assert [rung[0] for rung in asha._brackets[0]._rungs] == [12.0]  # grace: 2 evaluations of 6 device-s
+    flops = _study(tmp_path, "{trials: 4, train_flops: 2.0e12}").budget
+    assert (flops.unit, flops.time_attr, flops.describe()) == ("flops", "train.flops", "2e+12 FLOPs")
+
+
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        ("{trials: 4, device_s: 30, train_flops: 1.0e12}", "both device_s and train_flops"),
+        ("{trials: 4}", "missing its run budget"),
+        ("{trials: 4, device_s: 30, eval_every: 100}", "eval_every counts steps"),
+        ("{trials: 4, device_s: -3}", "expected a number > 0"),
+        ("{trials: 4, train_flops: lots}", "expected a number > 0"),
+    ],
+)
+def test_bad_compute_budgets_name_the_key_and_the_fix(tmp_path: Path, budget: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        _study(tmp_path, budget)
+    assert "s.yaml" in str(caught.value) and "budget." in str(caught.value)
+
+
+def test_a_steps_budget_is_unchanged(tmp_path: Path) -> None:
+    budget = _study(tmp_path, "{trials: 4, steps: 600}").budget
+    assert budget.unit == "steps" and budget.run_keys() == {"train.steps": 600, "eval.every": 60}
+    assert math.isclose(budget.eval_interval, 60)
