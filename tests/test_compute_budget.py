@@ -132,3 +132,77 @@ def test_a_steps_budget_is_unchanged(tmp_path: Path) -> None:
     budget = _study(tmp_path, "{trials: 4, steps: 600}").budget
     assert budget.unit == "steps" and budget.run_keys() == {"train.steps": 600, "eval.every": 60}
     assert math.isclose(budget.eval_interval, 60)
+
+
+FAIR = Path(__file__).resolve().parents[1] / "search_spaces" / "families_fair.yaml"
+
+
+def test_balanced_families_give_every_family_the_same_configurations() -> None:
+    """search.families: balanced draws family k mod F for trial k; each family's own keys reach its trials only."""
+    import optuna
+
+    study = load_study(FAIR)
+    space = study.define_by_run(study.run_settings(study.budget))
+    optuna_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    runs = [space(optuna_study.ask()) for _ in range(study.budget.trials)]
+    counts = {f: sum(r["family"] == f for r in runs) for f in study.families}
+    assert counts == dict.fromkeys(study.families, study.budget.trials // len(study.families))
+    for flat in runs:
+        own = {k.split(".")[0] for k in flat if k.split(".")[0] in study.families}
+        assert own <= {flat["family"]}
+        assert ("optim.lr" in flat) == (flat["family"] != "gan") and flat["train.device_s"] == 20.0
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            (
+                "search: {algorithm: random, seed: 0, families: balanced}",
+                "search: {algorithm: grid, families: balanced}",
+            ),
+            "a grid already",
+        ),
+        (("budget: {trials: 30,", "budget: {trials: 31,"), "31 trials do not split evenly over 5 families"),
+        (("families: balanced}", "families: evenly}"), "unknown value 'evenly'"),
+    ],
+)
+def test_bad_balanced_studies_say_the_fix(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    path = tmp_path / "fair.yaml"
+    path.write_text(FAIR.read_text().replace(*edit))
+    with pytest.raises(ConfigError, match=message):
+        load_study(path)
+
+
+def test_family_table_counts_successes_and_failures_over_configurations_and_seeds() -> None:
+    """Stability is the share of runs (configurations x seeds) that completed at the threshold; a mode-collapse stop
+    and a divergence count as failures to train, a run a scheduler stopped does not."""
+    import pandas as pd
+
+    from genbench.dashboards.table import family_table
+
+    trials = pd.DataFrame(
+        {
+            "trial_id": list("abcdef"),
+            "config_id": ["c1", "c1", "c2", "c2", "c3", "c3"],
+            "family": "gan",
+            "status": ["completed", "completed", "completed", "diverged", "early_stopped", "early_stopped"],
+            "error": ["", "", "", "non-finite loss", "mode collapse: one mode covered in 3 evaluations", ""],
+            "quality.modes": [25.0, 19.0, 21.0, math.nan, 1.0, 12.0],
+        }
+    )
+    study = {
+        "objectives": [{"metric": "quality.modes", "mode": "max"}],
+        "success": {"metric": "quality.modes", "side": "at_least", "value": 20},
+        "algorithm": "random",
+        "family": "gan",
+        "budget": {"trials": 3, "device_s": 20.0, "evals": 5, "seeds": 2},
+    }
+    rows, caption = family_table(trials, study)
+    cells = dict(rows)["gan"]
+    assert cells["training stability"].value == pytest.approx(100 * 2 / 6) and cells["training stability"].n == 6
+    assert cells["training stability"].unit == "% reached modes >= 20"
+    assert cells["diverged or collapsed"].value == pytest.approx(100 * 2 / 6)
+    lo, hi = cells["training stability"].interval or (0, 0)
+    assert 0 < lo < 100 * 2 / 6 < hi < 100
+    assert "Protocol: random search; 3 trials x 20 device-seconds, evaluated 5 times, 2 seeds each" in caption

@@ -32,7 +32,8 @@ TOP_KEYS = (
 )
 ALGORITHMS = ("tpe", "random", "grid", "qmc", "nsga2")
 SCHEDULERS = ("none", "asha")
-SEARCH_KEYS = ("algorithm", "seed", "max_concurrent", "scheduler", "grace_evals")
+SEARCH_KEYS = ("algorithm", "seed", "max_concurrent", "scheduler", "grace_evals", "families")
+FAMILY_DRAWS = ("searched", "balanced")  # search.families: the family a searched choice, or each in turn
 BUDGET_KEYS = ("trials", "steps", "device_s", "train_flops", "eval_every", "evals", "seeds")
 STEP_CAP = 1_000_000_000  # the most steps of a run under a compute budget whose study sets no budget.steps
 SEED_METRICS = ("stability.seed_std", "stability.seed_cv")  # need two seeds or more
@@ -107,6 +108,9 @@ class Study:
     algorithm: str = "tpe"
     scheduler: str = "none"  # 'asha': successive halving on the (single, quality.*) objective
     grace_evals: int = 2  # evaluations every trial gets before the scheduler may stop it
+    # 'balanced': trial k trains family k mod F, so every family gets the same number of configurations (a fair
+    # comparison); 'searched': the family is a choice the searcher makes like any other
+    family_draw: str = "searched"
     search_seed: int = 0
     max_concurrent: int = 0  # 0: as many as the CPUs allow
     cpus_per_trial: int = 1  # CPUs (and torch threads) of each training process: the trial's, or each worker's
@@ -166,7 +170,9 @@ class Study:
     def define_by_run(self, constants: dict[str, Any]) -> DefineByRun:
         """The search space as Optuna's define-by-run function: `constants` (run_settings and overrides), each trial's
         family section, and the keys searched for its family."""
-        return DefineByRun(self.space, constants, self.family_fixed if len(self.families) > 1 else {})
+        several = len(self.families) > 1
+        balanced = tuple(self.families) if several and self.family_draw == "balanced" else ()
+        return DefineByRun(self.space, constants, self.family_fixed if several else {}, balanced)
 
 
 def _mapping(doc: YamlDoc, key: str, required: bool = True) -> dict[str, Any]:
@@ -455,6 +461,7 @@ def _study(doc: YamlDoc) -> Study:
         algorithm=_choice(doc, "search.algorithm", search.get("algorithm", "tpe"), ALGORITHMS),
         scheduler=_choice(doc, "search.scheduler", search.get("scheduler", "none"), SCHEDULERS),
         grace_evals=_int(doc, "search", search, "grace_evals", 2),
+        family_draw=_choice(doc, "search.families", search.get("families", "searched"), FAMILY_DRAWS),
         search_seed=_int(doc, "search", search, "seed", 0, minimum=0),
         max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
         **resources,
@@ -611,9 +618,38 @@ def _check_workers(doc: YamlDoc, study: Study) -> None:
             )
 
 
+def _check_balanced(doc: YamlDoc, study: Study) -> None:
+    """search.families: balanced needs several families and trials that split evenly over them."""
+    if len(study.families) < 2:
+        raise ConfigError(
+            "balanced families need a study of several families",
+            key="search.families",
+            source=doc.where("search.families"),
+            fix="list several in family:, or drop search.families",
+        )
+    if study.algorithm == "grid":
+        raise ConfigError(
+            "a grid already gives every family each of its points",
+            key="search.families",
+            source=doc.where("search.families"),
+            fix="drop search.families, or use algorithm: random",
+        )
+    for key in ("budget", "dry_run"):
+        trials, count = getattr(study, key).trials, len(study.families)
+        if trials % count:
+            raise ConfigError(
+                f"{trials} trials do not split evenly over {count} families",
+                key=f"{key}.trials",
+                source=doc.where(f"{key}.trials", key),
+                fix=f"use a multiple of {count}, e.g. {max(count, trials - trials % count)}",
+            )
+
+
 def _check_search(doc: YamlDoc, study: Study) -> None:
     """Combinations the searcher cannot honour: each is an error now rather than a surprise mid-sweep."""
     metrics = [m for m, _ in study.objectives]
+    if study.family_draw == "balanced":
+        _check_balanced(doc, study)
     if study.algorithm == "grid":
         try:
             grid_space(study.space)
