@@ -206,3 +206,25 @@ def test_family_table_counts_successes_and_failures_over_configurations_and_seed
     lo, hi = cells["training stability"].interval or (0, 0)
     assert 0 < lo < 100 * 2 / 6 < hi < 100
     assert "Protocol: random search; 3 trials x 20 device-seconds, evaluated 5 times, 2 seeds each" in caption
+
+
+def test_data_parallel_workers_spend_one_budget_together(tiny_flat: dict, one_second_per_read: None) -> None:
+    """Two workers each spending 1 s a window spend 2 device-seconds of the run's budget per window; the reduce
+    (their mean, as all-reduce gives every worker) is what each worker adds, so all stop at the same step."""
+    from genbench.config import from_flat
+    from genbench.data import load_dataset
+    from genbench.families import FAMILIES
+    from genbench.train.loop import train
+
+    cfg = from_flat({**tiny_flat, "train.steps": STEP_CAP, "train.device_s": 6.0, "eval.count": 1})
+    data = load_dataset(cfg.data)
+    family = FAMILIES.get("gan").build(cfg, data)
+    reduced: list[float] = []
+
+    def mean_of_two_workers(values: Any) -> Any:  # this worker's lap and an identical one: their mean
+        if values.numel() == 1:  # the lap (the window's scalars are a (K, W) tensor)
+            reduced.append(float(values[0]))
+        return values
+
+    outcome = train(family, data, cfg, lambda s, v: None, lambda f: {}, reduce=mean_of_two_workers, world=2)
+    assert outcome.steps == 15 and reduced == [1.0, 1.0, 1.0]  # 3 windows of 5 steps at 2 device-s each
