@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow.dataset as ds
 import pytest
 import yaml
@@ -29,13 +32,17 @@ space:
   gan.penalty_weight: {float: [0.1, 10.0], log: true, when: {gan.penalty: [r1]}}
   optim.lr_g: {choice: [1.0e-4, 100.0]}   # 100 diverges within a few steps: the sweep must go on
 """
+# The trackers of docs/tracking.md: TensorBoard (tensorboardX comes with Ray Tune), MLflow where it is installed (the
+# test extras install mlflow-skinny), in a SQLite store in the run's folder
+MLFLOW = importlib.util.find_spec("mlflow") is not None
+TRACKING = "tracking: {tensorboard: true" + (", mlflow: {tracking_uri: 'sqlite:///mlflow.db'}}" if MLFLOW else "}")
 
 
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
     root = tmp_path_factory.mktemp("sweep")
     study = root / "tiny.yaml"
-    study.write_text(TINY_STUDY)
+    study.write_text(TINY_STUDY + TRACKING + "\n")
     out = root / "results"
     proc = subprocess.run(
         [sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(out)],
@@ -136,3 +143,55 @@ def test_every_completed_trial_has_its_final_samples(dry_run: tuple[subprocess.C
         if status == "completed":
             assert len(np.load(path)) == 500  # eval.n_samples points of ring8
     assert set(trials["provenance.sampler"].dropna()) == {"generator pass"}
+
+
+def tensorboard_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """The scalars of a TensorBoard event file by tag, as (step, value): its records are length-prefixed Event
+    protocol buffers (TFRecord framing: length, its CRC, data, the data's CRC)."""
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    data = path.read_bytes()
+    at = 0
+    while at + 12 <= len(data):
+        (length,) = struct.unpack("<Q", data[at : at + 8])
+        event = event_pb2.Event.FromString(data[at + 12 : at + 12 + length])
+        at += 12 + length + 4
+        for value in event.summary.value:
+            scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+def test_trackers_get_each_trials_curves_final_metrics_and_config(
+    dry_run: tuple[subprocess.CompletedProcess, Path],
+) -> None:
+    """`tracking:` TensorBoard: one event file per trial in results/ray/, with every history step's train.* and
+    eval.* values at their step and the final quality at the last; MLflow (where installed): one run per trial with
+    its searched settings as parameters and the same curves."""
+    _, out = dry_run
+    trials = ds.dataset(out / "trials").to_table().to_pandas()
+    history = ds.dataset(out / "history").to_table().to_pandas()
+    for row in trials.to_dict("records"):
+        (events,) = out.glob(f"ray/*/trial_main_{row['trial_id']}_*/events.out.tfevents.*")
+        scalars = tensorboard_scalars(events)
+        mine = history[(history["trial_id"] == row["trial_id"]) & np.isfinite(history["train.loss_d"])]
+        assert [s for s, _ in scalars["ray/tune/train.loss_d"]] == mine["step"].tolist()  # finite values only
+        assert [v for _, v in scalars["ray/tune/train.loss_d"]] == pytest.approx(
+            mine["train.loss_d"].tolist(), rel=1e-5
+        )
+        if row["status"] == "completed":
+            assert scalars["ray/tune/eval.modes"][-1][0] == 40
+            assert scalars["ray/tune/quality.modes"][-1] == (40, pytest.approx(row["quality.modes"]))
+    if not MLFLOW:
+        return
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out.parent / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("tiny_ray").experiment_id])
+    by_trial = {run.info.run_name.removeprefix("trial_main_"): run for run in runs}
+    assert set(by_trial) == set(trials["trial_id"])
+    for row in trials.to_dict("records"):
+        run = by_trial[row["trial_id"]]
+        assert run.data.params["gan.loss"] == row["config.gan.loss"]
+        curve = client.get_metric_history(run.info.run_id, "train.loss_d")
+        assert len(curve) == np.isfinite(history.loc[history["trial_id"] == row["trial_id"], "train.loss_d"]).sum()

@@ -36,8 +36,10 @@ from genbench.sweep.resources import (
 )
 from genbench.sweep.spec import Budget, Study, grid_space
 from genbench.sweep.summary import summarise
+from genbench.sweep.tracking import check_installed, tracker_callbacks
 
-# Our own results are the record; Ray's per-trial CSV/JSON/TensorBoard loggers would only duplicate them.
+# Our own results are the record; Ray's per-trial CSV/JSON/TensorBoard loggers would only duplicate them (a study's
+# `tracking:` adds the trackers it asks for: genbench.sweep.tracking).
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
@@ -418,6 +420,7 @@ def run_sweep(
     from_flat(
         {**study.example_run(budget, study.families[0]), **constants}, dict.fromkeys(overrides or {}, "--set")
     )  # bad overrides fail before Ray starts
+    check_installed(study.tracking)  # so does a tracker whose package is missing
     if resume:
         _check_resumable(store, study_record(study, budget, constants, address))
     done = store.trial_ids() if resume else set()
@@ -509,6 +512,7 @@ def _fit(
     price = _pricing(study, plan.profile)
     writer = make_writer(study, store, progress, budget.seeds, price, sync)
     callbacks = [writer, make_follower(search, plan, study, trials, progress)]
+    callbacks += tracker_callbacks(study.tracking, study.name, budget.seeds, store.uri)  # opted into by `tracking:`
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
