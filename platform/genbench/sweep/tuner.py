@@ -477,6 +477,7 @@ def _fit(
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    from genbench.sweep.pruning import stopped_as_pruned
     from genbench.sweep.trainable import Training, trial_main
     from genbench.train.shared import share
 
@@ -484,7 +485,7 @@ def _fit(
     storage, sync = journal
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     search = ConcurrencyLimiter(
-        OptunaSearch(
+        stopped_as_pruned(OptunaSearch)(  # a trial the scheduler stopped is pruned for Optuna, not complete
             study.define_by_run(constants),
             metric=metrics if len(metrics) > 1 else metrics[0],
             mode=modes if len(modes) > 1 else modes[0],
