@@ -75,7 +75,9 @@ def test_a_study_of_plugin_names_validates_and_lists_them_without_torch(site: Pa
     lines = proc.stdout.splitlines()
     checked = lines.index("0 False")  # valid, and no torch: the entry points name light specs
     assert lines[checked - 1] == "['gaussian.init_std'] True"
-    assert any(line.startswith("blobs ") and "9 positions" in line for line in lines)
+    assert any(
+        line.startswith("blobs ") and line.endswith("(9 classes) [plug-in of genbench-blobs 0.1.0]") for line in lines
+    )
     assert any(line.startswith("gaussian ") and "maximum likelihood" in line for line in lines)
 
 

@@ -66,9 +66,9 @@ def entry_points_of(group: str) -> list[EntryPoint]:
 
 
 def origin(point: EntryPoint) -> str:
-    """Where a plug-in comes from: 'mypkg.specs:DATA (package mypkg 0.1)'."""
+    """The package that declares an entry point: 'genbench-blobs 0.1.0'."""
     dist = point.dist
-    return f"{point.value} (package {dist.name} {dist.version})" if dist is not None else point.value
+    return f"{dist.name} {dist.version}" if dist is not None else f"the package of {point.value}"
 
 
 def load_spec(point: EntryPoint, kind: str) -> Any:
@@ -81,8 +81,8 @@ def load_spec(point: EntryPoint, kind: str) -> Any:
         raise ConfigError(f"cannot import {point.value}: {type(exc).__name__}: {exc}") from None
     if not had_torch and "torch" in sys.modules:
         warnings.warn(
-            f"{kind} plug-in '{point.name}' ({origin(point)}) imports torch with its spec: keep the spec's module "
-            "light and name the heavy code as 'module:attribute' (docs/plugins.md)",
+            f"{kind} plug-in '{point.name}' ({point.value} of {origin(point)}) imports torch with its spec: keep its "
+            "module light and name the heavy code as 'module:attribute' (docs/plugins.md)",
             stacklevel=2,
         )
     return spec

@@ -35,7 +35,6 @@ class Registry(Generic[T]):
         self.kind = kind
         self.modules = dict(modules or {})  # name -> module that registers it (declared, not yet imported)
         self.group, self.adopt = group, adopt
-        self.plugins: dict[str, str] = {}  # plug-in name -> where it comes from (entry point and package)
         self.broken: dict[str, str] = {}  # plug-in name -> why it could not be loaded (said when it is used)
         self._looked = not group  # whether the entry points were read
         self._entries: dict[str, T] = {}
@@ -104,11 +103,13 @@ class Registry(Generic[T]):
                 spec = load_spec(point, self.kind)
                 entry = self.adopt(point.name, spec) if self.adopt else spec
             except ConfigError as exc:
-                self._refuse(point.name, f"{self.kind} plug-in '{point.name}' of {origin(point)}: {exc}")
+                self._refuse(
+                    point.name, f"{self.kind} plug-in '{point.name}' ({point.value} of {origin(point)}): {exc}"
+                )
                 continue
             self._entries[point.name] = entry
-            self._docs[point.name] = (getattr(spec, "doc", "") or f"{self.kind} plug-in").strip().splitlines()[0]
-            self.plugins[point.name] = origin(point)
+            doc = (getattr(spec, "doc", "") or f"a {self.kind}").strip().splitlines()[0]
+            self._docs[point.name] = f"{doc} [plug-in of {origin(point)}]"
 
     def _refuse(self, name: str, why: str) -> None:
         warnings.warn(f"{why}; it is left out", stacklevel=3)
