@@ -10,7 +10,7 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.families.base import Autocast, Parts
-from genbench.families.steps import lr_schedule, optimiser, optimiser_step
+from genbench.families.steps import Horizon, lr_schedule, optimiser, optimiser_step
 from genbench.metrics.extractor_base import Extractor
 from genbench.sections import DataConfig
 
@@ -45,7 +45,8 @@ class Gaussian:
         self.net.mean = nn.Parameter(torch.zeros(data.dim))  # (D,)
         self.net.log_std = nn.Parameter(torch.full((data.dim,), math.log(cfg.model.init_std)))  # (D,)
         self.opt = optimiser(cfg.optim, self.net.parameters())
-        self.sched = lr_schedule(self.opt, cfg.optim, cfg.train.steps)
+        self.horizon = Horizon(cfg.train.steps)  # the loop updates it under a compute budget
+        self.sched = lr_schedule(self.opt, cfg.optim, self.horizon)
         self.grad_clip = cfg.optim.grad_clip
         self.autocast = Autocast()
 
