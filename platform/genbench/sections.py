@@ -8,6 +8,7 @@ from typing import Any, NewType
 
 from genbench.data.names import DATASETS
 from genbench.errors import ConfigError, suggest
+from genbench.metrics.extractor_names import BUILT_IN, EXTRACTORS, feature_names
 
 COMMON_SECTIONS = ("data", "train", "eval")
 DEVICES = ("auto", "cpu", "cuda")
@@ -101,9 +102,6 @@ class TrainConfig:
             setattr(self, key, switch(getattr(self, key), key))
 
 
-EVAL_FEATURES = ("auto", "classifier", "inception", "learned", "pixels")
-
-
 @dataclass
 class EvalConfig:
     """How often, on how many samples and in which feature space quality is measured during training."""
@@ -114,7 +112,8 @@ class EvalConfig:
     count: int = 0
     n_samples: int = 2500  # the standard toy-GAN mode protocol uses 2,500 samples
     # images: classifier on digits, else Inception if its weights file is present, else 'learned' (a contrastive
-    # network trained once on the data's training split, genbench.metrics.learned); 'pixels': raw pixels
+    # network trained once on the data's training split, genbench.metrics.learned); 'pixels': raw pixels; or a
+    # plug-in's extractor (docs/plugins.md)
     features: str = "auto"
     inception_weights: str = ""  # FID Inception weights file; '' = $GENBENCH_INCEPTION_WEIGHTS, else the cache copy
 
@@ -124,11 +123,11 @@ class EvalConfig:
             raise ConfigError(
                 f"must be an integer >= 0, got {self.count!r}", key="count", fix="0: every eval.every steps"
             )
-        if self.features not in EVAL_FEATURES:
+        if self.features not in BUILT_IN and self.features not in EXTRACTORS:  # plug-ins: genbench.plugins
             raise ConfigError(
-                f"unknown feature extractor {self.features!r}",
+                EXTRACTORS.broken.get(self.features, f"unknown feature extractor {self.features!r}"),
                 key="features",
-                fix=suggest(self.features, EVAL_FEATURES),
+                fix=suggest(self.features, feature_names()),
             )
 
 

@@ -14,6 +14,7 @@ from genbench.results.names import safe_name
 from genbench.sweep.keys import check_key, family_sections, guard_fix, per_family_fix
 from genbench.sweep.params import Param, families_of, parse_param
 from genbench.sweep.space import DefineByRun
+from genbench.sweep.tracking import parse_tracking
 from genbench.yamlfile import YamlDoc, load_yaml, mapping_doc
 
 TOP_KEYS = (
@@ -27,6 +28,7 @@ TOP_KEYS = (
     "dry_run",
     "search",
     "resources",
+    "tracking",
     "fixed",
     "space",
 )
@@ -124,6 +126,7 @@ class Study:
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     family_fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # fixed: {vae: {...}}: one family's trials
+    tracking: dict[str, dict[str, Any]] = field(default_factory=dict)  # tracker -> its options (sweep/tracking.py)
 
     @property
     def distributed(self) -> bool:
@@ -470,6 +473,7 @@ def _study(doc: YamlDoc) -> Study:
         source=doc.path,
         raw=doc.data,
         family_fixed=fixed.by_family,
+        tracking=parse_tracking(doc),
     )
     _check_search(doc, study)
     _check_workers(doc, study)

@@ -36,8 +36,10 @@ from genbench.sweep.resources import (
 )
 from genbench.sweep.spec import Budget, Study, grid_space
 from genbench.sweep.summary import summarise
+from genbench.sweep.tracking import check_installed, tracker_callbacks
 
-# Our own results are the record; Ray's per-trial CSV/JSON/TensorBoard loggers would only duplicate them.
+# Our own results are the record; Ray's per-trial CSV/JSON/TensorBoard loggers would only duplicate them (a study's
+# `tracking:` adds the trackers it asks for: genbench.sweep.tracking).
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
@@ -418,6 +420,7 @@ def run_sweep(
     from_flat(
         {**study.example_run(budget, study.families[0]), **constants}, dict.fromkeys(overrides or {}, "--set")
     )  # bad overrides fail before Ray starts
+    check_installed(study.tracking)  # so does a tracker whose package is missing
     if resume:
         _check_resumable(store, study_record(study, budget, constants, address))
     done = store.trial_ids() if resume else set()
@@ -474,6 +477,7 @@ def _fit(
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    from genbench.sweep.pruning import stopped_as_pruned
     from genbench.sweep.trainable import Training, trial_main
     from genbench.train.shared import share
 
@@ -481,7 +485,7 @@ def _fit(
     storage, sync = journal
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     search = ConcurrencyLimiter(
-        OptunaSearch(
+        stopped_as_pruned(OptunaSearch)(  # a trial the scheduler stopped is pruned for Optuna, not complete
             study.define_by_run(constants),
             metric=metrics if len(metrics) > 1 else metrics[0],
             mode=modes if len(modes) > 1 else modes[0],
@@ -509,6 +513,7 @@ def _fit(
     price = _pricing(study, plan.profile)
     writer = make_writer(study, store, progress, budget.seeds, price, sync)
     callbacks = [writer, make_follower(search, plan, study, trials, progress)]
+    callbacks += tracker_callbacks(study.tracking, study.name, budget.seeds, store.uri)  # opted into by `tracking:`
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
