@@ -42,6 +42,9 @@ PENALTIES: dict[str, BatchedPenalty] = {
 }
 
 
+FUSED = True
+
+
 class BatchedGAN:
     """S GAN members (the same configuration under S seeds) stepped together; `views[i]` is member i as a GAN.
 
@@ -64,8 +67,9 @@ class BatchedGAN:
         self.penalty = PENALTIES[first.cfg.penalty]
         self.g, self.d = stack([v.g for v in views]), stack([v.d for v in views])
         self.g_ema = stack([v.g_ema for v in views if v.g_ema is not None]) if first.g_ema is not None else None
-        self.opt_g = adamw(self.g.parameters(), o.lr_g, (o.beta1_g, o.beta2_g))
-        self.opt_d = adamw(self.d.parameters(), o.lr_d, (o.beta1_d, o.beta2_d))
+        # fused: one kernel per step for every tensor; Adam is element-wise, so each member's update is its own
+        self.opt_g = adamw(self.g.parameters(), o.lr_g, (o.beta1_g, o.beta2_g), fused=FUSED)
+        self.opt_d = adamw(self.d.parameters(), o.lr_d, (o.beta1_d, o.beta2_d), fused=FUSED)
         self.batches_per_step, self.autocast = first.batches_per_step, first.autocast
         self.d_loss, self.g_loss = vmap(self.loss.d_loss), vmap(self.loss.g_loss)  # (S, B, 1) logits -> (S,)
 

@@ -9,7 +9,6 @@ the gradient of a sum of member losses with respect to member i's parameters is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -176,13 +175,11 @@ def stack(nets: list[nn.Module]) -> nn.Module:
 
 def write_member(ensemble: nn.Module, i: int, net: nn.Module) -> None:
     """Copy member i's parameters and buffers from `ensemble` into `net` (a network `stack` took as member)."""
-    writers: dict[type, Callable[[], None]] = {
-        nn.Sequential: lambda: [write_member(e, i, n) for e, n in zip(ensemble, net)],  # type: ignore[arg-type]
-        EnsembleMaxout: lambda: write_member(ensemble.linear, i, net.linear),  # type: ignore[arg-type]
-        EnsembleLinear: lambda: ensemble.write(i, net),  # type: ignore[operator]
-        EnsembleBatchNorm: lambda: ensemble.write(i, net),  # type: ignore[operator]
-    }
-    writer = writers.get(type(ensemble))
-    if writer is not None:
-        with torch.no_grad():
-            writer()
+    with torch.no_grad():
+        if isinstance(ensemble, nn.Sequential):
+            for part, layer in zip(ensemble, net.children()):
+                write_member(part, i, layer)
+        elif isinstance(ensemble, EnsembleMaxout):
+            write_member(ensemble.linear, i, net.linear)  # type: ignore[arg-type]  # a Maxout (see stack)
+        elif isinstance(ensemble, (EnsembleLinear, EnsembleBatchNorm)):
+            ensemble.write(i, net)  # type: ignore[arg-type]  # a BatchNorm1d beside an EnsembleBatchNorm

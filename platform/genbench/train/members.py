@@ -14,7 +14,7 @@ import contextlib
 import copy
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -163,7 +163,11 @@ def batches(flat: dict[str, Any], seeds: int, data: Dataset | None = None, worke
 
 
 def _members(
-    cfgs: list[RunConfig], data: Dataset, placement: Placement, reports: list[Report], snapshots: list[Snapshot | None]
+    cfgs: list[RunConfig],
+    data: Dataset,
+    placement: Placement,
+    reports: list[Report],
+    snapshots: Sequence[Snapshot | None],
 ) -> tuple[list[Member], list[Family]]:
     """Each member's family, built and placed as its per-seed run builds it, and its generators as they stand there
     when that run's first step begins."""
@@ -183,7 +187,7 @@ def _members(
 def run_members(
     flats: list[dict[str, Any]],
     reports: list[Report],
-    snapshots: list[Snapshot | None] | None = None,
+    snapshots: Sequence[Snapshot | None] | None = None,
     assignment: Assignment = Assignment(),
     data: Dataset | None = None,
 ) -> list[dict[str, Any]]:
