@@ -17,7 +17,7 @@ from genbench.train.members import batches, member_grad_norms, run_members
 from genbench.train.run import run
 
 BATCHING = [name for name in FAMILIES.names() if FAMILIES.get(name).batched]  # every family that batches
-SEEDS = 3
+SEEDS = 2
 TIGHT = 1e-4  # relative: float rounding of batched matmuls, amplified by 20 steps of training
 # the bias before a batch norm has a zero gradient up to rounding, which Adam turns into full-size steps: runs with
 # batch norm agree less tightly (genbench.nets.ensemble.EnsembleBatchNorm), and a sample that crosses a mode's

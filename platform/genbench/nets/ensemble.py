@@ -33,10 +33,9 @@ def _spectral(layer: nn.Module) -> Any | None:
     return chain.weight[0]
 
 
-def _weight(layer: nn.Module) -> torch.Tensor:
+def _weight(layer: Any) -> torch.Tensor:
     """The stored weight: under spectral norm the parametrisation's original, else the weight itself."""
-    chain: Any = layer.parametrizations if _spectral(layer) is not None else None
-    return chain.weight.original if chain is not None else layer.weight
+    return layer.parametrizations.weight.original if _spectral(layer) is not None else layer.weight
 
 
 def _mv(matrices: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
@@ -53,12 +52,15 @@ class EnsembleLinear(nn.Module):
     one power iteration on each member's (u, v) without gradient, then divides the weight by
     sigma = u . (W v), through which the gradient flows."""
 
+    u: torch.Tensor  # (S, out) buffers under spectral norm
+    v: torch.Tensor  # (S, in)
+
     def __init__(self, layers: list[nn.Module]) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.stack([_weight(layer).detach() for layer in layers]))  # (S, out, in)
-        biases = [layer.bias for layer in layers]
+        biases: list[Any] = [layer.bias for layer in layers]
         self.bias = nn.Parameter(torch.stack([b.detach() for b in biases])) if biases[0] is not None else None
-        norms = [_spectral(layer) for layer in layers]
+        norms: list[Any] = [_spectral(layer) for layer in layers]
         self.spectral = norms[0] is not None
         if self.spectral:
             self.eps, self.iterations = norms[0].eps, norms[0].n_power_iterations
@@ -87,7 +89,7 @@ class EnsembleLinear(nn.Module):
             return torch.bmm(x, weight_t)
         return torch.baddbmm(self.bias.unsqueeze(1), x, weight_t)  # (S, B, out)
 
-    def write(self, i: int, layer: nn.Module) -> None:
+    def write(self, i: int, layer: Any) -> None:
         _weight(layer).data.copy_(self.weight[i])
         if self.bias is not None:
             layer.bias.data.copy_(self.bias[i])
@@ -104,7 +106,11 @@ class EnsembleBatchNorm(nn.Module):
     round differently from one member's call; the bias before a batch norm has a zero gradient up to rounding, which
     Adam normalises into full-size steps, so runs with batch norm agree with their per-seed runs less tightly."""
 
-    def __init__(self, layers: list[nn.BatchNorm1d]) -> None:
+    running_mean: torch.Tensor  # (S, C) buffers
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor  # (S,)
+
+    def __init__(self, layers: list[Any]) -> None:
         super().__init__()
         first = layers[0]
         if not (first.affine and first.track_running_stats) or first.momentum is None:
@@ -155,7 +161,7 @@ class EnsembleMaxout(nn.Module):
 ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.SiLU, nn.GELU, nn.ELU, nn.Softplus)
 
 
-def stack(nets: list[nn.Module]) -> nn.Module:
+def stack(nets: list[Any]) -> nn.Module:
     """One ensemble module of S networks of the same architecture; raises NotBatchable for an unknown layer."""
     first = nets[0]
     if any(type(n).__name__ != type(first).__name__ for n in nets):  # parametrised layers: a class per instance
@@ -165,7 +171,7 @@ def stack(nets: list[nn.Module]) -> nn.Module:
     if isinstance(first, nn.Linear):
         return EnsembleLinear(nets)
     if isinstance(first, nn.BatchNorm1d):
-        return EnsembleBatchNorm(nets)  # type: ignore[arg-type]  # every member is one (checked above)
+        return EnsembleBatchNorm(nets)
     if isinstance(first, Maxout):
         return EnsembleMaxout(stack([n.linear for n in nets]), first.width, first.k)
     if isinstance(first, ELEMENTWISE):

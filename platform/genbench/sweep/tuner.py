@@ -360,7 +360,8 @@ def plan_trials(
     note = resolve_gpu_share(study, str(constants.get("train.device", "auto")), view)
     request = trial_request(study, budget.seeds, view, batched)
     live = concurrency(request, view, study.max_concurrent, trials)
-    print(plan_line(request, view, live, study.max_concurrent) + (f" ({note})" if note else ""), flush=True)
+    seeds = f"; its {budget.seeds} seeds train as one batched model" if batched else ""
+    print(plan_line(request, view, live, study.max_concurrent) + seeds + (f" ({note})" if note else ""), flush=True)
     from genbench.sweep.resources import memory_line
 
     processes = request.lanes * (study.workers if study.distributed else 1)

@@ -286,7 +286,8 @@ class MemberLoop:
         values = dict(closed.means)
         diverged = self._evaluate(m, values) if evaluate_now else ""
         if m.snapshot is not None and evaluate_now:
-            m.snapshot(running_row(self.batched.write(m.index), m.evaluator, m.curve, state, self.meter, step))
+            row = running_row(self.batched.write(m.index), m.evaluator, m.curve, state, self.meter, step)
+            m.snapshot({**row, **_run_columns(self.meter, len(self.members))})
         m.report(step, values)
         if diverged:
             self._end(m, LoopOutcome("diverged", step, step, diverged, state.grad_norm_max, state.step_flops))
