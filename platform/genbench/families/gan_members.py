@@ -11,9 +11,9 @@ from torch.func import vmap
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.families.gan import GAN
+from genbench.families.member_steps import Generators, member_grad_norms, noise
 from genbench.families.steps import adamw, update_ema
 from genbench.nets.ensemble import NotBatchable, stack, write_member
-from genbench.train.members import Generators, member_grad_norms, noise
 
 # penalty(d, real (S, B, F), fake (S, B, F), generators) -> (S,) unweighted: genbench.gan.penalties per member
 BatchedPenalty = Callable[[nn.Module, torch.Tensor, torch.Tensor, Generators], torch.Tensor]

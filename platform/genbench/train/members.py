@@ -14,7 +14,7 @@ import contextlib
 import copy
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ from genbench.data import Dataset, load_dataset
 from genbench.errors import ConfigError, GenbenchError
 from genbench.families import FAMILIES
 from genbench.families.base import Autocast, Family
+from genbench.families.member_steps import Generators
 from genbench.nets.ensemble import NotBatchable
 from genbench.train.device import Assignment, Placement, apply_backends, batch_to, place, resolve, train_split_on
 from genbench.train.evaluate import Evaluator
@@ -33,7 +34,6 @@ from genbench.train.flops import FlopCount
 from genbench.train.loop import LoopOutcome, LoopState, Report, _evaluate, close_window
 from genbench.train.run import Meter, Snapshot, measure, run, running_row
 
-Generators = list[torch.Generator]  # one per member, on the device: its noise, drawn as its per-seed run draws it
 TRAIN_PATH = "batched"  # the rows' train_path when their seeds trained as one batched model
 
 
@@ -54,24 +54,6 @@ class Batched(Protocol):
     def train_step(self, batch: torch.Tensor, gens: Generators) -> dict[str, torch.Tensor]:
         """One step of every member on batch (S, rows, ...); returns (S,) `train.*` scalars."""
         ...
-
-
-def noise(gens: Generators, draw: Callable[..., torch.Tensor], *shape: int) -> torch.Tensor:
-    """(S, *shape): member i's draw from its own generator, as `draw(*shape)` draws it in a per-seed run."""
-    return torch.stack([draw(*shape, generator=g, device=g.device) for g in gens])
-
-
-def member_grad_norms(params: Iterable[nn.Parameter], max_norm: float = 0.0) -> torch.Tensor:
-    """Each member's total L2 gradient norm over `params` (member-major), before clipping: (S,). With max_norm > 0,
-    each member's gradients are scaled as clip_grad_norm_ scales one network's (genbench.families.steps)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    per_tensor = torch.stack([g.flatten(1).norm(dim=1) for g in grads])  # (tensors, S)
-    norms = per_tensor.norm(dim=0)  # (S,)
-    if max_norm > 0:
-        scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)  # (S,)
-        for g in grads:
-            g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
-    return norms
 
 
 def members_finite(nets: Iterable[nn.Module]) -> torch.Tensor:
