@@ -51,8 +51,8 @@ def _batched(family: str, cfg: Any, data: Any, size: int) -> Callable[[int], Non
 
     def run(steps: int) -> None:
         for _ in range(steps):
-            batch = torch.stack([train[torch.randint(len(train), (rows,), generator=g)] for g in orders])
-            batched.train_step(batch, gens)  # (S, rows, D)
+            idx = torch.stack([torch.randint(len(train), (rows,), generator=g) for g in orders])  # (S, rows)
+            batched.train_step(train[idx], gens)  # (S, rows, D)
 
     return run
 

@@ -223,8 +223,8 @@ class MemberLoop:
 
     def _batch(self) -> torch.Tensor:
         train = self.data.train
-        idx = [torch.randint(len(train), (self.rows,), generator=m.order) for m in self.members]
-        return torch.stack([batch_to(train[i.to(train.device)], self.placement) for i in idx])  # (S, rows, D)
+        idx = torch.stack([torch.randint(len(train), (self.rows,), generator=m.order) for m in self.members])
+        return batch_to(train[idx.to(train.device, non_blocking=True)], self.placement)  # (S, rows, D)
 
     def _step(self, batch: torch.Tensor, first: bool) -> dict[str, torch.Tensor]:
         if not first:
