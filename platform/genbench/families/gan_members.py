@@ -10,7 +10,7 @@ from torch.func import vmap
 
 from genbench.config import RunConfig
 from genbench.data import Dataset
-from genbench.families.gan import GAN
+from genbench.families.gan import GAN, d_scalars
 from genbench.families.member_steps import Generators, member_grad_norms, noise
 from genbench.families.steps import adamw, update_ema
 from genbench.nets.ensemble import NotBatchable, stack, write_member
@@ -105,13 +105,9 @@ class BatchedGAN:
             with torch.no_grad():
                 for p in self.d.parameters():
                     p.clamp_(-self.clip, self.clip)
-        return {
-            "train.loss_d": loss.detach(),
-            "train.penalty": penalty.detach(),
-            "train.grad_norm_d": norm,
-            "train.d_real": real_logits.detach().mean(dim=(1, 2)),
-            "train.d_fake": fake_logits.detach().mean(dim=(1, 2)),
-        }
+        return d_scalars(
+            loss, penalty, norm, real_logits.detach().mean(dim=(1, 2)), fake_logits.detach().mean(dim=(1, 2))
+        )
 
     def g_step(self, n: int, gens: Generators) -> dict[str, torch.Tensor]:
         with self.autocast():
