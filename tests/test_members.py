@@ -174,3 +174,20 @@ def test_gan_stability_with_four_seeds_batches_each_trial_in_one_bundle() -> Non
     view = ClusterView({"CPU": 8.0})
     assert trial_request(study, 4, view, batched=True).bundles == [{"CPU": 1.0}]
     assert trial_request(study, 4, view).lanes == 4  # per-seed: a bundle per seed, behind the trial's empty one
+
+
+def test_a_frozen_member_keeps_its_weights_while_the_others_step() -> None:
+    from genbench.nets.ensemble import stack
+    from genbench.train.members import Frozen
+
+    torch.manual_seed(0)
+    net = stack([torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)) for _ in range(3)])
+    before = [t.detach().clone() for t in (*net.parameters(), *net.buffers())]
+    frozen = Frozen()
+    frozen.freeze(1, [net])
+    net(torch.randn(3, 8, 3)).square().sum().backward()  # batch norm's running statistics move in training mode
+    torch.optim.SGD(net.parameters(), lr=0.1).step()
+    frozen.restore()
+    after = [*net.parameters(), *net.buffers()]
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(after, before))
+    assert all(not torch.equal(a[0], b[0]) for a, b in zip(after, before))
