@@ -118,7 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-BENCH_CASES = ("loop", "evaluation", "sweep_overhead", "concurrency", "ray_train", "search", "sampling", "startup")
+BENCH_CASES = (
+    "loop",
+    "evaluation",
+    "members",
+    "sweep_overhead",
+    "concurrency",
+    "ray_train",
+    "search",
+    "sampling",
+    "startup",
+)
 
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:

@@ -24,6 +24,9 @@ AUTO = Switch("auto")
 SWITCH_VALUES = ("auto", "true", "false")
 
 
+AUTO_MEANS = {"batched_seeds": "auto batches the seeds where the family and settings allow it"}
+
+
 def switch(value: object, key: str) -> str:
     """'auto', 'true' or 'false' from a bool or one of those strings; anything else is a ConfigError."""
     if isinstance(value, bool):
@@ -33,7 +36,10 @@ def switch(value: object, key: str) -> str:
     raise ConfigError(
         f"expected true, false or auto, got {value!r}",
         key=key,
-        fix="auto decides by the device: on where a GPU is present and the option is safe, off on CPU",
+        fix=AUTO_MEANS.get(
+            key.rsplit(".", 1)[-1],
+            "auto decides by the device: on where a GPU is present and the option is safe, off on CPU",
+        ),
     )
 
 
@@ -88,6 +94,9 @@ class TrainConfig:
     tf32: Switch = AUTO  # TF32 matmuls and convolutions (auto: on with CUDA; no effect on CPU)
     channels_last: Switch = AUTO  # NHWC memory format of image nets and batches (auto: on with CUDA; 4-D only)
     compile: bool = False  # torch.compile every network (off by default: minutes of compile time per process)
+    # a configuration's seeds as one batched model in one process (genbench.train.members): auto = where the family
+    # and settings allow it (the GAN's MLP nets); false: every seed its own run
+    batched_seeds: Switch = AUTO
 
     def __post_init__(self) -> None:
         _check_positive(self, "steps", "batch_size", "log_every", "diverge_loss", "threads")
@@ -98,7 +107,7 @@ class TrainConfig:
                 raise ConfigError(f"must be an integer >= 0, got {value!r}", key=key, fix="0 turns it off")
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}", key="device", fix=f"valid: {', '.join(DEVICES)}")
-        for key in ("bf16", "tf32", "channels_last"):
+        for key in ("bf16", "tf32", "channels_last", "batched_seeds"):
             setattr(self, key, switch(getattr(self, key), key))
 
 

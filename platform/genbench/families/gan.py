@@ -48,6 +48,19 @@ def dirac_nets(data: Dataset) -> tuple[nn.Module, nn.Module]:
     return DiracGenerator(), LinearCritic()
 
 
+def d_scalars(
+    loss: torch.Tensor, penalty: torch.Tensor, norm: torch.Tensor, d_real: torch.Tensor, d_fake: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """A discriminator step's `train.*` scalars: 0-dim for one run, (S,) for a batched model's members."""
+    return {
+        "train.loss_d": loss.detach(),
+        "train.penalty": penalty.detach(),
+        "train.grad_norm_d": norm,
+        "train.d_real": d_real,
+        "train.d_fake": d_fake,
+    }
+
+
 class GAN:
     """Alternates d_steps discriminator updates and one generator update per train_step."""
 
@@ -102,13 +115,7 @@ class GAN:
             with torch.no_grad():
                 for p in self.d.parameters():
                     p.clamp_(-self.clip, self.clip)
-        return {
-            "train.loss_d": loss.detach(),
-            "train.penalty": penalty.detach(),
-            "train.grad_norm_d": norm,
-            "train.d_real": real_logits.detach().mean(),
-            "train.d_fake": fake_logits.detach().mean(),
-        }
+        return d_scalars(loss, penalty, norm, real_logits.detach().mean(), fake_logits.detach().mean())
 
     def g_step(self, n: int, device: torch.device) -> dict[str, torch.Tensor]:
         with self.autocast():

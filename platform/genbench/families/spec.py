@@ -38,10 +38,20 @@ class FamilySpec:
     check: Callable[[RunConfig], None] = _no_check  # constraints across sections; raises ConfigError
     defaults: dict[str, Any] = field(default_factory=dict)  # the family's default budget: {"train.steps": 5000}
     debug: dict[str, Any] = field(default_factory=dict)  # flat overrides for a debug-sized model (tests, smoke runs)
+    # 'module:attribute' of the callable (member families, cfg) -> the seeds as one batched model
+    # (genbench.train.members); '' when the family trains each seed on its own
+    batched: str = ""
 
     @property
     def build(self) -> Callable[[RunConfig, Dataset], Family]:
         return resolve(self.builder)
+
+    @property
+    def build_batched(self) -> Any:
+        """The batched model's class: built from (member families, cfg); its static unsupported(cfg, data) says
+        why a configuration cannot batch ('' when it can)."""
+        module, _, attribute = self.batched.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
 def adopt(name: str, spec: Any) -> FamilySpec:

@@ -331,6 +331,7 @@ class Plan:
     request: Request
     live: int  # trials running or waiting for resources at once, as the sweep starts
     data: Any = None  # the data set the driver loaded once for every trial (study_data), or None
+    batched: bool = False  # each trial's process trains its seeds, as one batched model where they batch
 
     def record(self, study: Study) -> dict[str, Any]:
         """study.yaml's `resources`: what the trials asked for and how many ran at once at the start."""
@@ -342,6 +343,7 @@ class Plan:
             "placement": study.placement,
             "trial_request": self.request.describe(),
             "seeds_side_by_side": self.request.lanes,
+            "seeds_batched": self.batched,
             "concurrent_at_start": self.live,
             "max_concurrent": study.max_concurrent or None,
         }
@@ -373,6 +375,7 @@ def plan_trials(
     address: str | None,
     profile: Profile | None,
     data: Any = None,
+    batched: bool = False,
 ) -> Plan:
     """Connect to Ray (a private local one, or the cluster at `address`) and decide each trial's request; prints
     the plan, and a warning where the trials at once may need more memory than the cluster has (for `data`, the
@@ -382,16 +385,27 @@ def plan_trials(
     joined = where != PRIVATE_RAY
     view = read_cluster(profile, joined)
     note = resolve_gpu_share(study, str(constants.get("train.device", "auto")), view)
-    request = trial_request(study, budget.seeds, view)
+    request = trial_request(study, budget.seeds, view, batched)
     live = concurrency(request, view, study.max_concurrent, trials)
-    print(plan_line(request, view, live, study.max_concurrent) + (f" ({note})" if note else ""), flush=True)
+    seeds = f"; its {budget.seeds} seeds train as one batched model" if batched else ""
+    print(plan_line(request, view, live, study.max_concurrent) + seeds + (f" ({note})" if note else ""), flush=True)
     from genbench.sweep.resources import memory_line
 
     processes = request.lanes * (study.workers if study.distributed else 1)
     warning = memory_line(study.families, data.shape if data is not None else None, processes, live, view)
     if warning:
         print(warning, flush=True)
-    return Plan(where, joined, profile, request, live, data)
+    return Plan(where, joined, profile, request, live, data, batched)
+
+
+def study_batches(study: Study, budget: Budget, constants: dict[str, Any], data: Any) -> bool:
+    """Whether every trial's seeds train in the trial's own process, as one batched model where the configuration
+    allows it (train.batched_seeds; genbench.train.members): judged on each family's example configuration, so that
+    a train.batched_seeds: true that cannot hold fails here, before Ray starts."""
+    from genbench.train.members import batches
+
+    runs = [{**study.example_run(budget, family), **constants} for family in study.families]
+    return all(batches(run, budget.seeds, data, study.distributed) for run in runs)
 
 
 def run_sweep(
@@ -424,7 +438,8 @@ def run_sweep(
     if resume:
         _check_resumable(store, study_record(study, budget, constants, address))
     done = store.trial_ids() if resume else set()
-    plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile, data)
+    batched = study_batches(study, budget, constants, data)
+    plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile, data, batched)
     try:
         done = recover(store) if resume else set()
         if not resume:
@@ -503,6 +518,7 @@ def _fit(
         _workers(study),
         _ray_storage(store, "ray_train"),
         share(plan.data) if plan.data is not None else None,
+        plan.batched,
     )
     trainable = tune.with_resources(
         tune.with_parameters(
