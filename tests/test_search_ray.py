@@ -168,7 +168,34 @@ def test_asha_stops_a_losing_trial_and_says_so(asha_run: tuple[subprocess.Comple
     summary = yaml.safe_load((out / "summary.yaml").read_text())
     assert summary["early_stopping"]["runs_stopped"] == len(stopped)
     assert summary["early_stopping"]["steps_saved"] == int((90 - stopped["steps"]).sum())
-    assert "Early stopping:" in proc.stdout and "Importance for quality.swd (PED-ANOVA): optim.lr_g" in proc.stdout
+    assert "Early stopping:" in proc.stdout
+
+
+def test_asha_stopped_trials_are_pruned_for_optuna_and_left_out_of_importances(
+    asha_run: tuple[subprocess.CompletedProcess, Path],
+) -> None:
+    """Optuna learns a trial ASHA stopped as PRUNED (its last evaluation is a partial score, kept as an intermediate
+    value for TPE) and a finished one as COMPLETE with its final score; importances count finished trials only, and
+    three or fewer of them are too few for any."""
+    import optuna
+
+    proc, out = asha_run
+    trials = ds.dataset(out / "trials").to_table().to_pandas()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "optuna.journal")))
+    learned = optuna.load_study(study_name="tiny_asha", storage=storage).get_trials(deepcopy=False)
+    by_state = {
+        state: sorted(t.params["optim.lr_g"] for t in learned if t.state == state)
+        for state in (optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE)
+    }
+    stopped, completed = trials["status"] == "early_stopped", trials["status"] == "completed"
+    assert by_state[optuna.trial.TrialState.PRUNED] == sorted(trials.loc[stopped, "config.optim.lr_g"])
+    assert by_state[optuna.trial.TrialState.COMPLETE] == sorted(trials.loc[completed, "config.optim.lr_g"])
+    assert all(t.intermediate_values for t in learned if t.state.name == "PRUNED")
+    finished = {t.params["optim.lr_g"]: t.values[0] for t in learned if t.state.name == "COMPLETE"}
+    for row in trials[completed].to_dict("records"):
+        assert finished[row["config.optim.lr_g"]] == pytest.approx(row["quality.swd"])
+    assert yaml.safe_load((out / "summary.yaml").read_text())["importances"] == {}
+    assert "Importance for" not in proc.stdout
 
 
 def test_asha_stopped_rows_carry_cost_provenance_and_stability(

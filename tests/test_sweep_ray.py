@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow.dataset as ds
 import pytest
 import yaml
@@ -30,13 +34,18 @@ space:
   gan.penalty_weight: {float: [0.1, 10.0], log: true, when: {gan.penalty: [r1]}}
   optim.lr_g: {choice: [1.0e-4, 100.0]}   # 100 diverges within a few steps: the sweep must go on
 """
+# The trackers of docs/tracking.md: TensorBoard (tensorboardX comes with Ray Tune), MLflow where it is installed (the
+# test extras install mlflow-skinny), in its local file store in the run's folder: MLflow 3 wants
+# MLFLOW_ALLOW_FILE_STORE=true for it, and its SQLite store would spend ~5 s of CPU creating its tables
+MLFLOW = importlib.util.find_spec("mlflow") is not None
+TRACKING = "tracking: {tensorboard: true" + (", mlflow: {tracking_uri: mlruns}}" if MLFLOW else "}")
 
 
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
     root = tmp_path_factory.mktemp("sweep")
     study = root / "tiny.yaml"
-    study.write_text(TINY_STUDY)
+    study.write_text(TINY_STUDY + TRACKING + "\n")
     out = root / "results"
     proc = subprocess.run(
         [sys.executable, "-m", "genbench", "dry-run", str(study), "--out", str(out)],
@@ -44,6 +53,7 @@ def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comple
         text=True,
         timeout=600,
         cwd=root,
+        env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"},
     )
     return proc, out
 
@@ -137,6 +147,58 @@ def test_every_completed_trial_has_its_final_samples(dry_run: tuple[subprocess.C
         if status == "completed":
             assert len(np.load(path)) == 500  # eval.n_samples points of ring8
     assert set(trials["provenance.sampler"].dropna()) == {"generator pass"}
+
+
+def tensorboard_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """The scalars of a TensorBoard event file by tag, as (step, value): its records are length-prefixed Event
+    protocol buffers (TFRecord framing: length, its CRC, data, the data's CRC)."""
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    data = path.read_bytes()
+    at = 0
+    while at + 12 <= len(data):
+        (length,) = struct.unpack("<Q", data[at : at + 8])
+        event = event_pb2.Event.FromString(data[at + 12 : at + 12 + length])
+        at += 12 + length + 4
+        for value in event.summary.value:
+            scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+def test_trackers_get_each_trials_curves_final_metrics_and_config(
+    dry_run: tuple[subprocess.CompletedProcess, Path],
+) -> None:
+    """`tracking:` TensorBoard: one event file per trial in results/ray/, with every history step's train.* and
+    eval.* values at their step and the final quality at the last; MLflow (where installed): one run per trial with
+    its searched settings as parameters and the same curves."""
+    _, out = dry_run
+    trials = ds.dataset(out / "trials").to_table().to_pandas()
+    history = ds.dataset(out / "history").to_table().to_pandas()
+    for row in trials.to_dict("records"):
+        (events,) = out.glob(f"ray/*/trial_main_{row['trial_id']}_*/events.out.tfevents.*")
+        scalars = tensorboard_scalars(events)
+        mine = history[(history["trial_id"] == row["trial_id"]) & np.isfinite(history["train.loss_d"])]
+        assert [s for s, _ in scalars["ray/tune/train.loss_d"]] == mine["step"].tolist()  # finite values only
+        assert [v for _, v in scalars["ray/tune/train.loss_d"]] == pytest.approx(
+            mine["train.loss_d"].tolist(), rel=1e-5
+        )
+        if row["status"] == "completed":
+            assert scalars["ray/tune/eval.modes"][-1][0] == 40
+            assert scalars["ray/tune/quality.modes"][-1] == (40, pytest.approx(row["quality.modes"]))
+    if not MLFLOW:
+        return
+    # MLflow's file store read as files (importing mlflow here would cost seconds): mlruns/EXPERIMENT/RUN/ holds
+    # meta.yaml (run_name), params/KEY (the value) and metrics/KEY (lines 'timestamp value step')
+    (experiment,) = [p.parent for p in (out.parent / "mlruns").glob("*/meta.yaml") if "name: tiny_ray" in p.read_text()]
+    runs = {yaml.safe_load((p / "meta.yaml").read_text())["run_name"]: p for p in experiment.iterdir() if p.is_dir()}
+    assert {name.removeprefix("trial_main_") for name in runs} == set(trials["trial_id"])
+    for row in trials.to_dict("records"):
+        run = runs[f"trial_main_{row['trial_id']}"]
+        assert (run / "params" / "gan.loss").read_text() == row["config.gan.loss"]
+        steps = [int(line.split()[2]) for line in (run / "metrics" / "train.loss_d").read_text().splitlines()]
+        mine = history[(history["trial_id"] == row["trial_id"]) & np.isfinite(history["train.loss_d"])]
+        assert steps == mine["step"].tolist()
 
 
 def test_a_study_that_keeps_no_models_writes_none(dry_run: tuple[subprocess.CompletedProcess, Path]) -> None:

@@ -149,7 +149,17 @@ def _add_model_args(p: argparse.ArgumentParser, keys: str) -> None:
     )
 
 
-BENCH_CASES = ("loop", "evaluation", "sweep_overhead", "concurrency", "ray_train", "search", "sampling", "startup")
+BENCH_CASES = (
+    "loop",
+    "evaluation",
+    "members",
+    "sweep_overhead",
+    "concurrency",
+    "ray_train",
+    "search",
+    "sampling",
+    "startup",
+)
 
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:

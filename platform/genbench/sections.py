@@ -8,6 +8,7 @@ from typing import Any, NewType
 
 from genbench.data.names import DATASETS
 from genbench.errors import ConfigError, suggest
+from genbench.metrics.extractor_names import BUILT_IN, EXTRACTORS, feature_names
 
 COMMON_SECTIONS = ("data", "train", "eval")
 DEVICES = ("auto", "cpu", "cuda")
@@ -23,6 +24,9 @@ AUTO = Switch("auto")
 SWITCH_VALUES = ("auto", "true", "false")
 
 
+AUTO_MEANS = {"batched_seeds": "auto batches the seeds where the family and settings allow it"}
+
+
 def switch(value: object, key: str) -> str:
     """'auto', 'true' or 'false' from a bool or one of those strings; anything else is a ConfigError."""
     if isinstance(value, bool):
@@ -32,7 +36,10 @@ def switch(value: object, key: str) -> str:
     raise ConfigError(
         f"expected true, false or auto, got {value!r}",
         key=key,
-        fix="auto decides by the device: on where a GPU is present and the option is safe, off on CPU",
+        fix=AUTO_MEANS.get(
+            key.rsplit(".", 1)[-1],
+            "auto decides by the device: on where a GPU is present and the option is safe, off on CPU",
+        ),
     )
 
 
@@ -66,7 +73,14 @@ class DataConfig:
 class TrainConfig:
     """Length of training, batch size and the divergence guard shared by every family."""
 
-    steps: int = 2000  # training steps (generator updates for the GAN); a study's budget sets it
+    steps: int = 2000  # training steps (generator updates for the GAN); a study's budget sets it; the most steps
+    # under a device-second or FLOP budget
+    # A compute budget instead of steps (0: none); learning-rate decay and the VAE's KL warm-up then run over the
+    # steps the run is expected to take (genbench.train.plan).
+    # device-seconds of training steps: GPU seconds, or CPU core-seconds without a GPU; summed over data-parallel
+    # workers; evaluation is not counted
+    device_s: float = 0.0
+    flops: float = 0.0  # FLOPs of training steps (matmuls and convolutions, counted on the first step)
     batch_size: int = 256  # training examples per step
     log_every: int = 10  # train.* scalars are averaged and synced to the host once per window
     diverge_loss: float = 1.0e5  # |loss| above this counts as an explosion
@@ -80,40 +94,49 @@ class TrainConfig:
     tf32: Switch = AUTO  # TF32 matmuls and convolutions (auto: on with CUDA; no effect on CPU)
     channels_last: Switch = AUTO  # NHWC memory format of image nets and batches (auto: on with CUDA; 4-D only)
     compile: bool = False  # torch.compile every network (off by default: minutes of compile time per process)
+    # a configuration's seeds as one batched model in one process (genbench.train.members): auto = where the family
+    # and settings allow it (the GAN's MLP nets); false: every seed its own run
+    batched_seeds: Switch = AUTO
 
     def __post_init__(self) -> None:
         _check_positive(self, "steps", "batch_size", "log_every", "diverge_loss", "threads")
+        _check_budget(self)
         for key in ("collapse_evals", "checkpoint_every"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"must be an integer >= 0, got {value!r}", key=key, fix="0 turns it off")
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}", key="device", fix=f"valid: {', '.join(DEVICES)}")
-        for key in ("bf16", "tf32", "channels_last"):
+        for key in ("bf16", "tf32", "channels_last", "batched_seeds"):
             setattr(self, key, switch(getattr(self, key), key))
-
-
-EVAL_FEATURES = ("auto", "classifier", "inception", "learned", "pixels")
 
 
 @dataclass
 class EvalConfig:
     """How often, on how many samples and in which feature space quality is measured during training."""
 
-    every: int = 500
+    every: int = 500  # steps between evaluations (and the last step)
+    # evaluations spread evenly over the run's budget instead (0: every `every` steps); under a device-second or
+    # FLOP budget 0 means 10
+    count: int = 0
     n_samples: int = 2500  # the standard toy-GAN mode protocol uses 2,500 samples
     # images: classifier on digits, else Inception if its weights file is present, else 'learned' (a contrastive
-    # network trained once on the data's training split, genbench.metrics.learned); 'pixels': raw pixels
+    # network trained once on the data's training split, genbench.metrics.learned); 'pixels': raw pixels; or a
+    # plug-in's extractor (docs/plugins.md)
     features: str = "auto"
     inception_weights: str = ""  # FID Inception weights file; '' = $GENBENCH_INCEPTION_WEIGHTS, else the cache copy
 
     def __post_init__(self) -> None:
         _check_positive(self, "every", "n_samples")
-        if self.features not in EVAL_FEATURES:
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
             raise ConfigError(
-                f"unknown feature extractor {self.features!r}",
+                f"must be an integer >= 0, got {self.count!r}", key="count", fix="0: every eval.every steps"
+            )
+        if self.features not in BUILT_IN and self.features not in EXTRACTORS:  # plug-ins: genbench.plugins
+            raise ConfigError(
+                EXTRACTORS.broken.get(self.features, f"unknown feature extractor {self.features!r}"),
                 key="features",
-                fix=suggest(self.features, EVAL_FEATURES),
+                fix=suggest(self.features, feature_names()),
             )
 
 
@@ -128,6 +151,21 @@ class RunConfig:
     eval: EvalConfig
     model: Any  # the family's config dataclass, flat keys '<family>.*'
     optim: Any  # the family's optimiser dataclass, flat keys 'optim.*'
+
+
+def _check_budget(train: TrainConfig) -> None:
+    """At most one compute budget, each >= 0 and finite."""
+    for key in ("device_s", "flops"):
+        value = getattr(train, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+            raise ConfigError(f"must be a number >= 0, got {value!r}", key=key, fix="0: train for train.steps steps")
+        setattr(train, key, float(value))
+    if train.device_s and train.flops:
+        raise ConfigError(
+            "train.device_s and train.flops are both set",
+            key="flops",
+            fix="give the run one budget: set the other to 0",
+        )
 
 
 def _check_positive(obj: Any, *names: str) -> None:

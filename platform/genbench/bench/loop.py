@@ -148,6 +148,7 @@ class NullFamily:
 
     def __init__(self, family: Any, batch: Any) -> None:
         self.batches_per_step, self._modules = family.batches_per_step, family.modules()
+        self.horizon = family.horizon  # the loop keeps it current (under a compute budget)
         self.scalars = family.train_step(batch)  # the names and count of the real step's scalars
 
     def modules(self) -> dict[str, Any]:

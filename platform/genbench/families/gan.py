@@ -10,7 +10,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Parts, chunk_rows, family_device, map_bytes, map_rows
 from genbench.families.configs.gan import GanConfig
-from genbench.families.steps import adamw, ema_copy, eval_mode, optimiser_step, update_ema
+from genbench.families.steps import Horizon, adamw, ema_copy, eval_mode, optimiser_step, update_ema
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.dirac import DiracGenerator, LinearCritic
@@ -48,6 +48,19 @@ def dirac_nets(data: Dataset) -> tuple[nn.Module, nn.Module]:
     return DiracGenerator(), LinearCritic()
 
 
+def d_scalars(
+    loss: torch.Tensor, penalty: torch.Tensor, norm: torch.Tensor, d_real: torch.Tensor, d_fake: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """A discriminator step's `train.*` scalars: 0-dim for one run, (S,) for a batched model's members."""
+    return {
+        "train.loss_d": loss.detach(),
+        "train.penalty": penalty.detach(),
+        "train.grad_norm_d": norm,
+        "train.d_real": d_real,
+        "train.d_fake": d_fake,
+    }
+
+
 class GAN:
     """Alternates d_steps discriminator updates and one generator update per train_step."""
 
@@ -65,6 +78,7 @@ class GAN:
         self.opt_g = adamw(self.g.parameters(), o.lr_g, (o.beta1_g, o.beta2_g))
         self.opt_d = adamw(self.d.parameters(), o.lr_d, (o.beta1_d, o.beta2_d))
         self.g_ema = ema_copy(self.g, m.ema)
+        self.horizon = Horizon(cfg.train.steps)  # no schedule reads it: the GAN's learning rates are constant
         unbounded = m.penalty == "none" and not m.spectral_norm
         self.clip = m.clip if self.loss.clip_without_penalty and unbounded else 0.0
         # PacGAN's convention draws pack x batch_size samples per network step (batch_size packed examples)
@@ -105,13 +119,7 @@ class GAN:
             with torch.no_grad():
                 for p in self.d.parameters():
                     p.clamp_(-self.clip, self.clip)
-        return {
-            "train.loss_d": loss.detach(),
-            "train.penalty": penalty.detach(),
-            "train.grad_norm_d": norm,
-            "train.d_real": real_logits.detach().mean(),
-            "train.d_fake": fake_logits.detach().mean(),
-        }
+        return d_scalars(loss, penalty, norm, real_logits.detach().mean(), fake_logits.detach().mean())
 
     def g_step(self, n: int, device: torch.device) -> dict[str, torch.Tensor]:
         with self.autocast():

@@ -13,6 +13,8 @@ from torch import nn
 from genbench.data.base import Dataset
 from genbench.errors import ConfigError
 from genbench.metrics.extractor_base import Extractor, cache_dir, cached_net
+from genbench.metrics.extractor_names import BUILT_IN, EXTRACTORS
+from genbench.plugins import resolve
 
 CLASSIFIER_VERSION = 1  # bump when DigitNet or its training changes: cached weights are keyed by it
 PIXELS_MAX_SIDE = 16
@@ -129,7 +131,9 @@ def pixels_extractor(data: Dataset) -> Extractor:
 def extractor_for(data: Dataset, features: str = "auto", inception_weights: str = "") -> Extractor:
     """The extractor `eval.features` asks for; 'auto': the digit classifier on digits, Inception where a weights
     file is present (an explicitly given path must exist), else the contrastive network learned on the data's own
-    training split ('learned'). Nothing is downloaded."""
+    training split ('learned'); a plug-in's name, what its ExtractorSpec builds. Nothing is downloaded."""
+    if features not in BUILT_IN:  # a plug-in's name (EvalConfig checked it)
+        return resolve(EXTRACTORS.get(features, key="eval.features").builder)(data)
     digits = data.name in DIGIT_DATA
     if features == "classifier" and not digits:
         raise ConfigError(

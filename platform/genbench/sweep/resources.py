@@ -65,10 +65,11 @@ def per_process(cpus: int, gpus: float) -> Resources:
     return {"CPU": float(cpus), **({"GPU": gpus} if gpus else {})}
 
 
-def trial_request(study: Any, seeds: int, view: ClusterView) -> Request:
-    """What one trial of `study` asks Ray for. One seed trains in the trial's own process; several train as Ray
-    tasks in the trial's placement group, side by side as far as the cluster (at its limit) holds them, behind an
-    empty head bundle (the trial process only waits and aggregates).
+def trial_request(study: Any, seeds: int, view: ClusterView, batched: bool = False) -> Request:
+    """What one trial of `study` asks Ray for. One seed trains in the trial's own process, and so do several that
+    train as one batched model (`batched`, genbench.train.members); otherwise several train as Ray tasks in the
+    trial's placement group, side by side as far as the cluster (at its limit) holds them, behind an empty head
+    bundle (the trial process only waits and aggregates).
 
     A data-parallel trial is only the driver of its seeds' Ray Train worker groups, which reserve placement groups
     of their own: it holds no CPU (one it held would be missing from a worker group that needs every CPU of a node),
@@ -79,7 +80,7 @@ def trial_request(study: Any, seeds: int, view: ClusterView) -> Request:
         return Request([driver_bundle()], {k: v * lanes for k, v in group.items()}, lanes, study.gpus_per_worker)
     share = study.gpus_per_trial or 0.0
     one = per_process(study.cpus_per_trial, share)
-    if seeds == 1:
+    if seeds == 1 or batched:
         return Request([one], one, 1, share)
     lanes = max(1, min(seeds, fits(one, view.grows_to or view.now)))
     return Request([{}] + [one] * lanes, {k: v * lanes for k, v in one.items()}, lanes, share)

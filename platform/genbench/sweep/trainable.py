@@ -19,6 +19,8 @@ from ray.train import UserCallback
 from genbench.errors import GenbenchError
 from genbench.results.analysis import seed_aggregate
 from genbench.train.device import Assignment
+from genbench.train.members import batches, run_members
+from genbench.train.plan import reached_end
 from genbench.train.run import run
 from genbench.train.shared import shared_data
 
@@ -101,14 +103,7 @@ def run_stream(
             items.put(("input-error", f"{type(exc).__name__}: {exc}"))
 
     threading.Thread(target=work, name=f"seed-{flat.get('seed', 0)}", daemon=True).start()
-    try:
-        while True:
-            item = items.get()
-            yield item
-            if item[0] not in ("report", "partial"):
-                return
-    finally:
-        stop.set()
+    yield from _drain_queue(items, stop)
 
 
 def _node_id() -> str:
@@ -194,6 +189,7 @@ class Training:
     workers: Any = None  # a train.ray_worker.Workers, or None
     storage: str = ""
     data: list[Any] | None = None
+    batched: bool = False  # the trial's process trains its seeds, as one batched model where the config allows it
     keep_models: bool = True
 
 
@@ -216,18 +212,21 @@ def trial_main(
     """
     base = int(config.get("seed", 0))
     flats = [{**config, "seed": base + i} for i in range(training.seeds)]
-    lanes = [Lane(f["seed"], _stream(f, training)) for f in flats]
+    streams = _streams(flats, training)
+    lanes = [Lane(f["seed"], stream) for f, stream in zip(flats, streams)]
     try:
         while any(lane.row is None for lane in lanes):
             for lane in lanes:
                 if lane.row is None:
                     lane.advance()
-            step = max((h["step"] for lane in lanes for h in lane.history[-1:]), default=0)
+            latest = [lane.history[-1] for lane in lanes if lane.history]
+            step = max((h["step"] for h in latest), default=0)
             # The last evaluation goes out with the final report: a scheduler stops a trial at max_t, before it.
-            if any(lane.row is None for lane in lanes) and step < config["train.steps"]:
+            if any(lane.row is None for lane in lanes) and not any(reached_end(config, h["step"], h) for h in latest):
                 tune.report(
                     {
                         "step": step,
+                        **_budget_used(latest),
                         **dict.fromkeys(objectives, math.nan),
                         **_mean_latest(lanes),
                         "history": _drain(lanes),
@@ -241,6 +240,13 @@ def trial_main(
         for lane in lanes:
             lane.stream.close()  # type: ignore[attr-defined]  # stops a seed still training (trial stopped)
     _final_report(rows, lanes, objectives, spread_metric, threshold)
+
+
+def _budget_used(latest: list[dict[str, Any]]) -> dict[str, float]:
+    """The compute the seeds have spent, the least of them (train.device_s or train.flops): the time attribute of a
+    scheduler under a compute budget, as `step` is under a steps budget."""
+    keys = {k for h in latest for k in ("train.device_s", "train.flops") if k in h}
+    return {k: min(float(h.get(k, math.inf)) for h in latest) for k in keys}
 
 
 def _final_report(
@@ -262,6 +268,65 @@ def _final_report(
             "history": _drain(lanes),
         }
     )
+
+
+def _streams(flats: list[dict[str, Any]], training: Training) -> list[Iterator[Item]]:
+    """Every seed's stream: one batched run in this process (training.batched and the configuration batches), each
+    seed in this process (training.batched, it does not), or each seed its own (_stream)."""
+    if not training.batched:
+        return [_stream(f, training) for f in flats]
+    try:
+        batch = batches(flats[0], len(flats), shared_data(training.data))
+    except GenbenchError as exc:  # train.batched_seeds: true on a configuration that cannot batch
+        return [iter([("input-error", f"{type(exc).__name__}: {exc}")]) for _ in flats]
+    if batch:
+        return member_streams(flats, training.gpus, training.data, training.keep_models)
+    return [run_stream(f, training.gpus, training.data, training.keep_models) for f in flats]
+
+
+def member_streams(
+    flats: list[dict[str, Any]], gpu_share: float = 0.0, data: list[Any] | None = None, keep_model: bool = False
+) -> list[Any]:
+    """run_members(flats) as one stream per seed (run_stream's items), trained in one thread of this process, each
+    row carrying its member's final model where `keep_model`. Closing any of the streams stops the run."""
+    queues: list[queue.Queue[Item]] = [queue.Queue() for _ in flats]
+    stop = threading.Event()
+    assignment, dataset = ray_assignment(gpu_share), shared_data(data)
+
+    def reporter(q: queue.Queue[Item]) -> Any:
+        def report(step: int, values: dict[str, float]) -> None:
+            if stop.is_set():
+                raise Cancelled
+            q.put(("report", step, values))
+
+        return report
+
+    def work() -> None:
+        try:
+            snapshots = [lambda r, q=q: q.put(("partial", r)) for q in queues]
+            rows = run_members(flats, [reporter(q) for q in queues], snapshots, assignment, dataset, keep_model)
+            for q, row in zip(queues, rows):
+                q.put(("row", {**row, "worker_nodes": _node_id()}))
+        except Cancelled:
+            pass
+        except Exception as exc:  # a GenbenchError (bad data or settings): the trial fails once, with its message
+            for q in queues:
+                q.put(("input-error", f"{type(exc).__name__}: {exc}"))
+
+    threading.Thread(target=work, name=f"seeds-{flats[0].get('seed', 0)}-batched", daemon=True).start()
+    return [_drain_queue(q, stop) for q in queues]
+
+
+def _drain_queue(items: queue.Queue[Item], stop: threading.Event) -> Iterator[Item]:
+    """A queue's items up to the run's end (a row or an error); closing it stops the run."""
+    try:
+        while True:
+            item = items.get()
+            yield item
+            if item[0] not in ("report", "partial"):
+                return
+    finally:
+        stop.set()
 
 
 def _stream(flat: dict[str, Any], training: Training) -> Iterator[Item]:

@@ -36,8 +36,10 @@ from genbench.sweep.resources import (
 )
 from genbench.sweep.spec import Budget, Study, grid_space
 from genbench.sweep.summary import summarise
+from genbench.sweep.tracking import check_installed, tracker_callbacks
 
-# Our own results are the record; Ray's per-trial CSV/JSON/TensorBoard loggers would only duplicate them.
+# Our own results are the record; Ray's per-trial CSV/JSON/TensorBoard loggers would only duplicate them (a study's
+# `tracking:` adds the trackers it asks for: genbench.sweep.tracking).
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
@@ -130,7 +132,7 @@ def make_writer(
                 self.files[trial.trial_id] = {r["seed"]: pop_files(r) for r in result.get("rows") or []}
             if not result.get("final"):
                 run_s = max((r.get("cost.wall_s") or 0.0 for r in result.get("partial_rows") or []), default=0.0)
-                progress.advanced(trial.trial_id, int(result.get("step") or 0), float(run_s))
+                progress.advanced(trial.trial_id, float(result.get(progress.time_attr) or 0), float(run_s))
 
         def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             # Its process or node died and Tune runs it again from the start: the curve starts over too.
@@ -224,16 +226,33 @@ def _sampler(study: Study) -> Any:
 
 
 def _scheduler(study: Study, budget: Budget) -> Any:
-    """ASHA on the study's objective, in steps: every trial gets `grace_evals` evaluations before it may be stopped."""
+    """ASHA on the study's objective, in the budget's unit (steps, device-seconds or FLOPs): every trial gets
+    `grace_evals` evaluations before it may be stopped."""
     if study.scheduler != "asha":
         return None
     from ray.tune.schedulers import ASHAScheduler
 
     metric, mode = study.objectives[0]
-    grace = min(budget.eval_every * study.grace_evals, budget.steps)
+    grace = min(budget.eval_interval * study.grace_evals, budget.per_run)
     return ASHAScheduler(
-        time_attr="step", metric=metric, mode=mode, max_t=budget.steps, grace_period=grace, reduction_factor=3
+        time_attr=budget.time_attr,
+        metric=metric,
+        mode=mode,
+        max_t=budget.per_run,  # type: ignore[arg-type]  # hinted int; Ray's rungs are arithmetic on floats
+        grace_period=grace,  # type: ignore[arg-type]
+        reduction_factor=3,
     )
+
+
+def _progress_budget(budget: Budget, constants: dict[str, Any]) -> dict[str, Any]:
+    """What Progress measures a trial's advance in: the budget's unit and one run's budget (a --set of it wins)."""
+    key = {"steps": "train.steps", "device_s": "train.device_s", "flops": "train.flops"}[budget.unit]
+    units = {"steps": "steps", "device_s": "device-s", "flops": "FLOPs"}
+    return {
+        "steps": float(constants.get(key, budget.per_run)),
+        "unit": units[budget.unit],
+        "time_attr": budget.time_attr,
+    }
 
 
 def recover(store: ResultsStore) -> set[str]:
@@ -276,7 +295,12 @@ RESUME_KEYS = (
     "space",
     "fixed_by_family",
 )  # what the finished trials were made by
-BUDGET_RESUME_KEYS = ("steps", "eval_every", "seeds")  # a resume may ask for more or fewer trials, not other runs
+BUDGET_RESUME_KEYS = ("steps", "device_s", "train_flops", "eval_every", "evals", "seeds")
+NEWER_BUDGET_KEYS = {
+    "device_s": 0.0,
+    "train_flops": 0.0,
+    "evals": 0,
+}  # absent from study.yaml files written before  # a resume may ask for more or fewer trials, not other runs
 
 
 def _check_resumable(store: ResultsStore, record: dict[str, Any]) -> None:
@@ -300,8 +324,11 @@ def _study_changes(stored: dict[str, Any], record: dict[str, Any]) -> Iterator[t
         if stored.get(key) != record.get(key):
             yield key, stored.get(key), record.get(key)
     for key in BUDGET_RESUME_KEYS:
-        if (stored.get("budget") or {}).get(key) != record["budget"].get(key):
-            yield f"budget.{key}", (stored.get("budget") or {}).get(key), record["budget"].get(key)
+        old = (stored.get("budget") or {}).get(
+            key, NEWER_BUDGET_KEYS.get(key)
+        )  # results from before the key: its default
+        if old != record["budget"].get(key):
+            yield f"budget.{key}", old, record["budget"].get(key)
 
 
 @dataclass
@@ -314,6 +341,7 @@ class Plan:
     request: Request
     live: int  # trials running or waiting for resources at once, as the sweep starts
     data: Any = None  # the data set the driver loaded once for every trial (study_data), or None
+    batched: bool = False  # each trial's process trains its seeds, as one batched model where they batch
 
     def record(self, study: Study) -> dict[str, Any]:
         """study.yaml's `resources`: what the trials asked for and how many ran at once at the start."""
@@ -325,6 +353,7 @@ class Plan:
             "placement": study.placement,
             "trial_request": self.request.describe(),
             "seeds_side_by_side": self.request.lanes,
+            "seeds_batched": self.batched,
             "concurrent_at_start": self.live,
             "max_concurrent": study.max_concurrent or None,
         }
@@ -356,6 +385,7 @@ def plan_trials(
     address: str | None,
     profile: Profile | None,
     data: Any = None,
+    batched: bool = False,
 ) -> Plan:
     """Connect to Ray (a private local one, or the cluster at `address`) and decide each trial's request; prints
     the plan, and a warning where the trials at once may need more memory than the cluster has (for `data`, the
@@ -365,16 +395,27 @@ def plan_trials(
     joined = where != PRIVATE_RAY
     view = read_cluster(profile, joined)
     note = resolve_gpu_share(study, str(constants.get("train.device", "auto")), view)
-    request = trial_request(study, budget.seeds, view)
+    request = trial_request(study, budget.seeds, view, batched)
     live = concurrency(request, view, study.max_concurrent, trials)
-    print(plan_line(request, view, live, study.max_concurrent) + (f" ({note})" if note else ""), flush=True)
+    seeds = f"; its {budget.seeds} seeds train as one batched model" if batched else ""
+    print(plan_line(request, view, live, study.max_concurrent) + seeds + (f" ({note})" if note else ""), flush=True)
     from genbench.sweep.resources import memory_line
 
     processes = request.lanes * (study.workers if study.distributed else 1)
     warning = memory_line(study.families, data.shape if data is not None else None, processes, live, view)
     if warning:
         print(warning, flush=True)
-    return Plan(where, joined, profile, request, live, data)
+    return Plan(where, joined, profile, request, live, data, batched)
+
+
+def study_batches(study: Study, budget: Budget, constants: dict[str, Any], data: Any) -> bool:
+    """Whether every trial's seeds train in the trial's own process, as one batched model where the configuration
+    allows it (train.batched_seeds; genbench.train.members): judged on each family's example configuration, so that
+    a train.batched_seeds: true that cannot hold fails here, before Ray starts."""
+    from genbench.train.members import batches
+
+    runs = [{**study.example_run(budget, family), **constants} for family in study.families]
+    return all(batches(run, budget.seeds, data, study.distributed) for run in runs)
 
 
 def run_sweep(
@@ -403,16 +444,19 @@ def run_sweep(
     from_flat(
         {**study.example_run(budget, study.families[0]), **constants}, dict.fromkeys(overrides or {}, "--set")
     )  # bad overrides fail before Ray starts
+    check_installed(study.tracking)  # so does a tracker whose package is missing
     if resume:
         _check_resumable(store, study_record(study, budget, constants, address))
     done = store.trial_ids() if resume else set()
-    plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile, data)
+    batched = study_batches(study, budget, constants, data)
+    plan = plan_trials(study, budget, constants, max(budget.trials - len(done), 1), address, profile, data, batched)
     try:
         done = recover(store) if resume else set()
         if not resume:
             store.write_study(study_record(study, budget, constants, address, plan))
-        steps = int(constants.get("train.steps", budget.steps))  # the budget's, or a --set of it
-        progress = Progress(label, budget.trials, study.objectives[0], steps=steps, live=plan.live)
+        progress = Progress(
+            label, budget.trials, study.objectives[0], live=plan.live, **_progress_budget(budget, constants)
+        )
         progress.resumed(_status_counts(store) if done else {})
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with journal_storage(store, resume, study.name) as (storage, sync):  # resumed: repaired, stale trials failed
@@ -458,6 +502,7 @@ def _fit(
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    from genbench.sweep.pruning import stopped_as_pruned
     from genbench.sweep.trainable import Training, trial_main
     from genbench.train.shared import share
 
@@ -465,7 +510,7 @@ def _fit(
     storage, sync = journal
     metrics, modes = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     search = ConcurrencyLimiter(
-        OptunaSearch(
+        stopped_as_pruned(OptunaSearch)(  # a trial the scheduler stopped is pruned for Optuna, not complete
             study.define_by_run(constants),
             metric=metrics if len(metrics) > 1 else metrics[0],
             mode=modes if len(modes) > 1 else modes[0],
@@ -483,6 +528,7 @@ def _fit(
         _workers(study),
         _ray_storage(store, "ray_train"),
         share(plan.data) if plan.data is not None else None,
+        plan.batched,
         keep_models=study.save_models,
     )
     trainable = tune.with_resources(
@@ -494,6 +540,7 @@ def _fit(
     price = _pricing(study, plan.profile)
     writer = make_writer(study, store, progress, budget.seeds, price, sync)
     callbacks = [writer, make_follower(search, plan, study, trials, progress)]
+    callbacks += tracker_callbacks(study.tracking, study.name, budget.seeds, store.uri)  # opted into by `tracking:`
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(

@@ -109,4 +109,15 @@ DEBUG = {"gan.g_width": 16, "gan.d_width": 16, "gan.g_depth": 2, "gan.d_depth": 
 FAMILIES.register(
     "gan",
     "GAN: adversarial generator vs discriminator (MLP or DCGAN); losses, penalties, spectral norm, TTUR, EMA, PacGAN",
-)(FamilySpec("gan", "", GanConfig, GanOptimConfig, "genbench.families.gan:GAN", check_run, debug=DEBUG))
+)(
+    FamilySpec(
+        "gan",
+        "",
+        GanConfig,
+        GanOptimConfig,
+        "genbench.families.gan:GAN",
+        check_run,
+        debug=DEBUG,
+        batched="genbench.families.gan_members:BatchedGAN",
+    )
+)

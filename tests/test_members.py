@@ -1,0 +1,193 @@
+"""Batched members: S seeds trained as one batched model give what the same S seeds give trained one by one."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+
+from genbench.errors import ConfigError
+from genbench.families import FAMILIES
+from genbench.families.member_steps import member_grad_norms
+from genbench.families.steps import clip_grads
+from genbench.sweep import trainable
+from genbench.sweep.trainable import Training, trial_main
+from genbench.train.members import batches, run_members
+from genbench.train.run import run
+
+BATCHING = [name for name in FAMILIES.names() if FAMILIES.get(name).batched]  # every family that batches
+SEEDS = 2
+TIGHT = 1e-4  # relative: float rounding of batched matmuls, amplified by 20 steps of training
+# the bias before a batch norm has a zero gradient up to rounding, which Adam turns into full-size steps: runs with
+# batch norm agree less tightly (genbench.nets.ensemble.EnsembleBatchNorm), and a sample that crosses a mode's
+# threshold moves eval.hq_fraction by 1 / eval.n_samples (0.1 of 0.1 = 0.005: one sample of 200)
+LOOSE = 0.1
+# (family, settings, tolerance): every GAN loss, penalty and norm, EMA, d_steps, packing, maxout, batch norm
+VARIANTS: list[tuple[str, dict[str, Any], float]] = [
+    ("gan", {}, TIGHT),
+    (
+        "gan",
+        {"gan.loss": "wasserstein", "gan.penalty": "gradient_penalty", "gan.spectral_norm": True, "gan.ema": 0.9},
+        TIGHT,
+    ),
+    ("gan", {"gan.loss": "wasserstein", "gan.d_activation": "maxout", "gan.pack": 2, "gan.init": "normal"}, TIGHT),
+    ("gan", {"gan.loss": "hinge", "gan.penalty": "r1", "gan.d_steps": 2, "gan.pack_convention": "pacgan"}, TIGHT),
+    ("gan", {"gan.loss": "least_squares", "gan.penalty": "zero_gp", "gan.activation": "leaky_relu"}, TIGHT),
+    ("gan", {"gan.loss": "minimax", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
+]
+
+
+def _flats(
+    family: str, settings: dict[str, Any], tiny_flat: dict[str, Any], seeds: int = SEEDS
+) -> list[dict[str, Any]]:
+    base = {**tiny_flat, "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
+    return [{**base, "seed": seed} for seed in range(seeds)]
+
+
+def _close(a: Any, b: Any, rel: float) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rel, abs_tol=rel * 1e-2)
+    return a == b
+
+
+def _compare(single: list[dict[str, Any]], batched: list[dict[str, Any]], rel: float) -> None:
+    for one, many in zip(single, batched):
+        assert [s for s, _ in one] == [s for s, _ in many]  # the same reports at the same steps
+        for (step, a), (_, b) in zip(one, many):
+            assert a.keys() == b.keys()
+            bad = {k: (a[k], b[k]) for k in a if not _close(a[k], b[k], rel)}
+            assert not bad, f"step {step}: {bad}"
+
+
+def _final(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = ("status", "steps", "error")
+    return [{k: v for k, v in r.items() if k in keys or k.startswith(("quality.", "stability."))} for r in rows]
+
+
+def _same_rows(single: list[dict[str, Any]], batched: list[dict[str, Any]], rel: float) -> None:
+    for a, b in zip(_final(single), _final(batched)):
+        assert a.keys() == b.keys() and all(_close(a[k], b[k], rel) for k in a), (a, b)
+
+
+def _both(flats: list[dict[str, Any]]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """(history, rows) of each seed trained one by one, then of the seeds batched."""
+    one: list[list[Any]] = [[] for _ in flats]
+    rows_one = [run(f, lambda s, v, h=h: h.append((s, v))) for f, h in zip(flats, one)]
+    many: list[list[Any]] = [[] for _ in flats]
+    rows_many = run_members(flats, [lambda s, v, h=h: h.append((s, v)) for h in many])
+    return one, rows_one, many, rows_many
+
+
+@pytest.mark.parametrize(("family", "settings", "rel"), VARIANTS, ids=lambda v: str(v) if v else "defaults")
+def test_batched_seeds_train_as_the_same_seeds_one_by_one(
+    family: str, settings: dict[str, Any], rel: float, tiny_flat: dict[str, Any]
+) -> None:
+    one, rows_one, many, rows_many = _both(_flats(family, settings, tiny_flat))
+    _compare(one, many, rel)
+    _same_rows(rows_one, rows_many, rel)
+    assert {r["train_path"] for r in rows_many} == {"batched"} and {r["train_path"] for r in rows_one} == {"in-process"}
+    assert [r["cost.train_flops"] for r in rows_many] == pytest.approx([r["cost.train_flops"] for r in rows_one])
+
+
+def test_a_member_that_diverges_ends_there_and_the_others_go_on(
+    tiny_flat: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Member 1 starts with a NaN weight: it diverges at its first window; members 0 and 2 train as they would alone."""
+    from genbench.families import gan_members
+
+    build = gan_members.BatchedGAN.__init__
+
+    def poisoned(self: Any, views: Any, cfg: Any) -> None:
+        build(self, views, cfg)
+        with torch.no_grad():
+            next(self.g.parameters())[1, 0, 0] = math.nan
+
+    flats = _flats("gan", {}, tiny_flat, seeds=3)
+    one, rows_one, _, _ = _both(flats)
+    monkeypatch.setattr(gan_members.BatchedGAN, "__init__", poisoned)
+    many: list[list[Any]] = [[] for _ in flats]
+    rows = run_members(flats, [lambda s, v, h=h: h.append((s, v)) for h in many])
+    assert rows[1]["status"] == "diverged" and rows[1]["stability.steps_to_diverge"] == 1
+    assert [s for s, _ in many[1]] == [5]  # its first window, reported once
+    _compare([one[0], one[2]], [many[0], many[2]], TIGHT)
+    _same_rows([rows_one[0], rows_one[2]], [rows[0], rows[2]], TIGHT)
+
+
+def test_member_gradient_norms_and_clipping_are_each_members_own() -> None:
+    torch.manual_seed(0)
+    grads = [torch.randn(3, 4, 5), torch.randn(3, 5)]  # (S, ...) per tensor, 3 members
+    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    norms = member_grad_norms(params, max_norm=1.0)
+    for i in range(3):
+        alone = [torch.nn.Parameter(torch.zeros_like(g[i])) for g in grads]
+        for p, g in zip(alone, grads):
+            p.grad = g[i].clone()
+        assert norms[i] == pytest.approx(float(clip_grads(alone, 1.0)), rel=1e-6)
+        for p, q in zip(params, alone):
+            assert torch.allclose(p.grad[i], q.grad, rtol=1e-6)
+
+
+def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
+    assert batches(tiny_flat, 4) and not batches({**tiny_flat, "train.batched_seeds": False}, 4)
+    assert not batches(tiny_flat, 1) and not batches(tiny_flat, 4, workers=True)
+    vae = {"family": "vae", "data.name": "grid25", **FAMILIES.get("vae").debug}
+    assert not batches(vae, 4) and not batches({**tiny_flat, "data.name": "digits"}, 4, digits)
+    with pytest.raises(ConfigError, match="train.batched_seeds is true.*no batched model"):
+        batches({**vae, "train.batched_seeds": True}, 4)
+    with pytest.raises(ConfigError, match="expected true, false or auto.*auto batches the seeds"):
+        batches({**tiny_flat, "train.batched_seeds": "sometimes"}, 4)
+
+
+def test_a_trial_of_four_seeds_trains_them_batched_and_reports_four_rows(
+    tiny_flat: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trial function as Tune runs it (tune.report captured): four seeds, one batched run, four rows."""
+    reports: list[dict[str, Any]] = []
+    monkeypatch.setattr(trainable.tune, "report", reports.append)
+    trial_main({**tiny_flat, "seed": 0}, ("quality.modes",), "quality.modes", training=Training(4, batched=True))
+    final = reports[-1]
+    assert final["final"] and [r["seed"] for r in final["rows"]] == [0, 1, 2, 3]
+    assert {r["train_path"] for r in final["rows"]} == {"batched"}
+    assert {r["status"] for r in final["rows"]} <= {"completed", "early_stopped", "diverged"}
+    history = [h for report in reports for h in report["history"]]
+    assert sorted({(h["seed"], h["step"]) for h in history}) == [(s, t) for s in range(4) for t in (5, 10, 15, 20)]
+    assert [len(r["partial_rows"]) for r in reports[:-1]] == [4]  # the evaluation at step 10, before the final one
+
+
+def test_gan_stability_with_four_seeds_batches_each_trial_in_one_bundle() -> None:
+    """The done-when study: every trial of gan_stability at 4 seeds trains them batched, in one bundle of its own."""
+    from dataclasses import replace
+
+    from genbench.sweep.resources import ClusterView, trial_request
+    from genbench.sweep.spec import load_study
+    from genbench.sweep.tuner import study_batches
+
+    study = load_study("search_spaces/gan_stability.yaml")
+    budget = replace(study.dry_run, seeds=4)
+    constants = study.run_settings(budget)
+    assert study_batches(study, budget, constants, None)
+    assert not study_batches(study, budget, {**constants, "train.batched_seeds": False}, None)
+    view = ClusterView({"CPU": 8.0})
+    assert trial_request(study, 4, view, batched=True).bundles == [{"CPU": 1.0}]
+    assert trial_request(study, 4, view).lanes == 4  # per-seed: a bundle per seed, behind the trial's empty one
+
+
+def test_a_frozen_member_keeps_its_weights_while_the_others_step() -> None:
+    from genbench.nets.ensemble import stack
+    from genbench.train.members import Frozen
+
+    torch.manual_seed(0)
+    net = stack([torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)) for _ in range(3)])
+    before = [t.detach().clone() for t in (*net.parameters(), *net.buffers())]
+    frozen = Frozen()
+    frozen.freeze(1, [net])
+    net(torch.randn(3, 8, 3)).square().sum().backward()  # batch norm's running statistics move in training mode
+    torch.optim.SGD(net.parameters(), lr=0.1).step()
+    frozen.restore()
+    after = [*net.parameters(), *net.buffers()]
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(after, before))
+    assert all(not torch.equal(a[0], b[0]) for a, b in zip(after, before))
