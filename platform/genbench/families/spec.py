@@ -50,8 +50,7 @@ class FamilySpec:
     def build_batched(self) -> Any:
         """The batched model's class: built from (member families, cfg); its static unsupported(cfg, data) says
         why a configuration cannot batch ('' when it can)."""
-        module, _, attribute = self.batched.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return resolve(self.batched)
 
 
 def adopt(name: str, spec: Any) -> FamilySpec:
