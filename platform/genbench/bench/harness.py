@@ -15,7 +15,15 @@ from typing import Any
 
 from genbench.registry import Registry
 
-CASE_MODULES = ("loop", "sweep", "ray_train", "search", "sampling", "startup")  # registration order = run order
+CASE_MODULES = (
+    "loop",
+    "sweep",
+    "ray_train",
+    "search",
+    "sampling",
+    "startup",
+    "scale",
+)  # registration order = run order
 
 
 @dataclass(frozen=True)
