@@ -118,7 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-BENCH_CASES = ("loop", "evaluation", "sweep_overhead", "concurrency", "ray_train", "search", "sampling", "startup")
+BENCH_CASES = (
+    "loop",
+    "evaluation",
+    "sweep_overhead",
+    "concurrency",
+    "ray_train",
+    "search",
+    "sampling",
+    "startup",
+    "scale",
+    "scale_ray",
+)
 
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
