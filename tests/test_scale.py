@@ -139,3 +139,27 @@ def test_dashboard_pages_of_thousands_of_runs_stay_bounded(tmp_path: Path) -> No
     for page, small in sizes[5].items():
         assert sizes[50][page] < 6 * small, (page, small, sizes[50][page])  # 10x the runs
     assert max(sizes[50].values()) < 3_000_000
+
+
+def test_a_large_journal_is_mirrored_at_most_every_30_s_and_whole_at_the_end(tmp_path: Path) -> None:
+    from genbench.sweep.journal import JOURNAL, MIRROR_EVERY_S, MIRROR_WHOLE_BYTES, Mirror
+
+    now = [0.0]
+    local, store = tmp_path / "local.journal", ResultsStore(str(tmp_path / "results"))
+    mirror = Mirror(store, str(local), clock=lambda: now[0])
+    uploaded = tmp_path / "results" / JOURNAL
+    for size in (100, 200):  # small: after every trial
+        local.write_bytes(b"x" * size)
+        mirror()
+        assert uploaded.stat().st_size == size
+    local.write_bytes(b"x" * (MIRROR_WHOLE_BYTES + 1))
+    mirror()  # the first past the size: 30 s since the last upload have not passed
+    assert uploaded.stat().st_size == 200
+    now[0] = MIRROR_EVERY_S
+    mirror()
+    assert uploaded.stat().st_size == MIRROR_WHOLE_BYTES + 1
+    local.write_bytes(b"x" * (MIRROR_WHOLE_BYTES + 2))
+    mirror()
+    assert uploaded.stat().st_size == MIRROR_WHOLE_BYTES + 1
+    mirror(force=True)  # the end of the sweep
+    assert uploaded.stat().st_size == MIRROR_WHOLE_BYTES + 2
