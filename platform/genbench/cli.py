@@ -128,6 +128,8 @@ BENCH_CASES = (
     "search",
     "sampling",
     "startup",
+    "scale",
+    "scale_ray",
 )
 
 
