@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from math import comb
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -175,3 +177,14 @@ def test_ranked_puts_the_best_first_and_breaks_ties_by_who_finished_first() -> N
     order = ranked(configurations(trials), trials, "quality.modes", "max")["config_id"].tolist()
     assert order == ["c", "a", "b"]  # c and a tie at 20: c finished first; d measured nothing
     assert ranked(configurations(trials), trials, "quality.modes", "min")["config_id"].tolist() == ["b", "c", "a"]
+
+
+def test_expected_best_of_many_scores_from_log_weights_matches_exact_binomials() -> None:
+    from genbench.results.analysis import EXACT_UP_TO, _expected_best_logs
+
+    scores = sorted(np.random.default_rng(0).normal(size=EXACT_UP_TO + 50).tolist())
+    k = len(scores)
+    exact = [sum(scores[i - 1] * comb(i - 1, n - 1) for i in range(n, k + 1)) / comb(k, n) for n in (1, 2, 50, k)]
+    fast = _expected_best_logs(np.asarray(scores))
+    assert [fast[n - 1] for n in (1, 2, 50, k)] == pytest.approx(exact, rel=1e-9)
+    assert expected_best(scores, "max")[-1] == pytest.approx(max(scores), rel=1e-12)

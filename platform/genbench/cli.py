@@ -159,6 +159,8 @@ BENCH_CASES = (
     "search",
     "sampling",
     "startup",
+    "scale",
+    "scale_ray",
 )
 
 

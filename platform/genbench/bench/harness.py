@@ -23,6 +23,7 @@ CASE_MODULES = (
     "search",
     "sampling",
     "startup",
+    "scale",
 )  # registration order = run order
 
 

@@ -77,6 +77,16 @@ def _hover(trials: pd.DataFrame, metric: str, groups: pd.Series | None = None) -
     ]
 
 
+GL_POINTS = 1000  # above this many points a scatter is drawn with WebGL (Scattergl): SVG markers make pages crawl
+BOX_POINTS_MAX = 2000  # above this many runs a box plot shows its outliers only, not every run as a point
+TABLE_ROWS = 200  # rows of the trials table: the best; the results hold every one
+
+
+def _points(n: int) -> Any:
+    """The trace type of a scatter of n points: SVG for a few hundred, WebGL for thousands."""
+    return go.Scattergl if n > GL_POINTS else go.Scatter
+
+
 def _layout(fig: go.Figure, title: str, **extra: Any) -> go.Figure:
     fig.update_layout(title=title, **{**LAYOUT, **extra})
     return fig
@@ -101,7 +111,7 @@ def outcome_vs_lr(
         else:
             marker.update(color=STATUS_COLOURS.get(status, "#7F7F7F"), size=13)
         fig.add_trace(
-            go.Scatter(
+            _points(len(trials))(
                 x=group[x],
                 y=group[y],
                 mode="markers",
@@ -135,13 +145,13 @@ def by_group(trials: pd.DataFrame, metric: str, groups: pd.Series, title: str, l
                 x=part[metric].astype(float),
                 name=f"{name} (n={len(part)}, {diverged} diverged)",
                 orientation="h",
-                boxpoints="all",
+                boxpoints="all" if len(trials) <= BOX_POINTS_MAX else "outliers",
                 jitter=0.4,
                 pointpos=0,
                 showlegend=False,
                 marker_color=colours[name],
-                text=_hover(part, metric, part["_group"]),
-                hoverinfo="text+x",
+                text=_hover(part, metric, part["_group"]) if len(trials) <= BOX_POINTS_MAX else None,
+                hoverinfo="text+x" if len(trials) <= BOX_POINTS_MAX else "x",
             )
         )
     width = max((len(str(n)) for n in order), default=10)
@@ -211,10 +221,12 @@ def training_curves(
     log_y: bool = False,
     groups: pd.Series | None = None,
     steps: str = STEPS,
+    keep: set[str] | None = None,
 ) -> go.Figure:
     """One line per trial of a history column over steps, coloured by group; diverged trials dashed.
 
     The lines of a group and outcome share one trace (separated by gaps), so hundreds of trials stay fast.
+    `keep`: the trials drawn as lines (the best of a large study); the others become one median and 10-90% band.
     """
     labels = variant_labels(trials) if groups is None else groups.astype(str)
     meta = pd.DataFrame(
@@ -222,9 +234,13 @@ def training_curves(
     )
     rows = history[["trial_id", "step", column]].dropna() if column in history else history.iloc[0:0]
     rows = rows.merge(meta, on="trial_id").sort_values(["trial_id", "step"])
+    fig = go.Figure()
+    if keep is not None:
+        rest = rows[~rows["trial_id"].isin(keep)]
+        add_band(fig, rest, column, "step", f"the other {_count(rest['trial_id'].nunique(), 'trial')}")
+        rows = rows[rows["trial_id"].isin(keep)]
     rows["label"] = "trial " + rows["trial_id"].astype(str) + " (" + rows["status"].astype(str) + ")"
     colours = colour_map(list(meta["group"]))
-    fig = go.Figure()
     for (name, diverged), part in rows.groupby(["group", rows["status"] == "diverged"], sort=True):
         lines = part["trial_id"].nunique()
         xs, ys, texts = _joined(part, "trial_id", "step", column, "label")
@@ -255,17 +271,25 @@ def seed_bands(
     title: str,
     log_y: bool = False,
     steps: str = STEPS,
+    keep: set[str] | None = None,
 ) -> go.Figure:
-    """Per configuration (config_id): the mean over its seeds of a history column and a min-max band, by group."""
+    """Per configuration (config_id): the mean over its seeds of a history column and a min-max band, by group.
+
+    `keep`: the configurations drawn (the best of a large study); the others become one median and 10-90% band.
+    """
     config = trials["config_id"] if "config_id" in trials else trials["trial_id"]
     meta = pd.DataFrame(
         {"trial_id": trials["trial_id"].values, "config_id": config.values, "group": groups.astype(str).values}
     )
     rows = history[["trial_id", "step", column]].dropna().merge(meta, on="trial_id")
     stats = rows.groupby(["group", "config_id", "step"])[column].agg(["mean", "min", "max", "count"]).reset_index()
+    fig = go.Figure()
+    if keep is not None:
+        rest = stats[~stats["config_id"].isin(keep)]
+        add_band(fig, rest, "mean", "step", f"the other {_count(rest['config_id'].nunique(), 'configuration')}")
+        stats = stats[stats["config_id"].isin(keep)]
     stats["label"] = "configuration " + stats["config_id"].astype(str) + " (" + stats["count"].astype(str) + " seeds)"
     colours = colour_map(list(meta["group"]))
-    fig = go.Figure()
     for name, part in stats.groupby("group", sort=True):
         part = part.sort_values(["config_id", "step"])
         banded = part[part.groupby("config_id")["count"].transform("max") > 1]
@@ -305,6 +329,40 @@ def seed_bands(
     return fig
 
 
+def add_band(fig: go.Figure, rows: pd.DataFrame, column: str, x: str, name: str) -> None:
+    """The median and 10-90% quantile band over steps of `rows` (the curves not drawn one by one), in grey."""
+    if rows.empty:
+        return
+    q = rows.groupby(x)[column].quantile([0.1, 0.5, 0.9]).unstack().sort_index()  # (steps, 3)
+    steps = list(q.index)
+    fig.add_trace(
+        go.Scatter(
+            x=steps + steps[::-1],
+            y=list(q[0.9]) + list(q[0.1])[::-1],
+            fill="toself",
+            fillcolor="rgba(127,127,127,0.2)",
+            line=dict(width=0),
+            hoverinfo="skip",
+            name=f"{name}: 10-90% band",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(x=steps, y=list(q[0.5]), mode="lines", line=dict(color="#7F7F7F", width=2), name=f"{name}: median")
+    )
+
+
+def top_ids(trials: pd.DataFrame, metric: str, mode: str, key: str, k: int) -> set[str] | None:
+    """The `key` values (trial or configuration ids) of the k best rows by `metric` (unmeasured last); None when
+    there are no more than k of them (every one is drawn)."""
+    ids = trials[key].astype(str)
+    if ids.nunique() <= k:
+        return None
+    best = trials.assign(_id=ids).groupby("_id")[metric].max() if mode == "max" else None
+    if best is None:
+        best = trials.assign(_id=ids).groupby("_id")[metric].min()
+    return set(best.sort_values(ascending=mode == "min", na_position="last").index[:k])
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -331,7 +389,7 @@ def scatter(
     for name in sorted(set(labels)):
         part = trials[labels == name]
         fig.add_trace(
-            go.Scatter(
+            _points(len(trials))(
                 x=part[x].astype(float),
                 y=part[y].astype(float),
                 mode="markers",
@@ -424,7 +482,7 @@ def pareto(configs: pd.DataFrame, x: str, y: str, front: list[str], groups: pd.S
     fig = scatter(configs.assign(trial_id=configs["config_id"]), x, y, groups, title)
     on_front = configs[configs["config_id"].astype(str).isin(front)].sort_values(x)
     fig.add_trace(
-        go.Scatter(
+        go.Scatter(  # the front: a handful of points
             x=on_front[x],
             y=on_front[y],
             mode="lines+markers",
@@ -489,6 +547,10 @@ def early_stopping(savings: dict[str, float]) -> go.Figure:
 def trials_table(trials: pd.DataFrame, metric: str, mode: str, columns: list[str]) -> go.Figure:
     """The trials sorted best first by the objective, with their variant settings and outcome."""
     ordered = trials.sort_values(metric, ascending=mode == "min", na_position="last")
+    title = f"Trials, best {metric} first" + (
+        f" (the {TABLE_ROWS} best of {len(ordered):,})" if len(ordered) > TABLE_ROWS else ""
+    )
+    ordered = ordered.head(TABLE_ROWS)
     shown = [c for c in dict.fromkeys(["trial_id", "status", metric, *columns, "cost.wall_s", "error"]) if c in ordered]
     values = [[plain(_fmt(v)) for v in ordered[c]] for c in shown]  # errors and settings: user text
     fig = go.Figure(
@@ -497,7 +559,7 @@ def trials_table(trials: pd.DataFrame, metric: str, mode: str, columns: list[str
             cells=dict(values=values, align="left", height=24),
         )
     )
-    return _layout(fig, f"Trials, best {metric} first", height=180 + 24 * min(len(ordered), 20))
+    return _layout(fig, title, height=180 + 24 * min(len(ordered), 20))
 
 
 def budget_curve(curve: pd.DataFrame) -> go.Figure:
@@ -599,7 +661,7 @@ def outcome_vs_rate(trials: pd.DataFrame, metric: str, rate: str, groups: pd.Ser
             if rows.empty:
                 continue
             fig.add_trace(
-                go.Scatter(
+                _points(len(trials))(
                     x=rows[rate].astype(float),
                     y=[worst] * len(rows) if unmeasured else rows[metric].astype(float),
                     mode="markers",

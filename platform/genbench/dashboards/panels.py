@@ -14,6 +14,7 @@ from genbench.dashboards.spec import KINDS, Panel
 from genbench.metrics.names import METRICS
 
 SAMPLE_GROUPS_MAX = 8  # rows of sample grids in one panel
+CURVES_MAX = 100  # lines a curve panel draws in a large study: the best by the objective; the others as a band
 FALLBACK_OBJECTIVES = (
     ("quality.modes", "max"),
     ("quality.fd", "min"),
@@ -218,16 +219,27 @@ def _by_group(p: Panel, ctx: Context) -> go.Figure:
 def _curves(p: Panel, ctx: Context) -> go.Figure:
     metric = _history_column(p.columns["metric"], ctx)
     _need(ctx.history, metric, ctx=ctx)
+    keep = _best(ctx, "trial_id")
+    title = _title(p, f"{metric} during training", ctx)
     return figures.training_curves(
         ctx.history,
         ctx.trials,
         metric,
-        _title(p, f"{metric} during training", ctx),
+        title + (f"; the {CURVES_MAX} best by {ctx.objectives()[0][0]}, the others as a band" if keep else ""),
         figures.metric_label(metric),
         log_y=p.log_y,
         groups=ctx.groups(p.columns["group"]),
         steps=ctx.steps_title(),
+        keep=keep,
     )
+
+
+def _best(ctx: Context, key: str) -> set[str] | None:
+    """The ids (`trial_id` or `config_id`) a curve panel draws one by one: the CURVES_MAX best by the first
+    objective; None when the study has no more."""
+    metric, mode = ctx.objectives()[0]
+    column = key if key in ctx.trials else "trial_id"
+    return figures.top_ids(ctx.trials, metric, mode, column, CURVES_MAX) if metric in ctx.trials else None
 
 
 def _history_column(value: str, ctx: Context) -> str:
@@ -238,8 +250,17 @@ def _history_column(value: str, ctx: Context) -> str:
 
 def _seed_bands(p: Panel, ctx: Context) -> go.Figure:
     metric, title = _curve_of(p, ctx)
+    keep = _best(ctx, "config_id")
+    title += f"; the {CURVES_MAX} best by {ctx.objectives()[0][0]}, the others as a band" if keep else ""
     return figures.seed_bands(
-        ctx.history, ctx.trials, metric, ctx.groups(p.columns["group"]), title, log_y=p.log_y, steps=ctx.steps_title()
+        ctx.history,
+        ctx.trials,
+        metric,
+        ctx.groups(p.columns["group"]),
+        title,
+        log_y=p.log_y,
+        steps=ctx.steps_title(),
+        keep=keep,
     )
 
 

@@ -49,7 +49,9 @@ class _Quiet(SimpleHTTPRequestHandler):
 def fingerprint(results: str) -> tuple[tuple[str, int, int], ...]:
     """(name, mtime, size) of every part file and summary file: changes whenever the sweep writes."""
     root = Path(results)
-    files = [p for d in WATCHED for p in sorted((root / d).glob("part-*.parquet"))]
+    files = [
+        p for d in WATCHED for p in sorted((root / d).glob("*.parquet")) if p.name.startswith(("part-", "compacted-"))
+    ]
     files += [root / f for f in WATCHED_FILES if (root / f).exists()]
     out = []
     for p in files:

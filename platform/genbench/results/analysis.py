@@ -7,6 +7,7 @@ import math
 from math import comb
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from genbench.metrics.stability import seed_spread, success_rate
@@ -86,11 +87,10 @@ def pareto_front(table: pd.DataFrame, objectives: list[tuple[str, str]]) -> list
     metrics = [m for m, _ in objectives]
     rows = table.dropna(subset=metrics)
     signs = [1.0 if mode == "max" else -1.0 for _, mode in objectives]
-    points = [[s * float(v) for s, v in zip(signs, vals)] for vals in rows[metrics].itertuples(index=False)]
+    points = rows[metrics].to_numpy(dtype=float) * np.asarray(signs)  # (configurations, objectives), higher better
     front = []
-    for i, p in enumerate(points):
-        dominated = any(all(a >= b for a, b in zip(q, p)) and any(a > b for a, b in zip(q, p)) for q in points)
-        if not dominated:
+    for i, p in enumerate(points):  # each point against all at once: 10,000 configurations in about a second
+        if not np.any(np.all(points >= p, axis=1) & np.any(points > p, axis=1)):
             front.append(str(rows["config_id"].iloc[i]))
     return front
 
@@ -105,7 +105,26 @@ def expected_best(scores: list[float], mode: str) -> list[float]:
     if mode == "min":
         ranked = ranked[::-1]
     k = len(ranked)
+    if k > EXACT_UP_TO:
+        return _expected_best_logs(np.asarray(ranked))
     return [sum(ranked[i - 1] * comb(i - 1, n - 1) for i in range(n, k + 1)) / comb(k, n) for n in range(1, k + 1)]
+
+
+EXACT_UP_TO = 300  # up to this many scores the weights are exact integer binomials (their cost grows as k^2 bignums)
+
+
+def _expected_best_logs(ranked: np.ndarray) -> list[float]:
+    """expected_best over k ascending scores with the weights C(i-1, n-1) / C(k, n) from log-gamma, one vector
+    operation per n: 10,000 scores in about a second, where exact binomials take hours."""
+    k = len(ranked)
+    log_fact = np.array([math.lgamma(j + 1) for j in range(k + 1)])  # log(j!)
+    ranks = np.arange(1, k + 1)
+    out = []
+    for n in range(1, k + 1):
+        i = ranks[n - 1 :]  # ranks that can be the best of n
+        log_w = log_fact[i - 1] - log_fact[n - 1] - log_fact[i - n] - (log_fact[k] - log_fact[n] - log_fact[k - n])
+        out.append(float(ranked[n - 1 :] @ np.exp(log_w)))
+    return out
 
 
 def budget_curve(table: pd.DataFrame, metric: str, mode: str, group: str | None) -> pd.DataFrame:

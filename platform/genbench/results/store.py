@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import sys
 import uuid
@@ -27,6 +28,8 @@ _WARNED: set[str] = set()
 SAMPLE_EXTENSIONS = ("png", "npy")
 ROW_FILES = {"samples": "samples", "model": "models"}  # a row's key carrying a file -> the folder it is written to
 MODEL_EXT = "pt"
+COMPACTED = "compacted-"  # a merged file: its footer lists the files it replaces (COVERS)
+COVERS = b"genbench.covers"  # JSON list of the base names a compacted file holds, transitively
 
 
 def fault(point: str, before_exit: Callable[[], None] | None = None) -> None:
@@ -34,8 +37,8 @@ def fault(point: str, before_exit: Callable[[], None] | None = None) -> None:
 
     The n-th time this process reaches `point` it runs `before_exit` (e.g. half a write) and exits at once,
     as if SIGKILLed: no cleanup, no flush. Points: 'write' (inside a results write), 'journal' (inside an
-    Optuna journal append); 'write-error' instead makes the n-th results write and every later one fail with
-    ENOSPC, as a full disk does.
+    Optuna journal append), 'compact' (between the deletions of the parts a compaction merged); 'write-error'
+    instead makes the n-th results write and every later one fail with ENOSPC, as a full disk does.
     """
     name, _, count = os.environ.get("GENBENCH_FAULT", "").partition(":")
     if name != point:
@@ -78,7 +81,8 @@ def pop_files(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class ResultsStore:
-    """A study's results directory: study.yaml, trials/part-<trial_id>.parquet, history/part-<trial_id>.parquet."""
+    """A study's results directory: study.yaml, trials/ and history/ (part-<config_id>.parquet, merged into one
+    compacted-<id>.parquet when a sweep ends)."""
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
@@ -170,34 +174,95 @@ class ResultsStore:
         self.write_bytes("", name, _parquet_bytes(table))
 
     def trial_ids(self) -> set[str]:
-        """Ids of the written parts: trial ids, or configuration ids when a study trains several seeds each."""
-        infos = self._parts("trials")
-        return {i.base_name[len("part-") : -len(".parquet")] for i in infos}
+        """Ids of the written parts: trial ids, or configuration ids when a study trains several seeds each; those
+        merged into a compacted file are listed in its footer."""
+        ids = set()
+        for info in self._parts("trials"):
+            names = self._covers(info.path) if info.base_name.startswith(COMPACTED) else [info.base_name]
+            ids |= {n[len("part-") : -len(".parquet")] for n in names if n.startswith("part-")}
+        return ids
 
     def _parts(self, rel_dir: str) -> list[pafs.FileInfo]:
+        """The files a reader reads: parts and compacted files, less those a compacted file already holds (left
+        behind by a compaction that stopped before it deleted them)."""
+        infos = self._files(rel_dir)
+        covered = {n for i in infos if i.base_name.startswith(COMPACTED) for n in self._covers(i.path)}
+        return [i for i in infos if i.base_name not in covered]
+
+    def _files(self, rel_dir: str) -> list[pafs.FileInfo]:
         selector = pafs.FileSelector(self.path(rel_dir), allow_not_found=True)
         return sorted(
             (
                 i
                 for i in self.fs.get_file_info(selector)
-                if i.base_name.startswith("part-") and i.base_name.endswith(".parquet")
+                if i.base_name.startswith(("part-", COMPACTED)) and i.base_name.endswith(".parquet")
             ),
-            key=lambda i: i.path,
+            key=lambda i: (not i.base_name.startswith(COMPACTED), i.path),  # merged rows first: they came first
         )
 
+    def _covers(self, path: str) -> list[str]:
+        """The base names a compacted file holds ([] where its footer cannot be read: a reader then skips it)."""
+        try:
+            metadata = pq.read_schema(path, filesystem=self.fs).metadata or {}
+        except (pa.ArrowInvalid, OSError):
+            return []
+        return list(json.loads(metadata.get(COVERS, b"[]")))
+
+    def compact(self, rel_dir: str, keep: Callable[[str], bool] = lambda name: True) -> int:
+        """Merge the readable parts of `rel_dir` (and an earlier compacted file) into one compacted file, then
+        delete them; returns how many files it merged (0: nothing to do). `keep(base_name)` picks the parts.
+
+        Crash-safe: the merged file is written atomically and lists in its footer every file it holds, and the
+        readers skip a listed file, so a compaction stopped before its deletions leaves every row read once; the
+        next compaction (or a resume's recovery) deletes what it left. An unreadable part is left as it is.
+        """
+        self.drop_covered(rel_dir)
+        infos = [i for i in self._parts(rel_dir) if keep(i.base_name)]
+        table, infos = self._scan_readable(infos)
+        if len(infos) < 2:
+            return 0
+        covers = {i.base_name for i in infos}
+        covers.update(n for i in infos if i.base_name.startswith(COMPACTED) for n in self._covers(i.path))
+        metadata = {**(table.schema.metadata or {}), COVERS: json.dumps(sorted(covers)).encode()}
+        data = _parquet_bytes(table.replace_schema_metadata(metadata))
+        self.write_bytes(rel_dir, f"{COMPACTED}{uuid.uuid4().hex[:12]}.parquet", data)
+        for n, info in enumerate(infos):
+            if n == 1:
+                fault("compact")  # one merged part deleted, the others not yet
+            self.fs.delete_file(info.path)
+        return len(infos)
+
+    def drop_covered(self, rel_dir: str) -> list[str]:
+        """Delete the files that a compacted file holds already (what a stopped compaction left); their paths."""
+        live = {i.path for i in self._parts(rel_dir)}
+        dropped = [i.path for i in self._files(rel_dir) if i.path not in live]
+        for path in dropped:
+            self.fs.delete_file(path)
+        return dropped
+
+    def compact_all(self) -> int:
+        """Compact `trials`, then the `history` of the written trials (an orphan history part is left for the
+        resume that deletes it); returns the files merged."""
+        merged = self.compact("trials")
+        done = {f"part-{i}.parquet" for i in self.trial_ids()}
+        return merged + self.compact("history", lambda name: name.startswith(COMPACTED) or name in done)
+
     def read(self, rel_dir: str) -> pa.Table:
-        """All readable parts of `trials` or `history` as one table over the union of their columns.
+        """All readable parts of `rel_dir` (`trials` or `history`) as one table over the union of their columns.
 
         A part that cannot be read (truncated, corrupted) is skipped with a warning naming it; see `unreadable`.
         """
-        paths = [i.path for i in self._parts(rel_dir)]
-        if not paths:
-            return pa.table({})
+        return self._scan_readable(self._parts(rel_dir))[0]
+
+    def _scan_readable(self, infos: list[pafs.FileInfo]) -> tuple[pa.Table, list[pafs.FileInfo]]:
+        """(the rows of the readable files among `infos`, those files)."""
+        if not infos:
+            return pa.table({}), []
         try:
-            return self._scan(paths)
+            return self._scan([i.path for i in infos]), infos
         except (pa.ArrowInvalid, OSError):  # find the bad parts one by one, read the others
-            good = [p for p in paths if self._readable(p)]
-            return self._scan(good) if good else pa.table({})
+            good = [i for i in infos if self._readable(i.path)]
+            return (self._scan([i.path for i in good]) if good else pa.table({})), good
 
     def _scan(self, paths: list[str]) -> pa.Table:
         schema = pa.unify_schemas([pq.read_schema(p, filesystem=self.fs) for p in paths], promote_options="permissive")
@@ -232,8 +297,10 @@ class ResultsStore:
 
     def orphan_history(self) -> list[str]:
         """History parts without their trials part (a driver killed between the two writes of one trial)."""
-        done = {i.base_name for i in self._parts("trials")}
-        return [i.path for i in self._parts("history") if i.base_name not in done]
+        done = {f"part-{i}.parquet" for i in self.trial_ids()}
+        return [
+            i.path for i in self._parts("history") if not i.base_name.startswith(COMPACTED) and i.base_name not in done
+        ]
 
     def orphan_files(self) -> list[str]:
         """Samples and models of runs without a row in `trials` (written by a driver killed before the row, or of

@@ -53,6 +53,7 @@ class Progress:
         self.running: dict[str, float] = {}  # trial id -> its last reported step
         self.started: dict[str, float] = {}  # trial id -> when it started (clock)
         self.paces: dict[str, float] = {}  # trial id -> its length in seconds: measured, or projected from its reports
+        self.paces_total_s = 0.0  # sum(paces.values()), kept as they change: a sum per report grows with the trials
         self.first_report: dict[str, tuple[float, float]] = {}  # trial id -> (step, clock) of its first report
         self.eta: tuple[float, float] | None = None  # (seconds left, when that was computed)
         self.estimated = False
@@ -65,7 +66,7 @@ class Progress:
         """A trial started (or started over after losing its process): it is running at step 0."""
         self.started[trial_id] = self.clock()
         self.running[trial_id] = 0
-        self.paces.pop(trial_id, None)
+        self._pace(trial_id, None)
         self.first_report.pop(trial_id, None)
 
     def advanced(self, trial_id: str, step: float, run_s: float = 0.0) -> None:
@@ -77,7 +78,7 @@ class Progress:
         first = self.first_report.setdefault(trial_id, (step, now))
         self.running[trial_id] = max(step, self.running.get(trial_id, 0))
         took_s = now - self.started[trial_id]
-        self.paces[trial_id] = self._length(took_s, min(run_s, took_s), first, (self.running[trial_id], now))
+        self._pace(trial_id, self._length(took_s, min(run_s, took_s), first, (self.running[trial_id], now)))
         if not self.estimated:
             self._first_estimate(
                 trial_id, took_s, f"reached {self._of(step)} in {took_s:.0f} s, its first evaluation window"
@@ -97,7 +98,7 @@ class Progress:
         self.counts[status] = self.counts.get(status, 0) + 1
         if trial_id in self.started:
             took_s = self.clock() - self.started[trial_id]
-            self.paces[trial_id] = took_s
+            self._pace(trial_id, took_s)
             if not self.estimated and status == "completed":
                 self._first_estimate(trial_id, took_s, f"completed in {took_s:.0f} s")
         metric, mode = self.objective
@@ -108,6 +109,13 @@ class Progress:
                 self.best = (float(value), trial_id)
         self._update_eta()
         self.show(running=None, force=True)
+
+    def _pace(self, trial_id: str, length_s: float | None) -> None:
+        """Set (None: forget) a trial's length, keeping their total."""
+        self.paces_total_s -= self.paces.pop(trial_id, 0.0)
+        if length_s is not None:
+            self.paces[trial_id] = length_s
+            self.paces_total_s += length_s
 
     def _first_estimate(self, trial_id: str, took_s: float, how: str) -> None:
         """The sweep's length from the first trial that reported or completed, printed once."""
@@ -127,7 +135,7 @@ class Progress:
         """Time left: the work left (running trials by their steps) x a trial's mean length / trials at once."""
         if not self.paces:
             return
-        trial_s = sum(self.paces.values()) / len(self.paces)
+        trial_s = self.paces_total_s / len(self.paces)
         partial = sum(min(s / self.steps, 1.0) for s in self.running.values()) if self.steps else 0.0
         unfinished = self.total - sum(self.counts.values())
         left = max(unfinished - partial, 0.0)
@@ -149,6 +157,10 @@ class Progress:
         if self.unit == "steps":
             return f"step {spent:g} of {self.steps:g}"
         return f"{spent:.3g} of {self.steps:g} {self.unit}"
+
+    def due(self) -> bool:
+        """Whether show() would print now (callers skip counting the running trials when not)."""
+        return self.clock() - self.last_print >= self.every_s
 
     def show(self, running: int | None, force: bool = False) -> None:
         now = self.clock()

@@ -168,7 +168,8 @@ def make_writer(
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
             if self.failed:  # ends Tune's loop: an error here is not a trial's, so no trial is retried for it
                 raise ResultsWriteError(self.failed)
-            progress.show(running=sum(t.status == "RUNNING" for t in trials))
+            if progress.due():  # counting the running trials walks every trial: only for a line printed
+                progress.show(running=sum(t.status == "RUNNING" for t in trials))
 
         def _seeds(self, trial: Any) -> list[int]:
             base = int(trial.config.get("seed", 0))
@@ -257,7 +258,11 @@ def _progress_budget(budget: Budget, constants: dict[str, Any]) -> dict[str, Any
 
 def recover(store: ResultsStore) -> set[str]:
     """Before a resume: set aside unreadable trials parts (their configurations run again), delete history
-    parts without their trials part and temporary files; returns the ids of the configurations kept."""
+    parts without their trials part and temporary files, finish a compaction that stopped midway; returns the ids
+    of the configurations kept."""
+    for rel in ("trials", "history"):
+        for path in store.drop_covered(rel):
+            print(f"Resume: removed {path} (a compacted file holds its rows)")
     for path in store.unreadable("trials"):
         print(f"Resume: {path} is unreadable; moved to {store.set_aside(path)}, its configuration runs again")
     for path in store.orphan_history():
@@ -465,11 +470,23 @@ def run_sweep(
                 with sigterm_as_sigint():
                     _fit(study, budget, store, constants, progress, (storage, sync), budget.trials - len(done), plan)
             interrupted = len(store.trial_ids()) < budget.trials  # Tune ended early: Ctrl-C or SIGTERM
+            if not interrupted:
+                compact_results(store)
             summary = {} if interrupted else summarise(study, budget, store, storage)
             wall_s = time.monotonic() - start
     finally:
         ray.shutdown()  # a private local Ray stops; a joined cluster is only disconnected from
     return SweepSummary(study.name, store.uri, dict(progress.counts), progress.best, wall_s, summary, interrupted)
+
+
+def compact_results(store: ResultsStore) -> None:
+    """Merge the finished study's parts (one per configuration) into one file each in trials/ and history/:
+    thousands of small files are slow to list and read, and one request each on an object store. A failure
+    leaves the parts as they were (the results are whole either way), with one line."""
+    try:
+        store.compact_all()
+    except OSError as exc:
+        print(f"Note: {store.uri}: results left in one part per configuration (compaction failed: {exc})", flush=True)
 
 
 @contextmanager
