@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 dry-run: setup
-	$(BIN)/genbench dry-run search_spaces/gan_stability.yaml
+	$(BIN)/genbench dry-run gan_stability
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
 test: setup

@@ -16,6 +16,7 @@ import pytest
 from genbench.cli import main
 from genbench.cluster.profiles import Profile, load_profile
 from genbench.errors import ConfigError, GenbenchError
+from genbench.shipped import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
 PEM = "-----BEGIN " + "PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END " + "PRIVATE KEY-----\n"
@@ -59,7 +60,7 @@ CODE_FILES = (
     "platform/genbench/cli.py",
     "platform/genbench/data/files.py",
     "platform/genbench/results/store.py",
-    "search_spaces/s.yaml",
+    "platform/genbench/studies/s.yaml",
     "clusters/c.yaml",
 )
 
@@ -135,10 +136,7 @@ def test_show_upload_lists_every_file_and_the_total_without_a_cluster(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     profile = _profile(tmp_path, "")  # its address answers nothing: a listing must not need it
-    assert (
-        main(["submit", str(ROOT / "search_spaces/gan_stability.yaml"), "--cluster", str(profile), "--show-upload"])
-        == 0
-    )
+    assert main(["submit", str(STUDIES / "gan_stability.yaml"), "--cluster", str(profile), "--show-upload"]) == 0
     out = capsys.readouterr().out.splitlines()
     files = {line.split()[-1]: int(line.split()[0]) for line in out[:-1]}
     assert "platform/genbench/cli.py" in files and "tests/test_submit_security.py" in files
@@ -209,7 +207,7 @@ def test_the_job_names_its_credentials_and_ships_none(tmp_path: Path, monkeypatc
             "  credentials_env: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]\n",
         )
     )
-    env = runtime_env(str(ROOT / "search_spaces/gan_stability.yaml"), profile)
+    env = runtime_env(str(STUDIES / "gan_stability.yaml"), profile)
     assert value not in json.dumps(env) and env["env_vars"]["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:9000"
     assert json.loads(env["env_vars"]["GENBENCH_CLUSTER"])["credentials_env"] == [
         "AWS_ACCESS_KEY_ID",
@@ -217,7 +215,7 @@ def test_the_job_names_its_credentials_and_ships_none(tmp_path: Path, monkeypatc
     ]
     built = Profile(name="code", source="", storage="s3://b", env={"DB_PASSWORD": "x"})  # not from a file
     with pytest.raises(GenbenchError, match="DB_PASSWORD: its name says it holds a credential"):
-        runtime_env(str(ROOT / "search_spaces/gan_stability.yaml"), built)
+        runtime_env(str(STUDIES / "gan_stability.yaml"), built)
 
 
 def test_a_job_whose_nodes_lack_a_named_credential_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

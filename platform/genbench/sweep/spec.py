@@ -132,10 +132,15 @@ def _mapping(doc: YamlDoc, key: str, required: bool = True) -> dict[str, Any]:
             "missing section" if key not in doc.data else "empty section",
             key=key,
             source=doc.where(key),
-            fix=f"add '{key}:'; see search_spaces/ for examples",
+            fix=f"add '{key}:'; see the shipped studies (genbench copy-study NAME)",
         )
     if not isinstance(value, dict):
-        raise ConfigError("expected a mapping", key=key, source=doc.where(key), fix=f"see search_spaces/ for '{key}:'")
+        raise ConfigError(
+            "expected a mapping",
+            key=key,
+            source=doc.where(key),
+            fix=f"see '{key}:' in the shipped studies (genbench copy-study NAME)",
+        )
     return value
 
 
