@@ -313,3 +313,65 @@ def test_a_redirect_to_another_host_does_not_carry_the_token(monkeypatch: pytest
         for server in (first, other):
             server.shutdown()
             server.server_close()
+
+
+def _installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """genbench as a wheel installs it: a package folder (with caches and a stray secret beside the code) and no
+    checkout around it; returns that folder."""
+    import shutil
+
+    from genbench.cluster import jobs
+
+    package = tmp_path / "site-packages" / "genbench"
+    shutil.copytree(jobs.PACKAGE_DIR, package)
+    for junk in ("__pycache__/cli.cpython-311.pyc", ".env", "results/x.parquet"):
+        (package / junk).parent.mkdir(parents=True, exist_ok=True)
+        (package / junk).write_text("not code")
+    monkeypatch.setattr(jobs, "PROJECT_ROOT", tmp_path / "site-packages")  # no platform/genbench there
+    monkeypatch.setattr(jobs, "PACKAGE_DIR", package)
+    return package
+
+
+def test_submit_ships_a_checkout_as_the_jobs_working_dir() -> None:
+    from genbench.cluster.jobs import from_checkout, runtime_env
+
+    env = runtime_env(str(STUDIES / "gan_stability.yaml"), Profile(name="p", source="", storage="s3://b"))
+    assert from_checkout() and env["working_dir"] == str(ROOT) and env["env_vars"]["PYTHONPATH"] == "platform"
+    assert "py_modules" not in env
+
+
+def test_an_installed_genbench_ships_its_package_as_a_py_module(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No checkout: the package folder travels as a Ray py_module (unpacked as genbench/, first on the job's and its
+    workers' PYTHONPATH), and the listing is Ray's own zip of it: code and the shipped studies, no caches or secrets."""
+    from ray._private.runtime_env.packaging import create_package
+
+    from genbench.cluster.jobs import from_checkout, runtime_env, upload_files
+
+    package = _installed(monkeypatch, tmp_path)
+    env = runtime_env(str(STUDIES / "gan_stability.yaml"), Profile(name="p", source="", storage="s3://b"))
+    assert not from_checkout() and env["py_modules"] == [str(package)]
+    assert "working_dir" not in env and "PYTHONPATH" not in env["env_vars"]
+    listed = dict(upload_files())
+    zipped = tmp_path / "module.zip"
+    create_package(str(package), zipped, include_gitignore=True, include_parent_dir=True, excludes=env["excludes"])
+    assert set(listed) == {n for n in zipfile.ZipFile(zipped).namelist() if not n.endswith("/")}
+    assert {
+        "genbench/cli.py",
+        "genbench/studies/gan_stability.yaml",
+        "genbench/dashboards/definitions/cost.yaml",
+    } <= set(listed)
+    code = {f"genbench/{p.relative_to(package)}" for p in package.rglob("*.py") if "__pycache__" not in p.parts}
+    assert code <= set(listed), sorted(code - set(listed))  # genbench/data/ and genbench/results/ too
+    assert not [f for f in listed if "__pycache__" in f or f.endswith((".env", ".parquet"))]
+
+
+def test_show_upload_of_an_installed_genbench_lists_its_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    _installed(monkeypatch, tmp_path)
+    assert main(["submit", "gan_stability", "--cluster", str(_profile(tmp_path, "")), "--show-upload"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert {line.split()[-1] for line in out[:-1]} >= {"genbench/cli.py", "genbench/shipped.py"}
+    assert out[-1].endswith("(and the study file " + str(STUDIES / "gan_stability.yaml") + "); nothing was submitted")

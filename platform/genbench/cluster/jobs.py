@@ -229,8 +229,8 @@ def runtime_env(space: str, profile: Profile) -> dict[str, Any]:
             "excludes": EXCLUDES,
             "env_vars": {"PYTHONPATH": "platform", **env_vars},
         }
-    else:  # Ray adds its default excludes to a working_dir's, not to a py_module's: given here, both walks are alike
-        renv = {"py_modules": [str(PACKAGE_DIR)], "excludes": default_excludes() + EXCLUDES, "env_vars": env_vars}
+    else:
+        renv = {"py_modules": [str(PACKAGE_DIR)], "excludes": package_excludes(), "env_vars": env_vars}
     if profile.pip:
         renv["pip"] = list(profile.pip)
     check_record(renv, space)
@@ -264,6 +264,13 @@ def default_excludes() -> list[str]:
     return ray_constants.get_runtime_env_default_excludes()
 
 
+def package_excludes() -> list[str]:
+    """EXCLUDES for the package folder shipped as a py_module: Ray's defaults, which it adds to a working_dir's only,
+    and none of the repository's own folders ("/data", "/results"): in the package, genbench/data/ and
+    genbench/results/ are code."""
+    return default_excludes() + [p for p in EXCLUDES if not p.startswith("/")]
+
+
 class _Quiet(logging.Logger):
     """Ray's packaging logs each path it fails on; genbench reports the one reason in its own line instead."""
 
@@ -273,16 +280,16 @@ class _Quiet(logging.Logger):
 
 def upload_files(root: Path | None = None, prefix: str = "") -> list[tuple[str, int]]:
     """Every file `submit` ships (prefix + its path relative to `root`, bytes), sorted: Ray's own walk of a
-    working_dir or py_module (its default excludes, .gitignore and .rayignore, then EXCLUDES); by default of what
-    upload_root() names. Ray follows symbolic links, so one that leads out of the folder is refused, as is any file
-    holding a private key."""
+    working_dir, or with a prefix of a py_module (its default excludes, .gitignore and .rayignore, then EXCLUDES or
+    package_excludes()); by default of what upload_root() names. Ray follows symbolic links, so one that leads out of
+    the folder is refused, as is any file holding a private key."""
     # Ray's private walk, so the listing is what ships (tests/test_submit_security.py compares it with Ray's zip).
     from ray._private import ray_constants
     from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
 
     root, prefix = (root, prefix) if root else upload_root()
     root = root.resolve()
-    excludes = default_excludes() + EXCLUDES
+    excludes = package_excludes() if prefix else default_excludes() + EXCLUDES
     gitignore = os.environ.get(ray_constants.RAY_RUNTIME_ENV_IGNORE_GITIGNORE, "0") != "1"  # as the Jobs SDK reads it
     found: list[tuple[str, int]] = []
 
