@@ -35,7 +35,13 @@ TINY = [
 
 @pytest.mark.parametrize(
     "what,expected",
-    [("families", "gan"), ("datasets", "grid25"), ("metrics", "quality.modes"), ("gan-variants", "wgan_gp")],
+    [
+        ("families", "gan"),
+        ("datasets", "grid25"),
+        ("metrics", "quality.modes"),
+        ("gan-variants", "wgan_gp"),
+        ("studies", "gan_stability"),
+    ],
 )
 def test_list_describes_each_entry_in_one_line(what: str, expected: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["list", what]) == 0

@@ -28,6 +28,9 @@ def study_command(
     cluster: str | None = None,
 ) -> int:
     """dry-run / sweep: the study engine (genbench.sweep.engine) runs the study; this prints how it ended."""
+    from genbench.shipped import resolve_study
+
+    space = resolve_study(space)  # an unknown name fails before torch and Ray are imported
     from genbench.sweep.engine import run_study, show
 
     return show(
