@@ -26,6 +26,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the genbench package: a che
 EXCLUDES = [
     # environments, version control, caches, build output
     "/.venv",
+    "/.venv-floors",
     "/venv",
     "/.git",
     "**/__pycache__",
