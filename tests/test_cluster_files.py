@@ -13,7 +13,7 @@ from genbench.cli import main
 from genbench.cluster.jobs import EXCLUDES, entrypoint, resolve_address, runtime_env
 from genbench.cluster.profiles import Profile, load_profile, validate_cluster_file
 from genbench.errors import ConfigError, GenbenchError
-from genbench.shipped import STUDIES
+from genbench.shipped import STUDIES, resolve_study
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_FILES = sorted((ROOT / "clusters").rglob("*.yaml"))
@@ -175,6 +175,7 @@ def test_the_kuberay_profile_states_the_worker_groups_limit_and_the_rayjob_names
         assert sum(g["maxReplicas"] for g in groups) == profile.max_nodes, name
     entry = shlex.split(yaml.safe_load((ROOT / "clusters/kuberay/rayjob.yaml").read_text())["spec"]["entrypoint"])
     assert (ROOT / entry[entry.index("--cluster") + 1]).is_file()
+    assert resolve_study(entry[entry.index("genbench.cluster.remote") + 1]) == str(STUDIES / "gan_stability.yaml")
     assert load_profile(ROOT / "clusters/aws-gpu.yaml").max_nodes == 8  # a launcher file's max_workers
     assert load_profile(ROOT / "clusters/local.yaml").max_nodes == 0  # this machine does not grow
 
