@@ -87,3 +87,20 @@ def test_validate_takes_a_shipped_study_by_name(capsys: pytest.CaptureFixture) -
     assert main(["validate", *study_names()]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[study_names().index("vae")].startswith("ok    vae: study 'vae', family vae")
+
+
+def test_a_searched_key_of_a_shipped_study_points_to_a_copy_not_the_package(tmp_path: Path) -> None:
+    """The shipped file lives in the installed package: the fix is to copy it out, not to edit it there."""
+    from genbench.sweep.spec import check_overrides, load_study
+
+    for path, fix in [
+        (
+            STUDIES / "gan_stability.yaml",
+            "genbench copy-study gan_stability, then edit gan.loss in the copy and run that",
+        ),
+        (Path(copy_study("gan_stability", str(tmp_path))), f"edit gan.loss in {tmp_path}/gan_stability.yaml instead"),
+    ]:
+        study = load_study(path)
+        with pytest.raises(ConfigError, match="is searched by the study") as refused:
+            check_overrides(study, study.dry_run, {"gan.loss": "hinge"})
+        assert refused.value.fix == fix

@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print it as a Markdown table")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = sub.add_parser("validate", help="check study, cluster and dashboard definition files; prints one line per file")
-    p.add_argument("files", metavar="FILE", nargs="+")
+    p.add_argument("files", metavar="FILE", nargs="+", help="a file, or a shipped study's name")
     p = sub.add_parser(
         "list", help="list shipped studies, families, datasets, metrics, GAN variants or run keys with one line each"
     )

@@ -366,9 +366,7 @@ def listing(what: str) -> list[dict[str, Any]]:
     """The entries of `genbench list WHAT`, one dict each: `name` and `description`, and `better` (max | min) for
     metrics, `kind` (preset, gan.loss, gan.penalty, norm) for GAN variants, `families` and `file` for studies."""
     if what == "studies":
-        from genbench.shipped import study_entries
-
-        return study_entries()
+        return _studies()
     if what == "families":
         from genbench.families import FAMILIES
 
@@ -382,6 +380,18 @@ def listing(what: str) -> list[dict[str, Any]]:
 
         return [{"name": name, "better": m.better, "description": m.doc} for name, m in METRICS.items()]
     return _gan_variants()
+
+
+def _studies() -> list[dict[str, Any]]:
+    """Each shipped study's name, families, description and file (each validated; torch-free)."""
+    from genbench.shipped import STUDIES, study_names
+    from genbench.sweep.spec import load_study
+
+    studies = [load_study(STUDIES / f"{name}.yaml") for name in study_names()]
+    return [
+        {"name": name, "families": s.families, "description": s.description, "file": s.source}
+        for name, s in zip(study_names(), studies)
+    ]
 
 
 def listing_line(entry: dict[str, Any]) -> str:

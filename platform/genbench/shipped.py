@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from genbench.errors import ConfigError, suggest
 
@@ -38,17 +37,12 @@ def resolve_study(given: str | os.PathLike[str]) -> str:
     raise ConfigError(f"no such shipped study {given!r}", fix=_names_fix(given))
 
 
-def study_entries() -> list[dict[str, Any]]:
-    """`genbench list studies`: each shipped study's name, families, description and file (validated, torch-free)."""
-    from genbench.sweep.spec import load_study
-
-    entries = []
-    for name in study_names():
-        study = load_study(STUDIES / f"{name}.yaml")
-        entries.append(
-            {"name": name, "families": study.families, "description": study.description, "file": study.source}
-        )
-    return entries
+def edit_fix(key: str, source: str) -> str:
+    """How a user changes a study's key: in its file, or for a shipped study (inside the installed package) in a
+    copy of it."""
+    if source and Path(source).parent == STUDIES:
+        return f"genbench copy-study {Path(source).stem}, then edit {key} in the copy and run that"
+    return f"edit {key} in {source or 'the study file'} instead"
 
 
 def copy_study(name: str, dest: str | None = None, force: bool = False) -> Path:

@@ -10,6 +10,7 @@ from genbench.config import finite_number, from_flat
 from genbench.errors import ConfigError, suggest
 from genbench.metrics.names import METRICS
 from genbench.results.names import safe_name
+from genbench.shipped import edit_fix
 from genbench.sweep.keys import check_key, family_sections, guard_fix, per_family_fix
 from genbench.sweep.params import Param, families_of, parse_param
 from genbench.sweep.space import DefineByRun
@@ -501,7 +502,7 @@ def check_overrides(study: Study, budget: Budget, overrides: dict[str, Any]) -> 
                 f"is {what}; --set would replace it in every trial",
                 key=key,
                 source="--set",
-                fix=f"edit {key} in {study.source or 'the study file'} instead",
+                fix=edit_fix(key, study.source),
             )
         check_key(
             key, study.families, study.families, "--set", per_family_fix(key, " in the study file"), overrides[key]
