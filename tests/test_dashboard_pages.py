@@ -139,9 +139,9 @@ def test_report_prints_the_table_in_the_terminal_and_as_markdown(study: str, cap
     assert table[0] == (
         "| family | quality, best configuration | inference speed, best configuration | mode collapse, "
         "best configuration | likelihood, best configuration | quality, all completed runs | "
-        "training stability, all runs |"
+        "training stability, all runs | diverged or collapsed, all runs |"
     )
-    assert len(table) == 2 + 5 and all(line.count("|") == 8 for line in table)
+    assert len(table) == 2 + 5 and all(line.count("|") == 9 for line in table)
 
 
 def test_report_json_holds_every_cell_of_the_table(study: str, ctx: Context, capsys: pytest.CaptureFixture) -> None:

@@ -16,7 +16,7 @@ from genbench.config import from_flat
 from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families import FAMILIES
-from genbench.families.steps import eval_mode, lr_factor, lr_schedule, optimiser_step, update_ema
+from genbench.families.steps import Horizon, eval_mode, lr_factor, lr_schedule, optimiser_step, update_ema
 from genbench.runkeys import family_keys
 from genbench.sweep.spec import load_study
 from test_study import BASE, _write
@@ -140,7 +140,7 @@ def test_lr_schedule_drives_the_optimiser_and_matches_torch_cosine_without_warmu
     o = from_flat({"family": "autoregressive"}).optim
     ours = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=o.lr)
     torch_opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=o.lr)
-    sched, reference = lr_schedule(ours, o, 40), torch.optim.lr_scheduler.CosineAnnealingLR(torch_opt, 40)
+    sched, reference = lr_schedule(ours, o, Horizon(40)), torch.optim.lr_scheduler.CosineAnnealingLR(torch_opt, 40)
     for _ in range(40):
         assert ours.param_groups[0]["lr"] == pytest.approx(torch_opt.param_groups[0]["lr"], rel=1e-9, abs=1e-15)
         for opt, s in ((ours, sched), (torch_opt, reference)):

@@ -217,7 +217,7 @@ def test_the_table_shows_mode_collapse_and_likelihood_only_where_a_family_measur
     rows, caption = family_table(trials, {"objectives": [{"metric": "quality.fd", "mode": "min"}]})
     page = to_html(rows, caption)
     assert "mode" not in to_text(rows) and "mode" not in page and "likelihood" in page
-    assert 'colspan="3">the family' in page and 'colspan="2">all the family' in page
+    assert 'colspan="3">the family' in page and 'colspan="3">all the family' in page
     gan = trials.assign(family="gan", **{"quality.mode_kl": [0.1, 0.2]}).drop(columns="likelihood.bpd")
     rows, caption = family_table(gan, {"objectives": [{"metric": "quality.fd", "mode": "min"}]})
     assert "mode collapse" in to_text(rows) and "likelihood" not in to_text(rows) + caption

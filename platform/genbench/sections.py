@@ -66,7 +66,14 @@ class DataConfig:
 class TrainConfig:
     """Length of training, batch size and the divergence guard shared by every family."""
 
-    steps: int = 2000  # training steps (generator updates for the GAN); a study's budget sets it
+    steps: int = 2000  # training steps (generator updates for the GAN); a study's budget sets it; the most steps
+    # under a device-second or FLOP budget
+    # A compute budget instead of steps (0: none); learning-rate decay and the VAE's KL warm-up then run over the
+    # steps the run is expected to take (genbench.train.plan).
+    # device-seconds of training steps: GPU seconds, or CPU core-seconds without a GPU; summed over data-parallel
+    # workers; evaluation is not counted
+    device_s: float = 0.0
+    flops: float = 0.0  # FLOPs of training steps (matmuls and convolutions, counted on the first step)
     batch_size: int = 256  # training examples per step
     log_every: int = 10  # train.* scalars are averaged and synced to the host once per window
     diverge_loss: float = 1.0e5  # |loss| above this counts as an explosion
@@ -83,6 +90,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_positive(self, "steps", "batch_size", "log_every", "diverge_loss", "threads")
+        _check_budget(self)
         for key in ("collapse_evals", "checkpoint_every"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -100,7 +108,10 @@ EVAL_FEATURES = ("auto", "classifier", "inception", "learned", "pixels")
 class EvalConfig:
     """How often, on how many samples and in which feature space quality is measured during training."""
 
-    every: int = 500
+    every: int = 500  # steps between evaluations (and the last step)
+    # evaluations spread evenly over the run's budget instead (0: every `every` steps); under a device-second or
+    # FLOP budget 0 means 10
+    count: int = 0
     n_samples: int = 2500  # the standard toy-GAN mode protocol uses 2,500 samples
     # images: classifier on digits, else Inception if its weights file is present, else 'learned' (a contrastive
     # network trained once on the data's training split, genbench.metrics.learned); 'pixels': raw pixels
@@ -109,6 +120,10 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         _check_positive(self, "every", "n_samples")
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
+            raise ConfigError(
+                f"must be an integer >= 0, got {self.count!r}", key="count", fix="0: every eval.every steps"
+            )
         if self.features not in EVAL_FEATURES:
             raise ConfigError(
                 f"unknown feature extractor {self.features!r}",
@@ -128,6 +143,21 @@ class RunConfig:
     eval: EvalConfig
     model: Any  # the family's config dataclass, flat keys '<family>.*'
     optim: Any  # the family's optimiser dataclass, flat keys 'optim.*'
+
+
+def _check_budget(train: TrainConfig) -> None:
+    """At most one compute budget, each >= 0 and finite."""
+    for key in ("device_s", "flops"):
+        value = getattr(train, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+            raise ConfigError(f"must be a number >= 0, got {value!r}", key=key, fix="0: train for train.steps steps")
+        setattr(train, key, float(value))
+    if train.device_s and train.flops:
+        raise ConfigError(
+            "train.device_s and train.flops are both set",
+            key="flops",
+            fix="give the run one budget: set the other to 0",
+        )
 
 
 def _check_positive(obj: Any, *names: str) -> None:

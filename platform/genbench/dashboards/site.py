@@ -14,6 +14,7 @@ from genbench.dashboards import table as family_table
 from genbench.dashboards.context import load_context
 from genbench.dashboards.panels import Context, Missing, NotApplicable, panel_name, render, study_words
 from genbench.dashboards.spec import PageDef, load_pages
+from genbench.dashboards.words import budget_words
 from genbench.results.store import ResultsStore
 
 PAGE = """<!doctype html>
@@ -62,22 +63,6 @@ def build_page(page: PageDef, ctx: Context) -> Page:
                 f"not shown, {html.escape(str(why))}.</p>"
             )
     return Page(page.name, study_words(page.title, ctx), "\n".join(parts))
-
-
-def budget_words(budget: Any, constants: dict[str, Any] | None = None) -> str:
-    """study.yaml's budget as a sentence: '8 trials x 600 steps, evaluated every 300 steps, 2 seeds each'; the
-    steps and cadence the trials ran (`constants`: a --set of train.steps or eval.every) over the budget's."""
-    if not isinstance(budget, dict):
-        return str(budget or "")
-    constants = constants if isinstance(constants, dict) else {}
-    steps = constants.get("train.steps", budget.get("steps", "?"))
-    every = constants.get("eval.every", budget.get("eval_every"))
-    parts = [f"{budget.get('trials', '?')} trials x {steps} steps"]
-    if every:
-        parts.append(f"evaluated every {every} steps")
-    seeds = int(budget.get("seeds") or 1)
-    parts.append(f"{seeds} seeds each" if seeds > 1 else "1 seed each")
-    return ", ".join(parts)
 
 
 def plural(n: int, noun: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from genbench.dashboards.stats import finite, mean_std, wilson
+from genbench.dashboards.words import protocol_words
 
 FAMILIES = ("gan", "vae", "diffusion", "autoregressive", "flow")
 QUALITY = (
@@ -17,7 +18,15 @@ QUALITY = (
     ("quality.fd", "min", "Frechet distance"),
     ("quality.swd", "min", "sliced Wasserstein"),
 )
-COLUMNS = ("quality", "inference speed", "mode collapse", "likelihood", "quality over runs", "training stability")
+COLUMNS = (
+    "quality",
+    "inference speed",
+    "mode collapse",
+    "likelihood",
+    "quality over runs",
+    "training stability",
+    "diverged or collapsed",
+)
 BEST_COLUMNS = COLUMNS[:4]  # the best configuration's; the last two are over all the family's runs
 OPTIONAL = ("mode collapse", "likelihood")  # shown only where a family of the study measured them
 HEADERS = {
@@ -27,7 +36,9 @@ HEADERS = {
     "likelihood": "likelihood, best configuration",
     "quality over runs": "quality, all completed runs",
     "training stability": "training stability, all runs",
+    "diverged or collapsed": "diverged or collapsed, all runs",
 }
+Success = tuple[str, str, float]  # (metric, 'at_least' | 'at_most', value): study.yaml's success, as a run reaches it
 
 
 @dataclass(frozen=True)
@@ -131,11 +142,13 @@ def _likelihood(best: pd.DataFrame, rows: pd.DataFrame) -> Cell:
     return Cell(math.nan, "", note="no likelihood")
 
 
-def family_row(rows: pd.DataFrame, metric: str, mode: str, quality_unit: str) -> dict[str, Cell]:
-    """The cells of one family from its runs: its best configuration's, and over all its runs."""
+def family_row(
+    rows: pd.DataFrame, metric: str, mode: str, quality_unit: str, success: Success | None = None
+) -> dict[str, Cell]:
+    """The cells of one family from its runs: its best configuration's, and over all its runs (configurations x
+    seeds): the share that succeeded (reached `success`, or completed without one) and the share that failed
+    by diverging or collapsing."""
     best = _best_config(rows, metric, mode) if metric in rows else rows.iloc[0:0]
-    done = int((rows["status"] == "completed").sum())
-    lo, hi = wilson(done, len(rows))
     speed = _best_cell(best, "cost.sample_per_s", "samples/s", "cost.html#sampling-speed")
     nfe = _best_cell(best, "cost.sample_nfe", "", "").value
     if math.isfinite(nfe) and math.isfinite(speed.value):
@@ -150,15 +163,54 @@ def family_row(rows: pd.DataFrame, metric: str, mode: str, quality_unit: str) ->
         "mode collapse": _best_cell(best, "quality.mode_kl", "nats KL to uniform", "quality.html#mode-kl"),
         "likelihood": _likelihood(best, rows),
         "quality over runs": _runs_cell(rows, metric, quality_unit),
-        "training stability": Cell(
-            100 * done / len(rows),
-            "% completed",
-            len(rows),
-            interval=(100 * lo, 100 * hi),
-            over="runs",
-            link="stability.html#rates",
-        ),
+        "training stability": _share(rows, succeeded(rows, success), _success_unit(success)),
+        "diverged or collapsed": _share(rows, failed_to_train(rows), "% of runs"),
     }
+
+
+def succeeded(rows: pd.DataFrame, success: Success | None) -> pd.Series:
+    """Runs that completed and, where the study sets a success threshold, reached it."""
+    done = rows["status"] == "completed"
+    if success is None or success[0] not in rows:
+        return done
+    values = pd.to_numeric(rows[success[0]], errors="coerce")
+    return done & (values >= success[2] if success[1] == "at_least" else values <= success[2])
+
+
+def failed_to_train(rows: pd.DataFrame) -> pd.Series:
+    """Runs that diverged, or that the loop stopped for mode collapse (not those a scheduler stopped)."""
+    errors = rows["error"].fillna("").astype(str) if "error" in rows else pd.Series("", index=rows.index)
+    return (rows["status"] == "diverged") | (
+        (rows["status"] == "early_stopped") & errors.str.startswith("mode collapse")
+    )
+
+
+def _share(rows: pd.DataFrame, hits: pd.Series, unit: str) -> Cell:
+    """The share of the family's runs that `hits` marks, in %, with its 95% Wilson interval."""
+    count, n = int(hits.sum()), len(rows)
+    lo, hi = wilson(count, n)
+    return Cell(
+        100 * count / n if n else math.nan,
+        unit,
+        n,
+        interval=(100 * lo, 100 * hi),
+        over="runs",
+        link="stability.html#rates",
+    )
+
+
+def _success_unit(success: Success | None) -> str:
+    if success is None:
+        return "% completed"
+    return f"% reached {success[0].split('.')[-1]} {'>=' if success[1] == 'at_least' else '<='} {success[2]:g}"
+
+
+def study_success(study: dict[str, Any]) -> Success | None:
+    """study.yaml's success threshold as (metric, side, value), or None."""
+    raw = study.get("success")
+    if not isinstance(raw, dict) or not {"metric", "side", "value"} <= set(raw):
+        return None
+    return str(raw["metric"]), str(raw["side"]), float(raw["value"])
 
 
 def shown(rows: list[tuple[str, dict[str, Cell]]]) -> list[str]:
@@ -174,16 +226,25 @@ def ran(trials: pd.DataFrame) -> list[str]:
 
 
 def family_table(trials: pd.DataFrame, study: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Cell]]], str]:
-    """(family, cells) for each family the study ran, and the caption that says what each column shows."""
+    """(family, cells) for each family the study ran, and the caption: the protocol the runs came from and what each
+    column shows."""
     metric, mode, unit = _quality_metric(trials, study)
-    rows = [(f, family_row(trials[trials["family"] == f], metric, mode, unit)) for f in ran(trials)]
+    success = study_success(study)
+    rows = [(f, family_row(trials[trials["family"] == f], metric, mode, unit, success)) for f in ran(trials)]
     measured = ", ".join(c for c in shown(rows) if c in BEST_COLUMNS)
+    stability = (
+        f"the share of all the family's runs (configurations x seeds) that completed with {success[0]} "
+        f"{'>=' if success[1] == 'at_least' else '<='} {success[2]:g}"
+        if success
+        else "the share of all the family's runs that completed"
+    )
     caption = (
+        f"Protocol: {protocol_words(study)}. "
         f"Best configuration: each family's configuration with the best mean {metric} (among those whose "
         f"every seed completed, when there is one); its {measured} are the mean and [min, max] over its "
         "seeds, or its single run (n=1 run). "
-        f"All runs: {metric} as mean ± std over every completed run of the family, and training stability "
-        "as the share of all the family's runs that completed, with a 95% Wilson interval."
+        f"All runs: {metric} as mean ± std over every completed run of the family; training stability as "
+        f"{stability}, and the share that diverged or collapsed, each with a 95% Wilson interval."
     )
     return rows, caption
 

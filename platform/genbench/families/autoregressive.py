@@ -14,7 +14,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Parts, backward_in_chunks, chunk_rows, draw_categorical, map_rows
 from genbench.families.configs.autoregressive import AutoregressiveConfig
-from genbench.families.steps import eval_mode, lr_schedule, optimiser, optimiser_step
+from genbench.families.steps import Horizon, eval_mode, lr_schedule, optimiser, optimiser_step
 from genbench.nets.masked import MADE, PixelCNN
 
 MIN_LOG_SCALE = -7.0  # floor of a component's log scale (standardised units): keeps densities finite
@@ -102,7 +102,8 @@ class Autoregressive:
         self.cfg, self.shape, self.is_image = m, data.shape, data.is_image
         self.net = self._image_net(m, data) if self.is_image else self._vector_net(m, data)
         self.opt = optimiser(o, self.net.parameters())
-        self.sched = lr_schedule(self.opt, o, cfg.train.steps)
+        self.horizon = Horizon(cfg.train.steps)  # the loop updates it under a compute budget
+        self.sched = lr_schedule(self.opt, o, self.horizon)
         self.grad_clip = o.grad_clip
         self.sample_nfe = data.dim  # D, or C * H * W: one evaluation per value, in order
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise

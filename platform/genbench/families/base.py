@@ -13,6 +13,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
 from genbench.chunks import CHUNK_BYTES, chunk_rows, map_rows, split_rows
+from genbench.families.steps import Horizon
 
 __all__ = ["CHUNK_BYTES", "chunk_rows", "map_rows", "split_rows"]  # the families import them from here
 
@@ -73,6 +74,7 @@ class Family(Protocol):
 
     batches_per_step: int  # the loop hands train_step batch_size * batches_per_step rows
     autocast: Autocast  # entered around training forward passes; genbench.train.device.place sets it
+    horizon: Horizon  # the steps the run is expected to take: its schedules read it, the loop updates it
 
     @property
     def sampler(self) -> str:

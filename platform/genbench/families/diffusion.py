@@ -12,7 +12,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Parts, chunk_rows, family_device, map_bytes, map_rows, split_rows
 from genbench.families.configs.diffusion import DiffusionConfig
-from genbench.families.steps import ema_copy, eval_mode, lr_schedule, optimiser, optimiser_step, update_ema
+from genbench.families.steps import Horizon, ema_copy, eval_mode, lr_schedule, optimiser, optimiser_step, update_ema
 from genbench.nets.unet import TimeMLP, UNet
 
 COSINE_OFFSET, MAX_BETA = 0.008, 0.999  # Nichol & Dhariwal 2021: s keeps beta_1 from vanishing; the clip avoids beta=1
@@ -147,7 +147,8 @@ class Diffusion:
         self.net = build_denoiser(m, data)
         self.ema_net = ema_copy(self.net, m.ema)
         self.opt = optimiser(o, self.net.parameters())
-        self.lr_sched = lr_schedule(self.opt, o, cfg.train.steps)  # not self.sched: that is the noise schedule
+        self.horizon = Horizon(cfg.train.steps)  # the loop updates it under a compute budget
+        self.lr_sched = lr_schedule(self.opt, o, self.horizon)  # not self.sched: that is the noise schedule
         self.grad_clip = o.grad_clip
         # vectors are standardised per coordinate so that unit-variance noise matches the data's scale
         self.mean = torch.zeros(data.shape) if data.is_image else data.train.mean(dim=0)  # (D,)

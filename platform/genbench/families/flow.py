@@ -12,7 +12,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Parts, chunk_rows, map_bytes, map_rows
 from genbench.families.configs.flow import FlowConfig
-from genbench.families.steps import eval_mode, lr_schedule, optimiser, optimiser_step
+from genbench.families.steps import Horizon, eval_mode, lr_schedule, optimiser, optimiser_step
 from genbench.nets.coupling import MultiScaleFlow, vector_flow
 
 LOG_2PI = math.log(2 * math.pi)
@@ -43,7 +43,8 @@ class Flow:
         self.flow = self._build_flow(m, data)
         # one fused kernel: the toy flow's many small tensors cost less
         self.opt = optimiser(o, self.flow.parameters(), self.decayed(), fused=True)
-        self.sched = lr_schedule(self.opt, o, cfg.train.steps)
+        self.horizon = Horizon(cfg.train.steps)  # the loop updates it under a compute budget
+        self.sched = lr_schedule(self.opt, o, self.horizon)
         self.grad_clip = o.grad_clip
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
         self.nll_method = (

@@ -10,7 +10,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Parts, chunk_rows, family_device, map_bytes, map_rows
 from genbench.families.configs.gan import GanConfig
-from genbench.families.steps import adamw, ema_copy, eval_mode, optimiser_step, update_ema
+from genbench.families.steps import Horizon, adamw, ema_copy, eval_mode, optimiser_step, update_ema
 from genbench.gan import GAN_LOSSES, NORMS, PENALTIES
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.dirac import DiracGenerator, LinearCritic
@@ -65,6 +65,7 @@ class GAN:
         self.opt_g = adamw(self.g.parameters(), o.lr_g, (o.beta1_g, o.beta2_g))
         self.opt_d = adamw(self.d.parameters(), o.lr_d, (o.beta1_d, o.beta2_d))
         self.g_ema = ema_copy(self.g, m.ema)
+        self.horizon = Horizon(cfg.train.steps)  # no schedule reads it: the GAN's learning rates are constant
         unbounded = m.penalty == "none" and not m.spectral_norm
         self.clip = m.clip if self.loss.clip_without_penalty and unbounded else 0.0
         # PacGAN's convention draws pack x batch_size samples per network step (batch_size packed examples)

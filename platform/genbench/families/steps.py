@@ -8,6 +8,7 @@ import contextlib
 import copy
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -63,9 +64,19 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, decay: str) -> flo
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def lr_schedule(opt: torch.optim.Optimizer, o: OptimConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """The learning-rate schedule of an `optim.*` section over a run of total_steps optimiser steps (train.steps)."""
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total_steps, o.warmup_steps, o.lr_decay))
+@dataclass
+class Horizon:
+    """The steps a run is expected to take, which schedules read at every step: train.steps, or under a compute
+    budget the loop's estimate (genbench.train.plan), updated as the run spends it."""
+
+    steps: int
+
+
+def lr_schedule(opt: torch.optim.Optimizer, o: OptimConfig, horizon: Horizon) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning-rate schedule of an `optim.*` section over the run's horizon of optimiser steps."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_factor(step, horizon.steps, o.warmup_steps, o.lr_decay)
+    )
 
 
 def stepped(opt: torch.optim.Optimizer) -> list[nn.Parameter]:

@@ -13,7 +13,7 @@ from genbench.data import Dataset
 from genbench.errors import ConfigError
 from genbench.families.base import Autocast, Counters, Parts, chunk_rows, draw_categorical, map_rows, split_rows
 from genbench.families.configs.vae import VaeConfig
-from genbench.families.steps import eval_mode, lr_schedule, optimiser, optimiser_step
+from genbench.families.steps import Horizon, eval_mode, lr_schedule, optimiser, optimiser_step
 from genbench.nets.conv import ConvEncoder, ConvGenerator
 from genbench.nets.mlp import mlp
 
@@ -179,9 +179,10 @@ class VAE:
         self.nll_method = describe(self.kind, data, m.iwae_k)
         self.params = [p for net in (self.encoder, self.decoder) for p in net.parameters()]
         self.opt = optimiser(o, self.params, self.decayed())
-        self.sched = lr_schedule(self.opt, o, cfg.train.steps)
+        self.horizon = Horizon(cfg.train.steps)  # the loop updates it under a compute budget
+        self.sched = lr_schedule(self.opt, o, self.horizon)
         self.grad_clip = o.grad_clip
-        self.steps_done, self.warmup_steps = 0, round(m.kl_warmup * cfg.train.steps)
+        self.steps_done = 0
         self.autocast = Autocast()  # fp32 until genbench.train.device.place says otherwise
         # decoder rows per chunk: one row's output is P values per data value (256 levels x 3,072 sub-pixels of
         # a 32x32 RGB image: 3 MiB), and a batch of 256 of them would hold gigabytes
@@ -228,7 +229,7 @@ class VAE:
 
     def kl_weight(self) -> float:
         """beta, ramped linearly from beta / warmup at the first step to beta after the warm-up steps."""
-        warmup = self.warmup_steps
+        warmup = round(self.cfg.kl_warmup * self.horizon.steps)  # read live: a compute budget moves the horizon
         return self.cfg.beta * min(1.0, (self.steps_done + 1) / warmup) if warmup else self.cfg.beta
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:

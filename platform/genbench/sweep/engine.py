@@ -167,7 +167,7 @@ def run_study(
 def _start_line(label: str, study: Study, budget: Budget, out: str) -> str:
     seeds = f" x {budget.seeds} seeds" if budget.seeds > 1 else ""
     workers = f", {study.workers} workers each" if study.distributed else ""
-    return f"{label}: {budget.trials} trials{seeds} x {budget.steps} steps of family '{study.family}'{workers} -> {out}"
+    return f"{label}: {budget.trials} trials{seeds} x {budget.describe()} of family '{study.family}'{workers} -> {out}"
 
 
 def _default_out(name: str, dry_run: bool, profile: Profile | None) -> str:

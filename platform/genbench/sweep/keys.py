@@ -18,6 +18,9 @@ SET_BY_STUDY = {
     "family": "family:",
     "seed": "budget.seeds",
     "train.steps": "budget.steps",
+    "train.device_s": "budget.device_s",
+    "train.flops": "budget.train_flops",
+    "eval.count": "budget.evals",
     "train.threads": "resources.cpus_per_trial",
 }
 

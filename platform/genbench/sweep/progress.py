@@ -35,21 +35,25 @@ class Progress:
         objective: tuple[str, str],
         out: TextIO = sys.stdout,
         every_s: float = 10.0,
-        steps: int = 0,
+        steps: float = 0,
         live: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        unit: str = "steps",
+        time_attr: str = "step",
     ) -> None:
         self.label, self.total, self.objective, self.out, self.every_s = label, total, objective, out, every_s
-        self.steps, self.live = steps, max(live, 1)  # budget steps of a trial; trials that run at once
+        # one trial's budget ('steps', though it may be device-seconds or FLOPs: `unit`); trials that run at once
+        self.steps, self.live = steps, max(live, 1)
+        self.unit, self.time_attr = unit, time_attr  # the budget's unit, and the report key that counts it
         self.clock = clock
         self.start = clock()
         self.last_print = 0.0
         self.counts: dict[str, int] = {}
         self.best: tuple[float, str] | None = None
-        self.running: dict[str, int] = {}  # trial id -> its last reported step
+        self.running: dict[str, float] = {}  # trial id -> its last reported step
         self.started: dict[str, float] = {}  # trial id -> when it started (clock)
         self.paces: dict[str, float] = {}  # trial id -> its length in seconds: measured, or projected from its reports
-        self.first_report: dict[str, tuple[int, float]] = {}  # trial id -> (step, clock) of its first report
+        self.first_report: dict[str, tuple[float, float]] = {}  # trial id -> (step, clock) of its first report
         self.eta: tuple[float, float] | None = None  # (seconds left, when that was computed)
         self.estimated = False
 
@@ -64,23 +68,23 @@ class Progress:
         self.paces.pop(trial_id, None)
         self.first_report.pop(trial_id, None)
 
-    def advanced(self, trial_id: str, step: int, run_s: float = 0.0) -> None:
+    def advanced(self, trial_id: str, step: float, run_s: float = 0.0) -> None:
         """A running trial reported an evaluation window that ended at `step`, `run_s` seconds into its run (the
         run's own clock, cost.wall_s: the trial's time before it is start-up, paid once)."""
         if trial_id not in self.started or step <= 0 or not self.steps:
             return
         now = self.clock()
-        first = self.first_report.setdefault(trial_id, (int(step), now))
-        self.running[trial_id] = max(int(step), self.running.get(trial_id, 0))
+        first = self.first_report.setdefault(trial_id, (step, now))
+        self.running[trial_id] = max(step, self.running.get(trial_id, 0))
         took_s = now - self.started[trial_id]
         self.paces[trial_id] = self._length(took_s, min(run_s, took_s), first, (self.running[trial_id], now))
         if not self.estimated:
             self._first_estimate(
-                trial_id, took_s, f"reached step {step} of {self.steps} in {took_s:.0f} s, its first evaluation window"
+                trial_id, took_s, f"reached {self._of(step)} in {took_s:.0f} s, its first evaluation window"
             )
         self._update_eta()
 
-    def _length(self, took_s: float, run_s: float, first: tuple[int, float], last: tuple[int, float]) -> float:
+    def _length(self, took_s: float, run_s: float, first: tuple[float, float], last: tuple[float, float]) -> float:
         """A running trial's projected length: start-up once, then the rest of its steps at the pace between its
         reports; after one report, at its run's pace so far (its whole time's without the run's own clock)."""
         if last[0] > first[0]:
@@ -135,8 +139,16 @@ class Progress:
         if not count:
             return ""
         steps = sorted(self.running.values(), reverse=True)[:RUNNING_SHOWN] if self.steps else []
-        listed = ", ".join(f"{s}/{self.steps}" for s in steps) + (", ..." if len(self.running) > len(steps) else "")
-        return f", {count} running" + (f" (steps {listed})" if steps else "")
+        listed = ", ".join(f"{s:.3g}/{self.steps:g}" for s in steps) + (
+            ", ..." if len(self.running) > len(steps) else ""
+        )
+        return f", {count} running" + (f" ({self.unit} {listed})" if steps else "")
+
+    def _of(self, spent: float) -> str:
+        """'step 500 of 2000', '6.1 of 60 device-s'."""
+        if self.unit == "steps":
+            return f"step {spent:g} of {self.steps:g}"
+        return f"{spent:.3g} of {self.steps:g} {self.unit}"
 
     def show(self, running: int | None, force: bool = False) -> None:
         now = self.clock()

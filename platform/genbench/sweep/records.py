@@ -63,6 +63,8 @@ def study_record(
         "success": dict(zip(("metric", "side", "value"), study.success)) if study.success else None,
         "budget": vars(budget),
         "algorithm": study.algorithm,
+        "families_draw": study.family_draw if len(study.families) > 1 else None,
+        "scheduler": study.scheduler,
         "search_seed": study.search_seed,
         "constants": constants,
         "fixed_by_family": study.family_fixed or None,

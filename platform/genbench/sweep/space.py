@@ -19,11 +19,17 @@ class DefineByRun:
     space: dict[str, Param]
     constants: dict[str, Any]
     by_family: dict[str, dict[str, Any]] = field(default_factory=dict)  # run keys fixed for one family's trials
+    # the families in turn (trial k trains balanced[k mod F]) instead of a searched choice: equal configurations per
+    # family; Optuna's trial numbers are consecutive, also across a resumed study
+    balanced: tuple[str, ...] = ()
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
+        if self.balanced:
+            chosen["family"] = self.balanced[trial.number % len(self.balanced)]
+            trial.set_user_attr("family", chosen["family"])
         for key, param in self.space.items():
-            if param.active(chosen):
+            if key not in chosen and param.active(chosen):
                 chosen[key] = param.suggest(trial, key)
         family = str(chosen.get("family", self.constants.get("family")))
         return {**self.constants, **self.by_family.get(family, {}), **chosen}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,10 @@ TOP_KEYS = (
 )
 ALGORITHMS = ("tpe", "random", "grid", "qmc", "nsga2")
 SCHEDULERS = ("none", "asha")
-SEARCH_KEYS = ("algorithm", "seed", "max_concurrent", "scheduler", "grace_evals")
-BUDGET_KEYS = ("trials", "steps", "eval_every", "seeds")
+SEARCH_KEYS = ("algorithm", "seed", "max_concurrent", "scheduler", "grace_evals", "families")
+FAMILY_DRAWS = ("searched", "balanced")  # search.families: the family a searched choice, or each in turn
+BUDGET_KEYS = ("trials", "steps", "device_s", "train_flops", "eval_every", "evals", "seeds")
+STEP_CAP = 1_000_000_000  # the most steps of a run under a compute budget whose study sets no budget.steps
 SEED_METRICS = ("stability.seed_std", "stability.seed_cv")  # need two seeds or more
 RESOURCE_KEYS = ("cpus_per_trial", "gpus_per_trial", "workers", "gpus_per_worker", "placement", "max_failures")
 PLACEMENTS = ("pack", "spread")
@@ -41,10 +44,55 @@ PLACEMENTS = ("pack", "spread")
 
 @dataclass
 class Budget:
+    """What each configuration gets: trials proposed, seeds per trial, and each run's budget in one unit: steps, or
+    compute (device_s device-seconds or train_flops FLOPs; `steps` is then the most steps a run may take)."""
+
     trials: int  # configurations the searcher proposes
     steps: int
-    eval_every: int  # evaluation cadence during training, in steps
+    eval_every: int  # evaluation cadence during training, in steps (a steps budget)
     seeds: int = 1  # each configuration trains under seeds seed, seed + 1, ...; the searcher sees the aggregate
+    device_s: float = 0.0  # a run trains until it has spent this many device-seconds (0: by steps)
+    train_flops: float = 0.0  # a run trains for this many FLOPs of training steps (0: by steps)
+    evals: int = 0  # evaluations spread evenly over the run (0: every eval_every steps; 10 under a compute budget)
+
+    @property
+    def unit(self) -> str:
+        """steps | device_s | flops"""
+        return "device_s" if self.device_s else "flops" if self.train_flops else "steps"
+
+    @property
+    def per_run(self) -> float:
+        """One run's budget in its unit."""
+        return {"device_s": self.device_s, "flops": self.train_flops, "steps": float(self.steps)}[self.unit]
+
+    @property
+    def time_attr(self) -> str:
+        """The report key that says how much of its budget a trial has spent (a scheduler's time attribute)."""
+        return {"device_s": "train.device_s", "flops": "train.flops", "steps": "step"}[self.unit]
+
+    @property
+    def eval_interval(self) -> float:
+        """The budget between two evaluations, in the unit."""
+        if self.unit == "steps":
+            return float(max(1, self.steps // self.evals) if self.evals else self.eval_every)
+        return self.per_run / (self.evals or 10)
+
+    def describe(self) -> str:
+        """'2000 steps', '60 device-s', '2e+12 FLOPs' (for progress lines and logs)."""
+        return {"device_s": f"{self.device_s:g} device-s", "flops": f"{self.train_flops:g} FLOPs"}.get(
+            self.unit, f"{self.steps} steps"
+        )
+
+    def run_keys(self) -> dict[str, Any]:
+        """The flat run keys this budget sets on every trial."""
+        keys: dict[str, Any] = {"train.steps": self.steps, "eval.every": self.eval_every}
+        if self.unit == "device_s":
+            keys["train.device_s"] = self.device_s
+        if self.unit == "flops":
+            keys["train.flops"] = self.train_flops
+        if self.evals:
+            keys["eval.count"] = self.evals
+        return keys
 
 
 @dataclass
@@ -61,6 +109,9 @@ class Study:
     algorithm: str = "tpe"
     scheduler: str = "none"  # 'asha': successive halving on the (single, quality.*) objective
     grace_evals: int = 2  # evaluations every trial gets before the scheduler may stop it
+    # 'balanced': trial k trains family k mod F, so every family gets the same number of configurations (a fair
+    # comparison); 'searched': the family is a choice the searcher makes like any other
+    family_draw: str = "searched"
     search_seed: int = 0
     max_concurrent: int = 0  # 0: as many as the CPUs allow
     cpus_per_trial: int = 1  # CPUs (and torch threads) of each training process: the trial's, or each worker's
@@ -109,8 +160,7 @@ class Study:
             **single,
             **self.fixed,
             **own,
-            "train.steps": budget.steps,
-            "eval.every": budget.eval_every,
+            **budget.run_keys(),
             "train.threads": self.cpus_per_trial,
         }
 
@@ -121,7 +171,9 @@ class Study:
     def define_by_run(self, constants: dict[str, Any]) -> DefineByRun:
         """The search space as Optuna's define-by-run function: `constants` (run_settings and overrides), each trial's
         family section, and the keys searched for its family."""
-        return DefineByRun(self.space, constants, self.family_fixed if len(self.families) > 1 else {})
+        several = len(self.families) > 1
+        balanced = tuple(self.families) if several and self.family_draw == "balanced" else ()
+        return DefineByRun(self.space, constants, self.family_fixed if several else {}, balanced)
 
 
 def _mapping(doc: YamlDoc, key: str, required: bool = True) -> dict[str, Any]:
@@ -162,11 +214,49 @@ def _int(
 def _budget(doc: YamlDoc, key: str) -> Budget:
     raw = _mapping(doc, key)
     _check_keys(doc, key, raw, BUDGET_KEYS)
-    steps = _int(doc, key, raw, "steps")
+    compute = [k for k in ("device_s", "train_flops") if k in raw]
+    if len(compute) > 1 or (not compute and "steps" not in raw):
+        raise ConfigError(
+            "set both device_s and train_flops" if compute else "missing its run budget",
+            key=f"{key}.{compute[-1] if compute else 'steps'}",
+            source=doc.where(f"{key}.{compute[-1]}" if compute else key, key),
+            fix="give each run one budget: steps, device_s (device-seconds) or train_flops",
+        )
+    if compute and "eval_every" in raw:
+        raise ConfigError(
+            "eval_every counts steps; a compute budget spaces evaluations by its own unit",
+            key=f"{key}.eval_every",
+            source=doc.where(f"{key}.eval_every", key),
+            fix=f"set {key}.evals (evaluations over each run; default 10)",
+        )
+    steps = _int(doc, key, raw, "steps", STEP_CAP)
     every = _int(doc, key, raw, "eval_every", max(steps // 10, 1))
     return Budget(
-        trials=_int(doc, key, raw, "trials"), steps=steps, eval_every=every, seeds=_int(doc, key, raw, "seeds", 1)
+        trials=_int(doc, key, raw, "trials"),
+        steps=steps,
+        eval_every=every,
+        seeds=_int(doc, key, raw, "seeds", 1),
+        device_s=_positive(doc, key, raw, "device_s"),
+        train_flops=_positive(doc, key, raw, "train_flops"),
+        evals=_int(doc, key, raw, "evals", 0, minimum=0),
     )
+
+
+def _positive(doc: YamlDoc, section: str, mapping: dict[str, Any], key: str) -> float:
+    """A compute budget: absent (0) or a finite number > 0 (YAML reads 2e12 as a string: it is accepted)."""
+    value = mapping.get(key, 0.0)
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if key in mapping and not (finite_number(number) and number > 0):
+        raise ConfigError(
+            f"expected a number > 0, got {value!r}",
+            key=f"{section}.{key}",
+            source=doc.where(f"{section}.{key}", section),
+            fix=f"set {section}.{key}: 60 (device-seconds) or 2.0e12 (FLOPs)",
+        )
+    return number if key in mapping else 0.0
 
 
 def _objectives(doc: YamlDoc) -> list[tuple[str, str]]:
@@ -377,6 +467,7 @@ def _study(doc: YamlDoc) -> Study:
         algorithm=_choice(doc, "search.algorithm", search.get("algorithm", "tpe"), ALGORITHMS),
         scheduler=_choice(doc, "search.scheduler", search.get("scheduler", "none"), SCHEDULERS),
         grace_evals=_int(doc, "search", search, "grace_evals", 2),
+        family_draw=_choice(doc, "search.families", search.get("families", "searched"), FAMILY_DRAWS),
         search_seed=_int(doc, "search", search, "seed", 0, minimum=0),
         max_concurrent=_int(doc, "search", search, "max_concurrent", 0, minimum=0),
         **resources,
@@ -533,9 +624,38 @@ def _check_workers(doc: YamlDoc, study: Study) -> None:
             )
 
 
+def _check_balanced(doc: YamlDoc, study: Study) -> None:
+    """search.families: balanced needs several families and trials that split evenly over them."""
+    if len(study.families) < 2:
+        raise ConfigError(
+            "balanced families need a study of several families",
+            key="search.families",
+            source=doc.where("search.families"),
+            fix="list several in family:, or drop search.families",
+        )
+    if study.algorithm == "grid":
+        raise ConfigError(
+            "a grid already gives every family each of its points",
+            key="search.families",
+            source=doc.where("search.families"),
+            fix="drop search.families, or use algorithm: random",
+        )
+    for key in ("budget", "dry_run"):
+        trials, count = getattr(study, key).trials, len(study.families)
+        if trials % count:
+            raise ConfigError(
+                f"{trials} trials do not split evenly over {count} families",
+                key=f"{key}.trials",
+                source=doc.where(f"{key}.trials", key),
+                fix=f"use a multiple of {count}, e.g. {max(count, trials - trials % count)}",
+            )
+
+
 def _check_search(doc: YamlDoc, study: Study) -> None:
     """Combinations the searcher cannot honour: each is an error now rather than a surprise mid-sweep."""
     metrics = [m for m, _ in study.objectives]
+    if study.family_draw == "balanced":
+        _check_balanced(doc, study)
     if study.algorithm == "grid":
         try:
             grid_space(study.space)

@@ -107,13 +107,22 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
         "pareto_front": [entry(c) for c in front] if len(metrics) > 1 else [],
         "importances": param_importances(storage, study),
         "importance_method": IMPORTANCE_METHOD,
-        "early_stopping": early_stopping_savings(trials, budget.steps),
+        "early_stopping": early_stopping_savings(trials, _steps_per_run(budget, trials)),
         "warnings": score_warnings(trials),
     }  # scores to distrust: small reference sets, degenerate values
     curve = budget_curve(table, metric, mode, curve_group(study))
     store.write_table("budget_curve.parquet", pa.Table.from_pandas(curve, preserve_index=False))
     store.write_bytes("", "summary.yaml", yaml.safe_dump(summary, sort_keys=False).encode())
     return summary
+
+
+def _steps_per_run(budget: Budget, trials: Any) -> int:
+    """The steps a run's budget buys: budget.steps, or under a compute budget the median steps of the runs that
+    spent all of it (each machine and configuration reaches its own)."""
+    done = trials[trials["status"] == "completed"]["steps"] if budget.unit != "steps" else None
+    if done is None or not len(done):
+        return budget.steps if budget.unit == "steps" else 0
+    return int(done.median())
 
 
 def _value(value: Any) -> str:

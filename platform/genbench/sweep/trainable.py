@@ -19,6 +19,7 @@ from ray.train import UserCallback
 from genbench.errors import GenbenchError
 from genbench.results.analysis import seed_aggregate
 from genbench.train.device import Assignment
+from genbench.train.plan import reached_end
 from genbench.train.run import run
 from genbench.train.shared import shared_data
 
@@ -210,12 +211,14 @@ def trial_main(
             for lane in lanes:
                 if lane.row is None:
                     lane.advance()
-            step = max((h["step"] for lane in lanes for h in lane.history[-1:]), default=0)
+            latest = [lane.history[-1] for lane in lanes if lane.history]
+            step = max((h["step"] for h in latest), default=0)
             # The last evaluation goes out with the final report: a scheduler stops a trial at max_t, before it.
-            if any(lane.row is None for lane in lanes) and step < config["train.steps"]:
+            if any(lane.row is None for lane in lanes) and not any(reached_end(config, h["step"], h) for h in latest):
                 tune.report(
                     {
                         "step": step,
+                        **_budget_used(latest),
                         **dict.fromkeys(objectives, math.nan),
                         **_mean_latest(lanes),
                         "history": _drain(lanes),
@@ -229,6 +232,13 @@ def trial_main(
         for lane in lanes:
             lane.stream.close()  # type: ignore[attr-defined]  # stops a seed still training (trial stopped)
     _final_report(rows, lanes, objectives, spread_metric, threshold)
+
+
+def _budget_used(latest: list[dict[str, Any]]) -> dict[str, float]:
+    """The compute the seeds have spent, the least of them (train.device_s or train.flops): the time attribute of a
+    scheduler under a compute budget, as `step` is under a steps budget."""
+    keys = {k for h in latest for k in ("train.device_s", "train.flops") if k in h}
+    return {k: min(float(h.get(k, math.inf)) for h in latest) for k in keys}
 
 
 def _final_report(

@@ -127,7 +127,7 @@ def make_writer(
                 self.partial[trial.trial_id] = result["partial_rows"]
             if not result.get("final"):
                 run_s = max((r.get("cost.wall_s") or 0.0 for r in result.get("partial_rows") or []), default=0.0)
-                progress.advanced(trial.trial_id, int(result.get("step") or 0), float(run_s))
+                progress.advanced(trial.trial_id, float(result.get(progress.time_attr) or 0), float(run_s))
 
         def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             # Its process or node died and Tune runs it again from the start: the curve starts over too.
@@ -218,16 +218,33 @@ def _sampler(study: Study) -> Any:
 
 
 def _scheduler(study: Study, budget: Budget) -> Any:
-    """ASHA on the study's objective, in steps: every trial gets `grace_evals` evaluations before it may be stopped."""
+    """ASHA on the study's objective, in the budget's unit (steps, device-seconds or FLOPs): every trial gets
+    `grace_evals` evaluations before it may be stopped."""
     if study.scheduler != "asha":
         return None
     from ray.tune.schedulers import ASHAScheduler
 
     metric, mode = study.objectives[0]
-    grace = min(budget.eval_every * study.grace_evals, budget.steps)
+    grace = min(budget.eval_interval * study.grace_evals, budget.per_run)
     return ASHAScheduler(
-        time_attr="step", metric=metric, mode=mode, max_t=budget.steps, grace_period=grace, reduction_factor=3
+        time_attr=budget.time_attr,
+        metric=metric,
+        mode=mode,
+        max_t=budget.per_run,  # type: ignore[arg-type]  # hinted int; Ray's rungs are arithmetic on floats
+        grace_period=grace,  # type: ignore[arg-type]
+        reduction_factor=3,
     )
+
+
+def _progress_budget(budget: Budget, constants: dict[str, Any]) -> dict[str, Any]:
+    """What Progress measures a trial's advance in: the budget's unit and one run's budget (a --set of it wins)."""
+    key = {"steps": "train.steps", "device_s": "train.device_s", "flops": "train.flops"}[budget.unit]
+    units = {"steps": "steps", "device_s": "device-s", "flops": "FLOPs"}
+    return {
+        "steps": float(constants.get(key, budget.per_run)),
+        "unit": units[budget.unit],
+        "time_attr": budget.time_attr,
+    }
 
 
 def recover(store: ResultsStore) -> set[str]:
@@ -266,7 +283,12 @@ RESUME_KEYS = (
     "space",
     "fixed_by_family",
 )  # what the finished trials were made by
-BUDGET_RESUME_KEYS = ("steps", "eval_every", "seeds")  # a resume may ask for more or fewer trials, not other runs
+BUDGET_RESUME_KEYS = ("steps", "device_s", "train_flops", "eval_every", "evals", "seeds")
+NEWER_BUDGET_KEYS = {
+    "device_s": 0.0,
+    "train_flops": 0.0,
+    "evals": 0,
+}  # absent from study.yaml files written before  # a resume may ask for more or fewer trials, not other runs
 
 
 def _check_resumable(store: ResultsStore, record: dict[str, Any]) -> None:
@@ -290,8 +312,11 @@ def _study_changes(stored: dict[str, Any], record: dict[str, Any]) -> Iterator[t
         if stored.get(key) != record.get(key):
             yield key, stored.get(key), record.get(key)
     for key in BUDGET_RESUME_KEYS:
-        if (stored.get("budget") or {}).get(key) != record["budget"].get(key):
-            yield f"budget.{key}", (stored.get("budget") or {}).get(key), record["budget"].get(key)
+        old = (stored.get("budget") or {}).get(
+            key, NEWER_BUDGET_KEYS.get(key)
+        )  # results from before the key: its default
+        if old != record["budget"].get(key):
+            yield f"budget.{key}", old, record["budget"].get(key)
 
 
 @dataclass
@@ -401,8 +426,9 @@ def run_sweep(
         done = recover(store) if resume else set()
         if not resume:
             store.write_study(study_record(study, budget, constants, address, plan))
-        steps = int(constants.get("train.steps", budget.steps))  # the budget's, or a --set of it
-        progress = Progress(label, budget.trials, study.objectives[0], steps=steps, live=plan.live)
+        progress = Progress(
+            label, budget.trials, study.objectives[0], live=plan.live, **_progress_budget(budget, constants)
+        )
         progress.resumed(_status_counts(store) if done else {})
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with journal_storage(store, resume, study.name) as (storage, sync):  # resumed: repaired, stale trials failed

@@ -13,6 +13,7 @@ from genbench.data import Dataset
 from genbench.families.base import Family, params_finite
 from genbench.train.device import Placement, batch_to, compile_networks, train_split_on
 from genbench.train.flops import FlopCount
+from genbench.train.plan import DeviceClock, Plan
 
 Report = Callable[[int, dict[str, float]], None]  # report(step, {"train.loss_d": ..., "eval.modes": ...})
 Evaluate = Callable[[Family], dict[str, float]]  # evaluate(family) -> {"modes": ...}; see _evaluate
@@ -28,6 +29,8 @@ class LoopState:
     grad_norm_max: float = 0.0
     step_flops: float = 0.0
     collapsed_evals: int = 0  # consecutive evaluations whose high-quality samples all fell in one mode
+    device_s: float = 0.0  # device-seconds spent in training steps (every worker's; evaluations not counted)
+    evals: int = 0  # evaluations made
     resumed_from: list[int] = field(default_factory=list)  # checkpoint steps a restarted run continued from
 
 
@@ -128,49 +131,73 @@ def train(
     checkpoint: Checkpoint | None = None,
     checkpoint_every: int = 0,
     placement: Placement | None = None,
+    world: int = 1,
 ) -> LoopOutcome:
-    """Run cfg.train.steps steps; report window means every log_every steps and eval.* every eval.every steps.
+    """Train until the run's budget is spent (genbench.train.plan: train.steps steps, or train.device_s / train.flops);
+    report window means every log_every steps and eval.* at every evaluation.
 
     A resumed run passes the LoopState of its checkpoint and continues with the next step and the same batch
     order. `checkpoint(state)` is called at the first window end at least `checkpoint_every` steps after the last.
     Batches go to `placement`'s device (the family is already there); the batch order is drawn on the CPU, so it
-    is the same on every device.
+    is the same on every device. `world` data-parallel workers spend the budget together: `reduce` makes them agree
+    on the device-seconds, so that every worker stops at the same step.
     """
     placement = placement or Placement(torch.device("cpu"))
     data = train_split_on(data, placement)
-    steps, log_every = cfg.train.steps, cfg.train.log_every
+    plan = Plan.of(cfg, family.horizon, world)
     batch_rows = cfg.train.batch_size * family.batches_per_step
     state = state or LoopState()
+    if state.step_flops:
+        plan.first_step(state.step_flops)
     generator = torch.Generator().manual_seed(cfg.seed)  # batch order: reproducible per seed
     if state.batch_rng is not None:
         generator.set_state(state.batch_rng)
     window: list[dict[str, torch.Tensor]] = []
     saved_at = first = state.step
-    for step in range(state.step + 1, steps + 1):
+    clock = DeviceClock(placement.cuda)
+    step = state.step
+    while not plan.done(step, state.device_s):
+        step += 1
         idx = torch.randint(len(data.train), (batch_rows,), generator=generator)
         batch = batch_to(data.train[idx.to(data.train.device, non_blocking=True)], placement)  # (rows, D | C, H, W)
-        first_here = step == first + 1
-        window.append(_first_step(family, batch, state, placement.compile) if first_here else family.train_step(batch))
-        evaluate_now = step % cfg.eval.every == 0 or step == steps
-        if step % log_every and not evaluate_now:
+        if step == first + 1:
+            window.append(_first_step(family, batch, state, placement.compile))
+            plan.first_step(state.step_flops)
+        else:
+            window.append(family.train_step(batch))
+        if not plan.closes_window(step):
             continue
         closed = close_window(window, cfg.train.diverge_loss, params_finite(family), reduce)
+        state.device_s = plan.spend(state.device_s, _lap_s(clock, reduce, placement, world), step)
         state.grad_norm_max = max(state.grad_norm_max, closed.grad_norm_max)
+        values = {**closed.means, **plan.spent(step, state.device_s, state.step_flops)}
         if closed.bad_offset is not None:
-            report(step, closed.means)
+            report(step, values)
             at = step - len(window) + 1 + closed.bad_offset
             return LoopOutcome("diverged", step, at, closed.reason, state.grad_norm_max, state.step_flops)
         window = []
-        values = dict(closed.means)
-        diverged = _evaluate(family, evaluate, values, state) if evaluate_now else ""
+        last = plan.done(step, state.device_s)
+        diverged = ""
+        if plan.evaluates(step, state.device_s, state.evals):
+            diverged = _evaluate(family, evaluate, values, state)
+            state.evals = plan.evals_made(step, state.device_s, state.evals)
         report(step, values)
         if diverged:
             return LoopOutcome("diverged", step, step, diverged, state.grad_norm_max, state.step_flops)
         state.step, state.batch_rng = step, generator.get_state()
-        if cfg.train.collapse_evals and state.collapsed_evals >= cfg.train.collapse_evals and step < steps:
+        if cfg.train.collapse_evals and state.collapsed_evals >= cfg.train.collapse_evals and not last:
             reason = f"mode collapse: one mode covered in {state.collapsed_evals} evaluations in a row"
             return LoopOutcome("early_stopped", step, None, reason, state.grad_norm_max, state.step_flops)
-        if checkpoint is not None and checkpoint_every and step - saved_at >= checkpoint_every and step < steps:
+        if checkpoint is not None and checkpoint_every and step - saved_at >= checkpoint_every and not last:
             checkpoint(state)
             saved_at = step
-    return LoopOutcome("completed", steps, grad_norm_max=state.grad_norm_max, step_flops=state.step_flops)
+        clock.restart()  # evaluation, reports and checkpoints are not training
+    return LoopOutcome("completed", step, grad_norm_max=state.grad_norm_max, step_flops=state.step_flops)
+
+
+def _lap_s(clock: DeviceClock, reduce: Reduce, placement: Placement, world: int) -> float:
+    """The window's device-seconds summed over the workers (their mean x world: every worker gets the same sum)."""
+    lap_s = clock.lap_s()
+    if world == 1:
+        return lap_s
+    return float(reduce(torch.tensor([lap_s], device=placement.device)).item()) * world

@@ -25,6 +25,7 @@ from genbench.train.device import Assignment, Placement, apply_backends, place, 
 from genbench.train.evaluate import Evaluator
 from genbench.train.loop import LoopState, Report, train
 from genbench.train.parallel import from_rank0, make_data_parallel, mean_over_workers
+from genbench.train.plan import budget_keys, progress_text, reached_end
 from genbench.train.run import Meter, measure, running_row
 from genbench.train.shared import shared_data
 
@@ -129,7 +130,8 @@ def _progress(run: WorkerRun, history: list[dict[str, Any]]) -> Any:
         history.append({"step": step, **values})
         evals = ", ".join(f"{k} {v:.4g}" for k, v in values.items() if k.startswith("eval."))
         if evals:  # rank 0's progress, shown by the driver (past Ray Train's print patch, which doubles lines)
-            sys.__stdout__.write(f"[train {run.cfg.family}] step {step}/{run.cfg.train.steps} {evals}\n")
+            at = progress_text(budget_keys(run.cfg), step, values)
+            sys.__stdout__.write(f"[train {run.cfg.family}] {at} {evals}\n")
             sys.__stdout__.flush()
 
     return report
@@ -149,7 +151,7 @@ def _reporter(run: WorkerRun, history: list[dict[str, Any]], snapshot: Callable[
     def report(step: int, values: dict[str, float]) -> None:
         nonlocal sent
         progress(step, values)
-        if step >= run.cfg.train.steps or not any(k.startswith("eval.") for k in values):
+        if reached_end(budget_keys(run.cfg), step, values) or not any(k.startswith("eval.") for k in values):
             return
         metrics: dict[str, Any] = {"step": step}
         if run.rank == 0:
@@ -210,6 +212,7 @@ def worker_main(config: dict[str, Any]) -> None:
         checkpoint=save,
         checkpoint_every=cfg.train.checkpoint_every,
         placement=run.placement,
+        world=world,
     )
     row = _final_row(run, outcome, evaluator, curve, meter, where) if rank == 0 else {}
     _report({"step": outcome.steps, "final": 1}, rank, lambda d: _write_result(d, row, history))

@@ -29,7 +29,9 @@ class OptimConfig:
     weight_decay: float = 0.0  # decoupled (AdamW) decay of weight matrices and kernels (ndim >= 2) only; 0 = off
     grad_clip: float = 0.0  # clip the total L2 norm of the gradients of every parameter stepped to this; 0 = off
     warmup_steps: int = 0  # steps of linear learning-rate warm-up, from lr / warmup_steps up to lr; 0 = none
-    lr_decay: str = "none"  # after the warm-up: none (constant lr) | cosine (to 0 at train.steps)
+    # after the warm-up: none (constant lr) | cosine (to 0 at the last step: train.steps, or the steps a compute
+    # budget is expected to take)
+    lr_decay: str = "none"
 
     def __post_init__(self) -> None:
         if self.lr_decay not in LR_DECAYS:
