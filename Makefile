@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?= -q
 
-.PHONY: setup dry-run test lint format clean-results
+.PHONY: setup dry-run test lint format clean-results floors
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 dry-run: setup
-	$(BIN)/genbench dry-run search_spaces/gan_stability.yaml
+	$(BIN)/genbench dry-run gan_stability
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
 test: setup
@@ -39,6 +39,21 @@ lint: setup
 format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Every dependency at its pyproject.toml floor (torch: the CPU pin above) in a venv of its own, every genbench module
+# imported, the floors' APIs called and the wheel test's dry run and dashboards run on them. Downloads the floors
+# (about 2 GB installed); not part of `make test` or CI: minutes (docs/dependency-floors.md).
+FLOORS_VENV ?= .venv-floors
+floors:
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FLOORS_VENV)/bin/python -m pip install -q $(TORCH)
+	$(FLOORS_VENV)/bin/python -m pip install -q packaging
+	$(FLOORS_VENV)/bin/python scripts/floors.py pins > $(FLOORS_VENV)/floors.txt
+	$(FLOORS_VENV)/bin/python -m pip install -q --only-binary :all: -c $(FLOORS_VENV)/floors.txt -e . \
+		pytest hypothesis 'setuptools>=77.0.3'
+	$(FLOORS_VENV)/bin/python scripts/floors.py check
+	$(FLOORS_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_dependency_floors.py tests/test_wheel.py
 
 clean-results:
 	rm -rf results

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from genbench.bench.search import censored_stats, objective_value, reached, trials_to_target
+from genbench.shipped import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_STUDY = ROOT / "search_spaces" / "gan_stability.yaml"
+DEFAULT_STUDY = STUDIES / "gan_stability.yaml"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "search_compare.json"
 ALGORITHMS = ("tpe", "random")
 MAX_PROCESSES = 2  # the machine is shared: never more than two training processes

@@ -18,6 +18,7 @@ import genbench
 from genbench.errors import ConfigError, GenbenchError
 from genbench.families import FAMILIES
 from genbench.results.store import ResultsStore
+from genbench.shipped import STUDIES
 from genbench.sweep.spec import load_study, study_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def test_import_genbench_and_its_api_names_import_nothing_heavy() -> None:
 
 
 def test_a_study_dict_loads_to_the_study_its_file_loads_to() -> None:
-    path = ROOT / "search_spaces" / "gan_stability.yaml"
+    path = STUDIES / "gan_stability.yaml"
     from_file = load_study(path)
     from_dict = study_from_dict(yaml.safe_load(path.read_text()))
     assert from_dict.source == "study dict" and from_file.source == str(path)

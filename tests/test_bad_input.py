@@ -23,6 +23,7 @@ from PIL import Image
 from genbench.cli import main
 from genbench.config import parse_set
 from genbench.errors import ConfigError, GenbenchError
+from genbench.shipped import STUDIES
 from genbench.sweep.spec import BUDGET_KEYS, SEARCH_KEYS, TOP_KEYS, load_study
 from genbench.yamlfile import load_yaml
 from test_study import BASE, BROKEN  # the study corpus of tests/test_study.py, reused here through the CLI
@@ -431,7 +432,7 @@ def test_a_key_of_one_family_only_is_refused_in_a_families_study(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("genbench.sweep.tuner.run_sweep", _no_sweep)
-    families = ROOT / "search_spaces" / "families.yaml"
+    families = STUDIES / "families.yaml"
     assert main(["dry-run", str(families), "--set", "gan.loss=hinge", "--out", str(tmp_path / "out")]) == 2
     _one_line(
         capsys,

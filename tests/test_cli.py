@@ -12,6 +12,7 @@ import pytest
 
 from genbench.cli import main
 from genbench.commands import listing_line
+from genbench.shipped import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -34,7 +35,13 @@ TINY = [
 
 @pytest.mark.parametrize(
     "what,expected",
-    [("families", "gan"), ("datasets", "grid25"), ("metrics", "quality.modes"), ("gan-variants", "wgan_gp")],
+    [
+        ("families", "gan"),
+        ("datasets", "grid25"),
+        ("metrics", "quality.modes"),
+        ("gan-variants", "wgan_gp"),
+        ("studies", "gan_stability"),
+    ],
 )
 def test_list_describes_each_entry_in_one_line(what: str, expected: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["list", what]) == 0
@@ -50,7 +57,7 @@ def test_list_describes_each_entry_in_one_line(what: str, expected: str, capsys:
 
 
 def test_validate_accepts_every_shipped_study(capsys: pytest.CaptureFixture) -> None:
-    files = sorted(str(p) for p in (ROOT / "search_spaces").glob("*.yaml"))
+    files = sorted(str(p) for p in STUDIES.glob("*.yaml"))
     assert files and main(["validate", *files]) == 0
     assert capsys.readouterr().out.count("ok ") == len(files)
 
@@ -58,9 +65,7 @@ def test_validate_accepts_every_shipped_study(capsys: pytest.CaptureFixture) -> 
 def test_validate_rejects_a_typo_with_file_line_key_and_suggestion(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    text = (
-        (ROOT / "search_spaces" / "gan_stability.yaml").read_text().replace("gan.spectral_norm:", "gan.spectral_nrom:")
-    )
+    text = (STUDIES / "gan_stability.yaml").read_text().replace("gan.spectral_norm:", "gan.spectral_nrom:")
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     assert main(["validate", str(bad)]) == 1

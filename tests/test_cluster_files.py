@@ -13,6 +13,7 @@ from genbench.cli import main
 from genbench.cluster.jobs import EXCLUDES, entrypoint, resolve_address, runtime_env
 from genbench.cluster.profiles import Profile, load_profile, validate_cluster_file
 from genbench.errors import ConfigError, GenbenchError
+from genbench.shipped import STUDIES, resolve_study
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_FILES = sorted((ROOT / "clusters").rglob("*.yaml"))
@@ -119,7 +120,7 @@ def test_a_bad_kuberay_manifest_is_named(tmp_path: Path) -> None:
 
 
 def test_validate_command_takes_study_and_cluster_files(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
-    assert main(["validate", str(ROOT / "search_spaces/gan_stability.yaml"), *map(str, CLUSTER_FILES)]) == 0
+    assert main(["validate", str(STUDIES / "gan_stability.yaml"), *map(str, CLUSTER_FILES)]) == 0
     assert capsys.readouterr().out.count("ok    ") == len(CLUSTER_FILES) + 1
     bad = _write(tmp_path, "bad.yaml", "genbench:\n  storage: /x\n  gpu: A100\n")
     assert main(["validate", str(bad)]) == 1
@@ -145,7 +146,7 @@ def test_runtime_env_ships_the_project_and_the_study(tmp_path: Path) -> None:
     profile = load_profile(ROOT / "clusters/aws-gpu.yaml")
     text = "".join(
         line
-        for line in (ROOT / "search_spaces/gan_stability.yaml").read_text().splitlines(True)
+        for line in (STUDIES / "gan_stability.yaml").read_text().splitlines(True)
         if not line.startswith("resources:")
     )
     study = _write(tmp_path, "mine.yaml", text)
@@ -174,6 +175,7 @@ def test_the_kuberay_profile_states_the_worker_groups_limit_and_the_rayjob_names
         assert sum(g["maxReplicas"] for g in groups) == profile.max_nodes, name
     entry = shlex.split(yaml.safe_load((ROOT / "clusters/kuberay/rayjob.yaml").read_text())["spec"]["entrypoint"])
     assert (ROOT / entry[entry.index("--cluster") + 1]).is_file()
+    assert resolve_study(entry[entry.index("genbench.cluster.remote") + 1]) == str(STUDIES / "gan_stability.yaml")
     assert load_profile(ROOT / "clusters/aws-gpu.yaml").max_nodes == 8  # a launcher file's max_workers
     assert load_profile(ROOT / "clusters/local.yaml").max_nodes == 0  # this machine does not grow
 

@@ -171,6 +171,27 @@ def test_submit_dry_run_succeeds_with_results_in_the_profile_storage(
     assert report["study"] == "tiny_cluster" and report["runs"] == 2 and report["families"][0]["family"] == "gan"
 
 
+def test_an_installed_genbench_travels_as_a_py_module_and_runs_there(
+    cluster: tuple[Head, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Not run from a checkout (a wheel installed), submit ships the package folder as a Ray py_module: the job's
+    log names the copy Ray unpacked as the genbench that ran, and the study completes with it."""
+    from genbench.cluster import jobs
+
+    h, profile, _ = cluster
+    monkeypatch.setattr(jobs, "PROJECT_ROOT", tmp_path)  # no platform/genbench there: as for an installed genbench
+    study = tmp_path / "one.yaml"
+    study.write_text(TINY_STUDY.replace("dry_run: {trials: 2, steps: 30", "dry_run: {trials: 1, steps: 10"))
+    job_id, _ = _submit(study, profile, "--dry-run", "--out", "s3://genbench/studies/installed")
+    status = _wait(h.url, job_id, ("SUCCEEDED", "FAILED", "STOPPED"))
+    assert main(["jobs", "logs", job_id, "--address", h.url]) == 0
+    logs = capsys.readouterr().out
+    assert status == "SUCCEEDED", logs[-3000:]
+    ran = next(line for line in logs.splitlines() if line.startswith("genbench ") and " from " in line)
+    assert "/runtime_resources/py_modules_files/" in ran and ran.endswith("/genbench"), ran
+    assert "dry-run tiny_cluster: 1 trials" in logs
+
+
 def test_the_job_record_holds_no_secret(cluster: tuple[Head, Path, Path], dry_run_job: tuple[str, str, str]) -> None:
     """What `ray job list` and the dashboard show of the job (runtime env, metadata, entrypoint): the keys' names,
     never their values, though the job wrote its results with them."""

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from genbench.errors import ConfigError
+from genbench.shipped import STUDIES
 from genbench.sweep.spec import STEP_CAP, load_study
 from genbench.train import plan as plan_module
 from genbench.train.plan import reached_end
@@ -134,7 +135,7 @@ def test_a_steps_budget_is_unchanged(tmp_path: Path) -> None:
     assert math.isclose(budget.eval_interval, 60)
 
 
-FAIR = Path(__file__).resolve().parents[1] / "search_spaces" / "families_fair.yaml"
+FAIR = STUDIES / "families_fair.yaml"
 
 
 def test_balanced_families_give_every_family_the_same_configurations() -> None:

@@ -10,11 +10,17 @@ from genbench.dashboards.spec import DEFINITIONS, KINDS, load_page, load_pages
 from genbench.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((ROOT / "dashboards").glob("*.yaml"))
+SHIPPED = sorted(DEFINITIONS.glob("*.yaml"))
 
 
-def test_definitions_live_in_the_repository_root() -> None:
-    assert DEFINITIONS == ROOT / "dashboards" and SHIPPED
+def test_definitions_are_package_data() -> None:
+    """Inside the package, so an installed genbench (a wheel, not a checkout) builds every page; pyproject.toml's
+    package-data names their folder (tests/test_wheel.py installs the wheel and builds them)."""
+    import tomllib
+
+    assert DEFINITIONS == ROOT / "platform/genbench/dashboards/definitions" and SHIPPED
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "dashboards/definitions/*.yaml" in package_data["genbench"]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

@@ -3,8 +3,10 @@ is installed here meets every floor."""
 
 from __future__ import annotations
 
+import importlib.util
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomllib
@@ -21,7 +23,10 @@ NEEDED = {
     ),
     "ray": ("2.56", "ray.train.LoggingConfig (Train v2) from 2.56; token authentication from 2.52"),
     "optuna": ("5.0", "PED-ANOVA importances of conditional parameters from 5.0 (4.x leaves them out)"),
-    "pyarrow": ("14.0.1", "unify_schemas(promote_options=...) from 14.0; CVE-2023-47248 fixed in 14.0.1"),
+    "pyarrow": (
+        "17",
+        "unify_schemas(promote_options=...) from 14.0; CVE-2023-47248 fixed in 14.0.1; ray[tune] 2.56 requires 17",
+    ),
     "pillow": ("11.3", "image decoder and encoder CVEs up to 11.2 (CVE-2023-50447, CVE-2024-28219, CVE-2025-48379)"),
 }
 
@@ -83,3 +88,23 @@ def test_the_apis_that_set_the_floors_exist() -> None:
     )  # y is conditional: only odd trials draw it
     scores = optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     assert set(scores) == {"x", "y"}  # optuna 4.x left y out
+
+
+def _floors_script() -> Any:
+    spec = importlib.util.spec_from_file_location("floors", ROOT / "scripts" / "floors.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_floors_pins_every_dependency_at_its_floor() -> None:
+    """`make floors` installs these pins (torch: the Makefile's CPU build) and runs this file and the wheel test."""
+    pins = _floors_script().pins()
+    assert [Requirement(p).name.lower() for p in pins] == list(_requirements())
+    assert "pyarrow==17" in pins and "ray==2.56" in pins and pins[0] == "torch==2.13.0"
+    assert "scripts/floors.py check" in (ROOT / "Makefile").read_text()
+
+
+def test_every_genbench_module_imports() -> None:
+    """What `make floors` checks on the floors, here on what is installed: no module fails to import."""
+    assert _floors_script().import_all() == []

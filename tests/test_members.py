@@ -12,6 +12,7 @@ from genbench.errors import ConfigError
 from genbench.families import FAMILIES
 from genbench.families.member_steps import member_grad_norms
 from genbench.families.steps import clip_grads
+from genbench.shipped import STUDIES
 from genbench.sweep import trainable
 from genbench.sweep.trainable import Training, trial_main
 from genbench.train.members import batches, run_members
@@ -166,7 +167,7 @@ def test_gan_stability_with_four_seeds_batches_each_trial_in_one_bundle() -> Non
     from genbench.sweep.spec import load_study
     from genbench.sweep.tuner import study_batches
 
-    study = load_study("search_spaces/gan_stability.yaml")
+    study = load_study(STUDIES / "gan_stability.yaml")
     budget = replace(study.dry_run, seeds=4)
     constants = study.run_settings(budget)
     assert study_batches(study, budget, constants, None)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 MAX_BYTES = 20_000
 # Top-level folders of the repository whose paths the README names in prose or commands.
-PATH_PREFIXES = ("search_spaces", "docs", "clusters", "scripts", "dashboards", "benchmarks", "platform", "tests")
+PATH_PREFIXES = ("docs", "clusters", "scripts", "benchmarks", "platform", "tests")
 PATH_RE = re.compile(rf"(?<![\w/.<>$-])((?:{'|'.join(PATH_PREFIXES)})/[\w./-]*)")
 LINK_RE = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 FENCE_RE = re.compile(r"^\s*(```|~~~)")

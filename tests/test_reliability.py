@@ -20,6 +20,7 @@ from genbench.cli import main
 from genbench.errors import ConfigError
 from genbench.results import ResultsStore
 from genbench.results.store import fault
+from genbench.shipped import STUDIES
 from genbench.sweep.tuner import optuna_storage, recover, repair_journal
 
 HISTORY = [{"step": 5, "train.loss": 1.0}, {"step": 10, "train.loss": 0.9, "eval.modes": 3.0}]
@@ -249,7 +250,7 @@ def test_config_and_trial_ids_cannot_leave_the_results_directory(tmp_path: Path,
 
 
 def test_study_names_with_absolute_paths_are_refused_by_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    study = Path(__file__).resolve().parents[1] / "search_spaces" / "gan_stability.yaml"
+    study = STUDIES / "gan_stability.yaml"
     evil = tmp_path / "abs.yaml"
     evil.write_text(study.read_text().replace("study: gan_stability", f"study: {tmp_path}/evil", 1))
     assert main(["dry-run", str(evil)]) == 2

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from genbench.errors import ConfigError
+from genbench.shipped import STUDIES
 from genbench.sweep.resources import (
     ClusterView,
     concurrency,
@@ -25,9 +26,7 @@ EIGHT_GPUS = ClusterView({"CPU": 64.0, "GPU": 8.0}, gpu_node=(64.0, 8.0))  # one
 
 
 def _study(tmp_path: Path, resources: str = "", seeds: int = 1) -> object:
-    text = (
-        (ROOT / "search_spaces/gan_stability.yaml").read_text().replace("resources: {cpus_per_trial: 1}\n", resources)
-    )
+    text = (STUDIES / "gan_stability.yaml").read_text().replace("resources: {cpus_per_trial: 1}\n", resources)
     text = text.replace("seeds: 3}", f"seeds: {seeds}}}")
     (tmp_path / "s.yaml").write_text(text)
     return load_study(tmp_path / "s.yaml")

@@ -15,6 +15,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend
 
 from genbench.results import ResultsStore
+from genbench.shipped import STUDIES
 
 pytestmark = pytest.mark.ray
 
@@ -66,6 +67,6 @@ def test_sigkill_then_resume_completes_the_budget_once(tmp_path: Path) -> None:
 def test_resume_without_results_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from genbench.cli import main
 
-    study = Path(__file__).resolve().parents[1] / "search_spaces" / "gan_stability.yaml"
+    study = STUDIES / "gan_stability.yaml"
     assert main(["sweep", str(study), "--out", str(tmp_path / "empty"), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err

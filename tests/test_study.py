@@ -10,11 +10,12 @@ import pytest
 
 from genbench.config import from_flat
 from genbench.errors import ConfigError
+from genbench.shipped import STUDIES
 from genbench.sweep.space import DefineByRun
 from genbench.sweep.spec import Study, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
-SPACES = sorted((ROOT / "search_spaces").glob("*.yaml"))
+SPACES = sorted(STUDIES.glob("*.yaml"))
 
 BASE = """\
 study: tiny
@@ -286,7 +287,7 @@ def test_a_cluster_profile_takes_the_same_trial_resources(tmp_path: Path) -> Non
 
 def test_the_families_study_keeps_its_success_threshold() -> None:
     # an edit once merged a comment with `success:` and left two `budget:` keys, the last silently winning
-    study = load_study(ROOT / "search_spaces" / "families.yaml")
+    study = load_study(STUDIES / "families.yaml")
     assert study.success == ("quality.modes", "at_least", 20.0)
     assert (study.budget.trials, study.budget.steps, study.budget.seeds) == (5, 10000, 3)
 

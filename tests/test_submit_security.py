@@ -16,6 +16,7 @@ import pytest
 from genbench.cli import main
 from genbench.cluster.profiles import Profile, load_profile
 from genbench.errors import ConfigError, GenbenchError
+from genbench.shipped import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
 PEM = "-----BEGIN " + "PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END " + "PRIVATE KEY-----\n"
@@ -59,7 +60,7 @@ CODE_FILES = (
     "platform/genbench/cli.py",
     "platform/genbench/data/files.py",
     "platform/genbench/results/store.py",
-    "search_spaces/s.yaml",
+    "platform/genbench/studies/s.yaml",
     "clusters/c.yaml",
 )
 
@@ -135,10 +136,7 @@ def test_show_upload_lists_every_file_and_the_total_without_a_cluster(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     profile = _profile(tmp_path, "")  # its address answers nothing: a listing must not need it
-    assert (
-        main(["submit", str(ROOT / "search_spaces/gan_stability.yaml"), "--cluster", str(profile), "--show-upload"])
-        == 0
-    )
+    assert main(["submit", str(STUDIES / "gan_stability.yaml"), "--cluster", str(profile), "--show-upload"]) == 0
     out = capsys.readouterr().out.splitlines()
     files = {line.split()[-1]: int(line.split()[0]) for line in out[:-1]}
     assert "platform/genbench/cli.py" in files and "tests/test_submit_security.py" in files
@@ -209,7 +207,7 @@ def test_the_job_names_its_credentials_and_ships_none(tmp_path: Path, monkeypatc
             "  credentials_env: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]\n",
         )
     )
-    env = runtime_env(str(ROOT / "search_spaces/gan_stability.yaml"), profile)
+    env = runtime_env(str(STUDIES / "gan_stability.yaml"), profile)
     assert value not in json.dumps(env) and env["env_vars"]["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:9000"
     assert json.loads(env["env_vars"]["GENBENCH_CLUSTER"])["credentials_env"] == [
         "AWS_ACCESS_KEY_ID",
@@ -217,7 +215,7 @@ def test_the_job_names_its_credentials_and_ships_none(tmp_path: Path, monkeypatc
     ]
     built = Profile(name="code", source="", storage="s3://b", env={"DB_PASSWORD": "x"})  # not from a file
     with pytest.raises(GenbenchError, match="DB_PASSWORD: its name says it holds a credential"):
-        runtime_env(str(ROOT / "search_spaces/gan_stability.yaml"), built)
+        runtime_env(str(STUDIES / "gan_stability.yaml"), built)
 
 
 def test_a_job_whose_nodes_lack_a_named_credential_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -315,3 +313,65 @@ def test_a_redirect_to_another_host_does_not_carry_the_token(monkeypatch: pytest
         for server in (first, other):
             server.shutdown()
             server.server_close()
+
+
+def _installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """genbench as a wheel installs it: a package folder (with caches and a stray secret beside the code) and no
+    checkout around it; returns that folder."""
+    import shutil
+
+    from genbench.cluster import jobs
+
+    package = tmp_path / "site-packages" / "genbench"
+    shutil.copytree(jobs.PACKAGE_DIR, package)
+    for junk in ("__pycache__/cli.cpython-311.pyc", ".env", "results/x.parquet"):
+        (package / junk).parent.mkdir(parents=True, exist_ok=True)
+        (package / junk).write_text("not code")
+    monkeypatch.setattr(jobs, "PROJECT_ROOT", tmp_path / "site-packages")  # no platform/genbench there
+    monkeypatch.setattr(jobs, "PACKAGE_DIR", package)
+    return package
+
+
+def test_submit_ships_a_checkout_as_the_jobs_working_dir() -> None:
+    from genbench.cluster.jobs import from_checkout, runtime_env
+
+    env = runtime_env(str(STUDIES / "gan_stability.yaml"), Profile(name="p", source="", storage="s3://b"))
+    assert from_checkout() and env["working_dir"] == str(ROOT) and env["env_vars"]["PYTHONPATH"] == "platform"
+    assert "py_modules" not in env
+
+
+def test_an_installed_genbench_ships_its_package_as_a_py_module(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No checkout: the package folder travels as a Ray py_module (unpacked as genbench/, first on the job's and its
+    workers' PYTHONPATH), and the listing is Ray's own zip of it: code and the shipped studies, no caches or secrets."""
+    from ray._private.runtime_env.packaging import create_package
+
+    from genbench.cluster.jobs import from_checkout, runtime_env, upload_files
+
+    package = _installed(monkeypatch, tmp_path)
+    env = runtime_env(str(STUDIES / "gan_stability.yaml"), Profile(name="p", source="", storage="s3://b"))
+    assert not from_checkout() and env["py_modules"] == [str(package)]
+    assert "working_dir" not in env and "PYTHONPATH" not in env["env_vars"]
+    listed = dict(upload_files())
+    zipped = tmp_path / "module.zip"
+    create_package(str(package), zipped, include_gitignore=True, include_parent_dir=True, excludes=env["excludes"])
+    assert set(listed) == {n for n in zipfile.ZipFile(zipped).namelist() if not n.endswith("/")}
+    assert {
+        "genbench/cli.py",
+        "genbench/studies/gan_stability.yaml",
+        "genbench/dashboards/definitions/cost.yaml",
+    } <= set(listed)
+    code = {f"genbench/{p.relative_to(package)}" for p in package.rglob("*.py") if "__pycache__" not in p.parts}
+    assert code <= set(listed), sorted(code - set(listed))  # genbench/data/ and genbench/results/ too
+    assert not [f for f in listed if "__pycache__" in f or f.endswith((".env", ".parquet"))]
+
+
+def test_show_upload_of_an_installed_genbench_lists_its_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    _installed(monkeypatch, tmp_path)
+    assert main(["submit", "gan_stability", "--cluster", str(_profile(tmp_path, "")), "--show-upload"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert {line.split()[-1] for line in out[:-1]} >= {"genbench/cli.py", "genbench/shipped.py"}
+    assert out[-1].endswith("(and the study file " + str(STUDIES / "gan_stability.yaml") + "); nothing was submitted")

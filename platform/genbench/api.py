@@ -205,9 +205,9 @@ def run_study(
     max_failures: int | None = None,
     cluster: PathLike | None = None,
 ) -> StudyOutcome:
-    """Run a study (a dict with a study file's content, or the path of a study file) as `genbench sweep` does, or
-    at its dry_run budget with `dry_run=True`, then its dashboards; returns the engine's StudyOutcome (`.best`,
-    `.summary`, `.counts`, `.out`, `.lines()`). Progress is printed as it goes.
+    """Run a study (a dict with a study file's content, a study file's path or a shipped study's name) as
+    `genbench sweep` does, or at its dry_run budget with `dry_run=True`, then its dashboards; returns the engine's
+    StudyOutcome (`.best`, `.summary`, `.counts`, `.out`, `.lines()`). Progress is printed as it goes.
 
     A dict is validated as a file is: a problem is a ConfigError naming 'study dict' and the key. `overrides`
     are the run keys `--set` gives (`resources.*` too); `out` defaults to results/<study>[-dry-run]."""

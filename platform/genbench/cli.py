@@ -10,23 +10,28 @@ from collections.abc import Callable
 from genbench.jsonout import JSON_HELP, json_output
 
 EPILOG = """examples:
-  genbench dry-run search_spaces/gan_stability.yaml      the study at its dry-run budget on this machine
+  genbench dry-run gan_stability                        a shipped study at its dry-run budget on this machine
+  genbench copy-study gan_stability my_study.yaml       copy a shipped study out to edit; then dry-run my_study.yaml
   genbench train gan --data grid25 --set train.steps=2000
   genbench dashboard results/gan_stability-dry-run      rebuild the HTML dashboards of a results directory
   genbench dashboard results/gan_stability --serve     serve them on 127.0.0.1, refreshed while a sweep runs
   genbench report results/families-dry-run --markdown   the measured family comparison table
   genbench sample results/vae-dry-run -n 64 --out best.png   samples of the best configuration's kept model
   genbench evaluate results/vae-dry-run --trial ID --set eval.n_samples=5000   score a kept model again
-  genbench validate search_spaces/*.yaml clusters/*.yaml
-  genbench submit search_spaces/gan_stability.yaml --cluster clusters/aws-gpu.yaml
+  genbench validate my_study.yaml clusters/*.yaml
+  genbench submit gan_stability --cluster clusters/aws-gpu.yaml
   genbench jobs logs JOB_ID --follow --address http://127.0.0.1:8265
+  genbench list studies                                the shipped studies: families and what each asks
   genbench list gan-variants
   genbench list keys vae                               every run key of the VAE: type, default, meaning
 """
 
 
+STUDY_HELP = "a study file, or a shipped study's name (see: genbench list studies); a file that exists wins"
+
+
 def _add_study_args(p: argparse.ArgumentParser, out_help: str) -> None:
-    p.add_argument("space", metavar="SPACE.yaml", help="study file (see search_spaces/)")
+    p.add_argument("space", metavar="STUDY", help=STUDY_HELP)
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument(
         "--set",
@@ -111,12 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_model_commands(sub)
     p = sub.add_parser("validate", help="check study, cluster and dashboard definition files; prints one line per file")
-    p.add_argument("files", metavar="FILE", nargs="+")
-    p = sub.add_parser("list", help="list families, datasets, metrics, GAN variants or run keys with one line each")
-    p.add_argument("what", choices=["families", "datasets", "metrics", "gan-variants", "keys"])
+    p.add_argument("files", metavar="FILE", nargs="+", help="a file, or a shipped study's name")
+    p = sub.add_parser(
+        "list", help="list shipped studies, families, datasets, metrics, GAN variants or run keys with one line each"
+    )
+    p.add_argument("what", choices=["studies", "families", "datasets", "metrics", "gan-variants", "keys"])
     p.add_argument("family", nargs="?", metavar="FAMILY", help="keys: only this family's (defaults are its own)")
     p.add_argument("--markdown", action="store_true", help="keys: print them as Markdown tables")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p = sub.add_parser("copy-study", help="copy a shipped study out to edit (never over a file without --force)")
+    p.add_argument("name", metavar="NAME", help="a shipped study (see: genbench list studies)")
+    p.add_argument("dest", nargs="?", metavar="DEST", help="file or folder to write (default: ./NAME.yaml)")
+    p.add_argument("--force", action="store_true", help="replace DEST if it exists")
     _add_bench_command(sub)
     return parser
 
@@ -196,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "submit": cmd_submit,
         "jobs": cmd_jobs,
         "bench": cmd_bench,
+        "copy-study": cmd_copy_study,
     }
     try:
         code = handlers[args.command](args)
@@ -283,7 +295,7 @@ def _add_cluster_commands(sub: argparse._SubParsersAction) -> None:
         "anyone on the network path could read it; prefer https or a tunnel to 127.0.0.1)"
     )
     p = sub.add_parser("submit", help="run a study as a Ray job on a cluster (Jobs API, token authentication)")
-    p.add_argument("space", metavar="SPACE.yaml", help="study file (see search_spaces/)")
+    p.add_argument("space", metavar="STUDY", help=STUDY_HELP)
     p.add_argument("--cluster", required=True, metavar="FILE", help="cluster file (see clusters/)")
     p.add_argument("--address", metavar="URL", help=address_help)
     p.add_argument("--dry-run", action="store_true", help="the study's dry-run budget instead of its full budget")
@@ -374,6 +386,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from genbench.commands import validate_files
 
     return validate_files(args.files)
+
+
+def cmd_copy_study(args: argparse.Namespace) -> int:
+    from genbench.shipped import copy_study
+
+    written = copy_study(args.name, args.dest, args.force)
+    print(f"Copied the shipped study {args.name} to {written}; edit it, then: genbench dry-run {written}")
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

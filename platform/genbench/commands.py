@@ -28,6 +28,9 @@ def study_command(
     cluster: str | None = None,
 ) -> int:
     """dry-run / sweep: the study engine (genbench.sweep.engine) runs the study; this prints how it ended."""
+    from genbench.shipped import resolve_study
+
+    space = resolve_study(space)  # an unknown name fails before torch and Ray are imported
     from genbench.sweep.engine import run_study, show
 
     return show(
@@ -201,31 +204,37 @@ def _train_reporter(history: list[dict[str, Any]], steps: int) -> Any:
 
 
 def validate_files(files: list[str]) -> int:
-    """Validate study, cluster and dashboard definition files; one line per file, non-zero exit if any is invalid."""
-    from genbench.sweep.spec import check_local_data, load_study
+    """Validate study, cluster and dashboard definition files (a shipped study also by its name); one line per file,
+    non-zero exit if any is invalid."""
+    from genbench.shipped import resolve_study
 
     failed = 0
-    for path in files:
+    for given in files:
         try:
-            kind = _file_kind(path)
-            if kind == "cluster":
-                from genbench.cluster.profiles import validate_cluster_file
-
-                print(f"ok    {path}: {validate_cluster_file(path)}")
-                continue
-            if kind == "dashboard":
-                from genbench.dashboards.spec import load_page
-
-                page = load_page(path)
-                print(f"ok    {path}: dashboard page '{page.name}', {len(page.panels)} panels")
-                continue
-            study = load_study(path)
-            check_local_data(study)
-            print(f"ok    {path}: study '{study.name}', family {study.family}, {len(study.space)} searched keys")
+            print(f"ok    {given}: {_validate_file(resolve_study(given))}")
         except GenbenchError as exc:
             failed += 1
             print(f"error {exc}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _validate_file(path: str) -> str:
+    """What `validate` says of a valid file; an invalid one raises its GenbenchError."""
+    kind = _file_kind(path)
+    if kind == "cluster":
+        from genbench.cluster.profiles import validate_cluster_file
+
+        return validate_cluster_file(path)
+    if kind == "dashboard":
+        from genbench.dashboards.spec import load_page
+
+        page = load_page(path)
+        return f"dashboard page '{page.name}', {len(page.panels)} panels"
+    from genbench.sweep.spec import check_local_data, load_study
+
+    study = load_study(path)
+    check_local_data(study)
+    return f"study '{study.name}', family {study.family}, {len(study.space)} searched keys"
 
 
 def _file_kind(path: str) -> str:
@@ -251,7 +260,9 @@ def submit_study(
     `show_upload`: only list the files the job would ship, with their sizes, and contact no cluster."""
     from genbench.cluster.jobs import resolve_address, submit, upload_files, upload_summary
     from genbench.cluster.profiles import load_profile
+    from genbench.shipped import resolve_study
 
+    space = resolve_study(space)
     profile = load_profile(cluster)
     files = upload_files()
     if show_upload:
@@ -351,9 +362,11 @@ def _job_status(url: str, job_id: str, insecure: bool, as_json: bool) -> int:
     return 0 if info["status"] != "FAILED" else 1
 
 
-def listing(what: str) -> list[dict[str, str]]:
+def listing(what: str) -> list[dict[str, Any]]:
     """The entries of `genbench list WHAT`, one dict each: `name` and `description`, and `better` (max | min) for
-    metrics, `kind` (preset, gan.loss, gan.penalty, norm) for GAN variants."""
+    metrics, `kind` (preset, gan.loss, gan.penalty, norm) for GAN variants, `families` and `file` for studies."""
+    if what == "studies":
+        return _studies()
     if what == "families":
         from genbench.families import FAMILIES
 
@@ -369,11 +382,24 @@ def listing(what: str) -> list[dict[str, str]]:
     return _gan_variants()
 
 
-def listing_line(entry: dict[str, str]) -> str:
-    """One entry as `genbench list` prints it: 'gan.loss hinge    ...', 'quality.fd    [min] ...'."""
+def _studies() -> list[dict[str, Any]]:
+    """Each shipped study's name, families, description and file (each validated; torch-free)."""
+    from genbench.shipped import STUDIES, study_names
+    from genbench.sweep.spec import load_study
+
+    studies = [load_study(STUDIES / f"{name}.yaml") for name in study_names()]
+    return [
+        {"name": name, "families": s.families, "description": s.description, "file": s.source}
+        for name, s in zip(study_names(), studies)
+    ]
+
+
+def listing_line(entry: dict[str, Any]) -> str:
+    """One entry as `genbench list` prints it: 'gan.loss hinge    ...', 'quality.fd    [min] ...',
+    'gan_stability    [gan] ...'."""
     label = f"{entry['kind']} {entry['name']}" if "kind" in entry else entry["name"]
-    better = f"[{entry['better']}] " if "better" in entry else ""
-    return f"{label:<28} {better}{entry['description']}"
+    tag = entry.get("better") or ", ".join(entry.get("families", []))
+    return f"{label:<28} {f'[{tag}] ' if tag else ''}{entry['description']}"
 
 
 def _entries(docs: dict[str, str]) -> list[dict[str, str]]:

@@ -149,7 +149,9 @@ def load_yaml(path: str | Path) -> YamlDoc:
     data, lines = parse_yaml(text, path)
     if not isinstance(data, dict):
         raise ConfigError(
-            "expected a mapping of keys at the top level", source=path, fix="see search_spaces/ for examples"
+            "expected a mapping of keys at the top level",
+            source=path,
+            fix="see the shipped studies (genbench copy-study NAME)",
         )
     return YamlDoc(path=path, data=data, lines=lines)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from pathlib import Path
 from typing import Any
 
 from genbench.bench.harness import CASES, CaseResult, Context
+from genbench.shipped import STUDIES
 
-STUDY = Path(__file__).resolve().parents[3] / "search_spaces" / "gan_stability.yaml"
+STUDY = STUDIES / "gan_stability.yaml"
 
 
 def objective_value(row: dict[str, Any], metric: str, mode: str) -> float:

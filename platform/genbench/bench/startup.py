@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.bench.harness import CASES, CaseResult, Context, spread
+from genbench.shipped import STUDIES
 
 HEAVY = ("torch", "ray", "optuna", "pyarrow", "pandas", "plotly")
 ROOT = Path(__file__).resolve().parents[3]
@@ -83,7 +84,7 @@ def startup_case(ctx: Context) -> CaseResult:
     from genbench.sweep.connect import start_local_ray
 
     repeats = ctx.pick(2, 5)
-    study = str(ROOT / "search_spaces" / "gan_stability.yaml")
+    study = str(STUDIES / "gan_stability.yaml")
     timings = {
         "python -c pass (baseline)": command_s([sys.executable, "-c", "pass"], repeats),
         "genbench --help": command_s([sys.executable, "-m", "genbench", "--help"], repeats),

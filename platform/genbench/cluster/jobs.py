@@ -20,11 +20,13 @@ from genbench.cluster.secrets import is_loopback, secret_name, secret_value, uri
 from genbench.errors import GenbenchError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]  # platform/genbench/cluster/jobs.py -> the repository
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the genbench package: a checkout's platform/genbench, or installed
 # What `submit` never ships, as gitignore patterns ("/x": the repository's own x; platform/genbench/results/ and
 # platform/genbench/data/ are code and must travel). Ray adds .gitignore, .rayignore and its own defaults.
 EXCLUDES = [
     # environments, version control, caches, build output
     "/.venv",
+    "/.venv-floors",
     "/venv",
     "/.git",
     "**/__pycache__",
@@ -206,20 +208,30 @@ def study_text(space: str) -> str:
     return Path(space).read_text(encoding="utf-8")
 
 
+def from_checkout() -> bool:
+    """Whether this genbench is a source checkout's platform/genbench (run as is, or installed editable)."""
+    return (PROJECT_ROOT / "platform" / "genbench").resolve() == PACKAGE_DIR
+
+
+def upload_root() -> tuple[Path, str]:
+    """The folder `submit` ships and the prefix its files get on the cluster: a checkout whole (the job's working_dir,
+    genbench imported from platform/), else the installed package's folder (a py_module, unpacked as genbench/)."""
+    return (PROJECT_ROOT, "") if from_checkout() else (PACKAGE_DIR, f"{PACKAGE_DIR.name}/")
+
+
 def runtime_env(space: str, profile: Profile) -> dict[str, Any]:
-    """Ship the project (not its results, data, environments, caches or secrets); genbench imports from platform/."""
-    env_vars = {
-        "PYTHONPATH": "platform",
-        STUDY_ENV: study_text(space),
-        CLUSTER_ENV: json.dumps(profile.record()),
-        **profile.env,
-    }
-    if not (PROJECT_ROOT / "platform" / "genbench").is_dir():
-        raise GenbenchError(
-            f"genbench is not running from a source checkout ({PROJECT_ROOT}); submit ships the "
-            "repository to the cluster, so run it from a clone (pip install -e .)"
-        )
-    renv: dict[str, Any] = {"working_dir": str(PROJECT_ROOT), "excludes": EXCLUDES, "env_vars": env_vars}
+    """Ship the project, or an installed genbench's package (not results, data, environments, caches or secrets);
+    Ray puts a py_module first on the job's and its workers' PYTHONPATH, so the shipped genbench is what runs."""
+    env_vars = {STUDY_ENV: study_text(space), CLUSTER_ENV: json.dumps(profile.record()), **profile.env}
+    renv: dict[str, Any]
+    if from_checkout():
+        renv = {
+            "working_dir": str(PROJECT_ROOT),
+            "excludes": EXCLUDES,
+            "env_vars": {"PYTHONPATH": "platform", **env_vars},
+        }
+    else:
+        renv = {"py_modules": [str(PACKAGE_DIR)], "excludes": package_excludes(), "env_vars": env_vars}
     if profile.pip:
         renv["pip"] = list(profile.pip)
     check_record(renv, space)
@@ -246,6 +258,20 @@ def check_record(renv: dict[str, Any], space: str) -> None:
             )
 
 
+def default_excludes() -> list[str]:
+    """What Ray leaves out of every working_dir (.git, .venv, __pycache__, ...)."""
+    from ray._private import ray_constants
+
+    return ray_constants.get_runtime_env_default_excludes()
+
+
+def package_excludes() -> list[str]:
+    """EXCLUDES for the package folder shipped as a py_module: Ray's defaults, which it adds to a working_dir's only,
+    and none of the repository's own folders ("/data", "/results"): in the package, genbench/data/ and
+    genbench/results/ are code."""
+    return default_excludes() + [p for p in EXCLUDES if not p.startswith("/")]
+
+
 class _Quiet(logging.Logger):
     """Ray's packaging logs each path it fails on; genbench reports the one reason in its own line instead."""
 
@@ -253,16 +279,18 @@ class _Quiet(logging.Logger):
         super().__init__("genbench.upload", logging.CRITICAL + 1)
 
 
-def upload_files(root: Path = PROJECT_ROOT) -> list[tuple[str, int]]:
-    """Every file `submit` ships (path relative to `root`, bytes), sorted: Ray's own walk of a working_dir (its
-    default excludes, .gitignore and .rayignore, then EXCLUDES). Ray follows symbolic links, so one that leads out
-    of the repository is refused, as is any file holding a private key."""
+def upload_files(root: Path | None = None, prefix: str = "") -> list[tuple[str, int]]:
+    """Every file `submit` ships (prefix + its path relative to `root`, bytes), sorted: Ray's own walk of a
+    working_dir, or with a prefix of a py_module (its default excludes, .gitignore and .rayignore, then EXCLUDES or
+    package_excludes()); by default of what upload_root() names. Ray follows symbolic links, so one that leads out of
+    the folder is refused, as is any file holding a private key."""
     # Ray's private walk, so the listing is what ships (tests/test_submit_security.py compares it with Ray's zip).
     from ray._private import ray_constants
     from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
 
+    root, prefix = (root, prefix) if root else upload_root()
     root = root.resolve()
-    excludes = ray_constants.get_runtime_env_default_excludes() + EXCLUDES
+    excludes = package_excludes() if prefix else default_excludes() + EXCLUDES
     gitignore = os.environ.get(ray_constants.RAY_RUNTIME_ENV_IGNORE_GITIGNORE, "0") != "1"  # as the Jobs SDK reads it
     found: list[tuple[str, int]] = []
 
@@ -271,7 +299,7 @@ def upload_files(root: Path = PROJECT_ROOT) -> list[tuple[str, int]]:
         if path.is_file() or (path.is_dir() and next(path.iterdir(), None) is None):  # what Ray's zip holds
             size = path.stat().st_size if path.is_file() else 0
             _refuse_private_key(path, root, size)
-            found.append((str(path.relative_to(root)), size))
+            found.append((prefix + str(path.relative_to(root)), size))
 
     _dir_travel(root, [_get_excludes(root, excludes)], visit, include_gitignore=gitignore, logger=_Quiet())
     return sorted(found)

@@ -392,7 +392,7 @@ def validate_kuberay(doc: YamlDoc) -> None:
             "the entrypoint does not run genbench",
             source=doc.where("spec.entrypoint"),
             key="spec.entrypoint",
-            fix="e.g. python -m genbench sweep search_spaces/<study>.yaml",
+            fix="e.g. python -m genbench.cluster.remote gan_stability --out s3://BUCKET/PREFIX",
         )
 
 

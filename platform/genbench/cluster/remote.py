@@ -65,10 +65,12 @@ def check_credentials(profile: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     import ray
 
+    import genbench
     from genbench.errors import GenbenchError
     from genbench.sweep.engine import run_study, show
 
     args = parse(argv)
+    print(f"genbench {genbench.__version__} from {Path(genbench.__file__).parent}", flush=True)  # the code shipped
     try:
         profile = job_profile(args.cluster)
         check_credentials(profile)

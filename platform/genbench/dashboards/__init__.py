@@ -1,1 +1,1 @@
-"""Dashboards: definitions (dashboards/*.yaml) rendered by pure Plotly figure builders into an offline HTML site."""
+"""Dashboards: page definitions (definitions/*.yaml) rendered by pure Plotly figure builders into offline HTML."""

@@ -1,4 +1,4 @@
-"""Writes a study's dashboards as static HTML from the definitions in dashboards/ (offline, plotly.js once)."""
+"""Writes a study's dashboards as static HTML from the shipped page definitions (offline, plotly.js once)."""
 
 from __future__ import annotations
 

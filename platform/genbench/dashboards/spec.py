@@ -1,4 +1,4 @@
-"""Dashboard definitions (dashboards/*.yaml): pages of panels over result columns, loaded and validated."""
+"""Dashboard definitions (dashboards/definitions/*.yaml): pages of panels over result columns, loaded and validated."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from genbench.errors import ConfigError, suggest
 from genbench.yamlfile import YamlDoc, load_yaml
 
-DEFINITIONS = Path(__file__).resolve().parents[3] / "dashboards"  # <repo>/dashboards (source checkout)
+DEFINITIONS = Path(__file__).resolve().parent / "definitions"  # package data: the shipped pages
 
 TOKENS = {
     "objective": "the study's first objective",
@@ -288,7 +288,10 @@ def load_page(path: str | Path) -> PageDef:
     panels = doc.data.get("panels")
     if not isinstance(panels, list) or not panels:
         raise ConfigError(
-            "expected a list of panels", key="panels", source=doc.where("panels"), fix="see dashboards/stability.yaml"
+            "expected a list of panels",
+            key="panels",
+            source=doc.where("panels"),
+            fix="see genbench/dashboards/definitions/stability.yaml",
         )
     parsed = tuple(_panel(doc, raw, i) for i, raw in enumerate(panels))
     ids = [p.id for p in parsed]
@@ -320,21 +323,15 @@ def load_page(path: str | Path) -> PageDef:
 
 
 def load_pages(directory: str | Path | None = None) -> list[PageDef]:
-    """Every definition file of a directory (default: $GENBENCH_DASHBOARDS, else the checkout's dashboards/).
-
-    Without a directory given and without the checkout's dashboards/ (genbench installed elsewhere), no
-    pages: the site is the index page with the family table.
-    """
+    """Every definition file of a directory (default: $GENBENCH_DASHBOARDS, else the pages shipped in the package)."""
     given = directory or os.environ.get("GENBENCH_DASHBOARDS")
     directory = Path(given or DEFINITIONS)
-    if not given and not directory.is_dir():  # an install without the checkout: the index page only
-        return []
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise ConfigError(
             "no dashboard definitions (*.yaml) found",
             source=str(directory),
-            fix="set GENBENCH_DASHBOARDS to a folder of definitions, or run from a checkout",
+            fix="point GENBENCH_DASHBOARDS at a folder of definitions, or unset it for the shipped pages",
         )
     pages = sorted((load_page(f) for f in files), key=lambda p: (p.order, p.name))
     names = [p.name for p in pages]

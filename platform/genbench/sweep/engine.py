@@ -124,14 +124,15 @@ def run_study(
     names the default results location, states how far the cluster grows and prices the rows. Progress is printed
     as it goes; the outcome's lines() are what it ends with.
 
-    `space`: a study file, or a Study already loaded (the Python API's study from a dict); `overrides`: the
-    `--set` pairs ('key=value'), or their parsed mapping."""
+    `space`: a study file or a shipped study's name, or a Study already loaded (the Python API's study from a dict);
+    `overrides`: the `--set` pairs ('key=value'), or their parsed mapping."""
     from genbench.dashboards.site import write_dashboards
     from genbench.results.lock import holding
+    from genbench.shipped import resolve_study
     from genbench.sweep.spec import check_overrides, load_study, set_resources
     from genbench.sweep.tuner import run_sweep, study_data
 
-    study = load_study(space) if isinstance(space, str) else space
+    study = load_study(resolve_study(space)) if isinstance(space, str) else space
     profile = profile or _profile(cluster)
     _fill_resources(study, profile)
     _cluster_settings(study, address, max_failures)

@@ -129,7 +129,12 @@ def families_of(param: Param, space: dict[str, Param], families: list[str]) -> l
 def parse_param(key: str, raw: Any, source: str, earlier: dict[str, Param]) -> Param:
     """Parse one space entry; `earlier` are the parameters above it (the only ones 'when' may name)."""
     if not isinstance(raw, dict):
-        raise _fail(f"expected a mapping like {{choice: [...]}}, got {raw!r}", key, source, "see search_spaces/")
+        raise _fail(
+            f"expected a mapping like {{choice: [...]}}, got {raw!r}",
+            key,
+            source,
+            "see the shipped studies: genbench copy-study NAME",
+        )
     for option in raw:
         if option not in OPTIONS:
             raise _fail(f"unknown option {option!r}", key, source, suggest(str(option), OPTIONS))

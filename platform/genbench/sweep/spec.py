@@ -11,6 +11,7 @@ from genbench.config import finite_number, from_flat
 from genbench.errors import ConfigError, suggest
 from genbench.metrics.names import METRICS
 from genbench.results.names import safe_name
+from genbench.shipped import edit_fix
 from genbench.sweep.keys import check_key, family_sections, guard_fix, per_family_fix
 from genbench.sweep.params import Param, families_of, parse_param
 from genbench.sweep.space import DefineByRun
@@ -190,10 +191,15 @@ def _mapping(doc: YamlDoc, key: str, required: bool = True) -> dict[str, Any]:
             "missing section" if key not in doc.data else "empty section",
             key=key,
             source=doc.where(key),
-            fix=f"add '{key}:'; see search_spaces/ for examples",
+            fix=f"add '{key}:'; see the shipped studies (genbench copy-study NAME)",
         )
     if not isinstance(value, dict):
-        raise ConfigError("expected a mapping", key=key, source=doc.where(key), fix=f"see search_spaces/ for '{key}:'")
+        raise ConfigError(
+            "expected a mapping",
+            key=key,
+            source=doc.where(key),
+            fix=f"see '{key}:' in the shipped studies (genbench copy-study NAME)",
+        )
     return value
 
 
@@ -610,7 +616,7 @@ def check_overrides(study: Study, budget: Budget, overrides: dict[str, Any]) -> 
                 f"is {what}; --set would replace it in every trial",
                 key=key,
                 source="--set",
-                fix=f"edit {key} in {study.source or 'the study file'} instead",
+                fix=edit_fix(key, study.source),
             )
         check_key(
             key, study.families, study.families, "--set", per_family_fix(key, " in the study file"), overrides[key]
