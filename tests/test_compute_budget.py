@@ -229,3 +229,22 @@ def test_data_parallel_workers_spend_one_budget_together(tiny_flat: dict, one_se
 
     outcome = train(family, data, cfg, lambda s, v: None, lambda f: {}, reduce=mean_of_two_workers, world=2)
     assert outcome.steps == 15 and reduced == [1.0, 1.0, 1.0]  # 3 windows of 5 steps at 2 device-s each
+
+
+def test_budget_curve_under_a_compute_budget_says_what_n_trials_cost(tmp_path: Path) -> None:
+    """n trials of a device-second budget cost n x seeds x device_s: the curve's `compute` column and its axis."""
+    import pandas as pd
+
+    from genbench.dashboards import figures
+    from genbench.results.analysis import budget_curve
+    from genbench.sweep.summary import with_compute
+
+    table = pd.DataFrame({"family": ["gan", "vae", "gan", "vae"], "quality.modes": [3.0, 20.0, 9.0, 24.0]})
+    budget = _study(tmp_path, "{trials: 4, device_s: 20, seeds: 2}").budget
+    curve = with_compute(budget_curve(table, "quality.modes", "max", "family"), budget)
+    assert curve[curve["value"] == "all"]["compute"].tolist() == [40.0, 80.0, 120.0, 160.0]
+    assert set(curve["compute_unit"]) == {"device_s"}
+    fig = figures.budget_curve(curve)
+    assert "each trial 40 device-seconds" in fig.layout.xaxis.title.text
+    steps = _study(tmp_path, "{trials: 4, steps: 100}").budget
+    assert "compute" not in with_compute(budget_curve(table, "quality.modes", "max", None), steps)

@@ -568,12 +568,19 @@ def budget_curve(curve: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     values = [v for v in dict.fromkeys(curve["value"]) if v != "all"]
     colours = colour_map(values)
+    compute = "compute" in curve  # a compute budget: n trials cost the same device-seconds in every family
+    units = {"device_s": "device-seconds", "flops": "FLOPs"}
+    unit = units.get(str(curve["compute_unit"].iloc[0]), "") if compute and len(curve) else ""
     for value in ["all", *values]:
         part = curve[curve["value"] == value]
         fig.add_trace(
             go.Scatter(
                 x=part["trials"],
                 y=part["expected_best"],
+                customdata=part["compute"] if compute else None,
+                hovertemplate=f"%{{x}} trials = %{{customdata:,.4g}} {unit}<br>%{{y:.4g}}<extra></extra>"
+                if compute
+                else None,
                 mode="lines+markers",
                 name="every trial" if value == "all" else plain(value),
                 line=dict(
@@ -583,7 +590,8 @@ def budget_curve(curve: pd.DataFrame) -> go.Figure:
         )
     group = next((g for g in curve["group"] if g != "all"), "")
     _layout(fig, f"Expected best {metric} after n trials" + (f", per {group}" if group else ""))
-    fig.update_xaxes(title="trials (random subsets of the ones run)")
+    per_trial = f"; each trial {curve['compute'].iloc[0]:,.4g} {unit}" if compute and len(curve) else ""
+    fig.update_xaxes(title=f"trials (random subsets of the ones run){per_trial}")
     fig.update_yaxes(title=metric_label(metric))
     return fig
 

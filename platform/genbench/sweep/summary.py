@@ -110,10 +110,18 @@ def summarise(study: Study, budget: Budget, store: ResultsStore, storage: Any) -
         "early_stopping": early_stopping_savings(trials, _steps_per_run(budget, trials)),
         "warnings": score_warnings(trials),
     }  # scores to distrust: small reference sets, degenerate values
-    curve = budget_curve(table, metric, mode, curve_group(study))
+    curve = with_compute(budget_curve(table, metric, mode, curve_group(study)), budget)
     store.write_table("budget_curve.parquet", pa.Table.from_pandas(curve, preserve_index=False))
     store.write_bytes("", "summary.yaml", yaml.safe_dump(summary, sort_keys=False).encode())
     return summary
+
+
+def with_compute(curve: Any, budget: Budget) -> Any:
+    """The budget curve with the compute n trials cost under a compute budget: n x seeds x one run's budget, in
+    `compute_unit` (device_s or flops); a steps budget adds nothing (steps do not compare across families)."""
+    if budget.unit == "steps":
+        return curve
+    return curve.assign(compute=curve["trials"] * budget.seeds * budget.per_run, compute_unit=budget.unit)
 
 
 def _steps_per_run(budget: Budget, trials: Any) -> int:
