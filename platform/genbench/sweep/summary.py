@@ -127,10 +127,10 @@ def with_compute(curve: Any, budget: Budget) -> Any:
 def _steps_per_run(budget: Budget, trials: Any) -> int:
     """The steps a run's budget buys: budget.steps, or under a compute budget the median steps of the runs that
     spent all of it (each machine and configuration reaches its own)."""
-    done = trials[trials["status"] == "completed"]["steps"] if budget.unit != "steps" else None
-    if done is None or not len(done):
-        return budget.steps if budget.unit == "steps" else 0
-    return int(done.median())
+    if budget.unit == "steps":
+        return budget.steps
+    done = trials.loc[trials["status"] == "completed", "steps"]
+    return int(done.median()) if len(done) else 0
 
 
 def _value(value: Any) -> str:

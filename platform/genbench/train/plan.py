@@ -70,8 +70,8 @@ class Plan:
 
     def closes_window(self, step: int) -> bool:
         """Whether the window ends at `step`: every log_every steps, at an evaluation and at the last step."""
-        by_steps = self.unit != "device_s" and (step % self.every == 0 or step == self.last_step)
-        return step % self.log_every == 0 or by_steps or step == self.last_step
+        evaluation_step = self.unit != "device_s" and step % self.every == 0  # device_s evaluates at window ends
+        return step % self.log_every == 0 or evaluation_step or step == self.last_step
 
     def spend(self, spent_s: float, lap_s: float, step: int) -> float:
         """Device-seconds spent after a window of lap_s (already summed over workers); updates the horizon."""
