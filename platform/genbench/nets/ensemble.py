@@ -9,6 +9,7 @@ the gradient of a sum of member losses with respect to member i's parameters is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -164,8 +165,34 @@ class EnsembleMaxout(nn.Module):
         h = self.linear(x)  # (S, B, width * k)
         return h.view(h.shape[0], h.shape[1], self.width, self.k).amax(dim=-1)
 
+    def write(self, i: int, layer: Any) -> None:
+        write_member(self.linear, i, layer.linear)
+
 
 ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.SiLU, nn.GELU, nn.ELU, nn.Softplus)
+
+# layer class -> its ensemble builder (S layers -> one module with a `write(i, layer)` method); other files add theirs
+# with @stacks(cls) so that a family's layers batch without this file knowing them
+STACKERS: dict[type, Callable[[list[Any]], nn.Module]] = {}
+
+
+def stacks(*classes: type) -> Callable[[Callable[[list[Any]], nn.Module]], Callable[[list[Any]], nn.Module]]:
+    """Register an ensemble builder for layers of `classes` (their instances, one per member, -> one module)."""
+
+    def register(build: Callable[[list[Any]], nn.Module]) -> Callable[[list[Any]], nn.Module]:
+        STACKERS.update(dict.fromkeys(classes, build))
+        return build
+
+    return register
+
+
+stacks(nn.Linear)(EnsembleLinear)
+stacks(nn.BatchNorm1d)(EnsembleBatchNorm)
+
+
+@stacks(Maxout)
+def _maxout(layers: list[Any]) -> nn.Module:
+    return EnsembleMaxout(stack([layer.linear for layer in layers]), layers[0].width, layers[0].k)
 
 
 def stack(nets: list[Any]) -> nn.Module:
@@ -175,15 +202,12 @@ def stack(nets: list[Any]) -> nn.Module:
         raise NotBatchable("the members' networks differ in architecture")
     if isinstance(first, nn.Sequential):
         return nn.Sequential(*[stack([n[j] for n in nets]) for j in range(len(first))])
-    if isinstance(first, nn.Linear):
-        return EnsembleLinear(nets)
-    if isinstance(first, nn.BatchNorm1d):
-        return EnsembleBatchNorm(nets)
-    if isinstance(first, Maxout):
-        return EnsembleMaxout(stack([n.linear for n in nets]), first.width, first.k)
     if isinstance(first, ELEMENTWISE):
         return first  # stateless and element-wise: one instance serves every member
-    raise NotBatchable(f"no ensemble layer for {type(first).__name__}")
+    build = next((b for cls, b in STACKERS.items() if isinstance(first, cls)), None)
+    if build is None:
+        raise NotBatchable(f"no ensemble layer for {type(first).__name__}")
+    return build(nets)
 
 
 def write_member(ensemble: nn.Module, i: int, net: nn.Module) -> None:
@@ -192,7 +216,5 @@ def write_member(ensemble: nn.Module, i: int, net: nn.Module) -> None:
         if isinstance(ensemble, nn.Sequential):
             for part, layer in zip(ensemble, net.children()):
                 write_member(part, i, layer)
-        elif isinstance(ensemble, EnsembleMaxout):
-            write_member(ensemble.linear, i, net.linear)  # type: ignore[arg-type]  # a Maxout (see stack)
-        elif isinstance(ensemble, (EnsembleLinear, EnsembleBatchNorm)):
-            ensemble.write(i, net)  # type: ignore[arg-type]  # a BatchNorm1d beside an EnsembleBatchNorm
+        elif hasattr(ensemble, "write"):  # an ensemble layer: it knows its plain layer's state
+            ensemble.write(i, net)  # type: ignore[operator]  # nn.Module types attributes as Tensor | Module
