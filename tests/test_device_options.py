@@ -300,3 +300,17 @@ def test_a_cuda_checkpoint_loads_into_a_cpu_family(family: str, tmp_path: Path) 
     for name, net in on_gpu.modules().items():
         for a, b in zip(net.state_dict().values(), on_cpu.modules()[name].state_dict().values()):
             assert b.device.type == "cpu" and torch.equal(a.cpu(), b)
+
+
+def test_gpu_members_check_script_runs_on_cpu(tmp_path: Path) -> None:
+    """The prepared GPU check of batched seeds, at CPU size: one member alone and two batched, for the GAN."""
+    spec = importlib.util.spec_from_file_location("gpu_members_check", ROOT / "scripts" / "gpu_members_check.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "gpu_members.json"
+    args = ["--device", "cpu", "--steps", "1", "--rounds", "1", "--members", "2", "--families", "gan"]
+    assert script.main([*args, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    (gan,) = report["results"]
+    assert report["device"] == "cpu" and gan["family"] == "gan" and gan["one_member_steps_per_s"] > 0
+    assert gan["batched"]["2"]["member_steps_per_s"] > 0 and len(gan["seconds"]["S=2"]) == 1
