@@ -37,6 +37,8 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     ("gan", {"gan.loss": "hinge", "gan.penalty": "r1", "gan.d_steps": 2, "gan.pack_convention": "pacgan"}, TIGHT),
     ("gan", {"gan.loss": "least_squares", "gan.penalty": "zero_gp", "gan.activation": "leaky_relu"}, TIGHT),
     ("gan", {"gan.loss": "minimax", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
+    # a FLOP budget: 12 steps of the debug GAN's 538,624 FLOPs, evaluated every 4 (eval.count 3)
+    ("gan", {"train.flops": 6.0e6, "eval.count": 3}, TIGHT),
 ]
 
 
@@ -90,6 +92,18 @@ def test_batched_seeds_train_as_the_same_seeds_one_by_one(
     _same_rows(rows_one, rows_many, rel)
     assert {r["train_path"] for r in rows_many} == {"batched"} and {r["train_path"] for r in rows_one} == {"in-process"}
     assert [r["cost.train_flops"] for r in rows_many] == pytest.approx([r["cost.train_flops"] for r in rows_one])
+
+
+def test_batched_members_spend_a_device_seconds_budget_together(tiny_flat: dict[str, Any]) -> None:
+    """Under train.device_s every member's share (1 / S) of the process's device-seconds is its spend: the members
+    stop together at the first window end after the budget, each evaluated eval.count times on the way."""
+    flats = _flats("gan", {"train.device_s": 0.3, "train.steps": 100_000, "eval.count": 2}, tiny_flat, seeds=3)
+    history: list[list[Any]] = [[] for _ in flats]
+    rows = run_members(flats, [lambda s, v, h=h: h.append((s, v)) for h in history])
+    assert {r["status"] for r in rows} == {"completed"} and len({r["steps"] for r in rows}) == 1
+    for reports in history:
+        assert reports[-1][1]["train.device_s"] >= 0.3 > reports[-2][1]["train.device_s"]
+        assert sum("eval.modes" in values for _, values in reports) >= 2
 
 
 def test_a_member_that_diverges_ends_there_and_the_others_go_on(

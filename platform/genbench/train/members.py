@@ -27,11 +27,13 @@ from genbench.errors import ConfigError, GenbenchError
 from genbench.families import FAMILIES
 from genbench.families.base import Autocast, Family
 from genbench.families.member_steps import Generators
+from genbench.families.steps import Horizon
 from genbench.nets.ensemble import NotBatchable
 from genbench.train.device import Assignment, Placement, apply_backends, batch_to, place, resolve, train_split_on
 from genbench.train.evaluate import Evaluator
 from genbench.train.flops import FlopCount
 from genbench.train.loop import LoopOutcome, LoopState, Report, _evaluate, close_window
+from genbench.train.plan import DeviceClock, Plan
 from genbench.train.run import Meter, Snapshot, measure, run, running_row
 
 TRAIN_PATH = "batched"  # the rows' train_path when their seeds trained as one batched model
@@ -79,6 +81,15 @@ class Frozen:
                 tensor[i] = value
 
 
+@dataclass(frozen=True)
+class Closing:
+    """A window's end in the member loop: its step, whether the members evaluate there, whether it is the last."""
+
+    step: int
+    evaluates: bool
+    last: bool
+
+
 @dataclass
 class Member:
     """One seed of the batched run: its config, view, generators, loop state, window, curve and, once ended, row."""
@@ -122,8 +133,6 @@ def unsupported(cfg: RunConfig, data: Dataset | None = None) -> str:
     reasons = [
         (not spec.batched, f"family {cfg.family!r} has no batched model"),
         (cfg.train.compile, "train.compile is on"),
-        # a compute budget ends each member at its own step count (genbench.train.loop): the per-seed path keeps it
-        (bool(cfg.train.device_s or cfg.train.flops), "a compute budget is set"),
     ]
     return next((why for bad, why in reasons if bad), "") or spec.build_batched.unsupported(cfg, data)
 
@@ -233,7 +242,9 @@ class MemberLoop:
         self.eval_data, self.frozen = data, Frozen()
         self.gens = [m.noise for m in members]
         cfg = members[0].cfg
-        self.steps, self.rows = cfg.train.steps, cfg.train.batch_size * batched.batches_per_step
+        self.rows = cfg.train.batch_size * batched.batches_per_step
+        # a batched model's schedules read its horizon (as a family's do); the GAN's has none
+        self.plan = Plan.of(cfg, getattr(batched, "horizon", None) or Horizon(cfg.train.steps))
 
     def _batch(self) -> torch.Tensor:
         train = self.data.train
@@ -250,38 +261,48 @@ class MemberLoop:
         return scalars
 
     def run(self) -> None:
-        for step in range(1, self.steps + 1):
+        """Every member's steps under the shared plan: the members have one architecture, so one step's FLOPs and
+        (as shares of the process) its device-seconds are the same for each, and they spend a budget together."""
+        plan, clock, spent_s, evals, step = self.plan, DeviceClock(self.placement.cuda), 0.0, 0, 0
+        while not plan.done(step, spent_s):
             active = [m for m in self.members if m.row is None]
             if not active:
                 return
+            step += 1
             scalars = self._step(self._batch(), step == 1)
+            if step == 1:
+                plan.first_step(active[0].state.step_flops)  # a FLOP budget becomes steps
             self.frozen.restore()
             for m in active:
                 m.window.append({k: v[m.index] for k, v in scalars.items()})
-            evaluate_now = step % active[0].cfg.eval.every == 0 or step == self.steps
-            if step % active[0].cfg.train.log_every and not evaluate_now:
+            if not plan.closes_window(step):
                 continue
-            finite = members_finite(self.batched.networks().values())  # (S,)
+            finite = members_finite(self.batched.networks().values()).tolist()  # (S,): the window's host sync
+            spent_s = plan.spend(spent_s, clock.lap_s() / len(self.members), step)  # each member's share
+            window = Closing(step, plan.evaluates(step, spent_s, evals), plan.done(step, spent_s))
+            spent = plan.spent(step, spent_s, active[0].state.step_flops)
             for m in active:
-                self._close(m, step, finite[m.index], evaluate_now)
+                self._close(m, window, finite[m.index], spent)
+            evals = plan.evals_made(step, spent_s, evals) if window.evaluates else evals
+            clock.restart()  # evaluations and reports are not training
         for m in self.members:
             if m.row is None:
-                self._end(m, LoopOutcome("completed", self.steps, None, "", m.state.grad_norm_max, m.state.step_flops))
+                self._end(m, LoopOutcome("completed", step, None, "", m.state.grad_norm_max, m.state.step_flops))
 
-    def _close(self, m: Member, step: int, params_ok: torch.Tensor, evaluate_now: bool) -> None:
+    def _close(self, m: Member, window: Closing, params_ok: bool, spent: dict[str, float]) -> None:
         """The end of member m's window: what genbench.train.loop.train does there for one run."""
-        cfg, state = m.cfg, m.state
-        closed = close_window(m.window, cfg.train.diverge_loss, params_ok)
+        cfg, state, step = m.cfg, m.state, window.step
+        closed = close_window(m.window, cfg.train.diverge_loss, torch.tensor(params_ok))
         state.grad_norm_max = max(state.grad_norm_max, closed.grad_norm_max)
+        values = {**closed.means, **spent}
         if closed.bad_offset is not None:
-            m.report(step, closed.means)
+            m.report(step, values)
             at = step - len(m.window) + 1 + closed.bad_offset
             self._end(m, LoopOutcome("diverged", step, at, closed.reason, state.grad_norm_max, state.step_flops))
             return
         m.window = []
-        values = dict(closed.means)
-        diverged = self._evaluate(m, values) if evaluate_now else ""
-        if m.snapshot is not None and evaluate_now:
+        diverged = self._evaluate(m, values) if window.evaluates else ""
+        if m.snapshot is not None and window.evaluates:
             row = running_row(self.batched.write(m.index), m.evaluator, m.curve, state, self.meter, step)
             m.snapshot({**row, **_run_columns(self.meter, len(self.members))})
         m.report(step, values)
@@ -289,7 +310,7 @@ class MemberLoop:
             self._end(m, LoopOutcome("diverged", step, step, diverged, state.grad_norm_max, state.step_flops))
             return
         state.step = step
-        if cfg.train.collapse_evals and state.collapsed_evals >= cfg.train.collapse_evals and step < self.steps:
+        if cfg.train.collapse_evals and state.collapsed_evals >= cfg.train.collapse_evals and not window.last:
             reason = f"mode collapse: one mode covered in {state.collapsed_evals} evaluations in a row"
             self._end(m, LoopOutcome("early_stopped", step, None, reason, state.grad_norm_max, state.step_flops))
 
