@@ -24,7 +24,7 @@ def _check(tmp_path: Path, *options: str, timeout: int = 600) -> subprocess.Comp
 def test_the_cpu_version_passes_every_check_and_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "check.json"
     proc = _check(
-        tmp_path, "--device", "cpu", "--trials", "2", "--pack-steps", "100", "--out", str(out)
+        tmp_path, "--device", "cpu", "--trials", "2", "--pack-steps", "50", "--out", str(out)
     )  # 4, 800 by default
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.rstrip().endswith(f"Results: {out}") and "packed pair" in proc.stdout

@@ -120,7 +120,7 @@ def test_stacked_digits_classify_all_three_channels() -> None:
 
 def test_sliced_wasserstein_known_answers() -> None:
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(5000, 2, generator=gen)
+    x = torch.randn(500, 2, generator=gen)  # a shift's distance is exact for any sample: the directions set the error
     assert sliced_wasserstein(x, x.clone()) == pytest.approx(0.0, abs=1e-12)
     shifted = x + torch.tensor([1.0, 0.0])  # a shift v projects to |v . theta|, whose mean over directions is 2|v|/pi
     assert sliced_wasserstein(x, shifted, projections=4000) == pytest.approx(2 / math.pi, rel=0.03)
