@@ -169,6 +169,7 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
     assert not batches(tiny_flat, 1) and not batches(tiny_flat, 4, workers=True)
     vae = {"family": "vae", "data.name": "grid25", **FAMILIES.get("vae").debug}
     assert batches(vae, 4) and not batches({**vae, "data.name": "digits"}, 4, digits)
+    assert not batches({**vae, "data.name": "digits", "vae.likelihood": "bernoulli"}, 4)  # images, data not loaded
     assert not batches({**tiny_flat, "data.name": "digits"}, 4, digits)
     with pytest.raises(ConfigError, match="train.batched_seeds is true.*VAE batches its MLP nets only"):
         batches({**vae, "data.name": "digits", "train.batched_seeds": True}, 4, digits)

@@ -15,6 +15,7 @@ from genbench.families.steps import adamw, lr_schedule, stepped
 from genbench.families.vae import LOG_2PI, VAE, Decoder, GaussianHead, kl_standard_normal, kl_weight
 from genbench.nets.ensemble import NotBatchable, stack, stacks, write_member
 
+IMAGES = "the VAE batches its MLP nets only (vector data; images train per seed)"
 FUSED = True  # one AdamW kernel for every stacked tensor (as BatchedGAN): Adam is element-wise, each member its own
 
 
@@ -70,13 +71,15 @@ class BatchedVAE:
 
     @staticmethod
     def unsupported(cfg: RunConfig, data: Dataset | None) -> str:
-        """Why `cfg`'s seeds cannot batch on `data` (None: not known yet); '' when they can."""
-        return "the VAE batches its MLP nets only (vector data)" if data is not None and data.is_image else ""
+        """Why `cfg`'s seeds cannot batch on `data` (None: not known yet); '' when they can. The Bernoulli and
+        categorical heads take images only (genbench.families.vae.resolve_likelihood)."""
+        images = cfg.model.likelihood in ("bernoulli", "categorical") or (data is not None and data.is_image)
+        return IMAGES if images else ""
 
     def __init__(self, views: list[VAE], cfg: RunConfig) -> None:
         first, o = views[0], cfg.optim
         if first.is_image or first.kind != "gaussian":
-            raise NotBatchable("the VAE batches its MLP nets only (vector data)")
+            raise NotBatchable(IMAGES)
         self.views, self.cfg, self.horizon = views, first.cfg, first.horizon
         self.encoder, self.decoder = stack([v.encoder for v in views]), EnsembleDecoder([v.decoder for v in views])
         # member-major: a weight matrix is (S, in, out), a bias (S, out); the weights that decay are the per-seed
