@@ -39,13 +39,31 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     ("gan", {"gan.loss": "minimax", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
     # a FLOP budget: 12 steps of the debug GAN's 538,624 FLOPs, evaluated every 4 (eval.count 3)
     ("gan", {"train.flops": 6.0e6, "eval.count": 3}, TIGHT),
+    ("vae", {}, TIGHT),
+    (  # the warm-ups and cosine read the horizon a FLOP budget sets: 15 steps of the debug VAE's 532,480 FLOPs
+        "vae",
+        {
+            "train.flops": 8.0e6,
+            "eval.count": 3,
+            "vae.decoder_var": "predicted",
+            "vae.activation": "maxout",
+            "vae.beta": 0.5,
+            "vae.kl_warmup": 0.5,
+            "optim.grad_clip": 1.0,
+            "optim.weight_decay": 0.1,
+            "optim.warmup_steps": 5,
+            "optim.lr_decay": "cosine",
+        },
+        TIGHT,
+    ),
 ]
 
 
 def _flats(
     family: str, settings: dict[str, Any], tiny_flat: dict[str, Any], seeds: int = SEEDS
 ) -> list[dict[str, Any]]:
-    base = {**tiny_flat, "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
+    shared = {k: v for k, v in tiny_flat.items() if k.split(".")[0] not in FAMILIES.names()}  # no gan.* keys
+    base = {**shared, "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
     return [{**base, "seed": seed} for seed in range(seeds)]
 
 
@@ -150,9 +168,11 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
     assert batches(tiny_flat, 4) and not batches({**tiny_flat, "train.batched_seeds": False}, 4)
     assert not batches(tiny_flat, 1) and not batches(tiny_flat, 4, workers=True)
     vae = {"family": "vae", "data.name": "grid25", **FAMILIES.get("vae").debug}
-    assert not batches(vae, 4) and not batches({**tiny_flat, "data.name": "digits"}, 4, digits)
-    with pytest.raises(ConfigError, match="train.batched_seeds is true.*no batched model"):
-        batches({**vae, "train.batched_seeds": True}, 4)
+    assert batches(vae, 4) and not batches({**vae, "data.name": "digits"}, 4, digits)
+    assert not batches({**vae, "data.name": "digits", "vae.likelihood": "bernoulli"}, 4)  # images, data not loaded
+    assert not batches({**tiny_flat, "data.name": "digits"}, 4, digits)
+    with pytest.raises(ConfigError, match="train.batched_seeds is true.*VAE batches its MLP nets only"):
+        batches({**vae, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
     with pytest.raises(ConfigError, match="expected true, false or auto.*auto batches the seeds"):
         batches({**tiny_flat, "train.batched_seeds": "sometimes"}, 4)
 

@@ -154,8 +154,15 @@ def describe(kind: str, data: Dataset, k: int) -> str:
 
 
 def kl_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag exp(log_var)) || N(0, I)) per example, in closed form: (B, Z) -> (B,)."""
-    return 0.5 * (mu**2 + torch.exp(log_var) - 1.0 - log_var).sum(1)
+    """KL(N(mu, diag exp(log_var)) || N(0, I)) per example, in closed form: (..., Z) -> (...)."""
+    return 0.5 * (mu**2 + torch.exp(log_var) - 1.0 - log_var).sum(-1)
+
+
+def kl_weight(m: VaeConfig, steps_done: int, horizon_steps: int) -> float:
+    """beta, ramped linearly from beta / warmup at the first step to beta after the warm-up steps (a fraction
+    vae.kl_warmup of the run's horizon)."""
+    warmup = round(m.kl_warmup * horizon_steps)
+    return m.beta * min(1.0, (steps_done + 1) / warmup) if warmup else m.beta
 
 
 class VAE:
@@ -228,9 +235,7 @@ class VAE:
         return recon, kl_standard_normal(mu, log_var)
 
     def kl_weight(self) -> float:
-        """beta, ramped linearly from beta / warmup at the first step to beta after the warm-up steps."""
-        warmup = round(self.cfg.kl_warmup * self.horizon.steps)  # read live: a compute budget moves the horizon
-        return self.cfg.beta * min(1.0, (self.steps_done + 1) / warmup) if warmup else self.cfg.beta
+        return kl_weight(self.cfg, self.steps_done, self.horizon.steps)  # read live: a budget moves the horizon
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         """One Adam step on the batch's mean loss, its gradient accumulated over micro-batches of self.chunk rows

@@ -83,5 +83,6 @@ FAMILIES.register(
         "genbench.families.vae:VAE",
         defaults={"train.steps": 15000, "train.batch_size": 256, "eval.every": 3000},
         debug=DEBUG,
+        batched="genbench.families.vae_members:BatchedVAE",
     )
 )
