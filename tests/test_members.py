@@ -39,13 +39,29 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     ("gan", {"gan.loss": "minimax", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
     # a FLOP budget: 12 steps of the debug GAN's 538,624 FLOPs, evaluated every 4 (eval.count 3)
     ("gan", {"train.flops": 6.0e6, "eval.count": 3}, TIGHT),
+    ("diffusion", {}, TIGHT),
+    (
+        "diffusion",
+        {
+            "diffusion.schedule": "linear",
+            "diffusion.ema": 0.9,
+            "diffusion.sampler": "ddpm",
+            "optim.grad_clip": 0.3,  # about half the steps clip: Adam undoes a constant scale
+            "optim.weight_decay": 0.1,
+            "optim.lr_decay": "none",
+            "optim.warmup_steps": 5,
+            "diffusion.nll_bound": True,
+        },
+        TIGHT,
+    ),
 ]
 
 
 def _flats(
     family: str, settings: dict[str, Any], tiny_flat: dict[str, Any], seeds: int = SEEDS
 ) -> list[dict[str, Any]]:
-    base = {**tiny_flat, "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
+    common = {k: v for k, v in tiny_flat.items() if k.split(".")[0] not in FAMILIES.names()}  # no gan.* keys
+    base = {**common, "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
     return [{**base, "seed": seed} for seed in range(seeds)]
 
 
