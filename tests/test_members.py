@@ -57,11 +57,15 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
 ]
 
 
+def _common(flat: dict[str, Any]) -> dict[str, Any]:
+    """`flat` without its family's keys (tiny_flat's gan.*), for a run of another family."""
+    return {k: v for k, v in flat.items() if k.split(".")[0] not in FAMILIES.names()}
+
+
 def _flats(
     family: str, settings: dict[str, Any], tiny_flat: dict[str, Any], seeds: int = SEEDS
 ) -> list[dict[str, Any]]:
-    common = {k: v for k, v in tiny_flat.items() if k.split(".")[0] not in FAMILIES.names()}  # no gan.* keys
-    base = {**common, "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
+    base = {**_common(tiny_flat), "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
     return [{**base, "seed": seed} for seed in range(seeds)]
 
 
@@ -222,3 +226,11 @@ def test_a_frozen_member_keeps_its_weights_while_the_others_step() -> None:
     after = [*net.parameters(), *net.buffers()]
     assert all(torch.equal(a[1], b[1]) for a, b in zip(after, before))
     assert all(not torch.equal(a[0], b[0]) for a, b in zip(after, before))
+
+
+def test_diffusion_batches_its_mlp_denoiser_only(tiny_flat: dict[str, Any], digits: Any) -> None:
+    """Vector data's MLP denoiser batches; the image U-Net trains per seed, with the reason when asked to batch."""
+    flat = {**_common(tiny_flat), "family": "diffusion", **FAMILIES.get("diffusion").debug}
+    assert batches(flat, 4) and not batches({**flat, "data.name": "digits"}, 4, digits)
+    with pytest.raises(ConfigError, match="MLP denoiser only.*U-Net trains per seed"):
+        batches({**flat, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
