@@ -54,6 +54,9 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
         },
         TIGHT,
     ),
+    # a FLOP budget: 12 steps of the debug denoiser's 675,840 FLOPs; the cosine decay after 2 warm-up steps reads the
+    # horizon the budget sets
+    ("diffusion", {"train.flops": 8.2e6, "eval.count": 3, "optim.warmup_steps": 2}, TIGHT),
 ]
 
 

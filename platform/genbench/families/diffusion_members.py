@@ -11,7 +11,7 @@ from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.families.diffusion import Diffusion, q_sample
 from genbench.families.member_steps import Generators, member_grad_norms, noise
-from genbench.families.steps import lr_schedule, optimiser, update_ema
+from genbench.families.steps import Horizon, lr_schedule, optimiser, update_ema
 from genbench.nets import ensemble_time  # noqa: F401  registers the TimeMLP denoiser's ensemble layer with stack()
 from genbench.nets.ensemble import NotBatchable, stack, write_member
 
@@ -42,7 +42,9 @@ class BatchedDiffusion:
         # stacked tensors carry the member dimension: a member's weight matrix is (S, in, out), its bias (S, out), so
         # the weights that decay, as decay_groups picks them per seed (2 or more dimensions), have 3 here
         self.opt = optimiser(cfg.optim, params, decayed=[p for p in params if p.dim() >= 3], fused=True)
-        self.lr_sched = lr_schedule(self.opt, cfg.optim, first.horizon)
+        # the member loop's plan keeps the horizon current under a compute budget, as the per-seed loop keeps a view's
+        self.horizon = Horizon(first.horizon.steps)
+        self.lr_sched = lr_schedule(self.opt, cfg.optim, self.horizon)
         self.grad_clip = first.grad_clip
         self.batches_per_step, self.autocast = first.batches_per_step, first.autocast
 
