@@ -56,14 +56,36 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
         },
         TIGHT,
     ),
+    ("diffusion", {}, TIGHT),
+    (
+        "diffusion",
+        {
+            "diffusion.schedule": "linear",
+            "diffusion.ema": 0.9,
+            "diffusion.sampler": "ddpm",
+            "optim.grad_clip": 0.3,  # about half the steps clip: Adam undoes a constant scale
+            "optim.weight_decay": 0.1,
+            "optim.lr_decay": "none",
+            "optim.warmup_steps": 5,
+            "diffusion.nll_bound": True,
+        },
+        TIGHT,
+    ),
+    # a FLOP budget: 12 steps of the debug denoiser's 675,840 FLOPs; the cosine decay after 2 warm-up steps reads the
+    # horizon the budget sets
+    ("diffusion", {"train.flops": 8.2e6, "eval.count": 3, "optim.warmup_steps": 2}, TIGHT),
 ]
+
+
+def _common(flat: dict[str, Any]) -> dict[str, Any]:
+    """`flat` without its family's keys (tiny_flat's gan.*), for a run of another family."""
+    return {k: v for k, v in flat.items() if k.split(".")[0] not in FAMILIES.names()}
 
 
 def _flats(
     family: str, settings: dict[str, Any], tiny_flat: dict[str, Any], seeds: int = SEEDS
 ) -> list[dict[str, Any]]:
-    shared = {k: v for k, v in tiny_flat.items() if k.split(".")[0] not in FAMILIES.names()}  # no gan.* keys
-    base = {**shared, "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
+    base = {**_common(tiny_flat), "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
     return [{**base, "seed": seed} for seed in range(seeds)]
 
 
@@ -226,3 +248,11 @@ def test_a_frozen_member_keeps_its_weights_while_the_others_step() -> None:
     after = [*net.parameters(), *net.buffers()]
     assert all(torch.equal(a[1], b[1]) for a, b in zip(after, before))
     assert all(not torch.equal(a[0], b[0]) for a, b in zip(after, before))
+
+
+def test_diffusion_batches_its_mlp_denoiser_only(tiny_flat: dict[str, Any], digits: Any) -> None:
+    """Vector data's MLP denoiser batches; the image U-Net trains per seed, with the reason when asked to batch."""
+    flat = {**_common(tiny_flat), "family": "diffusion", **FAMILIES.get("diffusion").debug}
+    assert batches(flat, 4) and not batches({**flat, "data.name": "digits"}, 4, digits)
+    with pytest.raises(ConfigError, match="MLP denoiser only.*U-Net trains per seed"):
+        batches({**flat, "data.name": "digits", "train.batched_seeds": True}, 4, digits)

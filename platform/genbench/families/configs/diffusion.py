@@ -98,5 +98,6 @@ FAMILIES.register(
         "genbench.families.diffusion:Diffusion",
         defaults={"train.steps": 6000, "train.batch_size": 256, "eval.every": 2000},
         debug=DEBUG,
+        batched="genbench.families.diffusion_members:BatchedDiffusion",
     )
 )
