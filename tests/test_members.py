@@ -39,13 +39,29 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     ("gan", {"gan.loss": "minimax", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
     # a FLOP budget: 12 steps of the debug GAN's 538,624 FLOPs, evaluated every 4 (eval.count 3)
     ("gan", {"train.flops": 6.0e6, "eval.count": 3}, TIGHT),
+    # MADE's masked layers and mixture head: both components, a deeper net, weight decay, clipping, warm-up
+    ("autoregressive", {}, TIGHT),
+    (
+        "autoregressive",
+        {
+            "autoregressive.component": "logistic",
+            "autoregressive.mixtures": 2,
+            "autoregressive.made_depth": 3,
+            "optim.weight_decay": 0.1,
+            "optim.grad_clip": 0.1,  # under the members' norms (~0.3): it clips
+            "optim.warmup_steps": 5,
+            "optim.lr_decay": "none",
+        },
+        TIGHT,
+    ),
 ]
 
 
 def _flats(
     family: str, settings: dict[str, Any], tiny_flat: dict[str, Any], seeds: int = SEEDS
 ) -> list[dict[str, Any]]:
-    base = {**tiny_flat, "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
+    own = {k: v for k, v in tiny_flat.items() if k.split(".")[0] not in FAMILIES.names() or k.startswith(family)}
+    base = {**own, "family": family, "eval.n_samples": 200, **FAMILIES.get(family).debug, **settings}
     return [{**base, "seed": seed} for seed in range(seeds)]
 
 
@@ -151,6 +167,8 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
     assert not batches(tiny_flat, 1) and not batches(tiny_flat, 4, workers=True)
     vae = {"family": "vae", "data.name": "grid25", **FAMILIES.get("vae").debug}
     assert not batches(vae, 4) and not batches({**tiny_flat, "data.name": "digits"}, 4, digits)
+    made = {"family": "autoregressive", "data.name": "grid25", **FAMILIES.get("autoregressive").debug}
+    assert batches(made, 4) and not batches({**made, "data.name": "digits"}, 4, digits)  # the PixelCNN: per seed
     with pytest.raises(ConfigError, match="train.batched_seeds is true.*no batched model"):
         batches({**vae, "train.batched_seeds": True}, 4)
     with pytest.raises(ConfigError, match="expected true, false or auto.*auto batches the seeds"):
