@@ -224,3 +224,17 @@ def test_a_frozen_member_keeps_its_weights_while_the_others_step() -> None:
     after = [*net.parameters(), *net.buffers()]
     assert all(torch.equal(a[1], b[1]) for a, b in zip(after, before))
     assert all(not torch.equal(a[0], b[0]) for a, b in zip(after, before))
+
+
+def test_autoregressive_images_train_per_seed(digits: Any) -> None:
+    """The PixelCNN has no ensemble layers: its members refuse to batch, and run_members runs each seed on its own."""
+    from genbench.config import from_flat
+    from genbench.families.autoregressive_members import BatchedAutoregressive
+    from genbench.nets.ensemble import NotBatchable
+
+    flat = {"family": "autoregressive", "data.name": "digits", **FAMILIES.get("autoregressive").debug}
+    cfg = from_flat(flat)
+    views = [FAMILIES.get("autoregressive").build(cfg, digits) for _ in range(2)]
+    assert "PixelCNN" in BatchedAutoregressive.unsupported(cfg, digits)
+    with pytest.raises(NotBatchable, match="PixelCNN"):
+        BatchedAutoregressive(views, cfg)
