@@ -39,8 +39,10 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     ("gan", {"gan.loss": "minimax", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
     # a FLOP budget: 12 steps of the debug GAN's 538,624 FLOPs, evaluated every 4 (eval.count 3)
     ("gan", {"train.flops": 6.0e6, "eval.count": 3}, TIGHT),
-    # MADE's masked layers and mixture head: both components, a deeper net, weight decay, clipping, warm-up
+    # MADE's masked layers and mixture head: both components, a deeper net, weight decay, clipping, warm-up; the
+    # cosine schedule's length from a FLOP budget's plan (13 steps of the debug MADE's 217,088 FLOPs)
     ("autoregressive", {}, TIGHT),
+    ("autoregressive", {"train.flops": 2.7e6, "eval.count": 3}, TIGHT),
     (
         "autoregressive",
         {

@@ -38,7 +38,10 @@ class BatchedAutoregressive:
         self.shift = torch.stack([v.shift for v in views]).unsqueeze(1)  # (S, 1, D): the same data, so equal
         self.scale = torch.stack([v.scale for v in views]).unsqueeze(1)  # (S, 1, D)
         self.opt = member_optimiser(cfg.optim, self.net.parameters())
-        self.sched = lr_schedule(self.opt, cfg.optim, first.horizon)  # train.steps: batched runs have no budget
+        # the steps the members are expected to take: the member loop's plan updates it under a compute budget, as
+        # the per-seed loop updates a family's, and the schedule (a cosine's length) reads it at every step
+        self.horizon = first.horizon
+        self.sched = lr_schedule(self.opt, cfg.optim, self.horizon)
         self.batches_per_step, self.autocast = first.batches_per_step, first.autocast
         # a member's micro-batch shrunk S-fold, so that one batched pass holds what a per-seed pass holds
         self.chunk = max(1, first.chunk // len(views))
