@@ -74,6 +74,23 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     # a FLOP budget: 12 steps of the debug denoiser's 675,840 FLOPs; the cosine decay after 2 warm-up steps reads the
     # horizon the budget sets
     ("diffusion", {"train.flops": 8.2e6, "eval.count": 3, "optim.warmup_steps": 2}, TIGHT),
+    # MADE's masked layers and mixture head: both components, a deeper net, weight decay, clipping, warm-up; the
+    # cosine schedule's length from a FLOP budget's plan (13 steps of the debug MADE's 217,088 FLOPs)
+    ("autoregressive", {}, TIGHT),
+    ("autoregressive", {"train.flops": 2.7e6, "eval.count": 3}, TIGHT),
+    (
+        "autoregressive",
+        {
+            "autoregressive.component": "logistic",
+            "autoregressive.mixtures": 2,
+            "autoregressive.made_depth": 3,
+            "optim.weight_decay": 0.1,
+            "optim.grad_clip": 0.1,  # under the members' norms (~0.3): it clips
+            "optim.warmup_steps": 5,
+            "optim.lr_decay": "none",
+        },
+        TIGHT,
+    ),
 ]
 
 
@@ -195,6 +212,11 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
     assert not batches({**tiny_flat, "data.name": "digits"}, 4, digits)
     with pytest.raises(ConfigError, match="train.batched_seeds is true.*VAE batches its MLP nets only"):
         batches({**vae, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
+    assert not batches(vae, 4) and not batches({**tiny_flat, "data.name": "digits"}, 4, digits)
+    made = {"family": "autoregressive", "data.name": "grid25", **FAMILIES.get("autoregressive").debug}
+    assert batches(made, 4) and not batches({**made, "data.name": "digits"}, 4, digits)  # the PixelCNN: per seed
+    with pytest.raises(ConfigError, match="train.batched_seeds is true.*no batched model"):
+        batches({**vae, "train.batched_seeds": True}, 4)
     with pytest.raises(ConfigError, match="expected true, false or auto.*auto batches the seeds"):
         batches({**tiny_flat, "train.batched_seeds": "sometimes"}, 4)
 
@@ -256,3 +278,17 @@ def test_diffusion_batches_its_mlp_denoiser_only(tiny_flat: dict[str, Any], digi
     assert batches(flat, 4) and not batches({**flat, "data.name": "digits"}, 4, digits)
     with pytest.raises(ConfigError, match="MLP denoiser only.*U-Net trains per seed"):
         batches({**flat, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
+
+
+def test_autoregressive_images_train_per_seed(digits: Any) -> None:
+    """The PixelCNN has no ensemble layers: its members refuse to batch, and run_members runs each seed on its own."""
+    from genbench.config import from_flat
+    from genbench.families.autoregressive_members import BatchedAutoregressive
+    from genbench.nets.ensemble import NotBatchable
+
+    flat = {"family": "autoregressive", "data.name": "digits", **FAMILIES.get("autoregressive").debug}
+    cfg = from_flat(flat)
+    views = [FAMILIES.get("autoregressive").build(cfg, digits) for _ in range(2)]
+    assert "PixelCNN" in BatchedAutoregressive.unsupported(cfg, digits)
+    with pytest.raises(NotBatchable, match="PixelCNN"):
+        BatchedAutoregressive(views, cfg)

@@ -8,6 +8,9 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from genbench.families.configs.optim import OptimConfig
+from genbench.families.steps import optimiser
+
 Generators = list[torch.Generator]  # one per member, on the device: its noise, drawn as its per-seed run draws it
 
 
@@ -27,3 +30,11 @@ def member_grad_norms(params: Iterable[nn.Parameter], max_norm: float = 0.0) -> 
         for g in grads:
             g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
     return norms
+
+
+def member_optimiser(o: OptimConfig, params: Iterable[nn.Parameter]) -> torch.optim.AdamW:
+    """The `optim.*` section's AdamW over member-major parameters, fused (one kernel for every tensor). Weight decay
+    reaches what it reaches in a member alone (genbench.families.steps.decay_groups: tensors of 2 or more dimensions),
+    which the member dimension makes 3 or more: a member's bias, (S, out), does not decay."""
+    params = list(params)
+    return optimiser(o, params, decayed=[p for p in params if p.dim() >= 3], fused=True)

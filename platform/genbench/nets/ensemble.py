@@ -204,7 +204,8 @@ def stack(nets: list[Any]) -> nn.Module:
         return nn.Sequential(*[stack([n[j] for n in nets]) for j in range(len(first))])
     if isinstance(first, ELEMENTWISE):
         return first  # stateless and element-wise: one instance serves every member
-    build = next((b for cls, b in STACKERS.items() if isinstance(first, cls)), None)
+    # the most specific registered class wins: a subclass (MADE's MaskedLinear is an nn.Linear) has its own layer
+    build = next((STACKERS[cls] for cls in type(first).__mro__ if cls in STACKERS), None)
     if build is None:
         raise NotBatchable(f"no ensemble layer for {type(first).__name__}")
     return build(nets)

@@ -79,5 +79,6 @@ FAMILIES.register(
         # evaluations of 2,500 samples took 25% of a default run on digits (genbench bench --case evaluation)
         defaults={"train.steps": 2000, "train.batch_size": 128, "eval.every": 2000},
         debug=DEBUG,
+        batched="genbench.families.autoregressive_members:BatchedAutoregressive",
     )
 )
