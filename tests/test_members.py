@@ -74,6 +74,14 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     # a FLOP budget: 12 steps of the debug denoiser's 675,840 FLOPs; the cosine decay after 2 warm-up steps reads the
     # horizon the budget sets
     ("diffusion", {"train.flops": 8.2e6, "eval.count": 3, "optim.warmup_steps": 2}, TIGHT),
+    # the flow: ActNorm's first-batch init, LU 1x1 maps, warm-up and cosine; then without the 1x1 maps, with clipping
+    # that bites (grad norms start near 1) and weight decay on the conditioners' weights, at a constant rate
+    ("flow", {}, TIGHT),
+    (
+        "flow",
+        {"flow.invconv": False, "optim.grad_clip": 0.5, "optim.weight_decay": 0.1, "optim.warmup_steps": 0},
+        TIGHT,
+    ),
 ]
 
 
