@@ -207,6 +207,13 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
         batches({**tiny_flat, "train.batched_seeds": "sometimes"}, 4)
 
 
+def test_the_flow_batches_on_vectors_and_trains_image_flows_per_seed(tiny_flat: dict[str, Any], digits: Any) -> None:
+    flow = _flats("flow", {}, tiny_flat)[0]
+    assert batches(flow, 4) and not batches({**flow, "data.name": "digits"}, 4, digits)
+    with pytest.raises(ConfigError, match="train.batched_seeds is true.*image flows .* train per seed"):
+        batches({**flow, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
+
+
 def test_a_trial_of_four_seeds_trains_them_batched_and_reports_four_rows(
     tiny_flat: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
