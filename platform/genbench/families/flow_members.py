@@ -18,7 +18,7 @@ from genbench.nets.ensemble import NotBatchable, stack, write_member
 IMAGES = "the flow batches its vector flow only (MLP couplings); image flows (conv nets, squeeze) train per seed"
 
 
-def member_decay_groups(named: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
+def conditioner_decay_groups(named: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
     """AdamW's groups over member-major tensors as Flow.decayed and steps.decay_groups pick them in one member: a
     coupling conditioner's (`.net.`) tensor decays when it is a weight (2 or more dimensions without the member's)."""
     named = list(named)
@@ -49,7 +49,7 @@ class BatchedFlow:
         self.views, self.grad_clip = views, o.grad_clip
         self.flow = stack([v.flow for v in views])
         # fused, as the per-seed flow's optimiser: AdamW is element-wise, so each member's update is its own
-        groups = member_decay_groups(self.flow.named_parameters(), o.weight_decay)
+        groups = conditioner_decay_groups(self.flow.named_parameters(), o.weight_decay)
         self.opt = torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), fused=True)
         self.horizon = Horizon(cfg.train.steps)  # the member loop's plan updates it under a compute budget
         self.sched = lr_schedule(self.opt, o, self.horizon)
