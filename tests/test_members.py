@@ -91,6 +91,22 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
         },
         TIGHT,
     ),
+    # the flow: ActNorm's first-batch init, LU 1x1 maps, warm-up and cosine; then without the 1x1 maps, with clipping
+    # that bites (grad norms start near 1), weight decay on the conditioners' weights and a FLOP budget of 12 steps of
+    # 147,456 FLOPs, whose horizon the cosine schedule follows
+    ("flow", {}, TIGHT),
+    (
+        "flow",
+        {
+            "flow.invconv": False,
+            "optim.grad_clip": 0.5,
+            "optim.weight_decay": 0.1,
+            "optim.warmup_steps": 0,
+            "train.flops": 1.7e6,
+            "eval.count": 3,
+        },
+        TIGHT,
+    ),
 ]
 
 
@@ -216,6 +232,13 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
     assert batches(made, 4) and not batches({**made, "data.name": "digits"}, 4, digits)  # the PixelCNN: per seed
     with pytest.raises(ConfigError, match="expected true, false or auto.*auto batches the seeds"):
         batches({**tiny_flat, "train.batched_seeds": "sometimes"}, 4)
+
+
+def test_the_flow_batches_on_vectors_and_trains_image_flows_per_seed(tiny_flat: dict[str, Any], digits: Any) -> None:
+    flow = _flats("flow", {}, tiny_flat)[0]
+    assert batches(flow, 4) and not batches({**flow, "data.name": "digits"}, 4, digits)
+    with pytest.raises(ConfigError, match="train.batched_seeds is true.*image flows .* train per seed"):
+        batches({**flow, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
 
 
 def test_a_trial_of_four_seeds_trains_them_batched_and_reports_four_rows(

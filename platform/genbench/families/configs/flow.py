@@ -73,5 +73,6 @@ FAMILIES.register(
         check_run,
         defaults={"train.steps": 4000, "train.batch_size": 256, "eval.every": 1000},
         debug=DEBUG,
+        batched="genbench.families.flow_members:BatchedFlow",
     )
 )

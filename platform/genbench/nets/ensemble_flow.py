@@ -1,0 +1,163 @@
+"""Ensemble versions of the vector flow's layers (genbench.nets.coupling): S flows of one architecture on (S, B, D).
+
+Each layer maps (S, B, D) to ((S, B, D), log|det| (S, B)), every member by its own parameters, as its plain layer
+maps (B, D) to ((B, D), (B,)). Every tensor is member-major, constants too (masks, identities): the member loop
+freezes a member by indexing each parameter and buffer at its member (genbench.train.members.Frozen). Only the
+forward pass is here: the batched model trains; members are sampled and scored through their plain flows, which
+`write(i, layer)` brings up to date.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from genbench.nets.coupling import ActNorm, BoundedScale, FlowSequence, InvConv1x1, MaskedCoupling
+from genbench.nets.ensemble import NotBatchable, stack, stacks, write_member
+
+
+def _stacked(layers: list[Any], name: str) -> torch.Tensor:
+    """Each member's tensor `name`, stacked member-major: (S, ...)."""
+    return torch.stack([getattr(layer, name).detach() for layer in layers])
+
+
+def _per_row(logdet: torch.Tensor, rows: int) -> torch.Tensor:
+    """A member's log|det| shared by its rows, (S,) -> (S, B), as the plain layers expand theirs to (B,)."""
+    return logdet.unsqueeze(1).expand(-1, rows)
+
+
+class EnsembleActNorm(nn.Module):
+    """S ActNorms: y = (x + b) * exp(log_scale) per member. The data-dependent initialisation sets each member's b and
+    log_scale from that member's own first training batch, as its per-seed run's first step does."""
+
+    initialized: torch.Tensor  # (S,) bool buffer
+
+    def __init__(self, layers: list[Any]) -> None:
+        super().__init__()
+        if len({layer.ready for layer in layers}) > 1:
+            raise NotBatchable("the members' ActNorm layers differ in initialisation")
+        self.bias = nn.Parameter(_stacked(layers, "bias"))  # (S, C)
+        self.log_scale = nn.Parameter(_stacked(layers, "log_scale"))  # (S, C)
+        self.register_buffer("initialized", _stacked(layers, "initialized"))
+        self.ready = layers[0].ready  # host copy, as ActNorm.ready: no device sync per step
+
+    @torch.no_grad()
+    def initialize(self, x: torch.Tensor) -> None:
+        """x (S, B, C): each member's statistics over its own rows."""
+        self.bias.copy_(-x.mean(dim=1))
+        self.log_scale.copy_(-torch.log(x.std(dim=1, unbiased=False) + 1e-6))
+        self.initialized.fill_(True)
+        self.ready = True
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.training and not self.ready:
+            self.initialize(x)
+        y = (x + self.bias.unsqueeze(1)) * self.log_scale.exp().unsqueeze(1)  # (S, B, C)
+        return y, _per_row(self.log_scale.sum(dim=1), x.shape[1])
+
+    def write(self, i: int, layer: ActNorm) -> None:
+        layer.bias.data.copy_(self.bias[i])
+        layer.log_scale.data.copy_(self.log_scale[i])
+        layer.initialized.copy_(self.initialized[i])
+        layer.ready = self.ready
+
+
+class EnsembleInvConv1x1(nn.Module):
+    """S LU-decomposed invertible linear maps W = P L (U + diag(sign * exp(log_s))), one batched matmul: (S, B, C)."""
+
+    perm: torch.Tensor  # (S, C, C) buffers, each member's own (its random rotation's LU factors)
+    sign: torch.Tensor  # (S, C)
+    lower_mask: torch.Tensor  # (S, C, C): the same in every member, held per member (see the module docstring)
+    eye: torch.Tensor  # (S, C, C)
+
+    def __init__(self, layers: list[Any]) -> None:
+        super().__init__()
+        for name in ("perm", "sign", "lower_mask", "eye"):
+            self.register_buffer(name, _stacked(layers, name))
+        self.lower = nn.Parameter(_stacked(layers, "lower"))  # (S, C, C)
+        self.upper = nn.Parameter(_stacked(layers, "upper"))  # (S, C, C)
+        self.log_s = nn.Parameter(_stacked(layers, "log_s"))  # (S, C)
+
+    def weight(self) -> torch.Tensor:
+        """(S, C, C): each member's W, the factors combined as InvConv1x1._factors combines them."""
+        lower = self.lower * self.lower_mask + self.eye  # unit lower triangular
+        upper = self.upper * self.lower_mask.transpose(1, 2) + torch.diag_embed(self.sign * self.log_s.exp())
+        return self.perm @ lower @ upper
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # fp32 even under bf16 autocast, as InvConv1x1.forward: log|det W| is that of W, not of W rounded
+        with torch.autocast(x.device.type, enabled=False):
+            w = self.weight()
+            y = torch.bmm(x.to(w.dtype), w.transpose(1, 2))  # (S, B, C): x @ W^T per member
+        return y, _per_row(self.log_s.sum(dim=1), x.shape[1])
+
+    def write(self, i: int, layer: InvConv1x1) -> None:
+        for name in ("lower", "upper", "log_s"):
+            getattr(layer, name).data.copy_(getattr(self, name)[i])
+
+
+class EnsembleBoundedScale(nn.Module):
+    """S bounded log-scales: log s = scale * tanh(raw), each member's per-channel scale (S, C)."""
+
+    def __init__(self, layers: list[Any]) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(_stacked(layers, "scale"))  # (S, C)
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.scale.unsqueeze(1) * torch.tanh(raw)  # (S, B, C)
+
+    def write(self, i: int, layer: BoundedScale) -> None:
+        layer.scale.data.copy_(self.scale[i])
+
+
+class EnsembleMaskedCoupling(nn.Module):
+    """S affine couplings on vectors, y = x * exp(s(x_m)) + t(x_m), each member's conditioner an ensemble MLP."""
+
+    mask: torch.Tensor  # (S, 1, D) buffer: 1 = conditioning entry, the same coordinates in every member
+
+    def __init__(self, layers: list[Any]) -> None:
+        super().__init__()
+        if layers[0].mask.dim() != 2:
+            raise NotBatchable("image couplings (checkerboard masks, conv conditioners) train per seed")
+        self.register_buffer("mask", _stacked(layers, "mask"))
+        self.net = stack([layer.net for layer in layers])  # (S, B, D) -> (S, B, 2D)
+        self.log_scale = EnsembleBoundedScale([layer.log_scale for layer in layers])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raw, shift = self.net(x * self.mask).chunk(2, dim=2)  # (S, B, D) each
+        free = 1.0 - self.mask  # s and t are zero on conditioning entries, which therefore pass unchanged
+        log_s, shift = self.log_scale(raw) * free, shift * free
+        return x * log_s.exp() + shift, log_s.sum(dim=2)  # (S, B, D), (S, B)
+
+    def write(self, i: int, layer: MaskedCoupling) -> None:
+        write_member(self.net, i, layer.net)
+        self.log_scale.write(i, layer.log_scale)
+
+
+class EnsembleFlowSequence(nn.Module):
+    """S flows' layers in order, on (S, B, D); each member's log-determinants add: (S, B)."""
+
+    def __init__(self, flows: list[Any]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(stack([f.layers[j] for f in flows]) for j in range(len(flows[0].layers)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logdet = x.new_zeros(x.shape[:2])  # (S, B)
+        for layer in self.layers:
+            x, step_logdet = layer(x)
+            logdet = logdet + step_logdet
+        return x, logdet
+
+    def write(self, i: int, layer: FlowSequence) -> None:
+        for part, plain in zip(self.layers, layer.layers):
+            write_member(part, i, plain)
+
+
+# the plain layer each ensemble layer stands for (genbench.nets.ensemble.stack builds it from the members' layers)
+stacks(ActNorm)(EnsembleActNorm)
+stacks(InvConv1x1)(EnsembleInvConv1x1)
+stacks(BoundedScale)(EnsembleBoundedScale)
+stacks(MaskedCoupling)(EnsembleMaskedCoupling)
+stacks(FlowSequence)(EnsembleFlowSequence)
