@@ -37,6 +37,14 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     ("gan", {"gan.loss": "hinge", "gan.penalty": "r1", "gan.d_steps": 2, "gan.pack_convention": "pacgan"}, TIGHT),
     ("gan", {"gan.loss": "least_squares", "gan.penalty": "zero_gp", "gan.activation": "leaky_relu"}, TIGHT),
     ("gan", {"gan.loss": "minimax", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
+    # images: the DCGAN nets as grouped convolutions (genbench.nets.ensemble_conv), 8x8 digits at debug widths
+    (
+        "gan",
+        {"data.name": "digits", "gan.loss": "wasserstein", "gan.penalty": "gradient_penalty", "gan.spectral_norm": True}
+        | {"gan.pack": 2, "gan.ema": 0.9},
+        TIGHT,
+    ),
+    ("gan", {"data.name": "digits", "gan.penalty": "r1", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
 ]
 
 
@@ -136,7 +144,8 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
     assert batches(tiny_flat, 4) and not batches({**tiny_flat, "train.batched_seeds": False}, 4)
     assert not batches(tiny_flat, 1) and not batches(tiny_flat, 4, workers=True)
     vae = {"family": "vae", "data.name": "grid25", **FAMILIES.get("vae").debug}
-    assert not batches(vae, 4) and not batches({**tiny_flat, "data.name": "digits"}, 4, digits)
+    assert not batches(vae, 4) and batches({**tiny_flat, "data.name": "digits"}, 4, digits)  # conv nets batch too
+    assert not batches({**tiny_flat, "data.name": "dirac", "gan.arch": "dirac"}, 4)
     with pytest.raises(ConfigError, match="train.batched_seeds is true.*no batched model"):
         batches({**vae, "train.batched_seeds": True}, 4)
     with pytest.raises(ConfigError, match="expected true, false or auto.*auto batches the seeds"):
