@@ -60,6 +60,18 @@ def spectral_sigma(
     return (u.clone() * _mv(matrix, v.clone())).sum(dim=1)
 
 
+def write_weights(ensemble: Any, i: int, layer: Any) -> None:
+    """Member i of an ensemble linear or conv layer into its plain layer: its weight (`ensemble.weight[i]`, shaped
+    as the layer holds it), its bias and, under spectral norm, its power iteration's u and v."""
+    _weight(layer).data.copy_(ensemble.weight[i])
+    if ensemble.bias is not None:
+        layer.bias.data.copy_(ensemble.bias[i])
+    norm = _spectral(layer)
+    if norm is not None:
+        norm._u.copy_(ensemble.u[i])
+        norm._v.copy_(ensemble.v[i])
+
+
 class EnsembleLinear(nn.Module):
     """S linear layers: (S, B, in) -> (S, B, out) by one batched matmul; optional per-member spectral norm.
 
@@ -103,13 +115,7 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias.unsqueeze(1), x, weight_t)  # (S, B, out)
 
     def write(self, i: int, layer: Any) -> None:
-        _weight(layer).data.copy_(self.weight[i])
-        if self.bias is not None:
-            layer.bias.data.copy_(self.bias[i])
-        norm = _spectral(layer)
-        if norm is not None:
-            norm._u.copy_(self.u[i])
-            norm._v.copy_(self.v[i])
+        write_weights(self, i, layer)
 
 
 class EnsembleBatchNorm(nn.Module):

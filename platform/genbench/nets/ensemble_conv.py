@@ -26,6 +26,7 @@ from genbench.nets.ensemble import (
     stack,
     stacks,
     write_member,
+    write_weights,
 )
 
 
@@ -77,13 +78,7 @@ class EnsembleConv(nn.Module):
         return out.view(rows, members, -1, *out.shape[2:]).transpose(0, 1)  # (S, B, out, H', W'), a view
 
     def write(self, i: int, layer: Any) -> None:
-        _weight(layer).data.copy_(self.weight[i])
-        if self.bias is not None:
-            layer.bias.data.copy_(self.bias[i])
-        norm = _spectral(layer)
-        if norm is not None:
-            norm._u.copy_(self.u[i])
-            norm._v.copy_(self.v[i])
+        write_weights(self, i, layer)
 
 
 stacks(nn.BatchNorm2d)(EnsembleBatchNorm)  # (S, B, C, H, W): S * C channels of one batch_norm call

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch.ops import aten
+import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
@@ -21,13 +21,14 @@ class FlopCount(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         formula = flop_registry.get(func._overloadpacket)
-        if func._overloadpacket is aten.convolution_backward and args[GROUPS] > 1:
+        if func._overloadpacket is CONV_BACKWARD and args[GROUPS] > 1:
             self.total += grouped_conv_backward_flops(formula, args, kwargs, out)
         elif formula is not None:
             self.total += formula(*args, **kwargs, out_val=out)
         return out
 
 
+CONV_BACKWARD = torch.ops.aten.convolution_backward
 GROUPS, OUTPUT_MASK = 9, 10  # positions in aten.convolution_backward's arguments
 
 
