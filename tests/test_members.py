@@ -107,6 +107,14 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
         },
         TIGHT,
     ),
+    # images: the DCGAN nets as grouped convolutions (genbench.nets.ensemble_conv), 8x8 digits at debug widths
+    (
+        "gan",
+        {"data.name": "digits", "gan.loss": "wasserstein", "gan.penalty": "gradient_penalty", "gan.spectral_norm": True}
+        | {"gan.pack": 2, "gan.ema": 0.9},
+        TIGHT,
+    ),
+    ("gan", {"data.name": "digits", "gan.penalty": "r1", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
 ]
 
 
@@ -225,7 +233,8 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
     vae = {"family": "vae", "data.name": "grid25", **FAMILIES.get("vae").debug}
     assert batches(vae, 4) and not batches({**vae, "data.name": "digits"}, 4, digits)
     assert not batches({**vae, "data.name": "digits", "vae.likelihood": "bernoulli"}, 4)  # images, data not loaded
-    assert not batches({**tiny_flat, "data.name": "digits"}, 4, digits)
+    assert batches({**tiny_flat, "data.name": "digits"}, 4, digits)  # the GAN's conv nets batch too
+    assert not batches({**tiny_flat, "data.name": "dirac", "gan.arch": "dirac"}, 4)
     with pytest.raises(ConfigError, match="train.batched_seeds is true.*VAE batches its MLP nets only"):
         batches({**vae, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
     made = {"family": "autoregressive", "data.name": "grid25", **FAMILIES.get("autoregressive").debug}

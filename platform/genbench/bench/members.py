@@ -12,6 +12,7 @@ MEMBERS = (1, 2, 4, 8)  # seeds per configuration
 MEMBERS_TARGET = (4, 1.5)  # the issue's goal on the CPU: 4 batched GAN members >= 1.5x the throughput of 4 runs
 BLOCKS = ((10, 3), (40, 7))  # (steps per block, rounds): quick, full
 DATA = "grid25"  # the toy data the batching families' MLP nets train on, at each family's default sizes
+IMAGES = {"gan": "digits"}  # families whose conv nets batch too: a line each on 8x8 digits, at default sizes
 
 
 def _views(family: str, cfg: Any, data: Any, size: int) -> list[Any]:
@@ -52,18 +53,19 @@ def _batched(family: str, cfg: Any, data: Any, size: int) -> Callable[[int], Non
     def run(steps: int) -> None:
         for _ in range(steps):
             idx = torch.stack([torch.randint(len(train), (rows,), generator=g) for g in orders])  # (S, rows)
-            batched.train_step(train[idx], gens)  # (S, rows, D)
+            batched.train_step(train[idx], gens)  # (S, rows, D) or images (S, rows, C, H, W)
 
     return run
 
 
-def _family(ctx: Context, family: str) -> tuple[list[str], dict[str, Any]]:
+def _family(ctx: Context, family: str, data_name: str = DATA) -> tuple[list[str], dict[str, Any]]:
     from genbench.data import load_dataset
 
     block, rounds = ctx.pick(*BLOCKS)
-    cfg = _config(family, DATA, block * (rounds + 1), {})
+    cfg = _config(family, data_name, block * (rounds + 1), {})
     data = load_dataset(cfg.data)
-    lines, out = [f"{family}/{DATA} at its default sizes, {rounds} rounds of {block} steps, CPU time, 1 thread"], {}
+    lines = [f"{family}/{data_name} at its default sizes, {rounds} rounds of {block} steps, CPU time, 1 thread"]
+    out: dict[str, Any] = {}
     for size in MEMBERS:
         ctx.say(f"  {family}: {size} member(s) batched vs {size} separate run(s)")
         runs = {"separate": _separate(family, cfg, data, size), "batched": _batched(family, cfg, data, size)}
@@ -96,6 +98,10 @@ def members_case(ctx: Context) -> CaseResult:
             lines, data = _family(ctx, family)
             result.lines += lines
             result.data[family] = data
+            if family in IMAGES:  # its conv nets: grouped convolutions (genbench.nets.ensemble_conv)
+                lines, data = _family(ctx, family, IMAGES[family])
+                result.lines += lines
+                result.data[f"{family}/{IMAGES[family]}"] = data
     finally:
         torch.set_num_threads(threads)
     size, goal = MEMBERS_TARGET

@@ -1,4 +1,5 @@
-"""The GAN's seeds as one batched model: S MLP generators and discriminators with a member dimension, one step."""
+"""The GAN's seeds as one batched model: S generators and discriminators (MLPs, or DCGAN conv nets on images) with a
+member dimension, one step."""
 
 from __future__ import annotations
 
@@ -13,22 +14,24 @@ from genbench.data import Dataset
 from genbench.families.gan import GAN, d_scalars
 from genbench.families.member_steps import Generators, member_grad_norms, noise
 from genbench.families.steps import adamw, update_ema
+from genbench.nets import ensemble_conv  # noqa: F401  (registers the conv layers' ensemble versions with stack)
 from genbench.nets.ensemble import NotBatchable, stack, write_member
 
-# penalty(d, real (S, B, F), fake (S, B, F), generators) -> (S,) unweighted: genbench.gan.penalties per member
+# penalty(d, real (S, B, ...), fake (S, B, ...), generators) -> (S,) unweighted: genbench.gan.penalties per member
 BatchedPenalty = Callable[[nn.Module, torch.Tensor, torch.Tensor, Generators], torch.Tensor]
 
 
 def input_grad_norms(d: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Per-member, per-sample norm of dD(x)/dx, kept in the graph: x (S, B, F) -> (S, B)."""
+    """Per-member, per-sample norm of dD(x)/dx, kept in the graph: x (S, B, ...) -> (S, B)."""
     x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)  # members do not mix: (S, B, F)
+    (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)  # members do not mix: (S, B, ...)
     return grad.flatten(2).norm(dim=2)
 
 
 def interpolates(real: torch.Tensor, fake: torch.Tensor, gens: Generators) -> torch.Tensor:
     """WGAN-GP's x_hat per member, each member's eps drawn from its own generator as the per-seed path draws it."""
-    eps = noise(gens, torch.rand, real.shape[1], 1)  # (S, B, 1)
+    eps = noise(gens, torch.rand, real.shape[1], 1)  # (S, B, 1): as many draws as the per-seed (B, 1, ...)
+    eps = eps.view(*eps.shape, *[1] * (real.dim() - 3))  # (S, B, 1, ...): images (S, B, 1, 1, 1)
     return eps * real + (1 - eps) * fake.detach()
 
 
@@ -55,15 +58,15 @@ class BatchedGAN:
     @staticmethod
     def unsupported(cfg: RunConfig, data: Dataset | None) -> str:
         """Why `cfg`'s seeds cannot batch on `data` (None: not known yet); '' when they can."""
-        if cfg.model.arch != "auto" or (data is not None and data.is_image):
-            return "the GAN batches its MLP nets only (vector data, gan.arch auto)"
+        if cfg.model.arch != "auto":
+            return "the GAN batches its MLP and conv nets only (gan.arch auto), not the Dirac-GAN's scalars"
         return "" if cfg.model.penalty in PENALTIES else f"no per-member formula for gan.penalty {cfg.model.penalty!r}"
 
     def __init__(self, views: list[GAN], cfg: RunConfig) -> None:
         first, o = views[0], cfg.optim
-        if first.image or first.cfg.arch != "auto" or first.cfg.penalty not in PENALTIES:
-            raise NotBatchable(self.unsupported(cfg, None) or "the GAN batches its MLP nets only")
-        self.views, self.cfg, self.loss, self.clip = views, first.cfg, first.loss, first.clip
+        if first.cfg.arch != "auto" or first.cfg.penalty not in PENALTIES:
+            raise NotBatchable(self.unsupported(cfg, None) or "the GAN batches its MLP and conv nets only")
+        self.views, self.cfg, self.loss, self.clip, self.image = views, first.cfg, first.loss, first.clip, first.image
         self.penalty = PENALTIES[first.cfg.penalty]
         self.g, self.d = stack([v.g for v in views]), stack([v.d for v in views])
         self.g_ema = stack([v.g_ema for v in views if v.g_ema is not None]) if first.g_ema is not None else None
@@ -86,10 +89,12 @@ class BatchedGAN:
         return view
 
     def _pack(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], x.shape[1] // self.cfg.pack, -1)  # (S, B, D) -> (S, B / pack, pack * D)
+        # (S, B, D) -> (S, B / pack, pack * D); images (S, B, C, H, W) -> (S, B / pack, pack * C, H, W)
+        return x.reshape(x.shape[0], x.shape[1] // self.cfg.pack, -1, *x.shape[3:])
 
     def _fake(self, n: int, gens: Generators) -> torch.Tensor:
-        return self.g(noise(gens, torch.randn, n, self.cfg.latent_dim))  # (S, n, D)
+        out = self.g(noise(gens, torch.randn, n, self.cfg.latent_dim))  # (S, n, D) or (S, n, C, H, W)
+        return torch.tanh(out) if self.image else out  # images live in [-1, 1] inside the GAN
 
     def d_step(self, real: torch.Tensor, gens: Generators) -> dict[str, torch.Tensor]:
         with self.autocast():
@@ -121,7 +126,10 @@ class BatchedGAN:
         return {"train.loss_g": loss.detach(), "train.grad_norm_g": norm}
 
     def train_step(self, batch: torch.Tensor, gens: Generators) -> dict[str, torch.Tensor]:
-        """One step of every member on its own batch (S, rows, D); returns (S,) scalars under the GAN's names."""
+        """One step of every member on its own batch (S, rows, D) or (S, rows, C, H, W); returns (S,) scalars under
+        the GAN's names."""
+        if self.image:
+            batch = batch * 2 - 1  # [0, 1] -> [-1, 1], the range of the generator's tanh
         chunks = batch.chunk(self.cfg.d_steps, dim=1)  # one real batch per discriminator step
         for real in chunks:
             out = self.d_step(real, gens)

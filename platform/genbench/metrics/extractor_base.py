@@ -38,7 +38,8 @@ def cached_net(path: Path, fresh: Callable[[], nn.Module], train: Callable[[], n
         with building(path, what):
             if not path.exists():  # else another process trained it while this one waited
                 return _train_and_cache(path, train)
-    net = fresh()
+    with torch.random.fork_rng():  # fresh() draws initial weights the load replaces: the caller's stream stays put,
+        net = fresh()  # as it does when the network is trained here, so that a run's noise is the same either way
     net.load_state_dict(torch.load(path, weights_only=True))
     return net.eval()
 

@@ -46,6 +46,32 @@ def _mv(matrices: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
     return (matrices * vectors.unsqueeze(1)).sum(dim=2)
 
 
+def spectral_sigma(
+    matrix: torch.Tensor, u: torch.Tensor, v: torch.Tensor, eps: float, iterations: int, training: bool
+) -> torch.Tensor:
+    """Each member's spectral norm estimate of its matrix (S, m, n), as torch's spectral_norm computes one network's:
+    in training, `iterations` power iterations on the buffers u (S, m) and v (S, n), in place and without gradient;
+    then sigma = u . (W v), through which the gradient flows: (S,)."""
+    if training:
+        with torch.no_grad():
+            for _ in range(iterations):
+                u.copy_(F.normalize(_mv(matrix, v), dim=1, eps=eps))
+                v.copy_(F.normalize(_mv(matrix.transpose(1, 2), u), dim=1, eps=eps))
+    return (u.clone() * _mv(matrix, v.clone())).sum(dim=1)
+
+
+def write_weights(ensemble: Any, i: int, layer: Any) -> None:
+    """Member i of an ensemble linear or conv layer into its plain layer: its weight (`ensemble.weight[i]`, shaped
+    as the layer holds it), its bias and, under spectral norm, its power iteration's u and v."""
+    _weight(layer).data.copy_(ensemble.weight[i])
+    if ensemble.bias is not None:
+        layer.bias.data.copy_(ensemble.bias[i])
+    norm = _spectral(layer)
+    if norm is not None:
+        norm._u.copy_(ensemble.u[i])
+        norm._v.copy_(ensemble.v[i])
+
+
 class EnsembleLinear(nn.Module):
     """S linear layers: (S, B, in) -> (S, B, out) by one batched matmul; optional per-member spectral norm.
 
@@ -75,20 +101,11 @@ class EnsembleLinear(nn.Module):
         """(S, out, in): each member's weight as nn.Linear holds it (a view)."""
         return self.weight_t.transpose(1, 2)
 
-    @torch.no_grad()
-    def _power_iteration(self) -> None:
-        for _ in range(self.iterations):
-            self.u.copy_(F.normalize(_mv(self.weight, self.v), dim=1, eps=self.eps))
-            self.v.copy_(F.normalize(_mv(self.weight_t, self.u), dim=1, eps=self.eps))
-
     def effective_weight_t(self) -> torch.Tensor:
         """(S, in, out): the weights, divided by each member's spectral norm estimate under spectral norm."""
         if not self.spectral:
             return self.weight_t
-        if self.training:
-            self._power_iteration()
-        u, v = self.u.clone(), self.v.clone()
-        sigma = (u * _mv(self.weight, v)).sum(dim=1)  # (S,)
+        sigma = spectral_sigma(self.weight, self.u, self.v, self.eps, self.iterations, self.training)  # (S,)
         return self.weight_t / sigma.view(-1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -98,17 +115,12 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias.unsqueeze(1), x, weight_t)  # (S, B, out)
 
     def write(self, i: int, layer: Any) -> None:
-        _weight(layer).data.copy_(self.weight[i])
-        if self.bias is not None:
-            layer.bias.data.copy_(self.bias[i])
-        norm = _spectral(layer)
-        if norm is not None:
-            norm._u.copy_(self.u[i])
-            norm._v.copy_(self.v[i])
+        write_weights(self, i, layer)
 
 
 class EnsembleBatchNorm(nn.Module):
-    """S BatchNorm1d layers on (S, B, C): each member's statistics over its own batch, its own running averages.
+    """S BatchNorm1d layers on (S, B, C) (or BatchNorm2d on (S, B, C, H, W)): each member's statistics over its own
+    batch, its own running averages.
 
     The members' channels sit side by side as S * C channels of one batch_norm call over (B, S * C). Its reductions
     round differently from one member's call; the bias before a batch norm has a zero gradient up to rounding, which
@@ -131,8 +143,8 @@ class EnsembleBatchNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.stack([layer.num_batches_tracked for layer in layers]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        members, rows, channels = x.shape
-        flat = x.transpose(0, 1).reshape(rows, members * channels)  # (B, S * C): S * C channels of one call
+        members, rows, channels, *spatial = x.shape  # (S, B, C) or, as BatchNorm2d, (S, B, C, H, W)
+        flat = x.transpose(0, 1).reshape(rows, members * channels, *spatial)  # (B, S * C, ...): one call's channels
         if self.training:
             self.num_batches_tracked.add_(1)
         out = F.batch_norm(
@@ -145,9 +157,9 @@ class EnsembleBatchNorm(nn.Module):
             self.momentum,
             self.eps,
         )
-        return out.view(rows, members, channels).transpose(0, 1)  # (S, B, C)
+        return out.view(rows, members, channels, *spatial).transpose(0, 1)  # (S, B, C, ...)
 
-    def write(self, i: int, layer: nn.BatchNorm1d) -> None:
+    def write(self, i: int, layer: nn.BatchNorm1d | nn.BatchNorm2d) -> None:
         layer.weight.data.copy_(self.weight[i])
         layer.bias.data.copy_(self.bias[i])
         for name in ("running_mean", "running_var", "num_batches_tracked"):
