@@ -11,6 +11,7 @@ from genbench.bench.loop import _config, _steps_only_of, interleaved
 MEMBERS = (1, 2, 4, 8)  # seeds per configuration
 MEMBERS_TARGET = (4, 1.5)  # the issue's goal on the CPU: 4 batched GAN members >= 1.5x the throughput of 4 runs
 BLOCKS = ((10, 3), (40, 7))  # (steps per block, rounds): quick, full
+IMAGE_BLOCKS = ((5, 3), (10, 5))  # the conv nets' steps cost tens of times an MLP's on a CPU core
 DATA = "grid25"  # the toy data the batching families' MLP nets train on, at each family's default sizes
 IMAGES = {"gan": "digits"}  # families whose conv nets batch too: a line each on 8x8 digits, at default sizes
 
@@ -61,7 +62,7 @@ def _batched(family: str, cfg: Any, data: Any, size: int) -> Callable[[int], Non
 def _family(ctx: Context, family: str, data_name: str = DATA) -> tuple[list[str], dict[str, Any]]:
     from genbench.data import load_dataset
 
-    block, rounds = ctx.pick(*BLOCKS)
+    block, rounds = ctx.pick(*(BLOCKS if data_name == DATA else IMAGE_BLOCKS))
     cfg = _config(family, data_name, block * (rounds + 1), {})
     data = load_dataset(cfg.data)
     lines = [f"{family}/{data_name} at its default sizes, {rounds} rounds of {block} steps, CPU time, 1 thread"]
