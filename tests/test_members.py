@@ -338,7 +338,9 @@ def test_the_vae_bernoulli_head_on_images_steps_as_its_seeds_do_in_row_chunks(di
     from genbench.config import from_flat
     from genbench.families.vae_members import BatchedVAE
 
-    cfg = from_flat({"family": "vae", "data.name": "digits", "vae.likelihood": "bernoulli", **FAMILIES.get("vae").debug})
+    cfg = from_flat(
+        {"family": "vae", "data.name": "digits", "vae.likelihood": "bernoulli", **FAMILIES.get("vae").debug}
+    )
 
     def built(seed: int) -> Any:
         torch.manual_seed(seed)

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genbench.chunks import split_rows
 from genbench.config import RunConfig
 from genbench.data import Dataset
-from genbench.chunks import split_rows
 from genbench.families.member_steps import Generators, member_grad_norms, noise
 from genbench.families.steps import adamw, lr_schedule, stepped
 from genbench.families.vae import (
