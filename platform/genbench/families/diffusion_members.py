@@ -1,4 +1,4 @@
-"""Diffusion's seeds as one batched model: S MLP denoisers (vector data) with a member dimension, one step."""
+"""Diffusion's seeds as one batched model: S denoisers (MLPs on vectors, U-Nets on images) with a member dimension."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from genbench.data import Dataset
 from genbench.families.diffusion import Diffusion, q_sample
 from genbench.families.member_steps import Generators, member_grad_norms, noise
 from genbench.families.steps import Horizon, lr_schedule, optimiser, update_ema
-from genbench.nets import ensemble_time  # noqa: F401  registers the TimeMLP denoiser's ensemble layer with stack()
+from genbench.nets import ensemble_conv_diffusion, ensemble_time  # noqa: F401  register the denoisers with stack()
 from genbench.nets.ensemble import NotBatchable, stack, write_member
 
-VECTORS_ONLY = "diffusion batches its MLP denoiser only (vector data): the image U-Net trains per seed"
+DROPOUT = (
+    "diffusion.dropout > 0 draws the U-Net's dropout masks from torch's global generator, which batched members "
+    "cannot reproduce: such runs train per seed (set diffusion.dropout: 0 to batch them)"
+)
 
 
 class BatchedDiffusion:
@@ -29,12 +32,13 @@ class BatchedDiffusion:
     @staticmethod
     def unsupported(cfg: RunConfig, data: Dataset | None) -> str:
         """Why `cfg`'s seeds cannot batch on `data` (None: not known yet); '' when they can."""
-        return VECTORS_ONLY if data is not None and data.is_image else ""
+        # data not known yet (a study's plan): the batched model refuses dropout on images, and the seeds run one by one
+        return DROPOUT if data is not None and data.is_image and cfg.model.dropout > 0 else ""
 
     def __init__(self, views: list[Diffusion], cfg: RunConfig) -> None:
         first = views[0]
-        if first.is_image:
-            raise NotBatchable(VECTORS_ONLY)
+        if first.is_image and first.cfg.dropout > 0:
+            raise NotBatchable(DROPOUT)
         self.views, self.cfg, self.first = views, first.cfg, first
         self.net = stack([v.net for v in views])
         self.ema_net = None if first.ema_net is None else stack([v.ema_net for v in views]).requires_grad_(False)
@@ -68,14 +72,17 @@ class BatchedDiffusion:
         return noise(gens, draw, rows)
 
     def train_step(self, batch: torch.Tensor, gens: Generators) -> dict[str, torch.Tensor]:
-        """One step of every member on its own batch (S, rows, D); returns (S,) scalars under Diffusion's names."""
-        x0 = self.first.to_model(batch)  # (S, B, D): every member standardises by the same training data
+        """One step of every member on its own batch (S, rows, D) or (S, rows, C, H, W); returns (S,) scalars under
+        Diffusion's names."""
+        x0 = self.first.to_model(
+            batch
+        )  # (S, B, ...): vectors standardised by the same training data, images to [-1, 1]
         t = self._timesteps(x0.shape[1], gens)  # (S, B), drawn before the noise as Diffusion.train_step draws it
-        eps_true = noise(gens, torch.randn, *x0.shape[1:])  # (S, B, D): torch.randn_like(x0) per member
+        eps_true = noise(gens, torch.randn, *x0.shape[1:])  # (S, B, ...): torch.randn_like(x0) per member
         xt = q_sample(self.first.sched, x0.flatten(0, 1), t.flatten(), eps_true.flatten(0, 1)).view_as(x0)
         with self.autocast():  # the denoiser in bf16 where asked; the squared error in fp32
-            eps = self.first.eps(self.net, xt, t)  # (S, B, D)
-        loss = (eps.float() - eps_true).pow(2).mean(dim=(1, 2))  # (S,): each member's L_simple
+            eps = self.first.eps(self.net, xt, t)  # (S, B, ...)
+        loss = (eps.float() - eps_true).pow(2).flatten(1).mean(dim=1)  # (S,): each member's L_simple
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         norm = member_grad_norms(self.net.parameters(), self.grad_clip)  # (S,), each member clipped by its own

@@ -7,6 +7,7 @@ time embedding is then computed once and broadcast.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -131,13 +132,21 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # (B, C, H, W), (B,) or (1,) -> same
         temb = F.silu(self.time(t))  # (B, time_dim)
-        h = self.conv_in(x)
-        hs = [h]
-        for layer in self.down:
-            h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
-            hs.append(h)
-        for block in self.mid:
-            h = block(h, temb)
-        for layer in self.up:
-            h = layer(torch.cat([h, hs.pop()], dim=1), temb) if isinstance(layer, ResBlock) else layer(h)
+        h = through_levels(self, self.conv_in(x), temb, ResBlock, channel_dim=1)
         return self.conv_out(F.silu(self.norm_out(h)))
+
+
+def through_levels(
+    net: Any, h: torch.Tensor, temb: torch.Tensor, block: type[nn.Module], channel_dim: int
+) -> torch.Tensor:
+    """The down, middle and up paths of `net` (a UNet or its ensemble) from conv_in's output h: layers of type `block`
+    take the time embedding, and the up path joins each skip on `channel_dim` (1; 2 past an ensemble's members)."""
+    hs = [h]
+    for layer in net.down:
+        h = layer(h, temb) if isinstance(layer, block) else layer(h)
+        hs.append(h)
+    for layer in net.mid:
+        h = layer(h, temb)
+    for layer in net.up:
+        h = layer(torch.cat([h, hs.pop()], dim=channel_dim), temb) if isinstance(layer, block) else layer(h)
+    return h
