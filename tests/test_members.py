@@ -140,6 +140,24 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
         | {"optim.weight_decay": 0.1, "optim.warmup_steps": 3},
         TIGHT,
     ),
+    # the image flow (genbench.nets.ensemble_conv_flow) on 8x8 digits, batch 16, 10 steps: two scales (checkerboard
+    # couplings of both parities, squeeze, a channel-wise coupling, 1x1 maps, factoring out), the logit map and each
+    # member's dequantisation noise; training and NLL agree to 1e-5, but a sample's value on a level's edge floors to
+    # the next level (Flow._postprocess), which moves eval.fd and eval.kid by ~3e-4 and eval.mode_kl by ~4e-2
+    (
+        "flow",
+        {"data.name": "digits", "train.batch_size": 16, "train.steps": 10, "eval.n_samples": 100}
+        | {"flow.couplings": 3},
+        LOOSE,
+    ),
+    # one scale with both channel-wise couplings (flipped too), no logit map, no 1x1 maps, clipping that bites (grad
+    # norms ~50) and weight decay on the conv conditioners' weights
+    (
+        "flow",
+        {"data.name": "digits", "train.batch_size": 16, "train.steps": 10, "eval.n_samples": 100, "flow.scales": 1}
+        | {"flow.logit": False, "flow.invconv": False, "optim.grad_clip": 1.0, "optim.weight_decay": 0.1},
+        TIGHT,
+    ),
 ]
 
 
@@ -266,11 +284,10 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
         batches({**tiny_flat, "train.batched_seeds": "sometimes"}, 4)
 
 
-def test_the_flow_batches_on_vectors_and_trains_image_flows_per_seed(tiny_flat: dict[str, Any], digits: Any) -> None:
+def test_the_flow_batches_on_vectors_and_images(tiny_flat: dict[str, Any], digits: Any) -> None:
     flow = _flats("flow", {}, tiny_flat)[0]
-    assert batches(flow, 4) and not batches({**flow, "data.name": "digits"}, 4, digits)
-    with pytest.raises(ConfigError, match="train.batched_seeds is true.*image flows .* train per seed"):
-        batches({**flow, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
+    assert batches(flow, 4) and batches({**flow, "data.name": "digits"}, 4, digits)
+    assert batches({**flow, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
 
 
 def test_a_trial_of_four_seeds_trains_them_batched_and_reports_four_rows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -16,11 +17,12 @@ from genbench.families.steps import Horizon, eval_mode, lr_schedule, optimiser, 
 from genbench.nets.coupling import MultiScaleFlow, vector_flow
 
 LOG_2PI = math.log(2 * math.pi)
+Uniform = Callable[[torch.Tensor], torch.Tensor]  # x -> uniform [0, 1) noise shaped as x (torch.rand_like)
 
 
 def standard_normal_logp(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) of each row of z (B, D): (B,)."""
-    return -0.5 * (z.pow(2).sum(dim=1) + z.shape[1] * LOG_2PI)
+    """log N(z; 0, I) of each row of z (..., B, D): (..., B)."""
+    return -0.5 * (z.pow(2).sum(dim=-1) + z.shape[-1] * LOG_2PI)
 
 
 def halvings(n: int) -> int:
@@ -78,17 +80,17 @@ class Flow:
     def parts(self) -> Parts:
         return Parts(modules={"flow": self.flow}, optimisers={"opt": self.opt}, schedulers={"sched": self.sched})
 
-    def _to_unit(self, x: torch.Tensor) -> torch.Tensor:
-        """Uniform dequantisation of images with L levels: y = (x (L - 1) + u) / L in [0, 1)^D."""
-        return (x * (self.levels - 1) + torch.rand_like(x)) / self.levels
+    def _to_unit(self, x: torch.Tensor, draw: Uniform = torch.rand_like) -> torch.Tensor:
+        """Uniform dequantisation of images with L levels: y = (x (L - 1) + u) / L in [0, 1)^D, u = draw(x)."""
+        return (x * (self.levels - 1) + draw(x)) / self.levels
 
     def _preprocess(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images in [0, 1] (B, C, H, W) to the flow's input and the log|det| of that map (B,)."""
+        """Images in [0, 1] (..., B, C, H, W) to the flow's input and the log|det| of that map (..., B)."""
         if not self.cfg.logit:
-            return y - 0.5, y.new_zeros(len(y))
+            return y - 0.5, y.new_zeros(y.shape[:-3])
         a = self.cfg.alpha
         p = a + (1 - 2 * a) * y
-        logdet = (math.log(1 - 2 * a) - p.log() - (-p).log1p()).flatten(1).sum(dim=1)  # d logit(p) / dy
+        logdet = (math.log(1 - 2 * a) - p.log() - (-p).log1p()).flatten(-3).sum(dim=-1)  # d logit(p) / dy
         return p.log() - (-p).log1p(), logdet
 
     def _postprocess(self, v: torch.Tensor) -> torch.Tensor:
@@ -104,22 +106,26 @@ class Flow:
         z, logdet = self.flow(v)
         return standard_normal_logp(z.flatten(1)) + logdet
 
-    def _dequantise(self, batch: torch.Tensor) -> torch.Tensor:
-        """What the flow models: discrete images dequantised (one uniform draw per value), else the batch."""
-        return self._to_unit(batch) if self.is_image and self.levels is not None else batch
+    def dequantise(self, batch: torch.Tensor, draw: Uniform = torch.rand_like) -> torch.Tensor:
+        """What the flow models: discrete images dequantised (one uniform draw per value, u = draw(batch)), else the
+        batch. The batched flow (genbench.families.flow_members) draws each member's u from its own generator."""
+        return self._to_unit(batch, draw) if self.is_image and self.levels is not None else batch
+
+    def nll_under(self, log_density: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        """(..., B) nats of dequantised y (..., B, ...) under the flow density `log_density`: -log p(x) for vectors
+        and continuous images; -log p(y) + D log L for discrete images. The batched flow passes its members' (S, B)."""
+        if not self.is_image:
+            return -log_density(y)
+        v, logdet = self._preprocess(y)
+        nll = -(log_density(v) + logdet)
+        return nll if self.levels is None else nll + self.dim * math.log(self.levels)
 
     def _nll(self, y: torch.Tensor) -> torch.Tensor:
-        """(B,) nats of dequantised y: -log p(x) for vectors and continuous images; -log p(y) + D log L for
-        discrete images."""
-        if not self.is_image:
-            return -self.log_density(y)
-        v, logdet = self._preprocess(y)
-        nll = -(self.log_density(v) + logdet)
-        return nll if self.levels is None else nll + self.dim * math.log(self.levels)
+        return self.nll_under(self.log_density, y)
 
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         with self.autocast():  # coupling conditioners in bf16; the 1x1 convs keep fp32 (InvConv1x1.forward)
-            loss = self._nll(self._dequantise(batch)).mean()
+            loss = self._nll(self.dequantise(batch)).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = optimiser_step(self.opt, self.grad_clip, self.sched)
@@ -132,7 +138,7 @@ class Flow:
     def nll(self, batch: torch.Tensor) -> torch.Tensor:
         """(B,) nats; the dequantisation noise of every example is drawn before the flow runs in chunks."""
         with eval_mode(self.flow):
-            return map_rows(self._nll, self._dequantise(batch), self.chunk)
+            return map_rows(self._nll, self.dequantise(batch), self.chunk)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:

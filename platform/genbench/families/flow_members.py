@@ -1,7 +1,9 @@
-"""The vector flow's seeds as one batched model: S RealNVP flows (ActNorm, LU 1x1 maps, MLP couplings), one step."""
+"""The flow's seeds as one batched model: S RealNVP flows (ActNorm, LU 1x1 maps, couplings; on images the
+multi-scale flow with conv conditioners), one step."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -10,12 +12,10 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.families.flow import Flow, standard_normal_logp
-from genbench.families.member_steps import Generators, member_grad_norms
+from genbench.families.member_steps import Generators, member_grad_norms, noise
 from genbench.families.steps import Horizon, lr_schedule, stepped
-from genbench.nets import ensemble_flow  # noqa: F401  # registers the flow's ensemble layers with stack()
-from genbench.nets.ensemble import NotBatchable, stack, write_member
-
-IMAGES = "the flow batches its vector flow only (MLP couplings); image flows (conv nets, squeeze) train per seed"
+from genbench.nets import ensemble_conv_flow, ensemble_flow  # noqa: F401  # register the flow's ensemble layers
+from genbench.nets.ensemble import stack, write_member
 
 
 def conditioner_decay_groups(named: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
@@ -34,19 +34,18 @@ class BatchedFlow:
 
     Built from the members' own flows, each initialised from its own seed; each member's ActNorm layers initialise
     from its own first batch. The loss is the sum of the members' mean NLLs: each member's gradient, clipping,
-    AdamW update (weight decay on the conditioners' weights only) and learning-rate schedule are its own. Vector
-    data has no dequantisation noise, so the step draws none (the generators go unused)."""
+    AdamW update (weight decay on the conditioners' weights only) and learning-rate schedule are its own. Discrete
+    images are dequantised by each member's uniform noise, drawn from its own generator as its per-seed step draws
+    it (one draw shaped as its batch); vectors and continuous images draw nothing."""
 
     @staticmethod
     def unsupported(cfg: RunConfig, data: Dataset | None) -> str:
-        """Why `cfg`'s seeds cannot batch on `data` (None: not known yet); '' when they can."""
-        return IMAGES if data is not None and data.is_image else ""
+        """Why `cfg`'s seeds cannot batch on `data` (None: not known yet); '' when they can: always."""
+        return ""
 
     def __init__(self, views: list[Flow], cfg: RunConfig) -> None:
         first, o = views[0], cfg.optim
-        if first.is_image:
-            raise NotBatchable(IMAGES)
-        self.views, self.grad_clip = views, o.grad_clip
+        self.views, self.grad_clip, self.first = views, o.grad_clip, first
         self.flow = stack([v.flow for v in views])
         # fused, as the per-seed flow's optimiser: AdamW is element-wise, so each member's update is its own
         groups = conditioner_decay_groups(self.flow.named_parameters(), o.weight_decay)
@@ -65,14 +64,23 @@ class BatchedFlow:
         return self.views[i]
 
     def train_step(self, batch: torch.Tensor, gens: Generators) -> dict[str, torch.Tensor]:
-        """One step of every member on its own batch (S, rows, D); returns (S,) scalars under the flow's names."""
+        """One step of every member on its own batch (S, rows, D) or (S, rows, C, H, W); returns (S,) scalars under
+        the flow's names, as Flow.train_step's per member."""
+        first = self.first
         with self.autocast():
-            z, logdet = self.flow(batch)  # (S, B, D), (S, B)
-            logp = standard_normal_logp(z.flatten(0, 1)).view(logdet.shape)  # (S, B)
-            loss = -(logp + logdet).mean(dim=1)  # (S,): each member's mean NLL in nats
+            y = first.dequantise(batch, lambda x: noise(gens, torch.rand, *x.shape[1:]))  # u: (S, B, C, H, W)
+            loss = first.nll_under(self._log_density, y).mean(dim=1)  # (S,): each member's mean NLL in nats
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         norm = member_grad_norms(stepped(self.opt), self.grad_clip)  # each member's, clipped as its run clips
         self.opt.step()
         self.sched.step()
-        return {"train.loss": loss.detach(), "train.grad_norm": norm}
+        out = {"train.loss": loss.detach(), "train.grad_norm": norm}
+        if first.is_image:
+            out["train.bpd"] = loss.detach() / (first.dim * math.log(2))
+        return out
+
+    def _log_density(self, v: torch.Tensor) -> torch.Tensor:
+        """Each member's log p(v) of its flow inputs (S, B, ...) under its flow: (S, B), Flow.log_density's."""
+        z, logdet = self.flow(v)  # (S, B, D), (S, B)
+        return standard_normal_logp(z) + logdet

@@ -1,10 +1,12 @@
-"""Ensemble versions of the vector flow's layers (genbench.nets.coupling): S flows of one architecture on (S, B, D).
+"""Ensemble versions of the flow's layers (genbench.nets.coupling): S flows of one architecture on (S, B, D) or images.
 
 Each layer maps (S, B, D) to ((S, B, D), log|det| (S, B)), every member by its own parameters, as its plain layer
-maps (B, D) to ((B, D), (B,)). Every tensor is member-major, constants too (masks, identities): the member loop
-freezes a member by indexing each parameter and buffer at its member (genbench.train.members.Frozen). Only the
-forward pass is here: the batched model trains; members are sampled and scored through their plain flows, which
-`write(i, layer)` brings up to date.
+maps (B, D) to ((B, D), (B,)); ActNorm, the 1x1 maps, the bounded scales and the masked (checkerboard) couplings also
+map images (S, B, C, H, W), as their plain layers map (B, C, H, W); the image flow's other layers (channel-wise
+couplings, squeeze, the multi-scale flow) are in genbench.nets.ensemble_conv_flow. Every tensor is member-major,
+constants too (masks, identities): the member loop freezes a member by indexing each parameter and buffer at its
+member (genbench.train.members.Frozen). Only the forward pass is here: the batched model trains; members are sampled
+and scored through their plain flows, which `write(i, layer)` brings up to date.
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ def _stacked(layers: list[Any], name: str) -> torch.Tensor:
     return torch.stack([getattr(layer, name).detach() for layer in layers])
 
 
-def _per_row(logdet: torch.Tensor, rows: int) -> torch.Tensor:
-    """A member's log|det| shared by its rows, (S,) -> (S, B), as the plain layers expand theirs to (B,)."""
-    return logdet.unsqueeze(1).expand(-1, rows)
+def _per_row(logdet: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A member's per-position log|det| (S,) times x's positions per channel (H * W of images, 1 of vectors), shared
+    by its rows: (S, B), as the plain layers expand theirs to (B,)."""
+    return (logdet * int(x[0, 0, 0].numel())).unsqueeze(1).expand(-1, x.shape[1])
+
+
+def _member_view(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A per-member, per-channel tensor (S, C) shaped to broadcast over x: (S, 1, C) or (S, 1, C, 1, 1)."""
+    return p.view(p.shape[0], 1, -1, *([1] * (x.dim() - 3)))
 
 
 class EnsembleActNorm(nn.Module):
@@ -45,17 +53,18 @@ class EnsembleActNorm(nn.Module):
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
-        """x (S, B, C): each member's statistics over its own rows."""
-        self.bias.copy_(-x.mean(dim=1))
-        self.log_scale.copy_(-torch.log(x.std(dim=1, unbiased=False) + 1e-6))
+        """x (S, B, C) or (S, B, C, H, W): each member's statistics over its own rows (and positions)."""
+        dims = [1, *range(3, x.dim())]  # every axis but the member and channel axes
+        self.bias.copy_(-x.mean(dim=dims))
+        self.log_scale.copy_(-torch.log(x.std(dim=dims, unbiased=False) + 1e-6))
         self.initialized.fill_(True)
         self.ready = True
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.training and not self.ready:
             self.initialize(x)
-        y = (x + self.bias.unsqueeze(1)) * self.log_scale.exp().unsqueeze(1)  # (S, B, C)
-        return y, _per_row(self.log_scale.sum(dim=1), x.shape[1])
+        y = (x + _member_view(self.bias, x)) * _member_view(self.log_scale.exp(), x)  # (S, B, C, ...)
+        return y, _per_row(self.log_scale.sum(dim=1), x)
 
     def write(self, i: int, layer: ActNorm) -> None:
         layer.bias.data.copy_(self.bias[i])
@@ -65,7 +74,8 @@ class EnsembleActNorm(nn.Module):
 
 
 class EnsembleInvConv1x1(nn.Module):
-    """S LU-decomposed invertible linear maps W = P L (U + diag(sign * exp(log_s))), one batched matmul: (S, B, C)."""
+    """S LU-decomposed invertible linear maps W = P L (U + diag(sign * exp(log_s))), one batched matmul: (S, B, C), or
+    on images (S, B, C, H, W) each member's 1x1 convolution (its W at every position)."""
 
     perm: torch.Tensor  # (S, C, C) buffers, each member's own (its random rotation's LU factors)
     sign: torch.Tensor  # (S, C)
@@ -89,9 +99,15 @@ class EnsembleInvConv1x1(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # fp32 even under bf16 autocast, as InvConv1x1.forward: log|det W| is that of W, not of W rounded
         with torch.autocast(x.device.type, enabled=False):
-            w = self.weight()
-            y = torch.bmm(x.to(w.dtype), w.transpose(1, 2))  # (S, B, C): x @ W^T per member
-        return y, _per_row(self.log_s.sum(dim=1), x.shape[1])
+            w = self.weight()  # (S, C, C)
+            y = self._mix(x.to(w.dtype), w)
+        return y, _per_row(self.log_s.sum(dim=1), x)
+
+    @staticmethod
+    def _mix(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            return torch.bmm(x, w.transpose(1, 2))  # (S, B, C): x @ W^T per member
+        return torch.einsum("soc,sbchw->sbohw", w, x)  # (S, B, C, H, W): W at every position, F.conv2d's 1x1 map
 
     def write(self, i: int, layer: InvConv1x1) -> None:
         for name in ("lower", "upper", "log_s"):
@@ -106,30 +122,32 @@ class EnsembleBoundedScale(nn.Module):
         self.scale = nn.Parameter(_stacked(layers, "scale"))  # (S, C)
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        return self.scale.unsqueeze(1) * torch.tanh(raw)  # (S, B, C)
+        return _member_view(self.scale, raw) * torch.tanh(raw)  # (S, B, C, ...)
 
     def write(self, i: int, layer: BoundedScale) -> None:
         layer.scale.data.copy_(self.scale[i])
 
 
 class EnsembleMaskedCoupling(nn.Module):
-    """S affine couplings on vectors, y = x * exp(s(x_m)) + t(x_m), each member's conditioner an ensemble MLP."""
+    """S affine couplings, y = x * exp(s(x_m)) + t(x_m): on vectors each member's conditioner an ensemble MLP, on
+    images (checkerboard masks) an ensemble conv net (genbench.nets.ensemble_conv) fed the mask as an extra channel."""
 
-    mask: torch.Tensor  # (S, 1, D) buffer: 1 = conditioning entry, the same coordinates in every member
+    mask: torch.Tensor  # (S, 1, D) or (S, 1, 1, H, W) buffer: 1 = conditioning entry, the same in every member
 
     def __init__(self, layers: list[Any]) -> None:
         super().__init__()
-        if layers[0].mask.dim() != 2:
-            raise NotBatchable("image couplings (checkerboard masks, conv conditioners) train per seed")
         self.register_buffer("mask", _stacked(layers, "mask"))
-        self.net = stack([layer.net for layer in layers])  # (S, B, D) -> (S, B, 2D)
+        self.net = stack([layer.net for layer in layers])  # (S, B, D) -> (S, B, 2D); (S, B, C + 1, ...) -> 2C
         self.log_scale = EnsembleBoundedScale([layer.log_scale for layer in layers])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raw, shift = self.net(x * self.mask).chunk(2, dim=2)  # (S, B, D) each
+        cond = x * self.mask
+        if x.dim() == 5:  # images, as MaskedCoupling: the mask as one more channel, (S, B, C + 1, H, W)
+            cond = torch.cat([cond, self.mask.expand(-1, x.shape[1], -1, -1, -1)], dim=2)
+        raw, shift = self.net(cond).chunk(2, dim=2)  # (S, B, D) or (S, B, C, H, W) each
         free = 1.0 - self.mask  # s and t are zero on conditioning entries, which therefore pass unchanged
         log_s, shift = self.log_scale(raw) * free, shift * free
-        return x * log_s.exp() + shift, log_s.sum(dim=2)  # (S, B, D), (S, B)
+        return x * log_s.exp() + shift, log_s.flatten(2).sum(dim=2)  # (S, B, ...), (S, B)
 
     def write(self, i: int, layer: MaskedCoupling) -> None:
         write_member(self.net, i, layer.net)
@@ -137,7 +155,7 @@ class EnsembleMaskedCoupling(nn.Module):
 
 
 class EnsembleFlowSequence(nn.Module):
-    """S flows' layers in order, on (S, B, D); each member's log-determinants add: (S, B)."""
+    """S flows' layers in order, on (S, B, D) or (S, B, C, H, W); each member's log-determinants add: (S, B)."""
 
     def __init__(self, flows: list[Any]) -> None:
         super().__init__()
