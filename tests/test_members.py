@@ -142,7 +142,7 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     ),
     # the image flow (genbench.nets.ensemble_conv_flow) on 8x8 digits, batch 16, 10 steps: two scales (checkerboard
     # couplings of both parities, squeeze, a channel-wise coupling, 1x1 maps, factoring out), the logit map and each
-    # member's dequantisation noise; training and NLL agree to 1e-5, but a sample's value on a level's edge floors to
+    # member's dequantisation noise; the train.* values agree to 1e-5, but a sample's value on a level's edge floors to
     # the next level (Flow._postprocess), which moves eval.fd and eval.kid by ~3e-4 and eval.mode_kl by ~4e-2
     (
         "flow",
