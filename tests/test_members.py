@@ -25,6 +25,8 @@ TIGHT = 1e-4  # relative: float rounding of batched matmuls, amplified by 20 ste
 # batch norm agree less tightly (genbench.nets.ensemble.EnsembleBatchNorm), and a sample that crosses a mode's
 # threshold moves eval.hq_fraction by 1 / eval.n_samples (0.1 of 0.1 = 0.005: one sample of 200)
 LOOSE = 0.1
+# sampling a PixelCNN takes one pass per pixel: few samples, evaluated once at the end, keep its variants cheap
+PIXELCNN: dict[str, Any] = {"data.name": "digits", "eval.n_samples": 16, "eval.every": 20}
 # (family, settings, tolerance): every GAN loss, penalty and norm, EMA, d_steps, packing, maxout, batch norm
 VARIANTS: list[tuple[str, dict[str, Any], float]] = [
     ("gan", {}, TIGHT),
@@ -115,6 +117,17 @@ VARIANTS: list[tuple[str, dict[str, Any], float]] = [
         TIGHT,
     ),
     ("gan", {"data.name": "digits", "gan.penalty": "r1", "gan.g_batch_norm": True, "gan.d_batch_norm": True}, LOOSE),
+    # the PixelCNN's masked convolutions (types A and B) as grouped convolutions
+    # (genbench.nets.ensemble_conv_autoregressive): the categorical head; then the discretised logistic head with
+    # weight decay, clipping that bites (the members' norms fall from ~22 to ~15) and a warm-up
+    ("autoregressive", PIXELCNN, TIGHT),
+    (
+        "autoregressive",
+        PIXELCNN
+        | {"autoregressive.pixel_head": "logistic", "autoregressive.mixtures": 2, "optim.weight_decay": 0.1}
+        | {"optim.grad_clip": 18.0, "optim.warmup_steps": 5, "optim.lr_decay": "none"},
+        TIGHT,
+    ),
 ]
 
 
@@ -238,7 +251,7 @@ def test_batched_seeds_switch(tiny_flat: dict[str, Any], digits: Any) -> None:
     with pytest.raises(ConfigError, match="train.batched_seeds is true.*VAE batches its MLP nets only"):
         batches({**vae, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
     made = {"family": "autoregressive", "data.name": "grid25", **FAMILIES.get("autoregressive").debug}
-    assert batches(made, 4) and not batches({**made, "data.name": "digits"}, 4, digits)  # the PixelCNN: per seed
+    assert batches(made, 4) and batches({**made, "data.name": "digits"}, 4, digits)  # the PixelCNN's too
     with pytest.raises(ConfigError, match="expected true, false or auto.*auto batches the seeds"):
         batches({**tiny_flat, "train.batched_seeds": "sometimes"}, 4)
 
@@ -307,17 +320,3 @@ def test_diffusion_batches_its_mlp_denoiser_only(tiny_flat: dict[str, Any], digi
     assert batches(flat, 4) and not batches({**flat, "data.name": "digits"}, 4, digits)
     with pytest.raises(ConfigError, match="MLP denoiser only.*U-Net trains per seed"):
         batches({**flat, "data.name": "digits", "train.batched_seeds": True}, 4, digits)
-
-
-def test_autoregressive_images_train_per_seed(digits: Any) -> None:
-    """The PixelCNN has no ensemble layers: its members refuse to batch, and run_members runs each seed on its own."""
-    from genbench.config import from_flat
-    from genbench.families.autoregressive_members import BatchedAutoregressive
-    from genbench.nets.ensemble import NotBatchable
-
-    flat = {"family": "autoregressive", "data.name": "digits", **FAMILIES.get("autoregressive").debug}
-    cfg = from_flat(flat)
-    views = [FAMILIES.get("autoregressive").build(cfg, digits) for _ in range(2)]
-    assert "PixelCNN" in BatchedAutoregressive.unsupported(cfg, digits)
-    with pytest.raises(NotBatchable, match="PixelCNN"):
-        BatchedAutoregressive(views, cfg)
