@@ -70,11 +70,14 @@ class BatchedAutoregressive:
 
     def _image_nll(self, batch: torch.Tensor) -> torch.Tensor:
         """Nats per image of each member over its sub-pixels' levels: (S, B, C, H, W) -> (S, B)."""
-        first = self.views[0]
-        index = (batch * (first.levels - 1)).round().long().unsqueeze(3)  # (S, B, C, 1, H, W)
-        params = self.net(batch).flatten(0, 1)  # (S * B, C, P, H, W): the head treats every sub-pixel alone
-        log_p = first._head(params).unflatten(0, batch.shape[:2]).gather(3, index)  # (S, B, C, 1, H, W)
-        return -log_p.flatten(2).sum(dim=2)
+        first, (members, rows) = self.views[0], batch.shape[:2]
+        # row-major (B, S, ...): the last grouped convolution's own layout, so that the head reads its output without
+        # a copy; the head treats every sub-pixel alone, and each row's sum is its per-seed run's
+        params = self.net(batch).transpose(0, 1).flatten(0, 1)  # (B * S, C, P, H, W)
+        levels = (batch.transpose(0, 1) * (first.levels - 1)).round().long()  # (B, S, C, H, W)
+        index = levels.flatten(0, 1).unsqueeze(2)  # (B * S, C, 1, H, W)
+        log_p = first._head(params).gather(2, index)  # (B * S, C, 1, H, W)
+        return -log_p.flatten(1).sum(dim=1).view(rows, members).t()  # (S, B)
 
     def train_step(self, batch: torch.Tensor, gens: Generators) -> dict[str, torch.Tensor]:
         """One step of every member on its own batch (S, rows, D) or (S, rows, C, H, W): each member's mean NLL, its
