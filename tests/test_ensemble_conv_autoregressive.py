@@ -3,8 +3,12 @@ member, what each PixelCNN computes alone."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from genbench.config import from_flat
+from genbench.families import FAMILIES
 from genbench.nets.ensemble import stack, write_member
 from genbench.nets.ensemble_conv_autoregressive import EnsembleMaskedConv, EnsemblePixelCNN
 from genbench.nets.masked import PixelCNN
@@ -53,3 +57,25 @@ def test_a_stacked_pixelcnn_stays_causal_and_writes_each_member_back() -> None:
         write_member(ensemble, i, fresh)
         for a, b in zip(fresh.state_dict().values(), nets[i].state_dict().values()):
             assert torch.equal(a, b)
+
+
+def test_batched_pixelcnns_step_alike_in_micro_batches(digits: Any) -> None:
+    """A step accumulated over micro-batches of 5 rows of each member's 16 (the last of 1) moves every member's
+    weights as one pass over the 16 does: the chunks cut each member's rows, never across members."""
+    spec = FAMILIES.get("autoregressive")
+    cfg = from_flat({"family": "autoregressive", "data.name": "digits", **spec.debug})
+
+    def batched() -> Any:
+        views = []
+        for seed in range(MEMBERS):
+            torch.manual_seed(seed)
+            views.append(spec.build(cfg, digits))
+        return spec.build_batched(views, cfg)
+
+    whole, chunked = batched(), batched()
+    chunked.chunk = 5
+    batch = digits.train[: MEMBERS * 16].view(MEMBERS, 16, *digits.shape)  # (S, rows, C, H, W)
+    one, many = whole.train_step(batch, []), chunked.train_step(batch, [])
+    assert torch.allclose(one["train.loss"], many["train.loss"], rtol=1e-5)
+    for a, b in zip(whole.net.parameters(), chunked.net.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
