@@ -95,7 +95,7 @@ class TrainConfig:
     channels_last: Switch = AUTO  # NHWC memory format of image nets and batches (auto: on with CUDA; 4-D only)
     compile: bool = False  # torch.compile every network (off by default: minutes of compile time per process)
     # a configuration's seeds as one batched model in one process (genbench.train.members): auto = where the family
-    # and settings allow it (every family on vector data, the GAN's conv nets on images); false: each seed its own
+    # and settings allow it (every family, vectors and images; not the Dirac-GAN); false: each seed its own run
     batched_seeds: Switch = AUTO
 
     def __post_init__(self) -> None:
