@@ -165,6 +165,19 @@ def kl_weight(m: VaeConfig, steps_done: int, horizon_steps: int) -> float:
     return m.beta * min(1.0, (steps_done + 1) / warmup) if warmup else m.beta
 
 
+def step_scalars(
+    loss: torch.Tensor, recon: torch.Tensor, kl: torch.Tensor, norm: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """A training step's `train.*` scalars: 0-dim for one run, (S,) for a batched model's members."""
+    return {
+        "train.loss": loss,
+        "train.elbo": -(recon + kl),
+        "train.kl": kl,
+        "train.recon": recon,
+        "train.grad_norm": norm,
+    }
+
+
 class VAE:
     """Maximises the beta-weighted ELBO with one reparameterised sample per example; scores data by IWAE."""
 
@@ -250,13 +263,7 @@ class VAE:
         loss, recon, kl = (torch.stack(terms).sum() for terms in zip(*parts))  # means over the whole batch
         norm = optimiser_step(self.opt, self.grad_clip, self.sched)
         self.steps_done += 1
-        return {
-            "train.loss": loss,
-            "train.elbo": -(recon + kl),
-            "train.kl": kl,
-            "train.recon": recon,
-            "train.grad_norm": norm,
-        }
+        return step_scalars(loss, recon, kl, norm)
 
     def _elbo_backward(
         self, x: torch.Tensor, eps: torch.Tensor, batch_size: int

@@ -23,6 +23,7 @@ from genbench.families.vae import (
     GaussianHead,
     kl_standard_normal,
     kl_weight,
+    step_scalars,
 )
 from genbench.nets import ensemble_conv  # noqa: F401  (registers the conv nets' ensemble layers: images)
 from genbench.nets.ensemble import stack, stacks, write_member
@@ -181,13 +182,7 @@ class BatchedVAE:
         self.opt.step()
         self.sched.step()
         self.steps_done += 1
-        return {
-            "train.loss": loss,
-            "train.elbo": -(recon + kl),
-            "train.kl": kl,
-            "train.recon": recon,
-            "train.grad_norm": norm,
-        }
+        return step_scalars(loss, recon, kl, norm)
 
     def _elbo_backward(
         self, x: torch.Tensor, eps: torch.Tensor, batch_size: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,17 @@ def _positions(x: torch.Tensor) -> int:
     return int(x[0, 0].numel())
 
 
+@torch.no_grad()
+def start_from_batch(layer: Any, x: torch.Tensor, keep: tuple[int, ...]) -> None:
+    """ActNorm's data-dependent start: bias and log_scale such that x's output has zero mean and unit variance over
+    every axis but `keep` ((1,): the channels of (B, C, ...); an ensemble's (0, 2): each member's channels)."""
+    dims = [d for d in range(x.dim()) if d not in keep]
+    layer.bias.copy_(-x.mean(dim=dims))
+    layer.log_scale.copy_(-torch.log(x.std(dim=dims, unbiased=False) + 1e-6))
+    layer.initialized.fill_(True)
+    layer.ready = True
+
+
 class ActNorm(nn.Module):
     """Per-channel affine y = (x + b) * exp(log_scale) (Kingma & Dhariwal 2018).
 
@@ -47,13 +58,8 @@ class ActNorm(nn.Module):
         self.ready = False  # host copy of `initialized`: checking the buffer each step would sync a device
         self.register_load_state_dict_post_hook(_actnorm_loaded)
 
-    @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
-        dims = [0, *range(2, x.dim())]  # every axis but the channel axis
-        self.bias.copy_(-x.mean(dim=dims))
-        self.log_scale.copy_(-torch.log(x.std(dim=dims, unbiased=False) + 1e-6))
-        self.initialized.fill_(True)
-        self.ready = True
+        start_from_batch(self, x, keep=(1,))  # statistics over every axis but the channel axis
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.training and not self.ready:

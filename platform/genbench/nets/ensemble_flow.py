@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from genbench.nets.coupling import ActNorm, BoundedScale, FlowSequence, InvConv1x1, MaskedCoupling
+from genbench.nets.coupling import ActNorm, BoundedScale, FlowSequence, InvConv1x1, MaskedCoupling, start_from_batch
 from genbench.nets.ensemble import NotBatchable, stack, stacks, write_member
 
 
@@ -51,14 +51,9 @@ class EnsembleActNorm(nn.Module):
         self.register_buffer("initialized", _stacked(layers, "initialized"))
         self.ready = layers[0].ready  # host copy, as ActNorm.ready: no device sync per step
 
-    @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
         """x (S, B, C) or (S, B, C, H, W): each member's statistics over its own rows (and positions)."""
-        dims = [1, *range(3, x.dim())]  # every axis but the member and channel axes
-        self.bias.copy_(-x.mean(dim=dims))
-        self.log_scale.copy_(-torch.log(x.std(dim=dims, unbiased=False) + 1e-6))
-        self.initialized.fill_(True)
-        self.ready = True
+        start_from_batch(self, x, keep=(0, 2))  # every axis but the member and channel axes
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.training and not self.ready:
