@@ -10,8 +10,8 @@ from torch import nn
 from genbench.config import RunConfig
 from genbench.data import Dataset
 from genbench.families.diffusion import Diffusion, q_sample
-from genbench.families.member_steps import Generators, member_grad_norms, noise
-from genbench.families.steps import Horizon, lr_schedule, optimiser, update_ema
+from genbench.families.member_steps import Generators, member_grad_norms, member_optimiser, noise
+from genbench.families.steps import Horizon, lr_schedule, update_ema
 from genbench.nets import ensemble_conv_diffusion, ensemble_time  # noqa: F401  register the denoisers with stack()
 from genbench.nets.ensemble import NotBatchable, stack, write_member
 
@@ -42,10 +42,7 @@ class BatchedDiffusion:
         self.views, self.cfg, self.first = views, first.cfg, first
         self.net = stack([v.net for v in views])
         self.ema_net = None if first.ema_net is None else stack([v.ema_net for v in views]).requires_grad_(False)
-        params = list(self.net.parameters())
-        # stacked tensors carry the member dimension: a member's weight matrix is (S, in, out), its bias (S, out), so
-        # the weights that decay, as decay_groups picks them per seed (2 or more dimensions), have 3 here
-        self.opt = optimiser(cfg.optim, params, decayed=[p for p in params if p.dim() >= 3], fused=True)
+        self.opt = member_optimiser(cfg.optim, self.net.parameters())  # decays the weights a member alone decays
         # the member loop's plan keeps the horizon current under a compute budget, as the per-seed loop keeps a view's
         self.horizon = Horizon(first.horizon.steps)
         self.lr_sched = lr_schedule(self.opt, cfg.optim, self.horizon)
@@ -74,9 +71,7 @@ class BatchedDiffusion:
     def train_step(self, batch: torch.Tensor, gens: Generators) -> dict[str, torch.Tensor]:
         """One step of every member on its own batch (S, rows, D) or (S, rows, C, H, W); returns (S,) scalars under
         Diffusion's names."""
-        x0 = self.first.to_model(
-            batch
-        )  # (S, B, ...): vectors standardised by the same training data, images to [-1, 1]
+        x0 = self.first.to_model(batch)  # (S, B, ...): vectors standardised by the training data, images to [-1, 1]
         t = self._timesteps(x0.shape[1], gens)  # (S, B), drawn before the noise as Diffusion.train_step draws it
         eps_true = noise(gens, torch.randn, *x0.shape[1:])  # (S, B, ...): torch.randn_like(x0) per member
         xt = q_sample(self.first.sched, x0.flatten(0, 1), t.flatten(), eps_true.flatten(0, 1)).view_as(x0)
